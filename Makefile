@@ -1,0 +1,43 @@
+# Every target sets up .venv itself, so a fresh clone needs only Python 3.11 and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint docs sample-runs bench check smoke clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/xp --runs sample_runs metrics
+	$(BIN)/xp --runs sample_runs runs --params lr,seed --format markdown | head -8
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check xpcli tests scripts
+
+sample-runs: $(STAMP)
+	$(BIN)/python scripts/make_sample_runs.py sample_runs
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py
+
+check: lint test
+
+smoke: $(STAMP)
+	rm -rf build/smoke && $(BIN)/python -m pip wheel --quiet --no-deps -w build/smoke .
+	$(PYTHON) -m venv build/smoke/venv
+	build/smoke/venv/bin/pip install --quiet build/smoke/xpcli-*.whl
+	build/smoke/venv/bin/xp --help > /dev/null
+	build/smoke/venv/bin/xp --runs sample_runs metrics --format csv
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

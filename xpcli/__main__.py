@@ -1,0 +1,5 @@
+"""``python -m xpcli`` runs the ``xp`` command."""
+
+from .cli import main
+
+main()

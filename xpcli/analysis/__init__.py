@@ -1,0 +1,1 @@
+"""Analysis: frames in, frames out. Nothing here prints or reads options."""

@@ -1,0 +1,51 @@
+"""Discovery tables: which runs exist, and which metrics with which contexts."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ..store import Dataset
+
+
+def runs_table(dataset: Dataset, columns: list[str] | None = None) -> pl.DataFrame:
+    """One row per run: id, params, status, point counts, first and last time.
+
+    ``columns`` limits the params shown (default: all). Runs are ordered by creation time
+    when known, else by id.
+    """
+    runs = dataset.runs.collect()
+    params = dataset.params if columns is None else columns
+    meta = [c for c in ("status",) if c in runs.columns]
+    order = ["created", "run"] if "created" in runs.columns else ["run"]
+    return runs.sort(order, nulls_last=True).select(
+        "run", *params, *meta, "points", "metrics", "first_time", "last_time"
+    )
+
+
+def metrics_table(dataset: Dataset) -> pl.DataFrame:
+    """One row per metric: its context keys and values, runs, points, step and epoch ranges.
+
+    ``context`` reads ``lang=de|en|es; split=eval``: each key the metric is logged with and
+    the values seen (sorted). A point without a key counts towards no value of it.
+    """
+    points = dataset.points
+    keys = dataset.context_keys
+    aggs = [
+        pl.col("run").n_unique().alias("runs"),
+        pl.len().alias("points"),
+        pl.col("step").min().alias("step_min"),
+        pl.col("step").max().alias("step_max"),
+        pl.col("epoch").min().alias("epoch_min"),
+        pl.col("epoch").max().alias("epoch_max"),
+    ]
+    aggs += [pl.col(k).drop_nulls().unique().sort().alias(f"__ctx_{k}") for k in keys]
+    grouped = points.group_by("name").agg(aggs).sort("name").collect()
+    contexts = []
+    for row in grouped.select([f"__ctx_{k}" for k in keys]).iter_rows():
+        parts = [f"{k}={'|'.join(values)}" for k, values in zip(keys, row) if values]
+        contexts.append("; ".join(parts))
+    return grouped.select(
+        pl.col("name").alias("metric"),
+        pl.Series("context", contexts, dtype=pl.String),
+        "runs", "points", "step_min", "step_max", "epoch_min", "epoch_max",
+    )

@@ -1,0 +1,111 @@
+"""The ``xp`` command: a click group whose commands load on first use.
+
+Only click and the standard library are imported here, so ``xp --help`` stays fast; each
+command module imports polars, matplotlib and the analysis code inside its body.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import XpError
+
+#: command name -> "module:attribute", in the order ``xp --help`` lists them.
+COMMANDS: dict[str, str] = {
+    "runs": "xpcli.commands.discover:runs_cmd",
+    "metrics": "xpcli.commands.discover:metrics_cmd",
+}
+
+
+class XpClickError(click.ClickException):
+    """An :class:`XpError` shown the click way: one line on stderr, its exit code."""
+
+    def __init__(self, error: XpError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+def _is_polars_error(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] == "polars"
+
+
+class XpGroup(click.Group):
+    """Loads command modules lazily and turns library errors into one-line messages."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except XpError as exc:
+            if os.environ.get("XP_DEBUG") == "1":
+                raise
+            raise XpClickError(exc) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("XP_DEBUG") == "1" or not _is_polars_error(exc):
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise XpClickError(XpError(f"query failed: {first}")) from None
+
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=XpGroup, context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--runs",
+    "runs",
+    metavar="DIR",
+    default=None,
+    help="Runs directory to read (default: $XP_RUNS, else ./runs). Commands accept it too.",
+)
+@click.version_option(__version__, "--version", prog_name="xp")
+@click.pass_context
+def cli(ctx: click.Context, runs: str | None) -> None:
+    """Analyse ML training-run logs: tables, CSV/JSON/Markdown and figures.
+
+    Reads the JSONL/Parquet records that training jobs append to a runs directory
+    (see docs/format.md) and answers from the shell.
+
+    \b
+    Examples:
+      xp --runs sample_runs runs
+      xp --runs sample_runs metrics
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["runs"] = runs
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: runs the group, ends quietly on a closed pipe."""
+    try:
+        cli.main(args=argv, prog_name="xp")
+    except BrokenPipeError:
+        # `xp select | head`: the reader left; silence the flush at interpreter exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+    except KeyboardInterrupt:
+        click.echo("xp: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

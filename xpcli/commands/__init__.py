@@ -1,0 +1,1 @@
+"""Click commands, one module per concern; each imports heavy modules inside its body."""

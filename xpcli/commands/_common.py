@@ -1,0 +1,108 @@
+"""Option bundles and helpers shared by every command, so a flag means the same everywhere.
+
+Only click and the standard library at module level; heavy imports happen in the helpers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ..store import Dataset
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+FORMAT_CHOICES = ("auto", "table", "csv", "tsv", "json", "jsonl", "markdown", "parquet")
+MAX_WARNINGS = 10
+
+
+def runs_option(func: F) -> F:
+    """``--runs DIR``: the runs directory (default: the group's --runs, $XP_RUNS, ./runs)."""
+    return click.option(
+        "--runs",
+        "runs",
+        metavar="DIR",
+        default=None,
+        help="Runs directory (default: $XP_RUNS, else ./runs).",
+    )(func)
+
+
+def format_option(func: F) -> F:
+    """``--format``: table on a terminal, CSV in a pipe, or what is asked for."""
+    return click.option(
+        "--format",
+        "format_",
+        type=click.Choice(FORMAT_CHOICES),
+        default="auto",
+        show_default=True,
+        help="Output format; auto = table on a terminal, csv in a pipe.",
+    )(func)
+
+
+def where_option(func: F) -> F:
+    """``--where EXPR``: filter runs by params and meta (``lr < 1e-4 and seed in (1,2)``)."""
+    return click.option(
+        "--where",
+        "where",
+        metavar="EXPR",
+        default=None,
+        help="Keep runs matching EXPR over params/meta, e.g. \"lr < 1e-4 and seed in (1, 2)\".",
+    )(func)
+
+
+def quiet_option(func: F) -> F:
+    """``--quiet``: no warnings about skipped lines on stderr (they are still counted)."""
+    return click.option("--quiet", "-q", is_flag=True, help="Do not print read warnings.")(func)
+
+
+def runs_dir(runs: str | None) -> str:
+    """The runs directory: the command's --runs, the group's --runs, $XP_RUNS, ./runs."""
+    if runs:
+        return runs
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if isinstance(ctx.obj, dict) and ctx.obj.get("runs"):
+            return str(ctx.obj["runs"])
+        ctx = ctx.parent
+    return os.environ.get("XP_RUNS") or "runs"
+
+
+def load_dataset(runs: str | None, quiet: bool = False) -> "Dataset":
+    """Load the runs directory and report what was skipped on stderr."""
+    from ..store import load
+
+    dataset = load(runs_dir(runs))
+    report_diagnostics(dataset, quiet)
+    return dataset
+
+
+def report_diagnostics(dataset: "Dataset", quiet: bool = False) -> None:
+    """``xp: warning: file:line: message`` for the first few problems, then a count."""
+    diags = dataset.diagnostics
+    if not len(diags) or quiet:
+        return
+    for item in diags.items[:MAX_WARNINGS]:
+        click.echo(f"xp: warning: {item}", err=True)
+    if len(diags) > MAX_WARNINGS:
+        click.echo(
+            f"xp: warning: {len(diags) - MAX_WARNINGS} more problems ({diags.summary()})",
+            err=True,
+        )
+
+
+def info(message: str) -> None:
+    """A message for people, on stderr (data goes to stdout)."""
+    click.echo(message, err=True)
+
+
+def emit(frame: "pl.DataFrame", format_: str, title: str | None = None) -> None:
+    """Hand a table to the output module (stdout)."""
+    from ..output import emit as _emit
+
+    _emit(frame, format_, sys.stdout, title=title)

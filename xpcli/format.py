@@ -1,0 +1,235 @@
+"""The record format, version 1: the one module that knows the bytes.
+
+A runs directory holds JSONL files (``*.jsonl``, ``*.jsonl.gz``) and Parquet files
+(``*.parquet``). Every JSONL line is one self-describing record; a Parquet file holds the
+same records as rows. ``docs/format.md`` is the specification written for people; this
+module is its implementation, and neither imports polars.
+
+Two record kinds:
+
+- ``run``: ``{"kind": "run", "run": ID, "time": T, "params": {...}, "meta": {...}}``.
+  A run may have several run records; they merge in file order, later keys winning.
+- ``point``: ``{"kind": "point", "run": ID, "name": NAME, "value": V, "step": S,
+  "epoch": E, "time": T, "context": {KEY: VALUE}}``; ``step``, ``epoch`` and ``context``
+  are optional.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, Mapping
+
+from .errors import DataError, UsageError
+
+VERSION = 1
+KINDS = ("run", "point")
+
+#: Point fields, in the order the writer emits them (the reader does not rely on order).
+POINT_FIELDS = ("kind", "run", "name", "value", "step", "epoch", "time", "context")
+
+#: How non-finite floats are written: JSON has no NaN, so they are strings.
+NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+#: Column names the points table uses itself; a context key may not take them.
+RESERVED_CONTEXT_KEYS = frozenset({"kind", "run", "name", "value", "step", "epoch", "time"})
+
+RUN_ID_MAX = 128
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,127}")
+
+
+def check_run_id(run: str) -> str:
+    """Return ``run`` if it is a valid run id, else raise :class:`UsageError`.
+
+    A run id is 1-128 characters of ``A-Z a-z 0-9 . _ -`` starting with a letter or
+    digit, so it is always a plain file name: it cannot leave the runs directory.
+    """
+    if not isinstance(run, str) or not _RUN_ID.fullmatch(run):
+        shown = repr(run)[:80]
+        raise UsageError(
+            f"invalid run id {shown}: use 1-{RUN_ID_MAX} characters of letters, digits, "
+            "'.', '_' and '-', starting with a letter or digit (no path separators)"
+        )
+    return run
+
+
+def check_name(name: str, what: str = "metric name") -> str:
+    """Validate a metric name or context key: non-empty text without control characters."""
+    if not isinstance(name, str) or not name or len(name) > 256 or any(
+        ord(c) < 32 or ord(c) == 127 for c in name
+    ):
+        raise UsageError(f"invalid {what} {name!r}: use 1-256 printable characters")
+    return name
+
+
+def check_context_key(key: str) -> str:
+    """Context keys are identifiers (dots and dashes allowed) and not a reserved column."""
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise UsageError(
+            f"invalid context key {key!r}: use letters, digits, '_', '.', '-', "
+            "starting with a letter or '_'"
+        )
+    if key in RESERVED_CONTEXT_KEYS:
+        raise UsageError(
+            f"invalid context key {key!r}: it names a column of the points table "
+            f"({', '.join(sorted(RESERVED_CONTEXT_KEYS))}); pick another"
+        )
+    return key
+
+
+def encode_float(value: float) -> str:
+    """JSON text of a float: shortest round-trip repr, non-finite as strings."""
+    if value != value:
+        return '"NaN"'
+    if value in (math.inf, -math.inf):
+        return '"Infinity"' if value > 0 else '"-Infinity"'
+    return repr(value)
+
+
+def decode_value(raw: Any) -> float:
+    """A point's ``value`` from its JSON form; raise ValueError if it is not a number."""
+    if isinstance(raw, bool) or raw is None:
+        raise ValueError(f"value must be a number, got {json.dumps(raw)}")
+    if isinstance(raw, (int, float)):
+        return float(raw)
+    if isinstance(raw, str) and raw in NONFINITE:
+        return NONFINITE[raw]
+    raise ValueError(f"value must be a number or one of NaN, Infinity, -Infinity, got {raw!r}")
+
+
+def _plain(value: Any, path: str) -> Any:
+    """Turn a param value into plain JSON types (numpy scalars, tuples, paths...)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else encode_float(value).strip('"')
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, path) for v in value]
+    item = getattr(value, "item", None)  # numpy / torch scalars
+    if callable(item):
+        try:
+            return _plain(item(), path)
+        except (TypeError, ValueError):
+            pass
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    raise UsageError(
+        f"param {path!r}: cannot record a {type(value).__name__}; "
+        "use numbers, strings, booleans, None, lists or dicts"
+    )
+
+
+def plain_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Params as plain JSON values, keys as strings; raises UsageError on other types."""
+    if not isinstance(params, Mapping):
+        raise UsageError(f"params must be a dict, got {type(params).__name__}")
+    return {check_name(str(k), "param name"): _plain(v, str(k)) for k, v in params.items()}
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts flatten to dotted names: ``{"optimizer": {"lr": 1}}`` -> ``optimizer.lr``.
+
+    Lists stay lists (the reader shows them as JSON text). An empty dict is dropped.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON, the way every record is written (no NaN tokens, UTF-8 kept)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def run_record(run: str, time: float, params: Mapping[str, Any] | None = None,
+               meta: Mapping[str, Any] | None = None) -> str:
+    """One ``run`` record as a JSON line (with its newline)."""
+    rec: dict[str, Any] = {"kind": "run", "run": run, "time": time}
+    if params:
+        rec["params"] = dict(params)
+    if meta:
+        rec["meta"] = dict(meta)
+    return dumps(rec) + "\n"
+
+
+def point_prefix(run: str, name: str, context: Mapping[str, str] | None) -> str:
+    """The fixed part of a point line for one (run, name, context); see :func:`point_line`."""
+    head = '{"kind":"point","run":' + dumps(run) + ',"name":' + dumps(name)
+    if context:
+        return head + ',"context":' + dumps(dict(context))
+    return head
+
+
+def point_line(prefix: str, value: float, step: int | None, epoch: float | None,
+               time: float) -> str:
+    """A point line: ``prefix`` from :func:`point_prefix`, then the varying fields."""
+    parts = [prefix, ',"value":', encode_float(value)]
+    if step is not None:
+        parts.append(f',"step":{step}')
+    if epoch is not None:
+        parts.append(',"epoch":' + encode_float(epoch))
+    parts.append(f',"time":{time!r}}}\n')
+    return "".join(parts)
+
+
+def parse_line(line: bytes | str) -> dict[str, Any]:
+    """Parse and validate one record; raise ValueError with a short reason if it is bad.
+
+    Returns a normalised dict: for points ``value`` is a float, ``step`` an int or None,
+    ``epoch`` a float or None, ``context`` a dict of str to str; for runs ``params`` and
+    ``meta`` are dicts. Unknown fields are ignored (forward compatible within version 1).
+    """
+    try:
+        rec = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"not JSON ({str(exc)[:60]})") from None
+    if not isinstance(rec, dict):
+        raise ValueError("a record must be a JSON object")
+    kind = rec.get("kind")
+    run = rec.get("run")
+    if not isinstance(run, str) or not run:
+        raise ValueError("missing or non-string 'run'")
+    time = rec.get("time")
+    if time is not None and (isinstance(time, bool) or not isinstance(time, (int, float))):
+        raise ValueError("'time' must be a number")
+    if kind == "run":
+        params = rec.get("params") or {}
+        meta = rec.get("meta") or {}
+        if not isinstance(params, dict) or not isinstance(meta, dict):
+            raise ValueError("'params' and 'meta' must be objects")
+        return {"kind": "run", "run": run, "time": time, "params": params, "meta": meta}
+    if kind != "point":
+        raise ValueError(f"unknown kind {kind!r} (expected 'run' or 'point')")
+    name = rec.get("name")
+    if not isinstance(name, str) or not name:
+        raise ValueError("missing or non-string 'name'")
+    value = decode_value(rec.get("value"))
+    step = rec.get("step")
+    if step is not None:
+        if isinstance(step, float) and step.is_integer():
+            step = int(step)
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise ValueError("'step' must be an integer")
+    epoch = rec.get("epoch")
+    if epoch is not None:
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, float)):
+            raise ValueError("'epoch' must be a number")
+        epoch = float(epoch)
+    context = rec.get("context") or {}
+    if not isinstance(context, dict) or not all(
+        isinstance(v, str) for v in context.values()
+    ):
+        raise ValueError("'context' must map string keys to string values")
+    return {"kind": "point", "run": run, "name": name, "value": value, "step": step,
+            "epoch": epoch, "time": None if time is None else float(time), "context": context}

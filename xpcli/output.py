@@ -1,0 +1,220 @@
+"""Every tabular output format, in one place: one dispatcher, one small function each.
+
+Formats: ``table`` (rich, for people), ``csv``, ``tsv``, ``json`` (an array of objects),
+``jsonl``, ``markdown`` (GitHub tables, for CI step summaries) and ``parquet``. ``auto``
+is ``table`` on a terminal and ``csv`` in a pipe. Machine formats keep full precision;
+only ``table`` and ``markdown`` round floats, for display.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from typing import IO, Any, Callable
+
+import polars as pl
+
+from .errors import UsageError
+
+FORMATS = ("auto", "table", "csv", "tsv", "json", "jsonl", "markdown", "parquet")
+
+
+@dataclass
+class Terminal:
+    """What the output looks like: TTY or pipe, width, colour. Tests override it."""
+
+    is_tty: bool
+    width: int
+    color: bool
+
+
+def terminal(stream: IO[Any] | None = None) -> Terminal:
+    """The one place that detects a terminal (``XP_FORCE_TTY=1`` forces one, for tests)."""
+    stream = stream if stream is not None else sys.stdout
+    forced = os.environ.get("XP_FORCE_TTY")
+    is_tty = forced == "1" if forced in ("0", "1") else bool(
+        getattr(stream, "isatty", lambda: False)()
+    )
+    width = shutil.get_terminal_size((120, 24)).columns
+    color = is_tty and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    return Terminal(is_tty=is_tty, width=width, color=color)
+
+
+def resolve_format(fmt: str, term: Terminal | None = None) -> str:
+    """``auto`` becomes ``table`` on a terminal and ``csv`` otherwise."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fmt != "auto":
+        return fmt
+    term = term or terminal()
+    return "table" if term.is_tty else "csv"
+
+
+def format_number(value: Any, digits: int = 4) -> str:
+    """A float for people: 4 significant digits, scientific for tiny/huge values."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        if value == 0:
+            return "0"
+        magnitude = abs(value)
+        if magnitude < 1e-3 or magnitude >= 1e6:
+            return f"{value:.{max(digits - 1, 1)}e}".replace("e-0", "e-").replace("e+0", "e+")
+        text = f"{value:.{digits}g}"
+        if "e" in text:
+            text = f"{value:.0f}"
+        return text
+    return str(value)
+
+
+def _display_rows(frame: pl.DataFrame) -> tuple[list[str], list[bool], list[list[str]]]:
+    names = frame.columns
+    numeric = [frame.schema[n].is_numeric() for n in names]
+    rows = []
+    for row in frame.iter_rows():
+        cells = []
+        for value in row:
+            if isinstance(value, (float, bool)) or value is None:
+                cells.append(format_number(value))
+            elif isinstance(value, list):
+                cells.append(json.dumps(value, default=str))
+            elif hasattr(value, "strftime") and hasattr(value, "hour"):
+                cells.append(value.strftime("%Y-%m-%d %H:%M:%S"))
+            else:
+                cells.append(str(value))
+        rows.append(cells)
+    return names, numeric, rows
+
+
+def _machine_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """Nested or list columns as JSON text, datetimes as ISO text: what CSV can carry."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, (pl.List, pl.Array, pl.Struct)):
+            exprs.append(pl.col(name).map_elements(
+                lambda v: json.dumps(v if not isinstance(v, pl.Series) else v.to_list(),
+                                     default=str),
+                return_dtype=pl.String))
+        else:
+            exprs.append(pl.col(name))
+    return frame.select(exprs)
+
+
+def write_table(frame: pl.DataFrame, out: IO[str], title: str | None = None,
+                term: Terminal | None = None) -> None:
+    """A rich table: numbers right-aligned and rounded, nulls blank."""
+    from rich.console import Console
+    from rich.table import Table
+
+    term = term or terminal(out)
+    names, numeric, rows = _display_rows(frame)
+    table = Table(title=title, show_edge=False, header_style="bold", pad_edge=False)
+    for name, is_num in zip(names, numeric):
+        table.add_column(name, justify="right" if is_num else "left", overflow="fold")
+    for cells in rows:
+        table.add_row(*cells)
+    console = Console(file=out, width=max(term.width, 40), color_system="auto" if term.color
+                      else None, force_terminal=term.color, no_color=not term.color,
+                      highlight=False, soft_wrap=False)
+    console.print(table)
+
+
+def write_csv(frame: pl.DataFrame, out: IO[str], separator: str = ",") -> None:
+    """CSV (or TSV): a header row, full precision, empty cells for null."""
+    buf = io.StringIO()
+    _machine_frame(frame).write_csv(buf, separator=separator, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ",
+                                    float_precision=None)
+    out.write(buf.getvalue())
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if hasattr(value, "isoformat"):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, pl.Series):
+        return [_json_value(v) for v in value.to_list()]
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    return value
+
+
+def _json_rows(frame: pl.DataFrame) -> Any:
+    for row in frame.iter_rows(named=True):
+        yield {k: _json_value(v) for k, v in row.items()}
+
+
+def write_jsonl(frame: pl.DataFrame, out: IO[str]) -> None:
+    """One JSON object per row; NaN becomes null, infinities ``"Infinity"``."""
+    for row in _json_rows(frame):
+        out.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def write_json(frame: pl.DataFrame, out: IO[str]) -> None:
+    """A JSON array of row objects (same value rules as jsonl)."""
+    out.write("[")
+    for i, row in enumerate(_json_rows(frame)):
+        out.write(("," if i else "") + "\n  " + json.dumps(row, ensure_ascii=False,
+                                                            allow_nan=False))
+    out.write("\n]\n" if frame.height else "]\n")
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def write_markdown(frame: pl.DataFrame, out: IO[str], title: str | None = None) -> None:
+    """A GitHub-flavoured table (renders in CI step summaries); numbers right-aligned."""
+    names, numeric, rows = _display_rows(frame)
+    if title:
+        out.write(f"**{_md_escape(title)}**\n\n")
+    out.write("| " + " | ".join(_md_escape(n) for n in names) + " |\n")
+    out.write("|" + "|".join("---:" if n else ":---" for n in numeric) + "|\n")
+    for cells in rows:
+        out.write("| " + " | ".join(_md_escape(c) for c in cells) + " |\n")
+
+
+def write_parquet(frame: pl.DataFrame, out: IO[Any]) -> None:
+    """Parquet bytes; refused on a terminal, where they would be noise."""
+    if terminal(out).is_tty:
+        raise UsageError("--format parquet writes binary data; redirect it to a file (> x.parquet)")
+    buf = io.BytesIO()
+    frame.write_parquet(buf)
+    target = getattr(out, "buffer", out)
+    target.write(buf.getvalue())
+
+
+_WRITERS: dict[str, Callable[..., None]] = {
+    "csv": write_csv,
+    "tsv": lambda f, o: write_csv(f, o, separator="\t"),
+    "json": write_json,
+    "jsonl": write_jsonl,
+    "parquet": write_parquet,
+}
+
+
+def emit(frame: pl.DataFrame, fmt: str = "auto", out: IO[Any] | None = None,
+         title: str | None = None) -> None:
+    """Write ``frame`` to ``out`` (stdout) in ``fmt``; the one entry point for tables."""
+    out = out if out is not None else sys.stdout
+    chosen = resolve_format(fmt, terminal(out))
+    if chosen == "table":
+        write_table(frame, out, title=title)
+    elif chosen == "markdown":
+        write_markdown(frame, out, title=title)
+    else:
+        _WRITERS[chosen](frame, out)
+    out.flush()

@@ -1,0 +1,1 @@
+"""Figures: frames in, a matplotlib Figure out. Nothing here reads files."""

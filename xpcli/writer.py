@@ -1,0 +1,366 @@
+"""``Run``: the writer a training job uses. Buffered, whole lines only, crash-safe.
+
+Imports only the standard library (no polars): a training loop should not pay for the
+analysis side.
+
+Guarantees (see ``docs/guarantees.md``):
+
+- Every record is one line, written with a single ``os.write`` on a file opened with
+  ``O_APPEND``; the buffer holds whole lines only. A job killed with SIGKILL loses at most
+  what is still buffered: by default at most 1 second or 64 KiB of records.
+- A failed write (disk full, permission denied) truncates the file back to its last whole
+  line, so nothing written before is damaged, and raises :class:`WriteError` to the
+  caller of ``track``/``flush``/``close`` at once; a failure in the background flush is
+  raised by the next call.
+- Safe to call from several threads.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import secrets
+import socket
+import sys
+import threading
+import time as _time
+from types import TracebackType
+from typing import Any, Mapping
+
+from . import format as fmt
+from .errors import UsageError, WriteError
+
+DEFAULT_FLUSH_BYTES = 64 * 1024
+DEFAULT_FLUSH_SECONDS = 1.0
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+_id_lock = threading.Lock()
+_last_id: tuple[int, int] = (0, 0)
+
+
+def new_run_id() -> str:
+    """A new run id: 26 characters, sortable by creation time (ms), unique across hosts.
+
+    The ULID layout: 48 bits of milliseconds since 1970, then 80 random bits; ids made in
+    the same millisecond by one process increase by one, so they still sort in order.
+    """
+    global _last_id
+    with _id_lock:
+        ms = _time.time_ns() // 1_000_000
+        last_ms, last_rand = _last_id
+        if ms <= last_ms:
+            ms, rand = last_ms, last_rand + 1
+        else:
+            rand = int.from_bytes(secrets.token_bytes(10), "big") >> 1
+        _last_id = (ms, rand)
+    value = (ms << 80) | (rand & ((1 << 80) - 1))
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+_open_runs: "set[Run]" = set()  # strong refs: an unclosed run is flushed at exit
+_uncaught = False
+_hook_installed = False
+
+
+def _install_excepthook() -> None:
+    """Remember an uncaught exception, so runs closed at exit are marked ``failed``."""
+    global _hook_installed
+    if _hook_installed:
+        return
+    _hook_installed = True
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        global _uncaught
+        _uncaught = True
+        previous(kind, exc, tb)
+
+    sys.excepthook = hook
+
+
+def _close_all_at_exit() -> None:
+    for run in list(_open_runs):
+        try:
+            run.close(status="finished" if not run._failed_exit() else "failed")
+        except Exception:  # noqa: BLE001 - at exit nothing can be reported better
+            pass
+
+
+atexit.register(_close_all_at_exit)
+
+
+class Run:
+    """A training run that appends records to ``<runs_dir>/<run>.jsonl``.
+
+    Example::
+
+        with Run("runs", params={"lr": 1e-4, "seed": 1}) as run:
+            for epoch in range(60):
+                run.track(0.81, name="f1", epoch=epoch, context={"lang": "de"})
+
+    ``run`` is the id (generated when not given; see :func:`new_run_id`). Giving an existing
+    id appends to that run. ``params`` may nest (``{"optimizer": {"lr": 1e-4}}``); readers
+    flatten it to ``optimizer.lr``. ``meta`` adds free-form run metadata (tags, notes).
+    ``flush_bytes``/``flush_seconds`` bound what a killed job can lose. ``time`` sets the
+    start time (unix seconds; default now), for importers and reproducible generators.
+    """
+
+    def __init__(
+        self,
+        runs_dir: str | os.PathLike[str],
+        run: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        *,
+        meta: Mapping[str, Any] | None = None,
+        flush_bytes: int = DEFAULT_FLUSH_BYTES,
+        flush_seconds: float = DEFAULT_FLUSH_SECONDS,
+        time: float | None = None,
+    ) -> None:
+        self.id = fmt.check_run_id(run) if run is not None else new_run_id()
+        self.runs_dir = os.fspath(runs_dir)
+        self.path = os.path.join(self.runs_dir, self.id + ".jsonl")
+        if flush_bytes < 0 or flush_seconds < 0:
+            raise UsageError("flush_bytes and flush_seconds must be >= 0")
+        self._flush_bytes = flush_bytes
+        self._flush_seconds = flush_seconds
+        self._lock = threading.RLock()
+        self._buffer: list[str] = []
+        self._buffered = 0
+        self._prefixes: dict[Any, str] = {}
+        self._error: WriteError | None = None
+        self._closed = False
+        self._status: str | None = None
+        try:
+            os.makedirs(self.runs_dir, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._size = os.fstat(self._fd).st_size
+        except OSError as exc:
+            raise WriteError(f"cannot open {self.path} for writing: {exc.strerror}") from None
+        if self._size and not self._ends_with_newline():
+            # A torn line left by a killed job: end it, so our first record stays whole.
+            self._write_now("\n")
+        now = _time.time() if time is None else float(time)
+        run_meta: dict[str, Any] = {
+            "status": "running",
+            "created": now,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "format": fmt.VERSION,
+        }
+        if meta:
+            run_meta.update(fmt.plain_params(meta))
+        self._emit(fmt.run_record(self.id, now, fmt.plain_params(params or {}), run_meta))
+        self._flush()
+        self._last_flush = _time.monotonic()
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        if flush_seconds > 0:
+            self._flusher = threading.Thread(
+                target=self._flush_periodically, name=f"xp-flush-{self.id}", daemon=True
+            )
+            self._flusher.start()
+        _open_runs.add(self)
+        _install_excepthook()
+
+    # -- public API ---------------------------------------------------------------
+
+    def track(
+        self,
+        value: float,
+        name: str,
+        step: int | None = None,
+        epoch: float | None = None,
+        context: Mapping[str, Any] | None = None,
+        time: float | None = None,
+    ) -> None:
+        """Record one metric value. ``context`` maps keys to values (``{"lang": "de"}``).
+
+        ``value`` is any real number (Python, numpy or a one-element tensor); NaN and
+        infinities are kept. ``time`` defaults to now (unix seconds).
+        """
+        if isinstance(value, (float, int)) and not isinstance(value, bool):
+            number = float(value)
+        else:
+            number = self._as_float(value, name)
+        key = (name, tuple(context.items())) if context else name
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            prefix = self._prefix(name, context)
+            self._prefixes[key] = prefix
+        if step is not None and type(step) is not int:
+            step = self._as_int(step, "step")
+        if epoch is not None and type(epoch) is not float:
+            epoch = self._as_epoch(epoch)
+        line = fmt.point_line(prefix, number, step, epoch,
+                              _time.time() if time is None else float(time))
+        with self._lock:
+            if self._closed:
+                raise UsageError(f"run {self.id} is closed; tracking after close() is lost")
+            self._buffer.append(line)
+            self._buffered += len(line)
+            if self._buffered >= self._flush_bytes:
+                self._flush()
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Add or change params after the start (later values win when read)."""
+        self._append_run_record(params=fmt.plain_params(params))
+
+    def set_meta(self, **meta: Any) -> None:
+        """Add free-form metadata to the run (``tags=["baseline"]``, ``note="..."``)."""
+        self._append_run_record(meta=fmt.plain_params(meta))
+
+    def flush(self) -> None:
+        """Write everything buffered now."""
+        with self._lock:
+            self._flush()
+
+    def close(self, status: str = "finished", time: float | None = None) -> None:
+        """Flush and record the final ``status`` (``finished`` or ``failed``). Idempotent.
+
+        ``time`` is the end time (unix seconds; default now)."""
+        with self._lock:
+            if self._closed:
+                return
+            if self._flusher is not None:
+                self._stop.set()
+            try:
+                end = _time.time() if time is None else float(time)
+                self._emit(fmt.run_record(self.id, end, None, {"status": status, "ended": end}))
+                self._flush()
+            finally:
+                self._closed = True
+                self._status = status
+                _open_runs.discard(self)
+                try:
+                    os.close(self._fd)
+                except OSError:
+                    pass
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close(status="finished" if exc_type is None else "failed")
+
+    def __repr__(self) -> str:
+        return f"Run({self.runs_dir!r}, run={self.id!r})"
+
+    # -- internals ----------------------------------------------------------------
+
+    def _prefix(self, name: str, context: Mapping[str, Any] | None) -> str:
+        fmt.check_name(name)
+        ctx: dict[str, str] = {}
+        for key, val in (context or {}).items():
+            fmt.check_context_key(key)
+            ctx[key] = val if isinstance(val, str) else fmt.dumps(fmt.plain_params({"v": val})["v"])
+        return fmt.point_prefix(self.id, name, ctx)
+
+    @staticmethod
+    def _as_float(value: Any, name: str) -> float:
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            raise UsageError(f"track({value!r}, name={name!r}): value must be a number")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise UsageError(
+                f"track(name={name!r}): cannot turn a {type(value).__name__} into a number"
+            ) from None
+
+    @staticmethod
+    def _as_int(step: Any, what: str) -> int:
+        if isinstance(step, bool):
+            raise UsageError(f"{what} must be an integer, got {step!r}")
+        try:
+            as_int = int(step)
+        except (TypeError, ValueError):
+            raise UsageError(f"{what} must be an integer, got {step!r}") from None
+        if as_int != step:
+            raise UsageError(f"{what} must be an integer, got {step!r}")
+        return as_int
+
+    @staticmethod
+    def _as_epoch(epoch: Any) -> float:
+        if isinstance(epoch, bool):
+            raise UsageError(f"epoch must be a number, got {epoch!r}")
+        try:
+            value = float(epoch)
+        except (TypeError, ValueError):
+            raise UsageError(f"epoch must be a number, got {epoch!r}") from None
+        if not math.isfinite(value):
+            raise UsageError(f"epoch must be finite, got {epoch!r}")
+        return value
+
+    def _append_run_record(self, params: Mapping[str, Any] | None = None,
+                           meta: Mapping[str, Any] | None = None) -> None:
+        with self._lock:
+            if self._closed:
+                raise UsageError(f"run {self.id} is closed")
+            self._emit(fmt.run_record(self.id, _time.time(), params, meta))
+            self._flush()
+
+    def _emit(self, line: str) -> None:
+        self._buffer.append(line)
+        self._buffered += len(line)
+
+    def _flush(self) -> None:
+        """Write the buffer in one append; on failure cut the file back to whole lines."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if not self._buffer:
+            return
+        data = "".join(self._buffer)
+        self._buffer.clear()
+        self._buffered = 0
+        self._write_now(data)
+        self._last_flush = _time.monotonic()
+
+    def _write_now(self, text: str) -> None:
+        data = text.encode("utf-8")
+        view = memoryview(data)
+        start = self._size
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+                self._size += written
+        except OSError as exc:
+            lost = len(view)
+            try:  # never leave a partial line that would join the next one
+                os.ftruncate(self._fd, start)
+                self._size = start
+            except OSError:
+                pass
+            raise WriteError(
+                f"cannot write to {self.path}: {exc.strerror}; "
+                f"{len(data)} bytes of records were not written ({lost} unwritten at failure)"
+            ) from None
+
+    def _ends_with_newline(self) -> bool:
+        with open(self.path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) == b"\n"
+
+    def _flush_periodically(self) -> None:
+        while not self._stop.wait(self._flush_seconds):
+            with self._lock:
+                if self._closed:
+                    return
+                try:
+                    self._flush()
+                except WriteError as exc:
+                    self._error = exc
+
+    def _failed_exit(self) -> bool:
+        return _uncaught
+
