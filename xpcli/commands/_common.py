@@ -106,3 +106,23 @@ def emit(frame: "pl.DataFrame", format_: str, title: str | None = None) -> None:
     from ..output import emit as _emit
 
     _emit(frame, format_, sys.stdout, title=title)
+
+
+def output_option(func: F) -> F:
+    """``-o FILE``: write a figure; the suffix picks PNG, SVG or PDF."""
+    return click.option(
+        "-o",
+        "--output",
+        "output",
+        metavar="FILE",
+        default=None,
+        help="Write a figure to FILE (.png, .svg or .pdf) instead of a table.",
+    )(func)
+
+
+def save(fig: Any, path: str) -> None:
+    """Save a Figure reproducibly and say where it went (stderr)."""
+    from ..plots.common import save_figure
+
+    save_figure(fig, path)
+    info(f"wrote {path}")

@@ -1,0 +1,86 @@
+"""What every figure shares: creation without pyplot, saving with fixed metadata, colours.
+
+The same data gives the same bytes: PNG, SVG and PDF are written without dates or
+version strings, and SVG element ids come from a fixed salt.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+
+from matplotlib.figure import Figure  # noqa: E402
+
+from ..errors import UsageError  # noqa: E402
+
+SUFFIXES = (".png", ".svg", ".pdf")
+_METADATA = {
+    ".png": {"Software": None},
+    ".svg": {"Date": None, "Creator": None},
+    ".pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
+}
+RC = {
+    "svg.hashsalt": "xp",
+    "svg.fonttype": "none",
+    "pdf.compression": 6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+}
+#: A colour-blind-safe palette (Okabe-Ito) for categories; highlights use the reds.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#56B4E9", "#CC79A7", "#D55E00", "#F0E442",
+           "#000000")
+HIGHLIGHT = ("#d62728", "#1f1f9f", "#ff7f0e", "#2ca02c")
+
+
+def check_output_path(path: str) -> str:
+    """Refuse an ``-o`` path whose suffix is not .png, .svg or .pdf, before any work."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in SUFFIXES:
+        raise UsageError(f"-o {path}: the figure format comes from the suffix; use "
+                         f"{', '.join(SUFFIXES)}")
+    return path
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A Figure with xp's style, outside pyplot (no global state, safe in threads)."""
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(width, height), layout="constrained")
+    return fig
+
+
+def style() -> Any:
+    """Context manager applying xp's rcParams while drawing (``with style(): ...``)."""
+    return matplotlib.rc_context(RC)
+
+
+def save_figure(fig: Figure, path: str, dpi: int = 150) -> str:
+    """Save ``fig`` to ``path`` (format from the suffix), reproducibly; return the path."""
+    suffix = os.path.splitext(check_output_path(path))[1].lower()
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"-o {path}: folder {folder} does not exist")
+    with matplotlib.rc_context(RC):
+        try:
+            fig.savefig(path, format=suffix[1:], dpi=dpi, metadata=_METADATA[suffix])
+        except OSError as exc:
+            raise UsageError(f"-o {path}: cannot write ({exc.strerror})") from None
+    return path
+
+
+def spans_decades(values: Sequence[float], decades: float = 2.0) -> bool:
+    """True when positive ``values`` span at least ``decades`` powers of ten (log axis)."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite or min(finite) <= 0:
+        return False
+    return math.log10(max(finite) / min(finite)) >= decades
