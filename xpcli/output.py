@@ -70,7 +70,10 @@ def format_number(value: Any, digits: int = 4) -> str:
             return "0"
         magnitude = abs(value)
         if magnitude < 1e-3 or magnitude >= 1e6:
-            return f"{value:.{max(digits - 1, 1)}e}".replace("e-0", "e-").replace("e+0", "e+")
+            mantissa, exponent = f"{value:.{max(digits - 1, 1)}e}".split("e")
+            if "." in mantissa:
+                mantissa = mantissa.rstrip("0").rstrip(".")
+            return f"{mantissa}e{int(exponent)}"
         text = f"{value:.{digits}g}"
         if "e" in text:
             text = f"{value:.0f}"
@@ -121,7 +124,8 @@ def write_table(frame: pl.DataFrame, out: IO[str], title: str | None = None,
     names, numeric, rows = _display_rows(frame)
     table = Table(title=title, show_edge=False, header_style="bold", pad_edge=False)
     for name, is_num in zip(names, numeric):
-        table.add_column(name, justify="right" if is_num else "left", overflow="fold")
+        table.add_column(name, justify="right" if is_num else "left", no_wrap=True,
+                         overflow="ellipsis")
     for cells in rows:
         table.add_row(*cells)
     console = Console(file=out, width=max(term.width, 40), color_system="auto" if term.color
