@@ -1,0 +1,55 @@
+"""Shared fixtures: the repository's sample_runs and a tiny, fully determined runs directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_RUNS = ROOT / "sample_runs"
+PYTHON = sys.executable
+T0 = 1767225600.0  # 2026-01-01T00:00:00Z
+
+
+@pytest.fixture
+def sample_runs() -> Path:
+    """The reference story's 240 runs (24 JSONL files + 6 Parquet archives)."""
+    assert SAMPLE_RUNS.is_dir(), "sample_runs/ is missing; run `make sample-runs`"
+    return SAMPLE_RUNS
+
+
+def write_tiny(runs_dir: Path) -> Path:
+    """Two runs with fixed times: ``a`` (lr 0.1, seed 1) and ``b`` (lr 0.01, seed 2).
+
+    ``a``: f1 lang=de/en at epochs 1, 2; loss at steps 0, 1.  ``b``: f1 lang=en at epoch 1.
+    """
+    from xpcli import Run
+
+    run = Run(runs_dir, "a", params={"lr": 0.1, "seed": 1}, time=T0, flush_seconds=0)
+    for epoch, (de, en) in enumerate([(0.5, 0.7), (0.25, 0.75)], start=1):
+        run.track(de, "f1", epoch=epoch, context={"lang": "de"}, time=T0 + epoch)
+        run.track(en, "f1", epoch=epoch, context={"lang": "en"}, time=T0 + epoch)
+    run.track(2.0, "loss", step=0, time=T0 + 0.5)
+    run.track(1.5, "loss", step=1, time=T0 + 1.5)
+    run.close(time=T0 + 10)
+    run = Run(runs_dir, "b", params={"lr": 0.01, "seed": 2}, time=T0 + 60, flush_seconds=0)
+    run.track(0.5, "f1", epoch=1, context={"lang": "en"}, time=T0 + 61)
+    run.close(status="failed", time=T0 + 70)
+    return runs_dir
+
+
+@pytest.fixture
+def tiny_runs(tmp_path: Path) -> Path:
+    return write_tiny(tmp_path / "runs")
+
+
+def run_python(code: str, *args: str, env: dict[str, str] | None = None,
+               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code`` with the test interpreter; text output captured."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([PYTHON, "-c", code, *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, cwd=ROOT)
