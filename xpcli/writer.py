@@ -33,6 +33,7 @@ from .errors import UsageError, WriteError
 
 DEFAULT_FLUSH_BYTES = 64 * 1024
 DEFAULT_FLUSH_SECONDS = 1.0
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # steps are Int64 columns when read
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 _id_lock = threading.Lock()
@@ -144,7 +145,7 @@ class Run:
         if self._size and not self._ends_with_newline():
             # A torn line left by a killed job: end it, so our first record stays whole.
             self._write_now("\n")
-        now = _time.time() if time is None else float(time)
+        now = _time.time() if time is None else self._as_time(time)
         run_meta: dict[str, Any] = {
             "status": "running",
             "created": now,
@@ -192,18 +193,19 @@ class Run:
         if prefix is None:
             prefix = self._prefix(name, context)
             self._prefixes[key] = prefix
-        if step is not None and type(step) is not int:
+        if step is not None and (type(step) is not int or not _INT64_MIN <= step <= _INT64_MAX):
             step = self._as_int(step, "step")
-        if epoch is not None and type(epoch) is not float:
+        if epoch is not None and (type(epoch) is not float or not math.isfinite(epoch)):
             epoch = self._as_epoch(epoch)
         line = fmt.point_line(prefix, number, step, epoch,
-                              _time.time() if time is None else float(time))
+                              _time.time() if time is None else self._as_time(time))
         with self._lock:
             if self._closed:
                 raise UsageError(f"run {self.id} is closed; tracking after close() is lost")
             self._buffer.append(line)
             self._buffered += len(line)
-            if self._buffered >= self._flush_bytes:
+            # A pending background-flush error is raised here, by the next call.
+            if self._buffered >= self._flush_bytes or self._error is not None:
                 self._flush()
 
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -229,7 +231,7 @@ class Run:
             if self._flusher is not None:
                 self._stop.set()
             try:
-                end = _time.time() if time is None else float(time)
+                end = _time.time() if time is None else self._as_time(time)
                 self._emit(fmt.run_record(self.id, end, None, {"status": status, "ended": end}))
                 self._flush()
             finally:
@@ -286,7 +288,19 @@ class Run:
             raise UsageError(f"{what} must be an integer, got {step!r}") from None
         if as_int != step:
             raise UsageError(f"{what} must be an integer, got {step!r}")
+        if not _INT64_MIN <= as_int <= _INT64_MAX:
+            raise UsageError(f"{what} must fit in 64 bits, got {step!r}")
         return as_int
+
+    @staticmethod
+    def _as_time(time: Any) -> float:
+        try:
+            value = float(time)
+        except (TypeError, ValueError):
+            raise UsageError(f"time must be unix seconds, got {time!r}") from None
+        if not math.isfinite(value):
+            raise UsageError(f"time must be finite, got {time!r}")
+        return value
 
     @staticmethod
     def _as_epoch(epoch: Any) -> float:
