@@ -40,10 +40,12 @@ def metrics_table(dataset: Dataset) -> pl.DataFrame:
     ]
     aggs += [pl.col(k).drop_nulls().unique().sort().alias(f"__ctx_{k}") for k in keys]
     grouped = points.group_by("name").agg(aggs).sort("name").collect()
-    contexts = []
-    for row in grouped.select([f"__ctx_{k}" for k in keys]).iter_rows():
-        parts = [f"{k}={'|'.join(values)}" for k, values in zip(keys, row) if values]
-        contexts.append("; ".join(parts))
+    contexts = [""] * grouped.height  # a frame without columns has no rows to iterate
+    if keys:
+        contexts = []
+        for row in grouped.select([f"__ctx_{k}" for k in keys]).iter_rows():
+            parts = [f"{k}={'|'.join(values)}" for k, values in zip(keys, row) if values]
+            contexts.append("; ".join(parts))
     return grouped.select(
         pl.col("name").alias("metric"),
         pl.Series("context", contexts, dtype=pl.String),
