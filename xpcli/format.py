@@ -201,8 +201,9 @@ def parse_line(line: bytes | str) -> dict[str, Any]:
     if not isinstance(run, str) or not run:
         raise ValueError("missing or non-string 'run'")
     time = rec.get("time")
-    if time is not None and (isinstance(time, bool) or not isinstance(time, (int, float))):
-        raise ValueError("'time' must be a number")
+    if time is not None and (isinstance(time, bool) or not isinstance(time, (int, float))
+                             or not math.isfinite(time)):
+        raise ValueError("'time' must be a finite number")
     if kind == "run":
         params = rec.get("params") or {}
         meta = rec.get("meta") or {}
@@ -221,6 +222,8 @@ def parse_line(line: bytes | str) -> dict[str, Any]:
             step = int(step)
         if isinstance(step, bool) or not isinstance(step, int):
             raise ValueError("'step' must be an integer")
+        if not -(2**63) <= step < 2**63:
+            raise ValueError("'step' must fit in 64 bits")
     epoch = rec.get("epoch")
     if epoch is not None:
         if isinstance(epoch, bool) or not isinstance(epoch, (int, float)):

@@ -216,6 +216,7 @@ def _fast_frame(body: bytes) -> pl.DataFrame | None:
         | frame["run"].is_null()
         | (frame["run"] == "")
         | ((kind == "point") & (frame["name"].is_null() | value.is_null()))
+        | frame["time"].is_infinite().fill_null(False)
     )
     if bad.any():
         return None
@@ -463,13 +464,14 @@ def build(raw: pl.DataFrame, diags: Diagnostics, files: list[str]) -> Dataset:
         meta_cols.append(col)
         series = infer_column(col, [meta.get(r, {}).get(key) for r in order], diags, "meta")
         if key in DATETIME_META and series.dtype in (pl.Float64, pl.Int64):
-            series = (series.cast(pl.Float64) * 1e6).cast(pl.Int64).cast(
+            # Out-of-range times become null rather than failing the whole read.
+            series = (series.cast(pl.Float64) * 1e6).cast(pl.Int64, strict=False).cast(
                 pl.Datetime("us", "UTC")
             )
         columns.append(series)
     runs = pl.DataFrame(columns)
     time_cols = [
-        (pl.col(c) * 1e6).cast(pl.Int64).cast(pl.Datetime("us", "UTC")).alias(c)
+        (pl.col(c) * 1e6).cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC")).alias(c)
         for c in ("first_time", "last_time")
     ]
     runs = runs.join(counts.with_columns(time_cols), on="run", how="left").with_columns(
