@@ -1,0 +1,391 @@
+"""Forgetting: how each context of a metric peaks and declines, per run and per group.
+
+A *curve* is one run's series of one context of a metric (``f1`` with ``lang=zh``) over an
+x axis (``epoch``, or ``step``). For each curve :func:`curve_stats` computes:
+
+- ``peak`` and ``peak_<x>``: the best value and where it happened. The best value is the
+  maximum (``best="max"``, e.g. F1) or the minimum (``best="min"``, e.g. a loss). Ties go
+  to the *first* of equal best values, so a flat curve peaks at its first point.
+- ``final``: the value at the last point.
+- ``drop``: how far the final value is from the peak, in the metric's units, always >= 0
+  (``peak - final`` for max, ``final - peak`` for min).
+- ``rel_drop``: ``drop / |peak|``, the share of the peak lost by the end (null when the
+  peak is 0).
+- ``since_peak``: x units (epochs or steps) from the peak to the last point.
+- ``slope``: least-squares slope of value over x of the points strictly *after* the peak,
+  in metric units per x unit (negative = declining F1). Null with fewer than 2 points
+  after the peak, so a curve still rising at its end has no slope. The peak itself is left
+  out because, chosen as the maximum, it sits above the trend by its own noise.
+- ``auc``: area under the curve by the trapezoid rule over x, *divided by the x span*
+  (last x - first x): the curve's mean height, in the metric's units, comparable across
+  runs of different lengths. One point: that point's value.
+- ``points``: how many points the statistics used.
+- ``status``: ``past_peak`` (final below the peak), ``still_learning`` (the peak is the
+  last point: drop 0, slope null), ``plateau`` (the final value equals an earlier peak,
+  e.g. a flat curve), ``single_point``, or ``missing`` (the run has no finite point in
+  this context: every statistic null).
+
+NaN, infinite and null values, and points without an x value, are dropped before
+anything is computed: they neither peak nor enter the slope or the area.
+
+``rank`` orders the contexts of a run (or of a group) by how much they forget: by
+``rel_drop``, largest first (1 = forgets most), ties by context label, missing last. The
+relative drop is the criterion because it is scale-free (a language peaking at 0.6 and
+one peaking at 0.9 compare) and robust: the slope of a noisy curve whose peak falls
+near the end rests on a handful of points and swings widely.
+
+For many runs :func:`group_forgetting` aggregates the per-run statistics over the runs
+of each group (e.g. each learning rate): the median of every statistic, the
+interquartile range (q75 - q25, linear interpolation) of ``rel_drop`` and ``slope`` as
+the spread, the number of runs with data and how many are still learning.
+
+Everything is vectorised over runs: one group-by over all curves, no Python loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from ..errors import DataError, UsageError
+from ..spec import (
+    Column,
+    compile_where,
+    expand,
+    parse_metric_specs,
+    resolve_picker,
+    series_filter,
+)
+
+KEYS = ("run", "context")
+BEST = ("max", "min")
+STATUSES = ("past_peak", "still_learning", "plateau", "single_point", "missing")
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 20
+#: Per-run statistics that the group table summarises with a median.
+MEDIAN_STATS = ("peak", "final", "drop", "rel_drop", "since_peak", "slope", "auc")
+SPREAD_STATS = ("rel_drop", "slope")
+
+
+def _check(curves: pl.DataFrame, x: str, keys: Sequence[str], best: str) -> None:
+    if best not in BEST:
+        raise UsageError(f"best={best!r}: use 'max' (e.g. F1) or 'min' (e.g. a loss)")
+    missing = [c for c in (*keys, x, "value") if c not in curves.columns]
+    if missing:
+        raise UsageError(f"curves frame lacks column {missing[0]!r}; it needs "
+                         f"{', '.join((*keys, x, 'value'))}")
+
+
+def clean_curves(curves: pl.DataFrame | pl.LazyFrame, x: str = "epoch",
+                 keys: Sequence[str] = KEYS) -> pl.DataFrame:
+    """Finite values with an x, sorted by curve then x: what every statistic sees."""
+    lazy = curves.lazy()
+    return (
+        lazy.select(*keys, pl.col(x).cast(pl.Float64), pl.col("value").cast(pl.Float64))
+        .filter(pl.col("value").is_finite() & pl.col(x).is_not_null()
+                & pl.col(x).is_finite())
+        .sort([*keys, x], maintain_order=True)
+        .collect()
+    )
+
+
+def curve_stats(curves: pl.DataFrame | pl.LazyFrame, x: str = "epoch",
+                keys: Sequence[str] = KEYS, best: str = "max") -> pl.DataFrame:
+    """Peak, final, drop, slope after the peak and AUC of every curve (see module doc).
+
+    ``curves`` is long: ``keys`` (default ``run``, ``context``) name a curve, ``x`` its
+    x axis, ``value`` its values. Returns one row per curve that has at least one finite
+    point, with ``keys``, ``peak``, ``peak_<x>``, ``final``, ``drop``, ``rel_drop``,
+    ``since_peak``, ``slope``, ``auc``, ``points``, ``status`` (unranked).
+    """
+    keys = list(keys)
+    frame = curves.collect() if isinstance(curves, pl.LazyFrame) else curves
+    _check(frame, x, keys, best)
+    clean = clean_curves(frame, x, keys)
+    sign = 1.0 if best == "max" else -1.0
+    value, xs = pl.col("value"), pl.col(x)
+    # First index of the best value: arg_max returns the first of equal maxima.
+    at_peak = (value * sign).arg_max()
+    after = pl.int_range(pl.len()) > at_peak
+    x_after, v_after = xs.filter(after), value.filter(after)
+    n_after = after.sum()
+    slope = pl.when(n_after >= 2).then(pl.cov(x_after, v_after) / x_after.var())
+    span = xs.last() - xs.first()
+    area = (xs.diff() * (value + value.shift(1)) / 2).sum()
+    stats = clean.group_by(keys, maintain_order=True).agg(
+        value.gather(at_peak).first().alias("peak"),
+        xs.gather(at_peak).first().alias(f"peak_{x}"),
+        value.last().alias("final"),
+        (xs.last() - xs.gather(at_peak).first()).alias("since_peak"),
+        slope.alias("slope"),
+        pl.when(span > 0).then(area / span).otherwise(value.mean()).alias("auc"),
+        pl.len().cast(pl.Int64).alias("points"),
+        (at_peak == pl.len() - 1).alias("_peak_is_last"),
+    )
+    drop = (pl.col("peak") - pl.col("final") if best == "max"
+            else pl.col("final") - pl.col("peak")).alias("drop")
+    stats = stats.with_columns(drop).with_columns(
+        pl.when(pl.col("peak") != 0).then(pl.col("drop") / pl.col("peak").abs())
+        .alias("rel_drop"),
+        # A vertical run of points after the peak (same x) has no defined slope.
+        pl.col("slope").fill_nan(None),
+        pl.when(pl.col("points") == 1).then(pl.lit("single_point"))
+        .when(pl.col("_peak_is_last")).then(pl.lit("still_learning"))
+        .when(pl.col("drop") > 0).then(pl.lit("past_peak"))
+        .otherwise(pl.lit("plateau")).alias("status"),
+    )
+    return stats.select(*keys, "peak", f"peak_{x}", "final", "drop", "rel_drop",
+                        "since_peak", "slope", "auc", "points", "status")
+
+
+def rank_contexts(stats: pl.DataFrame, within: Sequence[str] = ("run",),
+                  criterion: str = "rel_drop") -> pl.DataFrame:
+    """Add ``rank`` (1 = forgets most) per ``within`` group, by ``criterion`` descending.
+
+    Ties go to the context label (alphabetical); rows with a null criterion rank last.
+    The frame comes back sorted by ``within`` then rank.
+    """
+    within = list(within)
+    ordered = stats.sort([*within, criterion, "context"], descending=[
+        *([False] * len(within)), True, False], nulls_last=True, maintain_order=True)
+    ranked = ordered.with_columns(
+        pl.int_range(1, pl.len() + 1).over(within).cast(pl.Int64).alias("rank")
+        if within else pl.int_range(1, pl.len() + 1).cast(pl.Int64).alias("rank")
+    )
+    return ranked.select(*within, "rank", *[c for c in stats.columns if c not in within])
+
+
+def sparklines(curves: pl.DataFrame | pl.LazyFrame, x: str = "epoch",
+               keys: Sequence[str] = KEYS, width: int = SPARK_WIDTH) -> pl.DataFrame:
+    """A unicode sparkline per curve (``curve`` column): ``▁▂▃▄▅▆▇█``.
+
+    The x range is cut into at most ``width`` equal bins, each showing the mean of its
+    points; each line is scaled to its own min..max (read levels from the numbers, the
+    line shows the shape). A flat curve is a row of ``▄``. Non-finite values are dropped.
+    """
+    keys = list(keys)
+    clean = clean_curves(curves, x, keys)
+    xs, value = pl.col(x), pl.col("value")
+    lo, hi = xs.min().over(keys), xs.max().over(keys)
+    bins = pl.min_horizontal(
+        pl.when(hi > lo).then(((xs - lo) / (hi - lo) * width).floor()).otherwise(0.0),
+        width - 1,
+    ).cast(pl.Int64)
+    binned = (clean.with_columns(bins.alias("_bin"))
+              .group_by([*keys, "_bin"]).agg(value.mean()))
+    vlo, vhi = value.min().over(keys), value.max().over(keys)
+    top = len(SPARK_BLOCKS) - 1
+    level = pl.when(vhi > vlo).then(((value - vlo) / (vhi - vlo) * top).round()).otherwise(
+        top // 2 + 0.0).cast(pl.Int64)
+    chars = level.replace_strict(dict(enumerate(SPARK_BLOCKS)), return_dtype=pl.String)
+    return (binned.with_columns(chars.alias("_char"))
+            .group_by(keys, maintain_order=True)
+            .agg(pl.col("_char").sort_by("_bin").str.join("").alias("curve")))
+
+
+def forgetting_stats(curves: pl.DataFrame | pl.LazyFrame, x: str = "epoch",
+                     runs: Sequence[str] | None = None, contexts: Sequence[str] | None = None,
+                     best: str = "max", sparkline: bool = False) -> pl.DataFrame:
+    """Per run and context: the statistics of :func:`curve_stats`, ranked per run.
+
+    ``curves`` has ``run``, ``context``, ``x`` and ``value``. Every pair of ``runs``
+    (default: the runs in ``curves``) and ``contexts`` (default: those in ``curves``) gets
+    a row; a run without a finite point in a context gets status ``missing`` and nulls.
+    ``sparkline`` adds a ``curve`` column of unicode blocks (for terminals).
+    """
+    frame = curves.collect() if isinstance(curves, pl.LazyFrame) else curves
+    stats = curve_stats(frame, x=x, best=best)
+    run_ids = (pl.Series("run", list(runs), dtype=pl.String) if runs is not None
+               else frame.get_column("run").unique(maintain_order=True))
+    labels = (pl.Series("context", list(contexts), dtype=pl.String) if contexts is not None
+              else frame.get_column("context").unique(maintain_order=True))
+    grid = run_ids.to_frame("run").join(labels.to_frame("context"), how="cross")
+    full = grid.join(stats, on=list(KEYS), how="left").with_columns(
+        pl.col("status").fill_null("missing"), pl.col("points").fill_null(0))
+    ranked = rank_contexts(full)
+    if sparkline:
+        lines = sparklines(frame, x=x)
+        ranked = ranked.join(lines, on=list(KEYS), how="left").select(
+            "run", "rank", "context", "curve",
+            *[c for c in ranked.columns if c not in ("run", "rank", "context")])
+    return ranked
+
+
+def group_forgetting(per_run: pl.DataFrame, runs: pl.DataFrame | pl.LazyFrame,
+                     by: Sequence[str], x: str = "epoch") -> pl.DataFrame:
+    """Aggregate per-run statistics over the runs of each group of ``by`` params.
+
+    ``per_run`` is :func:`forgetting_stats` output; ``runs`` holds ``run`` and the ``by``
+    columns. Per group and context: ``runs`` (with data), the median of each statistic,
+    ``rel_drop_iqr`` and ``slope_iqr`` (q75 - q25), ``still_learning`` (run count), and
+    ``rank`` of the contexts within the group by median ``rel_drop``.
+    """
+    by = list(by)
+    table = runs.lazy().select("run", *by).collect()
+    joined = per_run.join(table, on="run", how="left")
+    has_data = pl.col("status") != "missing"
+    aggs: list[Any] = [has_data.sum().cast(pl.Int64).alias("runs")]
+    for name in ("peak", f"peak_{x}", *MEDIAN_STATS[1:]):
+        aggs.append(pl.col(name).median().alias(name))
+        if name in SPREAD_STATS:
+            aggs.append((pl.col(name).quantile(0.75, "linear")
+                         - pl.col(name).quantile(0.25, "linear")).alias(f"{name}_iqr"))
+    aggs.append((pl.col("status") == "still_learning").sum().cast(pl.Int64)
+                .alias("still_learning"))
+    grouped = joined.group_by([*by, "context"]).agg(aggs).sort([*by, "context"],
+                                                                nulls_last=True)
+    return rank_contexts(grouped, within=by)
+
+
+# -- from a loaded runs directory ------------------------------------------------------
+
+
+@dataclass
+class Forgetting:
+    """The result of :func:`analyse`: tables for output, curves for the figure.
+
+    ``stats``: one row per run and context (:func:`forgetting_stats`, plus the ``by``
+    columns). ``groups``: per group and context (:func:`group_forgetting`), or None
+    without ``by``. ``curves``: the points used (``run``, ``context``, ``x``, ``value``
+    and the ``by`` columns); ``group_curves``: per group, context and x the median over
+    the group's runs. ``run``: the picked run id (one-run mode). ``title``: what the table
+    shows, naming the run and its params.
+    """
+
+    stats: pl.DataFrame
+    groups: pl.DataFrame | None
+    curves: pl.DataFrame
+    group_curves: pl.DataFrame | None
+    x: str
+    best: str
+    by: list[str]
+    run: str | None
+    run_params: dict[str, Any]
+    title: str
+
+    @property
+    def table(self) -> pl.DataFrame:
+        """What the command prints: the group table with ``by``, else per run."""
+        return self.groups if self.groups is not None else self.stats
+
+
+def series_curves(points: pl.DataFrame | pl.LazyFrame, columns: Sequence[Column],
+                  x: str = "epoch") -> pl.DataFrame:
+    """The points of each column as one long frame: ``run``, ``context`` (the column's
+    label, e.g. ``f1[lang=de]``), ``x`` and ``value``. One filter per column (a handful),
+    never a loop over runs."""
+    parts = [
+        points.lazy().filter(series_filter(column)).select(
+            pl.col("run").cast(pl.String), pl.lit(column.label).alias("context"),
+            pl.col(x).cast(pl.Float64), pl.col("value").cast(pl.Float64))
+        for column in columns
+    ]
+    schema = {"run": pl.String, "context": pl.String, x: pl.Float64, "value": pl.Float64}
+    if not parts:
+        return pl.DataFrame(schema=schema)
+    return pl.concat(parts).collect()
+
+
+def varying_params(runs: pl.DataFrame, params: Sequence[str]) -> list[str]:
+    """The params that take more than one value over ``runs`` (what tells runs apart)."""
+    if runs.is_empty():
+        return []
+    counts = runs.select(pl.col(p).n_unique() for p in params if p in runs.columns)
+    return [name for name in counts.columns if counts[name][0] > 1]
+
+
+def describe_params(values: dict[str, Any]) -> str:
+    """``lr=3e-05, seed=5``: params as a short, readable phrase."""
+    def show(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:g}"
+        return str(value)
+    return ", ".join(f"{k}={show(v)}" for k, v in values.items())
+
+
+def analyse(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame | pl.LazyFrame,
+            spec: str, *, params: Sequence[str] = (), run: str | None = None,
+            where: str | None = None, by: Sequence[str] = (), x: str = "epoch",
+            best: str = "max", sparkline: bool = False) -> Forgetting:
+    """Forgetting of the contexts of ``spec`` (``f1:lang=*``) for one run or many.
+
+    ``run`` is a run id or picker (``best:f1:lang=en``), resolved among the runs kept by
+    ``where``; without it every kept run is analysed. ``by`` (params) adds the group
+    table. ``params`` are the param columns (to name the run's params in the title).
+    Raises :class:`UsageError`/:class:`SpecError` for bad input, :class:`DataError` when
+    no point has the x axis.
+    """
+    if x not in ("epoch", "step"):
+        raise UsageError(f"--x {x}: use epoch or step")
+    if best not in BEST:
+        raise UsageError(f"--best {best}: use max (e.g. F1) or min (e.g. a loss)")
+    by = list(by)
+    if run is not None and by:
+        raise UsageError("--run and --by exclude each other: --by aggregates many runs")
+    specs = parse_metric_specs(spec)
+    for item in specs:
+        if item.reduce.kind != "last" or "@" in item.text:
+            raise UsageError(f"{item.text}: forgetting reads whole curves; drop the '@...' "
+                             f"(e.g. {item.name}{''.join(f':{k}={v}' for k, v in item.context)})")
+    runs_frame = runs.lazy().collect()
+    unknown = [b for b in by if b not in runs_frame.columns]
+    if unknown:
+        raise UsageError(f"--by {unknown[0]}: no such param; known: {', '.join(params)}")
+    if where:
+        runs_frame = runs_frame.filter(compile_where(where, runs_frame.schema))
+        if runs_frame.is_empty():
+            raise DataError(f"--where {where!r} keeps no run")
+    points = points.lazy()
+    columns = expand(specs, points)
+    if run is not None:
+        run = resolve_picker(run, runs_frame, points, x="epoch" if x == "epoch" else "step")
+        runs_frame = runs_frame.filter(pl.col("run") == run)
+    run_ids = runs_frame.get_column("run").cast(pl.String)
+    curves = series_curves(points.filter(pl.col("run").is_in(run_ids.implode())),
+                           columns, x)
+    if curves.filter(pl.col(x).is_not_null()).is_empty():
+        raise DataError(f"no point of {', '.join(c.label for c in columns[:4])} in these runs "
+                        f"has a{'n' if x == 'epoch' else ''} {x}; try --x "
+                        f"{'step' if x == 'epoch' else 'epoch'}")
+    labels = [c.label for c in columns]
+    stats = forgetting_stats(curves, x=x, runs=run_ids.to_list(), contexts=labels,
+                             best=best, sparkline=sparkline and not by)
+    shown = [p for p in params if p in runs_frame.columns]
+    run_params: dict[str, Any] = {}
+    groups = group_curves = None
+    metric = ", ".join(dict.fromkeys(s.name for s in specs))
+    order = "ranked by relative drop (share of the peak lost by the end)"
+    if run is not None:
+        varying = varying_params(runs.lazy().collect(), shown) or shown
+        row = runs_frame.row(0, named=True)
+        run_params = {p: row[p] for p in varying}
+        described = describe_params(run_params)
+        title = f"{run} ({described}): {metric} per context, {order}" if described else \
+            f"{run}: {metric} per context, {order}"
+    elif by:
+        table = runs_frame.select("run", *by)
+        curves = curves.join(table, on="run", how="left")
+        groups = group_forgetting(stats, table, by, x=x)
+        group_curves = (curves.filter(pl.col("value").is_finite())
+                        .group_by([*by, "context", x])
+                        .agg(pl.col("value").median())
+                        .sort([*by, "context", x], nulls_last=True))
+        if sparkline:
+            lines = sparklines(group_curves.with_columns(
+                pl.concat_str([pl.col(b).cast(pl.String) for b in by], separator="/")
+                .alias("_group")), x=x, keys=["_group", "context"])
+            keyed = groups.with_columns(
+                pl.concat_str([pl.col(b).cast(pl.String) for b in by], separator="/")
+                .alias("_group"))
+            groups = keyed.join(lines, on=["_group", "context"], how="left").select(
+                *by, "rank", "context", "curve",
+                *[c for c in groups.columns if c not in (*by, "rank", "context")])
+        title = (f"{metric} per {', '.join(by)} and context over {run_ids.len()} runs: "
+                 f"medians, {order}")
+    else:
+        title = f"{metric} per run and context ({run_ids.len()} runs), {order}"
+    return Forgetting(stats=stats, groups=groups, curves=curves, group_curves=group_curves,
+                      x=x, best=best, by=by, run=run, run_params=run_params, title=title)
