@@ -1,0 +1,330 @@
+"""Aggregate series across runs: per group and column, at each x, a centre, a band and n.
+
+Input is a long series frame (:func:`xpcli.analysis.series.extract_series`: ``run``,
+series keys, x, ``value``) and, for ``--by``, the runs table. Output is one row per
+group, column and x: the group keys, the series keys, x, ``center``, ``low``, ``high``
+and ``n``.
+
+Alignment (which runs a point aggregates):
+
+- ``exact`` (default): a point at x aggregates the runs that logged exactly that x.
+  Runs that stop early or skip an x simply do not count there (``n`` says how many did).
+- ``interp``: each run is linearly interpolated onto a common grid per column - the
+  sorted union of every run's x values when there are at most ``grid`` of them, else
+  ``grid`` evenly spaced values from the smallest to the largest x - and counts only
+  between its own first and last point: never extrapolated.
+
+Values: only finite values count. NaN and inf are dropped before aligning (an
+interpolated run bridges them), and ``n`` is the number of finite values behind a point.
+Points with ``n < min_runs`` are dropped.
+
+Centre: ``mean``, ``median``, ``min`` or ``max`` of the values at the point.
+
+Band (``low``/``high``):
+
+- ``minmax``: the smallest and largest value.
+- ``qLO-qHI`` (``q25-q75``, ``q10-q90``): quantiles, linearly interpolated like numpy's
+  default.
+- ``std``: mean -/+ the sample standard deviation (ddof 1).
+- ``sem``: mean -/+ the standard error of the mean, std / sqrt(n).
+- ``ci95``: the 95% confidence interval of the mean, t-based: mean -/+ t(0.975, n-1) *
+  sem, with Student's t quantile for n-1 degrees of freedom.
+
+``std``, ``sem`` and ``ci95`` describe the mean, so they are centred on the mean whatever
+the centre is; they are undefined for a single run, so ``low`` and ``high`` are null
+where ``n == 1`` (the centre is still given).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from ..errors import UsageError
+
+CENTERS = ("mean", "median", "min", "max")
+BANDS = ("minmax", "std", "sem", "ci95", "qLO-qHI")
+ALIGNS = ("exact", "interp")
+DEFAULT_GRID = 200
+
+_QUANTILE_RE = re.compile(r"q(\d+(?:\.\d+)?)-q(\d+(?:\.\d+)?)")
+
+
+@dataclass(frozen=True)
+class Band:
+    """A band kind (minmax, std, sem, ci95, quantile) and, for quantiles, its bounds."""
+
+    kind: str
+    lo: float = 0.0
+    hi: float = 1.0
+
+    @property
+    def text(self) -> str:
+        """The option text: ``minmax``, ``q25-q75``..."""
+        if self.kind == "quantile":
+            return f"q{self.lo * 100:g}-q{self.hi * 100:g}"
+        return self.kind
+
+    def describe(self) -> str:
+        """For titles: ``min-max``, ``25-75% quantiles``, ``95% CI of the mean (t)``..."""
+        return {
+            "minmax": "min–max",
+            "std": "mean ± std",
+            "sem": "mean ± sem",
+            "ci95": "95% CI of the mean (t)",
+        }.get(self.kind, f"{self.lo * 100:g}–{self.hi * 100:g}% quantiles")
+
+
+def parse_band(text: str) -> Band:
+    """Parse ``--band``: minmax, std, sem, ci95 or qLO-qHI (``q25-q75``, 0 <= LO < HI <= 100)."""
+    value = text.strip().lower()
+    if value in ("minmax", "std", "sem", "ci95"):
+        return Band(value)
+    match = _QUANTILE_RE.fullmatch(value)
+    if match:
+        lo, hi = float(match.group(1)), float(match.group(2))
+        if 0 <= lo < hi <= 100:
+            return Band("quantile", lo / 100, hi / 100)
+    raise UsageError(
+        f"--band {text}: expected minmax, std, sem, ci95 or a quantile range qLO-qHI "
+        "with 0 <= LO < HI <= 100, e.g. q25-q75"
+    )
+
+
+def check_center(center: str) -> str:
+    """Validate ``--center`` (mean, median, min, max)."""
+    if center not in CENTERS:
+        raise UsageError(f"--center {center}: expected one of {', '.join(CENTERS)}")
+    return center
+
+
+# -- Student's t --------------------------------------------------------------------------
+
+
+def _t_two_sided(t: float, df: int) -> float:
+    """P(|T| < t) for Student's t with integer ``df`` (Abramowitz & Stegun 26.7.3/4)."""
+    theta = math.atan(t / math.sqrt(df))
+    s, c = math.sin(theta), math.cos(theta)
+    if df % 2 == 1:
+        total, term = 0.0, 0.0
+        if df > 1:
+            term = c
+            total = c
+            for k in range(3, df - 1, 2):  # c + 2/3 c^3 + 2*4/(3*5) c^5 + ...
+                term *= c * c * (k - 1) / k
+                total += term
+        return 2.0 / math.pi * (theta + s * total)
+    term = 1.0
+    total = 1.0
+    for k in range(2, df - 1, 2):  # 1 + 1/2 c^2 + 1*3/(2*4) c^4 + ...
+        term *= c * c * (k - 1) / k
+        total += term
+    return s * total
+
+
+@functools.lru_cache(maxsize=4096)
+def t_quantile(p: float, df: int) -> float:
+    """The ``p`` quantile (p > 0.5) of Student's t with ``df`` >= 1 degrees of freedom.
+
+    Exact series up to 300 degrees of freedom, solved by bisection; beyond, the
+    Cornish-Fisher expansion around the normal quantile (error far below 1e-9 there).
+    """
+    if df < 1 or not 0.5 < p < 1.0:
+        raise ValueError("t_quantile needs df >= 1 and 0.5 < p < 1")
+    target = 2.0 * p - 1.0
+    if df > 300:
+        z = _normal_quantile(p)
+        g1 = (z**3 + z) / 4
+        g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+        g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+        g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+        return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+    lo, hi = 0.0, 1.0
+    while _t_two_sided(hi, df) < target:
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if _t_two_sided(mid, df) < target:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-13 * hi:
+            break
+    return 0.5 * (lo + hi)
+
+
+def _normal_quantile(p: float) -> float:
+    """The standard normal quantile, by bisection on erf (only used for df > 300)."""
+    lo, hi = 0.0, 10.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if 0.5 * (1.0 + math.erf(mid / math.sqrt(2.0))) < p:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+# -- alignment ----------------------------------------------------------------------------
+
+
+def common_grid(xs: np.ndarray, grid: int = DEFAULT_GRID) -> np.ndarray:
+    """The union of ``xs`` (sorted) if it has at most ``grid`` values, else an even grid."""
+    values = np.unique(xs[np.isfinite(xs)])
+    if len(values) <= grid:
+        return values
+    return np.linspace(values[0], values[-1], grid)
+
+
+def interpolate(series: pl.DataFrame, keys: Sequence[str], x: str,
+                grid: int = DEFAULT_GRID) -> pl.DataFrame:
+    """Each run's series linearly interpolated onto a common grid per column.
+
+    The grid of a column is :func:`common_grid` over every run's x values of it; a run
+    gets a value only at grid points between its own first and last finite point (no
+    extrapolation). Non-finite values are dropped first. Returns the same columns, with
+    a Float64 x.
+    """
+    keys = list(keys)
+    clean = (
+        series.filter(pl.col("value").is_finite() & pl.col(x).is_not_null())
+        .with_columns(pl.col(x).cast(pl.Float64))
+        .sort([*keys, "run", x])
+    )
+    out: list[pl.DataFrame] = []
+    for key_values, part in clean.group_by(keys, maintain_order=True):
+        xs_all = part[x].to_numpy()
+        points = common_grid(xs_all, grid)
+        runs = part["run"].to_numpy()
+        values = part["value"].to_numpy()
+        # Row ranges of each run inside the part (sorted by run, then x).
+        starts = np.flatnonzero(np.r_[True, runs[1:] != runs[:-1]])
+        ends = np.r_[starts[1:], len(runs)]
+        run_col: list[np.ndarray] = []
+        x_col: list[np.ndarray] = []
+        v_col: list[np.ndarray] = []
+        for start, end in zip(starts, ends):
+            xs, ys = xs_all[start:end], values[start:end]
+            first = np.searchsorted(points, xs[0], side="left")
+            last = np.searchsorted(points, xs[-1], side="right")
+            where = points[first:last]
+            if not len(where):
+                continue
+            run_col.append(np.full(len(where), runs[start], dtype=object))
+            x_col.append(where)
+            v_col.append(np.interp(where, xs, ys))
+        if not run_col:
+            continue
+        frame = pl.DataFrame({
+            "run": pl.Series(np.concatenate(run_col), dtype=pl.String),
+            x: np.concatenate(x_col),
+            "value": np.concatenate(v_col),
+        })
+        out.append(frame.with_columns(
+            [pl.lit(v, dtype=series.schema[k]).alias(k) for k, v in zip(keys, key_values)]
+        ).select("run", *keys, x, "value"))
+    if not out:
+        return clean.select("run", *keys, x, "value").clear()
+    return pl.concat(out)
+
+
+# -- aggregation --------------------------------------------------------------------------
+
+
+def aggregate(
+    series: pl.DataFrame,
+    keys: Sequence[str],
+    x: str,
+    *,
+    runs: pl.DataFrame | pl.LazyFrame | None = None,
+    by: Sequence[str] = (),
+    center: str = "median",
+    band: Band | str = "minmax",
+    align: str = "exact",
+    grid: int = DEFAULT_GRID,
+    min_runs: int = 1,
+) -> pl.DataFrame:
+    """Centre, band and n per group (``by`` columns of ``runs``), series keys and x.
+
+    Returns ``*by, *keys, x, center, low, high, n`` sorted by those keys and x. See the
+    module docs for alignment, bands and the n == 1 rule.
+    """
+    check_center(center)
+    band = parse_band(band) if isinstance(band, str) else band
+    if align not in ALIGNS:
+        raise UsageError(f"--align {align}: expected one of {', '.join(ALIGNS)}")
+    if min_runs < 1:
+        raise UsageError(f"--min-runs {min_runs}: expected 1 or more")
+    keys, by = list(keys), list(by)
+    if align == "interp":
+        data = interpolate(series, keys, x, grid)
+    else:
+        data = series.filter(pl.col("value").is_finite() & pl.col(x).is_not_null())
+    if by:
+        if runs is None:
+            raise UsageError("--by needs the runs table")
+        table = runs.lazy().select("run", *by).collect()
+        data = data.join(table, on="run", how="left")
+    group = [*by, *keys, x]
+    value = pl.col("value")
+    aggs = [
+        pl.len().alias("n"),
+        value.mean().alias("__mean"),
+        value.median().alias("__median"),
+        value.min().alias("__min"),
+        value.max().alias("__max"),
+        value.std(ddof=1).alias("__std"),
+    ]
+    if band.kind == "quantile":
+        aggs += [
+            value.quantile(band.lo, interpolation="linear").alias("__qlo"),
+            value.quantile(band.hi, interpolation="linear").alias("__qhi"),
+        ]
+    result = data.group_by(group).agg(aggs).filter(pl.col("n") >= min_runs)
+    n = pl.col("n").cast(pl.Float64)
+    spread: pl.Expr | None = None
+    if band.kind == "std":
+        spread = pl.col("__std")
+    elif band.kind == "sem":
+        spread = pl.col("__std") / n.sqrt()
+    elif band.kind == "ci95":
+        dfs = sorted({int(v) - 1 for v in result["n"].unique().to_list() if v > 1})
+        tq = pl.Series("__t", [t_quantile(0.975, d) for d in dfs], dtype=pl.Float64)
+        t = (pl.col("n").cast(pl.Int64) - 1).replace_strict(
+            pl.Series(dfs, dtype=pl.Int64), tq, default=None
+        )
+        spread = t * pl.col("__std") / n.sqrt()
+    if band.kind == "minmax":
+        low, high = pl.col("__min"), pl.col("__max")
+    elif band.kind == "quantile":
+        low, high = pl.col("__qlo"), pl.col("__qhi")
+    else:
+        assert spread is not None
+        defined = pl.col("n") > 1
+        low = pl.when(defined).then(pl.col("__mean") - spread)
+        high = pl.when(defined).then(pl.col("__mean") + spread)
+    return result.select(
+        *group,
+        pl.col(f"__{center}").alias("center"),
+        low.cast(pl.Float64).alias("low"),
+        high.cast(pl.Float64).alias("high"),
+        pl.col("n").cast(pl.Int64),
+    ).sort(group, nulls_last=True)
+
+
+def describe_policy(x: str, align: str, min_runs: int = 1, grid: int = DEFAULT_GRID) -> str:
+    """One line stating the alignment, for stderr and titles."""
+    if align == "interp":
+        text = (f"x={x}, interpolated onto a common grid (the union of logged {x} values, "
+                f"at most {grid} points); a run counts only between its first and last point")
+    else:
+        text = f"x={x}, exact alignment: a point aggregates the runs that logged that {x}"
+    if min_runs > 1:
+        text += f"; points with fewer than {min_runs} runs dropped"
+    return text

@@ -1,0 +1,214 @@
+"""Series: one run's values of one metric column over an x axis, and their smoothing.
+
+A *series* is what ``xp curves`` draws and ``xp aggregate`` aggregates: the points of one
+run in one expanded metric column (``f1[lang=de]``), ordered by x.
+
+The long series frame has the columns ``run``, ``metric``, one String column per context
+key the columns name (``lang``), the x column (named after the axis: ``epoch``, ``step``
+or ``time``) and ``value``. The *series keys* are ``metric`` plus those context columns:
+together they say which column a row belongs to.
+
+x axes
+------
+- ``epoch`` and ``step``: as logged. Points without a value on the axis are left out.
+- ``time``: relative wall time, seconds since the run's first point (its earliest
+  ``time`` over every metric it logged, so the series of one run share one clock).
+
+Several points of one run at the same x (a resumed job re-logging an epoch): the last
+logged one wins (the latest ``time``, then the later one read).
+
+Smoothing (off by default), per run and column, along x:
+
+- ``ema:W`` - exponential moving average with weight ``W`` in [0, 1), debiased the way
+  TensorBoard does it: ``s_t = (1-W) * sum_i W^i v_(t-i) / (1 - W^(t+1))`` over the
+  finite values seen so far, so a constant series stays constant and the first point is
+  kept as is. ``ema:0`` is no smoothing.
+- ``ma:K`` - centred moving average over ``K`` points (the window is the point, ``K//2``
+  before and ``(K-1)//2`` after), shrinking at the ends; the mean of the finite values in
+  the window.
+
+Non-finite values (NaN, inf) are neither smoothed nor used to smooth their neighbours:
+they stay in place, unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+from ..errors import DataError, UsageError
+from ..spec import Column, series_filter
+
+X_AXES = ("epoch", "step", "time")
+XAxis = Literal["epoch", "step", "time"]
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    """A smoothing method: ``ema`` with ``weight`` or ``ma`` with ``window`` points."""
+
+    kind: Literal["ema", "ma"]
+    weight: float = 0.0
+    window: int = 1
+
+    def describe(self) -> str:
+        """``EMA 0.6 (debiased)`` or ``centred moving average of 5 points``."""
+        if self.kind == "ema":
+            return f"EMA {self.weight:g} (debiased)"
+        return f"centred moving average of {self.window} points"
+
+
+def parse_smoothing(text: str | None) -> Smoothing | None:
+    """Parse ``--smooth``: ``ema:0.6``, ``ma:5`` or ``none``/empty (no smoothing)."""
+    if text is None or text.strip().lower() in ("", "none", "off"):
+        return None
+    kind, _, arg = text.strip().partition(":")
+    kind = kind.strip().lower()
+    try:
+        if kind == "ema":
+            weight = float(arg)
+            if not 0.0 <= weight < 1.0:
+                raise ValueError
+            return Smoothing("ema", weight=weight)
+        if kind == "ma":
+            window = int(arg)
+            if window < 1:
+                raise ValueError
+            return Smoothing("ma", window=window)
+    except ValueError:
+        pass
+    raise UsageError(
+        f"--smooth {text}: expected ema:W with 0 <= W < 1 (e.g. ema:0.6), ma:K with K >= 1 "
+        "points (e.g. ma:5), or none"
+    )
+
+
+def series_keys(columns: Sequence[Column]) -> list[str]:
+    """``metric`` plus every context key the columns name, in order of first appearance."""
+    keys = ["metric"]
+    for column in columns:
+        for key, _ in column.context:
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+def _check_x(x: str) -> None:
+    if x not in X_AXES:
+        raise UsageError(f"--x {x}: expected one of {', '.join(X_AXES)}")
+
+
+def extract_series(
+    points: pl.DataFrame | pl.LazyFrame,
+    columns: Sequence[Column],
+    x: str = "epoch",
+    runs: Sequence[str] | pl.Series | None = None,
+) -> pl.DataFrame:
+    """The long series frame of ``columns`` (``run``, series keys, ``x``, ``value``).
+
+    ``runs`` limits the runs (e.g. those a ``--where`` kept). Rows are sorted by series
+    keys, run and x. A column with points but none on the chosen axis raises
+    :class:`DataError` naming an axis to use instead; reduced columns (``f1@max``) raise
+    :class:`UsageError`, since a series is not reduced.
+    """
+    _check_x(x)
+    keys = series_keys(columns)
+    context_keys = keys[1:]
+    lazy = points.lazy()
+    if runs is not None:
+        ids = runs if isinstance(runs, pl.Series) else pl.Series(list(runs), dtype=pl.String)
+        lazy = lazy.filter(pl.col("run").is_in(pl.lit(ids).implode()))
+    lazy = lazy.with_row_index("__order")
+    if x == "time":
+        start = lazy.group_by("run").agg(pl.col("time").min().alias("__start"))
+        lazy = lazy.join(start, on="run", how="left").with_columns(
+            (pl.col("time") - pl.col("__start")).alias("__x")
+        )
+    else:
+        lazy = lazy.with_columns(pl.col(x).alias("__x"))
+
+    parts = []
+    for column in columns:
+        if column.reduce.kind != "last":
+            raise UsageError(
+                f"{column.spec.text or column.label}: a series is not reduced; drop the "
+                f"'@{column.reduce.kind}' part"
+            )
+        given = dict(column.context)
+        parts.append(
+            lazy.filter(series_filter(column)).select(
+                "run",
+                pl.lit(column.name, dtype=pl.String).alias("metric"),
+                *[pl.lit(given.get(key), dtype=pl.String).alias(key) for key in context_keys],
+                "__x",
+                pl.col("value").cast(pl.Float64),
+                pl.col("time"),
+                "__order",
+            )
+        )
+    if not parts:
+        raise UsageError("no metric column to draw; name one, e.g. f1:lang=*")
+    frame = pl.concat(parts).collect()
+    _check_axis(frame, columns, keys, x)
+    frame = (
+        frame.filter(pl.col("__x").is_not_null())
+        .sort([*keys, "run", "__x", "time", "__order"], nulls_last=False, maintain_order=True)
+        .unique(subset=[*keys, "run", "__x"], keep="last", maintain_order=True)
+    )
+    x_dtype = pl.Float64 if x != "step" else pl.Int64
+    return frame.select(
+        "run", *keys, pl.col("__x").cast(x_dtype).alias(x), "value"
+    )
+
+
+def _check_axis(frame: pl.DataFrame, columns: Sequence[Column], keys: list[str], x: str) -> None:
+    """Fail when a column has points but none with a value on the x axis."""
+    counts = frame.group_by(keys).agg(pl.col("__x").is_not_null().sum().alias("with_x"))
+    empty = counts.filter(pl.col("with_x") == 0)
+    if empty.is_empty():
+        return
+    row = empty.row(0, named=True)
+    label = next(
+        (c.label for c in columns
+         if c.name == row["metric"] and all(row.get(k) == v for k, v in c.context)),
+        row["metric"],
+    )
+    other = "step" if x != "step" else "epoch"
+    raise DataError(f"{label} has no {x} values; use --x {other} or --x time")
+
+
+def smooth(series: pl.DataFrame, smoothing: Smoothing | None, x: str,
+           keys: Sequence[str] | None = None) -> pl.DataFrame:
+    """Smooth ``value`` per run and series (module docs); ``None`` returns ``series``.
+
+    ``keys`` are the series keys (default: every column but ``run``, ``x`` and ``value``).
+    The frame comes back sorted by series keys, run and x.
+    """
+    if smoothing is None:
+        return series
+    if keys is None:
+        keys = [c for c in series.columns if c not in ("run", x, "value")]
+    over = ["run", *keys]
+    finite = pl.col("value").is_finite()
+    clean = pl.when(finite).then(pl.col("value"))  # non-finite -> null, skipped below
+    if smoothing.kind == "ema":
+        smoothed = clean.ewm_mean(
+            alpha=1.0 - smoothing.weight, adjust=True, ignore_nulls=True
+        ).over(over)
+        # TensorBoard keeps a constant series exactly constant (no rounding drift).
+        constant = (
+            clean.min().over(over) == clean.max().over(over)
+        )
+        smoothed = pl.when(constant).then(pl.col("value")).otherwise(smoothed)
+    else:
+        k = smoothing.window
+        # A centred window of K points: K//2 before, (K-1)//2 after. Polars centres odd
+        # windows; for even K it puts the extra point before, as here.
+        smoothed = clean.rolling_mean(window_size=k, center=True, min_samples=1).over(over)
+    return (
+        series.sort([*keys, "run", x], maintain_order=True)
+        .with_columns(pl.when(finite).then(smoothed).otherwise(pl.col("value")).alias("value"))
+    )
