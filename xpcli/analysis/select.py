@@ -1,0 +1,338 @@
+"""The runs table: one row per run with chosen params and reduced metrics.
+
+:func:`select_runs` is ``xp select``; :func:`reduced_table` is the part that ``group`` and
+``selection`` share (reduce the metric specs, join them to the runs, apply ``--where``).
+
+Sort keys
+=========
+
+``--sort`` takes one or more keys, comma-separated or repeated; the first key sorts first::
+
+    KEY   := ["-" | "+"] NAME
+    NAME  := a column of the table (``lr``, ``f1[lang=de]``, ``created``)
+           | a metric spec naming one column (``f1:lang=de@max``), added to the table
+
+A leading ``-`` sorts that key descending (largest first), ``+`` or nothing ascending.
+Nulls and NaN always sort last, whatever the direction; remaining ties keep the default
+order (creation time, then run id), so the result is deterministic.
+
+``--best SPEC`` keeps the run with the highest value of SPEC (``min:SPEC`` or
+``worst:SPEC``: the lowest; ``max:``/``best:`` are accepted too). Runs without a value are
+never picked and ties go to the smallest run id, exactly like the run picker
+``best:SPEC`` (:func:`xpcli.spec.resolve_picker`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import polars as pl
+
+from ..errors import DataError, SpecError, UsageError
+from ..spec import (
+    Column,
+    MetricSpec,
+    XAxis,
+    expand,
+    metric_names_in,
+    parse_metric_spec,
+    parse_metric_specs,
+    parse_picker,
+    parse_where,
+    reduce_runs,
+)
+from ..store import Dataset
+
+__all__ = [
+    "ReducedTable",
+    "SortKey",
+    "best_run",
+    "default_specs",
+    "parse_best",
+    "parse_sort_keys",
+    "reduced_table",
+    "select_runs",
+    "sort_table",
+    "split_list",
+    "varying_params",
+]
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One ``--sort`` key: a column name or metric spec text, and its direction."""
+
+    name: str
+    descending: bool = False
+
+
+@dataclass
+class ReducedTable:
+    """Runs joined with their reduced metrics, after ``--where``.
+
+    ``frame`` holds every runs column (params, meta, counts) plus one Float64 column per
+    metric label (shown ones and those only ``--where``/``--sort`` needed). ``metrics``
+    lists the labels in display order; ``columns`` maps each label to its spec
+    :class:`~xpcli.spec.Column`; ``extra`` maps a spec text used by ``--sort``/``--best``
+    to its label.
+    """
+
+    frame: pl.DataFrame
+    params: list[str]
+    metrics: list[str]
+    columns: dict[str, Column] = field(default_factory=dict)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def split_list(texts: str | Iterable[str] | None) -> list[str]:
+    """Split comma-separated items (commas inside ``()``/``[]`` stay), over repeated options."""
+    if texts is None:
+        return []
+    items: list[str] = []
+    for text in [texts] if isinstance(texts, str) else texts:
+        depth, start = 0, 0
+        for i, char in enumerate(text):
+            if char in "([":
+                depth += 1
+            elif char in ")]":
+                depth = max(depth - 1, 0)
+            elif char == "," and depth == 0:
+                items.append(text[start:i])
+                start = i + 1
+        items.append(text[start:])
+    return [item.strip() for item in items if item.strip()]
+
+
+def parse_sort_keys(texts: str | Iterable[str] | None) -> list[SortKey]:
+    """Parse ``--sort`` keys: ``-f1[lang=de],lr`` -> descending f1[lang=de], then lr."""
+    keys = []
+    for item in split_list(texts):
+        descending = item.startswith("-")
+        name = item[1:].strip() if item[:1] in "+-" else item
+        if not name:
+            raise UsageError(f"--sort {item!r}: expected a column or metric spec after the sign")
+        keys.append(SortKey(name, descending))
+    return keys
+
+
+def parse_best(text: str) -> tuple[MetricSpec, Literal["best", "worst"]]:
+    """Parse ``--best``: ``SPEC``, ``max:SPEC``, ``best:SPEC`` -> highest value wins;
+    ``min:SPEC``, ``worst:SPEC`` -> lowest wins."""
+    head = text.strip().split(":", 1)[0].lower()
+    if head in ("best", "max", "worst", "min"):
+        picker = parse_picker(text)
+        assert picker.spec is not None and picker.kind != "run"
+        return picker.spec, picker.kind
+    return parse_metric_spec(text), "best"
+
+
+def default_specs(points: pl.DataFrame | pl.LazyFrame) -> list[MetricSpec]:
+    """A summary of every metric: its last value in each context it is logged with.
+
+    One spec per distinct (metric, context); a context key the metric sometimes lacks is
+    spelled ``key=`` (no value) there, so no column mixes contexts.
+    """
+    keys = [c for c in points.lazy().collect_schema().names()
+            if c not in ("run", "name", "step", "epoch", "time", "value")]
+    combos = (
+        points.lazy()
+        .select(pl.col("name").cast(pl.String),
+                *[pl.col(k).cast(pl.String).replace("", None) for k in keys])
+        .unique()
+        .collect()
+    )
+    used: dict[str, list[str]] = {}
+    for name in combos["name"].unique().to_list():
+        sub = combos.filter(pl.col("name") == name)
+        used[name] = [k for k in keys if sub[k].is_not_null().any()]
+    specs = []
+    for row in combos.iter_rows(named=True):
+        context = tuple((k, row[k] or "") for k in used[row["name"]])
+        specs.append(MetricSpec(row["name"], context))
+    specs.sort(key=lambda s: (s.name, s.context))
+    return [MetricSpec(s.name, s.context, text=s.canonical_text()) for s in specs]
+
+
+def varying_params(runs: pl.DataFrame, params: Sequence[str]) -> list[str]:
+    """The params whose value differs between runs (null counts as a value)."""
+    out = []
+    for name in params:
+        column = runs[name]
+        try:
+            distinct = column.n_unique()
+        except pl.exceptions.PolarsError:  # a nested type polars cannot hash
+            distinct = len({repr(v) for v in column.to_list()})
+        if distinct > 1:
+            out.append(name)
+    return out
+
+
+def _single_column(spec: MetricSpec, points: pl.LazyFrame, option: str) -> Column:
+    columns = expand([spec], points)
+    if len(columns) != 1:
+        labels = ", ".join(c.label for c in columns[:6])
+        raise SpecError(f"{option} {spec.text}: names {len(columns)} columns ({labels}); name one")
+    return columns[0]
+
+
+def reduced_table(
+    dataset: Dataset,
+    specs: Sequence[MetricSpec],
+    *,
+    where: str | None = None,
+    extra: Sequence[tuple[str, str | MetricSpec]] = (),
+    x: XAxis = "epoch",
+) -> ReducedTable:
+    """Reduce ``specs`` per run, join to the runs table and keep the runs matching ``where``.
+
+    ``extra`` holds (option, name) pairs of ``--sort``/``--best``: a text that is a column
+    (param, meta or shown label) names it; otherwise it (or a :class:`MetricSpec`) must be a
+    metric spec naming one column, reduced too; ``ReducedTable.extra`` maps each to its
+    column.
+
+    ``where`` may use params, meta and metric specs in backticks
+    (```f1:lang=en@max` > 0.8``), reduced here even when not shown. Runs with no point in
+    any column still appear, with null metrics. Rows are ordered by creation time, then id.
+    """
+    runs = dataset.runs.collect()
+    points = dataset.points
+    columns = expand(specs, points) if specs else []
+    by_label: dict[str, Column] = {c.label: c for c in columns}
+    shown = [c.label for c in columns]
+    names: dict[str, str] = {}
+    for option, item in extra:
+        if isinstance(item, str) and (item in runs.columns or item in by_label):
+            names[item] = item
+            continue
+        if isinstance(item, str):
+            try:
+                spec = parse_metric_spec(item)
+            except SpecError as exc:
+                known = ", ".join([c for c in runs.columns if c != "run"] + shown)
+                raise UsageError(f"{option} {item!r} is neither a column nor a metric spec "
+                                 f"({exc}); columns: {known}") from None
+        else:
+            spec = item
+        column = _single_column(spec, points, option)
+        by_label.setdefault(column.label, column)
+        names[spec.text] = column.label
+    aliases: dict[str, str] = {}  # where spec text -> label
+    parsed = parse_where(where) if where is not None else None
+    if parsed is not None:
+        known = set(runs.columns) | set(by_label)
+        metric_set = set(points.select(pl.col("name").unique()).collect()["name"].to_list())
+        for spec in metric_names_in(parsed, known, metric_set):
+            column = _single_column(spec, points, "--where")
+            by_label.setdefault(column.label, column)
+            aliases[spec.text] = column.label
+    clash = [label for label in by_label if label in runs.columns]
+    if clash:
+        raise DataError(
+            f"metric column {clash[0]!r} has the name of a param or meta column; "
+            "add a context or @REDUCE to tell them apart"
+        )
+    reduced = reduce_runs(points, list(by_label.values()), x=x)
+    frame = runs.join(reduced, on="run", how="left")
+    order = ["created", "run"] if "created" in frame.columns else ["run"]
+    frame = frame.sort(order, nulls_last=True)
+    if parsed is not None:
+        with_aliases = frame.with_columns(
+            [pl.col(label).alias(text) for text, label in aliases.items() if text != label]
+        )
+        mask = parsed.to_expr(with_aliases.schema)
+        frame = frame.filter(with_aliases.select(mask.fill_null(False)).to_series())
+    return ReducedTable(frame=frame, params=list(dataset.params), metrics=shown,
+                        columns=by_label, extra=names)
+
+
+def sort_table(frame: pl.DataFrame, keys: Sequence[SortKey],
+               names: dict[str, str] | None = None) -> pl.DataFrame:
+    """Sort by ``keys`` (``names`` maps a spec text to its column); nulls/NaN last.
+
+    The sort is stable, so rows that tie on every key keep their order.
+    """
+    names = names or {}
+    if not keys:
+        return frame
+    exprs, descending = [], []
+    for key in keys:
+        name = names.get(key.name, key.name)
+        if name not in frame.columns:
+            raise UsageError(f"--sort: unknown column {key.name!r}; known: "
+                             f"{', '.join(frame.columns)}")
+        col = pl.col(name)
+        exprs.append(col.fill_nan(None) if frame.schema[name].is_float() else col)
+        descending.append(key.descending)
+    return frame.sort(exprs, descending=descending, nulls_last=True, maintain_order=True)
+
+
+def best_run(frame: pl.DataFrame, label: str, kind: Literal["best", "worst"]) -> pl.DataFrame:
+    """The one row with the highest (``best``) or lowest (``worst``) ``label``.
+
+    Null and NaN never win; ties go to the smallest run id. Empty if no row has a value.
+    """
+    ranked = frame.filter(pl.col(label).is_not_null() & pl.col(label).is_not_nan()).sort(
+        [label, "run"], descending=[kind == "best", False]
+    )
+    return ranked.head(1)
+
+
+def select_runs(
+    dataset: Dataset,
+    metrics: str | Sequence[str] | None = None,
+    params: Sequence[str] | None = None,
+    *,
+    where: str | None = None,
+    sort: str | Sequence[str] | None = None,
+    top: int | None = None,
+    best: str | None = None,
+    x: XAxis = "epoch",
+) -> pl.DataFrame:
+    """The runs table of ``xp select``: ``run``, ``params``, one column per metric label.
+
+    ``metrics`` is a metric-spec list (default: :func:`default_specs`, the last value of
+    every metric in every context); ``params`` the params or meta columns to show
+    (default: the params that vary between runs). ``where`` filters runs, ``sort`` orders
+    them (see the module docs), ``top`` keeps the first N, ``best`` keeps the winner.
+    Metric specs used by ``sort``/``best`` that are not shown yet are added as columns.
+    """
+    if best is not None and top is not None:
+        raise UsageError("--best keeps one run; drop --top (or use --sort ... --top N)")
+    if top is not None and top < 1:
+        raise UsageError(f"--top {top}: expected a positive number of runs")
+    specs = parse_metric_specs(metrics) if metrics else default_specs(dataset.points)
+    sort_keys = parse_sort_keys(sort)
+    extra: list[tuple[str, str | MetricSpec]] = [("--sort", key.name) for key in sort_keys]
+    best_kind: Literal["best", "worst"] = "best"
+    if best is not None:
+        best_spec, best_kind = parse_best(best)
+        extra.append(("--best", best_spec))
+    table = reduced_table(dataset, specs, where=where, extra=extra, x=x)
+    frame = table.frame
+    if params is None:
+        # Judged over all runs, so filtering does not change which columns appear.
+        all_runs = dataset.runs.collect()
+        shown_params = varying_params(all_runs, table.params)
+        if not shown_params and all_runs.height == 1:
+            shown_params = list(table.params)
+    else:
+        unknown = [p for p in params if p not in frame.columns or p == "run"]
+        if unknown:
+            known = [c for c in dataset.runs.collect_schema().names() if c != "run"]
+            raise UsageError(f"--params: unknown param {unknown[0]!r}; known: {', '.join(known)}")
+        shown_params = list(params)
+    metric_cols = list(table.metrics)
+    for label in table.extra.values():
+        if label in table.columns and label not in metric_cols:
+            metric_cols.append(label)
+    frame = sort_table(frame, sort_keys, table.extra)
+    if best is not None:
+        label = table.extra[best_spec.text]
+        frame = best_run(frame, label, best_kind)
+        if frame.is_empty():
+            raise DataError(f"--best {best}: no selected run has a value for {label}")
+    if top is not None:
+        frame = frame.head(top)
+    return frame.select("run", *dict.fromkeys(shown_params), *metric_cols)
