@@ -1068,3 +1068,33 @@ def test_resolve_picker_errors(picked: tuple[pl.DataFrame, pl.DataFrame]) -> Non
     only_nan = runs.filter(pl.col("run") == "run-5")
     with pytest.raises(SpecError, match="best:f1:lang=en: no run has a value for f1\\[lang=en\\]"):
         resolve_picker("best:f1:lang=en", only_nan, pts)
+
+
+# --------------------------------------------------------------------------------------
+# The grammar docs
+# --------------------------------------------------------------------------------------
+
+
+def doc_examples() -> list[list[str]]:
+    import xpcli.spec
+
+    blocks: list[list[str]] = []
+    lines = (xpcli.spec.__doc__ or "").splitlines()
+    for i, line in enumerate(lines):
+        if line == "Examples::":
+            block = []
+            for example in lines[i + 2 :]:
+                if not example.startswith("    "):
+                    break
+                block.append(example.strip())
+            blocks.append(block)
+    return blocks
+
+
+def test_the_documented_examples_parse() -> None:
+    specs, wheres = doc_examples()
+    for line in specs:
+        parse_metric_spec(line.split("  ")[0])
+    for line in wheres:
+        parse_where(line)
+    assert len(specs) == 5 and len(wheres) == 5

@@ -25,11 +25,20 @@ Metric specs
 - A key not given is unconstrained, but a spec never silently mixes contexts: if ``f1``
   is logged with several ``lang`` values (or with and without one), ``f1`` is an error
   that suggests ``f1:lang=*`` or ``f1:lang=en``.
-- NAME, KEY: any text without blanks and without ``: @ , ( ) [ ] = * ? ' " `````.
-  VALUE: any text without ``: @ , ( ) [ ] =`` (blanks around it are dropped).
+- NAME and KEY: any text without blanks, quotes, backticks and the characters
+  ``: @ , ( ) [ ] = * ?``. VALUE: any text without ``: @ , ( ) [ ] =`` (blanks around
+  it are dropped).
   Keywords of REDUCE are case-insensitive.
 - Lists (``--metrics f1:lang=*,lms``) are split at commas outside parentheses and
   brackets; a repeated option counts as more list items.
+
+Examples::
+
+    f1:lang=de                     German F1, last value
+    f1:lang=*@max                  best F1, one column per language
+    f1[lang=de,split=eval]@mean    the bracket form of f1:lang=de:split=eval@mean
+    f1:lang=de@at-max(f1:lang=en)  German F1 where English F1 peaks
+    loss:split=@at=step:1000       loss without a split, at step 1000
 
 Reduce: one number per run and column. ``x`` is the epoch by default (``reduce_runs(x=)``
 may choose ``step`` or ``time``); a series (one run, one column) without any epoch uses
@@ -77,8 +86,8 @@ Column labels: ``f1``, ``f1[lang=de]``, ``f1[lang=de,split=eval]`` (keys sorted)
 
 - Keywords (``and or not in is null true false``) are case-insensitive.
 - NAME: letters, digits and ``_``, not starting with a digit, with single ``.`` or ``-``
-  inside (``optimizer.lr``, ``warmup-steps``); any other text (or a keyword) goes in
-  backticks: ```f1[lang=de]@max```, ```f1:lang=en@max```.
+  inside (``optimizer.lr``, ``warmup-steps``). Any other name, or a keyword used as a
+  name, is written between backticks (see the examples below); it cannot contain one.
 - NUMBER: ``3``, ``-2``, ``0.5``, ``.5``, ``1e-4``, ``-3.5E+2``. STRING: single or
   double quotes, with the escapes ``\\\\ \\' \\" \\n \\t``.
 - Numbers compare with integer and float columns; strings with text columns (and with
@@ -92,9 +101,17 @@ Column labels: ``f1``, ``f1[lang=de]``, ``f1[lang=de,split=eval]`` (keys sorted)
   Nothing else is accepted: calls, attributes, subscripts, arithmetic and the like fail
   at the offending column with "unexpected ...".
 
-A name that is not a column but a metric spec (```f1:lang=en@max` > 0.7``) is left to the
-caller: :func:`metric_names_in` lists such specs, the caller reduces them and adds each as
-a column named ``spec.text``.
+Examples::
+
+    lr >= 1e-5 and seed in (1, 2, 3)
+    optimizer.lr < 3e-5 or model == "xlm-r"
+    not converged and status is not null
+    `f1[lang=de]@max` > 0.7
+    `f1:lang=en@max` > 0.7 and created >= "2024-05-01"
+
+A name that is not a column but a metric spec (the last example) is left to the caller:
+:func:`metric_names_in` lists such specs; the caller reduces them and adds each as a
+column named ``spec.text`` before compiling.
 
 Run pickers
 ===========
