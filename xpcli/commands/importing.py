@@ -1,0 +1,96 @@
+"""``xp import``: bring in runs logged by other tools."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ._common import MAX_WARNINGS, emit, format_option, info, quiet_option, runs_dir
+
+KIND_CHOICES = ("hf", "lightning", "mlflow", "tensorboard", "wandb")
+
+
+@click.command("import")
+@click.argument("kind", metavar="KIND", type=click.Choice(KIND_CHOICES, case_sensitive=False))
+@click.argument("source", metavar="SOURCE")
+@click.option("--into", "into", metavar="DIR", default=None,
+              help="Runs directory to write to (default: --runs, $XP_RUNS, else ./runs); "
+                   "files go to DIR/imported/KIND/RUN.parquet.")
+@click.option("--params-from-name", "params_from_name", metavar="REGEX", default=None,
+              help="Params from run names by named groups, e.g. 'lr(?P<lr>[0-9e_.-]+)'; "
+                   "a group name ending in __str, __int, __float or __dec forces the type.")
+@click.option("--context-from-name", "context_from_name", metavar="REGEX", default=None,
+              help="Split metric names: group 'name' is the new name, the other groups "
+                   "context, e.g. '(?P<split>train|val)_(?P<name>.+)'.")
+@format_option
+@quiet_option
+def import_cmd(kind: str, source: str, into: str | None, params_from_name: str | None,
+               context_from_name: str | None, format_: str, quiet: bool) -> None:
+    """Import runs from TensorBoard, MLflow, HF Trainer, Lightning CSV or W&B logs.
+
+    KIND is hf (trainer_state.json), lightning (CSVLogger metrics.csv), mlflow (an
+    mlruns/ folder, or a tracking URI with the mlflow extra), tensorboard (event
+    files) or wandb (local wandb/run-* folders). Each source run becomes one Parquet
+    file under INTO/imported/KIND/; importing again replaces those files. Prints the
+    imported runs; skipped input is reported on stderr and counted.
+
+    \b
+    Examples:
+      xp import tensorboard logs/ --into runs --params-from-name 'lr(?P<lr>[0-9e_]+)'
+      xp import hf outputs/ --into runs && xp runs --runs runs
+    """
+    import polars as pl
+
+    from ..importers import import_runs
+
+    target = into or runs_dir(None)
+    with _progress_bar() as progress:
+        summary = import_runs(kind, source, target, params_from_name=params_from_name,
+                              context_from_name=context_from_name, progress=progress)
+    if not quiet:
+        for problem in summary.problems[:MAX_WARNINGS]:
+            info(f"xp: warning: {problem}")
+        if len(summary.problems) > MAX_WARNINGS:
+            info(f"xp: warning: {len(summary.problems) - MAX_WARNINGS} more problems")
+    table = pl.DataFrame(
+        {
+            "run": [r.run for r in summary.runs],
+            "name": [r.name for r in summary.runs],
+            "points": [r.points for r in summary.runs],
+            "file": [r.path for r in summary.runs],
+        },
+        schema={"run": pl.String, "name": pl.String, "points": pl.Int64, "file": pl.String},
+    )
+    emit(table, format_, title=f"{len(summary.runs)} runs imported")
+    skipped = f"; skipped {summary.skipped_text()}" if summary.skipped else ""
+    rate = summary.points / summary.seconds if summary.seconds > 0 else 0.0
+    info(f"imported {len(summary.runs)} runs, {summary.points} points from {source} into "
+         f"{target} in {summary.seconds:.1f} s ({rate:,.0f} points/s){skipped}")
+
+
+class _progress_bar:
+    """A rich progress bar on stderr when it is a terminal; otherwise no callback."""
+
+    def __enter__(self) -> Any:
+        if not sys.stderr.isatty():
+            self._bar = None
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self._bar = Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.description}"),
+                             console=Console(stderr=True), transient=True)
+        self._bar.start()
+        self._task = self._bar.add_task("", total=None)
+
+        def update(done: int, total: int, name: str) -> None:
+            self._bar.update(self._task, completed=done, total=total, description=name[:40])
+
+        return update
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.stop()

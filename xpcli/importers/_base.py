@@ -1,0 +1,519 @@
+"""What every importer shares: source runs, points, run ids, params from names, writing.
+
+An importer module provides ``KIND``, ``discover(source, report) -> list[SourceRun]`` and
+``read(run, report) -> RunData | None``. :func:`import_source` drives it: it finds the
+source runs, gives each a stable run id, reads it, and writes one Parquet file per source
+run to ``<into>/imported/<kind>/<run>.parquet`` (atomically, so a reader never sees half a
+file and a re-import replaces the file instead of adding a second copy).
+
+Broken input never stops an import: a reader reports what it skipped with
+:meth:`Report.skip` (a reason and, for a whole file, a message) and the rest goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import time as _time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import format as fmt
+from ..errors import UsageError, XpError
+
+#: Where imported runs go inside the runs directory.
+IMPORTED_DIR = "imported"
+
+#: Characters a metric spec cannot hold in a name (see xpcli/spec.py), replaced by "_".
+_NAME_UNSAFE = re.compile(r"[\s:@,()\[\]=*?'\"`]+")
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_HASH_CHARS = 6
+
+
+# -- what readers produce ------------------------------------------------------------------
+
+
+@dataclass
+class SourceRun:
+    """One run found in a source: its original ``name``, the ``path`` that holds it.
+
+    ``name`` is what the source calls the run (a folder path relative to the source,
+    ``unet/runs/UNet_dr015_bs16_lr2e_4``); ``path`` the absolute file or folder it is read
+    from; ``key`` whatever else the reader needs to find it (an MLflow run uuid).
+    """
+
+    name: str
+    path: str
+    key: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ident(self) -> str:
+        """What makes this source run distinct from every other (hashed into ids)."""
+        return f"{self.path}#{self.key}" if self.key else self.path
+
+
+class RunData:
+    """Params, meta and points of one source run, filled by a reader."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, Any] = {}
+        self.meta: dict[str, Any] = {}
+        self.created: float | None = None
+        self.names: list[str] = []
+        self.values: list[float] = []
+        self.steps: list[int | None] = []
+        self.epochs: list[float | None] = []
+        self.times: list[float | None] = []
+        self.contexts: list[str | None] = []
+        self._context_text: dict[tuple[tuple[str, str], ...], str] = {}
+
+    def add(self, name: str, value: float, step: int | None = None,
+            epoch: float | None = None, time: float | None = None,
+            context: Mapping[str, str] | None = None) -> None:
+        """Add one point; ``name`` is made spec-safe with :func:`metric_name`."""
+        self.names.append(metric_name(name))
+        self.values.append(float(value))
+        self.steps.append(None if step is None else int(step))
+        self.epochs.append(None if epoch is None else float(epoch))
+        self.times.append(None if time is None else float(time))
+        self.contexts.append(self._context(context))
+
+    def _context(self, context: Mapping[str, str] | None) -> str | None:
+        if not context:
+            return None
+        items = tuple(sorted((str(k), str(v)) for k, v in context.items()))
+        text = self._context_text.get(items)
+        if text is None:
+            for key, _ in items:
+                fmt.check_context_key(key)
+            text = self._context_text[items] = fmt.dumps(dict(items))
+        return text
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class Problem:
+    """One thing skipped: the file, a short reason (the summary's key) and a message."""
+
+    path: str
+    reason: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+@dataclass
+class ImportedRun:
+    """One run written: its id, the source's name for it, points, the file written."""
+
+    run: str
+    name: str
+    source: str
+    points: int
+    path: str
+
+
+@dataclass
+class ImportSummary:
+    """What an import did: runs written, points, and skipped items counted by reason."""
+
+    kind: str
+    source: str
+    into: str
+    runs: list[ImportedRun] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def points(self) -> int:
+        """Points written, over every run."""
+        return sum(r.points for r in self.runs)
+
+    def skipped_text(self) -> str:
+        """``20 text events, 1 unreadable file`` - the skipped counts in one phrase."""
+        return ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
+
+
+class Report:
+    """Collects what a reader skips; handed to ``discover`` and ``read``."""
+
+    def __init__(self, summary: ImportSummary) -> None:
+        self.summary = summary
+
+    def skip(self, path: str, reason: str, message: str | None = None, count: int = 1) -> None:
+        """Count ``count`` items skipped for ``reason``; a ``message`` is shown per file."""
+        if count <= 0:
+            return
+        self.summary.skipped[reason] += count
+        if message:
+            self.summary.problems.append(Problem(path, reason, message))
+
+
+# -- names, ids and params -----------------------------------------------------------------
+
+
+def metric_name(tag: str) -> str:
+    """A metric name a spec can name: blanks and spec syntax (``:@,()[]=*?``) become ``_``.
+
+    ``IoU (avg on test)`` -> ``IoU_avg_on_test``; ``train/loss`` stays as it is.
+    """
+    name = _NAME_UNSAFE.sub("_", str(tag)).strip("_")
+    name = "".join(c for c in name if ord(c) >= 32 and ord(c) != 127)
+    return name[:256] or "metric"
+
+
+def safe_id(name: str) -> str:
+    """A run id from a source's name: path separators -> ``-``, other odd runs -> ``_``."""
+    text = "-".join(p for p in re.split(r"[\\/]+", name) if p)
+    text = _ID_UNSAFE.sub("_", text).strip("._-")
+    return text[: fmt.RUN_ID_MAX] or "run"
+
+
+def short_hash(text: str) -> str:
+    """Six hex digits of SHA-1: enough to keep a handful of same-named runs apart."""
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
+
+
+def _with_hash(base: str, ident: str) -> str:
+    return f"{base[: fmt.RUN_ID_MAX - _HASH_CHARS - 1]}-{short_hash(ident)}"
+
+
+def existing_sources(into: str) -> dict[str, str]:
+    """Run id -> ``source_id`` of every run already imported under ``<into>/imported``."""
+    import polars as pl
+
+    root = os.path.join(into, IMPORTED_DIR)
+    found: dict[str, str] = {}
+    if not os.path.isdir(root):
+        return found
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for file in files:
+            if file.startswith(".") or not file.endswith(".parquet"):
+                continue
+            try:
+                frame = pl.read_parquet(os.path.join(folder, file), columns=["kind", "run", "meta"])
+            except Exception:  # noqa: BLE001 - a damaged file does not own its id
+                continue
+            for run, meta in frame.filter(pl.col("kind") == "run").select("run", "meta").rows():
+                try:
+                    found[run] = str(json.loads(meta or "{}").get("source_id", ""))
+                except ValueError:
+                    found[run] = ""
+    return found
+
+
+def assign_ids(runs: list[SourceRun], kind: str, taken: Mapping[str, str]) -> list[str]:
+    """A stable run id per source run: its safe name, plus a short hash when needed.
+
+    The hash of the source (kind, path, key) is added when two runs of this import share
+    a safe name, or when the id already belongs to a run imported from another source
+    (``taken``: id -> source id). Re-importing a source gives the same ids.
+    """
+    bases = [safe_id(r.name) for r in runs]
+    counts = Counter(bases)
+    ids = []
+    for run, base in zip(runs, bases):
+        ident = source_id(kind, run)
+        owner = taken.get(base)
+        if counts[base] > 1 or (owner is not None and owner != ident):
+            base = _with_hash(base, ident)
+        ids.append(fmt.check_run_id(base))
+    return ids
+
+
+def source_id(kind: str, run: SourceRun) -> str:
+    """The identity of a source run, stored in meta ``source_id``."""
+    return f"{kind}:{run.ident}"
+
+
+def compile_name_regex(pattern: str | None, option: str) -> re.Pattern[str] | None:
+    """Compile a ``--params-from-name``/``--context-from-name`` regex, or raise UsageError."""
+    if not pattern:
+        return None
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(f"{option}: bad regular expression {pattern!r} ({exc})") from None
+    if not regex.groupindex:
+        raise UsageError(f"{option}: {pattern!r} has no named group; "
+                         "write e.g. 'lr(?P<lr>[0-9.e_-]+)'")
+    return regex
+
+
+_INT = re.compile(r"[+-]?\d+")
+_E_UNDERSCORE = re.compile(r"^([+-]?\d+(?:\.\d*)?)e_(\d+)$")
+_P_DECIMAL = re.compile(r"^([+-]?\d+)p(\d+)$")
+
+
+def convert(text: str, kind: str | None = None) -> Any:
+    """A value from text: int, float, bool, None or the text itself.
+
+    Beyond Python's syntax: ``2e_4`` (``-`` written as ``_`` in a folder name) is 2e-4,
+    ``0p5`` is 0.5. ``kind`` forces a type: ``str`` keeps the text, ``int``, ``float``,
+    or ``dec`` (a decimal point after the first digit, for names like ``dr015`` = 0.15).
+    """
+    text = text.strip()
+    if kind == "str":
+        return text
+    if kind == "dec":
+        digits = text.lstrip("+-")
+        if digits.isdigit():
+            return float(f"{text[: len(text) - len(digits)]}{digits[0]}.{digits[1:] or '0'}")
+        raise ValueError(f"{text!r} is not digits")
+    lowered = text.lower()
+    if kind is None:
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        if lowered in ("none", "null"):
+            return None
+    if _INT.fullmatch(text) and kind != "float":
+        return int(text)
+    candidate = _E_UNDERSCORE.sub(r"\1e-\2", text)
+    candidate = _P_DECIMAL.sub(r"\1.\2", candidate)
+    try:
+        number = float(candidate)
+    except ValueError:
+        if kind in ("int", "float"):
+            raise ValueError(f"{text!r} is not a number") from None
+        return text
+    if kind == "int":
+        if not number.is_integer():
+            raise ValueError(f"{text!r} is not an integer")
+        return int(number)
+    return number
+
+
+_TYPE_SUFFIXES = ("str", "int", "float", "dec")
+
+
+def params_from_name(regex: re.Pattern[str], name: str) -> dict[str, Any]:
+    """Params from a run's name by the named groups of ``regex`` (searched, not matched).
+
+    A group name may end in ``__int``, ``__float``, ``__str`` or ``__dec`` to force the
+    type (``dr(?P<dropout__dec>\\d+)``); otherwise :func:`convert` guesses it.
+    Groups that did not take part in the match are left out.
+    """
+    match = regex.search(name)
+    if not match:
+        return {}
+    params: dict[str, Any] = {}
+    for group, text in match.groupdict().items():
+        if text is None:
+            continue
+        key, _, kind = group.rpartition("__")
+        if not key or kind not in _TYPE_SUFFIXES:
+            key, kind = group, ""
+        try:
+            params[key] = convert(text, kind or None)
+        except ValueError:
+            params[key] = text
+    return params
+
+
+def context_from_name(regex: re.Pattern[str], name: str) -> tuple[str, dict[str, str]]:
+    """Split a metric name by ``regex``: group ``name`` is the new name, others context.
+
+    ``(?P<split>train|val)_(?P<name>.+)`` turns ``val_loss`` into ``loss`` with
+    ``split=val``. Names the regex does not fully match are kept as they are.
+    """
+    match = regex.fullmatch(name)
+    if not match or not match.groupdict().get("name"):
+        return name, {}
+    context = {k: v for k, v in match.groupdict().items() if k != "name" and v}
+    return match.group("name"), context
+
+
+# -- running an import ---------------------------------------------------------------------
+
+
+def to_frame(run_id: str, data: RunData) -> Any:
+    """The raw record frame (``store.RAW_SCHEMA``) of one run: its run record, its points."""
+    import polars as pl
+
+    from ..store import RAW_SCHEMA
+
+    n = len(data)
+    params = fmt.plain_params(data.params) if data.params else None
+    meta = fmt.plain_params(data.meta) if data.meta else None
+    head = {
+        "kind": ["run"], "run": [run_id], "name": [None], "value": [None], "step": [None],
+        "epoch": [None], "time": [data.created],
+        "context": [None],
+        "params": [fmt.dumps(params) if params else None],
+        "meta": [fmt.dumps(meta) if meta else None],
+    }
+    body = {
+        "kind": ["point"] * n, "run": [run_id] * n, "name": data.names, "value": data.values,
+        "step": data.steps, "epoch": data.epochs, "time": data.times,
+        "context": data.contexts, "params": [None] * n, "meta": [None] * n,
+    }
+    return pl.concat([pl.DataFrame(head, schema=RAW_SCHEMA),
+                      pl.DataFrame(body, schema=RAW_SCHEMA)], how="vertical")
+
+
+def _apply_context_regex(data: RunData, regex: re.Pattern[str]) -> None:
+    cache: dict[str, tuple[str, dict[str, str]]] = {}
+    for i, name in enumerate(data.names):
+        if name not in cache:
+            cache[name] = context_from_name(regex, name)
+        new, extra = cache[name]
+        if not extra:
+            continue
+        old = json.loads(data.contexts[i]) if data.contexts[i] else {}
+        data.names[i] = new
+        data.contexts[i] = data._context({**old, **extra})
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a float if it is a real number (bools are not), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def is_number(value: Any) -> bool:
+    """True for int and float values (NaN and infinities included), not for bools."""
+    return finite_or_none(value) is not None or (
+        isinstance(value, float) and math.isnan(value)
+    )
+
+
+Progress = Callable[[int, int, str], None]
+
+
+def import_source(module: Any, source: str, into: str, *,
+                  params_regex: str | None = None, context_regex: str | None = None,
+                  progress: Progress | None = None) -> ImportSummary:
+    """Import every run of ``source`` with importer ``module`` into the runs dir ``into``.
+
+    Returns an :class:`ImportSummary`; raises :class:`XpError` only when the source does
+    not exist or holds no run at all (anything less is skipped and counted).
+    """
+    started = _time.perf_counter()
+    kind: str = module.KIND
+    p_regex = compile_name_regex(params_regex, "--params-from-name")
+    c_regex = compile_name_regex(context_regex, "--context-from-name")
+    root = os.path.abspath(os.fspath(source))
+    if not os.path.exists(root) and getattr(module, "LOCAL_ONLY", True):
+        raise UsageError(f"source {source} does not exist; pass a folder of {kind} logs")
+    into = os.fspath(into)
+    summary = ImportSummary(kind=kind, source=source, into=into)
+    report = Report(summary)
+    runs: list[SourceRun] = module.discover(root if os.path.exists(root) else source, report)
+    if not runs:
+        detail = f" ({summary.skipped_text()})" if summary.skipped else ""
+        raise XpError(f"no {kind} runs found under {source}{detail}; "
+                      f"{getattr(module, 'LOOK_FOR', 'check the path')}")
+    ids = assign_ids(runs, kind, existing_sources(into))
+    out_dir = os.path.join(into, IMPORTED_DIR, kind)
+    from ..store import write_parquet
+
+    for done, (run, run_id) in enumerate(zip(runs, ids), start=1):
+        if progress is not None:
+            progress(done - 1, len(runs), run.name)
+        try:
+            data = module.read(run, report)
+        except XpError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one broken run must not stop the rest
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            report.skip(run.path, "unreadable run", f"cannot read ({type(exc).__name__}"
+                        f"{': ' + first if first else ''}); run skipped")
+            continue
+        if data is None:
+            continue
+        if p_regex is not None:
+            data.params = {**data.params, **params_from_name(p_regex, run.name)}
+        if c_regex is not None:
+            _apply_context_regex(data, c_regex)
+        data.meta = {**data.meta, "name": run.name, "source": run.path,
+                     "source_kind": kind, "source_id": source_id(kind, run)}
+        if data.created is not None:
+            data.meta.setdefault("created", data.created)
+        path = os.path.join(out_dir, f"{run_id}.parquet")
+        write_parquet(to_frame(run_id, data), path)
+        summary.runs.append(ImportedRun(run_id, run.name, run.path, len(data), path))
+    if progress is not None:
+        progress(len(runs), len(runs), "")
+    summary.seconds = _time.perf_counter() - started
+    return summary
+
+
+def walk_files(root: str, filename: str | Iterable[str]) -> list[str]:
+    """Every file named ``filename`` (or any of several names) under ``root``, sorted.
+
+    Hidden folders are skipped; a symlink loop cannot hang the walk.
+    """
+    names = {filename} if isinstance(filename, str) else set(filename)
+    if os.path.isfile(root):
+        return [root] if os.path.basename(root) in names else []
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(os.path.join(folder, f) for f in files if f in names)
+    return sorted(found)
+
+
+def relative_name(root: str, folder: str) -> str:
+    """A run's name: its folder relative to the source root, or the root's own name."""
+    rel = os.path.relpath(folder, root)
+    if rel in (".", ""):
+        return os.path.basename(os.path.normpath(folder)) or "run"
+    return rel.replace(os.sep, "/")
+
+
+def read_json(path: str) -> Any:
+    """A JSON file; raises ValueError with a short reason (not JSON, not UTF-8)."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    except ValueError as exc:
+        raise ValueError(f"not JSON ({str(exc)[:60]})") from None
+
+
+def require(module: str, extra: str, what: str) -> Any:
+    """Import an optional package, or raise a one-line XpError naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise XpError(f"{what} needs the {module.split('.')[0]} package: "
+                      f"pip install 'xpcli[{extra}]'") from None
+
+
+def load_yaml(path: str) -> Any:
+    """A YAML file read with the safe loader only; python object tags are refused.
+
+    Raises ValueError with a message naming the problem (never runs the file's code).
+    """
+    yaml = require("yaml", "yaml", "reading YAML files")
+    with open(path, "rb") as fh:
+        text = fh.read()
+    try:
+        return yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as exc:
+        tag = getattr(exc, "problem", "") or str(exc)
+        if "python/" in str(exc):
+            raise ValueError(
+                "refused: the file holds Python object tags (!!python/...) that would run "
+                "code when loaded; only plain YAML is read"
+            ) from None
+        raise ValueError(f"unsupported YAML ({str(tag)[:80]})") from None
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0][:80]
+        raise ValueError(f"not valid YAML ({first})") from None
