@@ -20,6 +20,8 @@ from .errors import XpError
 COMMANDS: dict[str, str] = {
     "runs": "xpcli.commands.discover:runs_cmd",
     "metrics": "xpcli.commands.discover:metrics_cmd",
+    "parcoords": "xpcli.commands.parcoords:parcoords_cmd",
+    "import": "xpcli.commands.importing:import_cmd",
 }
 
 
