@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "metrics": "xpcli.commands.discover:metrics_cmd",
     "parcoords": "xpcli.commands.parcoords:parcoords_cmd",
     "import": "xpcli.commands.importing:import_cmd",
+    "forgetting": "xpcli.commands.forgetting:forgetting_cmd",
 }
 
 
