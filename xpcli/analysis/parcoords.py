@@ -1,0 +1,368 @@
+"""The table behind a parallel-coordinates figure: one row per run, one column per axis.
+
+Axes come in the order asked for: an optional run axis (run number or run id) first, then
+params, then one column per metric spec (``f1:lang=*`` expands to one column per language,
+each reduced to one number per run by :func:`xpcli.spec.reduce_runs`). A run without a
+value on an axis stays in the table with a null there, and is counted in
+:attr:`Parcoords.missing`, so a figure can show the gap instead of dropping the run.
+
+The colour column (``color``) and the highlighted runs (``highlights``, from run pickers
+such as ``best:f1:lang=en``) are resolved here too, so a notebook user gets the same
+figure as ``xp parcoords`` by handing a :class:`Parcoords` to
+:func:`xpcli.plots.parcoords.parcoords_figure`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import polars as pl
+
+from ..errors import SpecError, UsageError
+from ..spec import (
+    Column,
+    MetricSpec,
+    XAxis,
+    expand,
+    metric_names_in,
+    parse_metric_spec,
+    parse_metric_specs,
+    parse_where,
+    reduce_runs,
+    resolve_picker,
+)
+
+RUN_NUMBER = "run_number"
+RUN_ID = "run"
+AxisKind = Literal["param", "metric", "run"]
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis of the figure: the table column it reads and how people name it.
+
+    ``column`` is the column in :attr:`Parcoords.table` (a param name, a metric label such
+    as ``f1[lang=de]``, ``run_number`` or ``run``); ``label`` is the readable form shown on
+    the figure (``f1 lang=de``); ``names`` are the words ``--log``/``--invert``/``--color``
+    accept for it (column, label, spec text as written and canonical, metric name).
+    """
+
+    column: str
+    label: str
+    kind: AxisKind
+    names: tuple[str, ...] = ()
+
+
+@dataclass
+class Parcoords:
+    """What a parallel-coordinates figure draws.
+
+    ``table``: ``run`` (when the run id is not itself an axis, it is still the first
+    column), then one column per axis in order, then the colour column if it is not an
+    axis. Rows are ordered by creation time, then run id (the run number's order).
+    ``missing``: axis column -> runs without a finite value there (only axes with gaps).
+    ``highlights``: (picker as written, run id), in the order given.
+    ``auto_log``: axis columns that may get a log scale on their own (numeric params).
+    """
+
+    table: pl.DataFrame
+    axes: list[Axis]
+    missing: dict[str, int] = field(default_factory=dict)
+    color: str | None = None
+    color_label: str | None = None
+    highlights: list[tuple[str, str]] = field(default_factory=list)
+    auto_log: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    linear: list[str] = field(default_factory=list)
+    invert: list[str] = field(default_factory=list)
+    where: str | None = None
+    total_runs: int = 0
+
+    @property
+    def title(self) -> str:
+        """``240 runs``, or ``160 of 240 runs where lr >= 1e-5``: what the figure draws."""
+        n = self.table.height
+        if self.where is None:
+            return f"{n} runs"
+        where = self.where if len(self.where) <= 60 else self.where[:57] + "..."
+        return f"{n} of {self.total_runs} runs where {where}"
+
+    def figure_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`xpcli.plots.parcoords.parcoords_figure` for this table."""
+        return {
+            "table": self.table,
+            "axes": [axis.column for axis in self.axes],
+            "labels": self.labels,
+            "log": self.log,
+            "linear": self.linear,
+            "auto_log": self.auto_log,
+            "invert": self.invert,
+            "color": self.color,
+            "color_label": self.color_label,
+            "highlights": [(run, text) for text, run in self.highlights],
+            "title": self.title,
+        }
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Axis column -> readable label (the colour column included)."""
+        out = {axis.column: axis.label for axis in self.axes}
+        if self.color is not None and self.color_label is not None:
+            out.setdefault(self.color, self.color_label)
+        return out
+
+
+def readable_label(column: Column) -> str:
+    """``f1[lang=de]`` as a figure shows it: ``f1 lang=de`` (``f1 lang=de @max``)."""
+    parts = [column.spec.name, *(f"{key}={value}" for key, value in column.context)]
+    suffix = column.label[column.label.find("@"):] if "@" in column.label else ""
+    if suffix:
+        parts.append(suffix)
+    return " ".join(parts)
+
+
+def _metric_names(column: Column) -> tuple[str, ...]:
+    keys = "".join(f":{key}={value}" for key, value in column.context)
+    canonical = f"{column.spec.name}{keys}{column.spec.reduce.spec_text()}"
+    return tuple(dict.fromkeys(
+        [column.label, readable_label(column), canonical, column.spec.text, column.spec.name]
+    ))
+
+
+def match_axes(word: str, axes: Sequence[Axis], option: str = "--invert") -> list[Axis]:
+    """The axes a word names (``lr``, ``f1:lang=de``, ``f1[lang=de]``, ``f1:lang=*``, ``f1``).
+
+    An exact column or label match wins; otherwise every axis that lists the word among
+    its names (a metric name or a wildcard spec names several). Raises
+    :class:`UsageError` naming the axes that exist when nothing matches.
+    """
+    word = word.strip()
+    exact = [a for a in axes if word in (a.column, a.label)]
+    if exact:
+        return exact
+    found = [a for a in axes if word in a.names]
+    if found:
+        return found
+    try:
+        spec = parse_metric_spec(word)
+    except SpecError:
+        spec = None
+    if spec is not None:
+        canonical = spec.canonical_text()
+        found = [a for a in axes if canonical in a.names]
+        if found:
+            return found
+    known = ", ".join(a.column for a in axes)
+    raise UsageError(f"{option} {word}: no such axis; axes are {known}")
+
+
+def resolve_axis_words(words: Sequence[str], axes: Sequence[Axis], option: str) -> list[str]:
+    """Columns named by ``--log``/``--invert`` words (each may be a comma-separated list)."""
+    columns: list[str] = []
+    for text in words:
+        for word in (w for w in text.split(",") if w.strip()):
+            for axis in match_axes(word, axes, option):
+                if axis.column not in columns:
+                    columns.append(axis.column)
+    return columns
+
+
+def _is_numeric(dtype: pl.DataType) -> bool:
+    return dtype.is_numeric() and not isinstance(dtype, pl.Boolean)
+
+
+def _missing_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+    col = pl.col(name)
+    if dtype.is_float():
+        return col.is_null() | ~col.is_finite()
+    return col.is_null()
+
+
+def _filter_runs(
+    runs: pl.DataFrame, points: pl.LazyFrame, where: str, metrics: set[str], x: XAxis
+) -> pl.DataFrame:
+    """``--where`` over params/meta, and over metric specs such as ```f1:lang=en` > 0.8``."""
+    parsed = parse_where(where)
+    specs = metric_names_in(parsed, runs.columns, metrics)
+    frame = runs
+    if specs:
+        columns = expand(specs, points)
+        reduced = reduce_runs(points, columns, x=x).rename(
+            {c.label: s.text for c, s in zip(columns, specs)}
+        )
+        frame = frame.join(reduced, on="run", how="left")
+    kept = frame.filter(parsed.to_expr(frame.schema))
+    return kept.select(runs.columns)
+
+
+def parcoords_table(
+    runs: pl.DataFrame | pl.LazyFrame,
+    points: pl.DataFrame | pl.LazyFrame,
+    params: Sequence[str] | None = None,
+    metrics: str | Sequence[str] | Sequence[MetricSpec] = (),
+    *,
+    run_axis: Literal["number", "id"] | None = None,
+    where: str | None = None,
+    color: str | None = None,
+    highlights: Sequence[str] = (),
+    log: Sequence[str] = (),
+    linear: Sequence[str] = (),
+    invert: Sequence[str] = (),
+    x: XAxis = "epoch",
+) -> Parcoords:
+    """Build the table behind ``xp parcoords``.
+
+    ``params``: run columns to use as axes, in order (default: every param that takes more
+    than one value). ``metrics``: metric specs (``"f1:lang=*,lms_score"``), one axis per
+    expanded column, reduced with ``x`` as the epoch axis. ``run_axis``: prepend a run
+    number (1..N in creation order) or run id axis. ``where``: keep runs matching the
+    expression. ``color``: an axis, a run column or a metric spec colouring the lines
+    (default: the last metric axis, else the last axis; ``"none"``: no colour).
+    ``highlights``: run pickers (``best:f1:lang=en``, a run id) resolved among the kept
+    runs. ``log``/``linear``/``invert``: words naming axes (``lr``, ``f1:lang=*``, ``f1``;
+    comma-separated lists allowed) forced to a log or linear scale, or drawn top-down.
+    Raises :class:`UsageError`/:class:`SpecError` naming what is unknown.
+    """
+    run_frame = runs.lazy().collect() if isinstance(runs, pl.LazyFrame) else runs
+    point_frame = points.lazy()
+    total_runs = run_frame.height
+    if "run" not in run_frame.columns:
+        raise UsageError("the runs table has no 'run' column")
+    known_metrics = set(
+        point_frame.select(pl.col("name").unique()).collect().to_series().to_list()
+    )
+    if where is not None:
+        run_frame = _filter_runs(run_frame, point_frame, where, known_metrics, x)
+    if run_frame.is_empty():
+        what = f" match --where {where!r}" if where is not None else " in the runs table"
+        raise UsageError(f"no runs{what}; nothing to draw")
+
+    order = ["created", "run"] if "created" in run_frame.columns else ["run"]
+    run_frame = run_frame.sort(order, nulls_last=True).with_row_index(RUN_NUMBER, offset=1)
+    run_frame = run_frame.with_columns(pl.col(RUN_NUMBER).cast(pl.Int64))
+    if where is not None:
+        ids = run_frame.get_column("run")
+        point_frame = point_frame.filter(pl.col("run").is_in(ids.implode()))
+
+    reserved = {RUN_NUMBER}
+    if params is None:
+        candidates = [c for c in run_frame.columns if c not in _META_COLUMNS and c not in reserved]
+        params = [c for c in candidates if run_frame.get_column(c).n_unique() > 1]
+    params = list(dict.fromkeys(p.strip() for p in params if p.strip()))
+    for name in params:
+        if name not in run_frame.columns or name in reserved:
+            shown = ", ".join(c for c in run_frame.columns if c not in _META_COLUMNS)
+            raise UsageError(f"--params: unknown param {name!r}; known: {shown}")
+    if "run" in params:
+        raise UsageError("--params run: use --run-axis id for a run-id axis")
+
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    specs: list[MetricSpec] = []
+    for item in metrics:
+        # A string may hold a comma-separated list; a repeated --metrics adds items.
+        if isinstance(item, MetricSpec):
+            specs.append(item)
+        elif item.strip():
+            specs += parse_metric_specs(item)
+    columns = expand(specs, point_frame) if specs else []
+    clash = [c.label for c in columns if c.label in params or c.label in reserved]
+    if clash:
+        raise UsageError(f"metric column {clash[0]!r} has the name of a param; rename one")
+
+    axes: list[Axis] = []
+    if run_axis == "number":
+        axes.append(Axis(RUN_NUMBER, "run #", "run", (RUN_NUMBER, "run #", "run")))
+    elif run_axis == "id":
+        axes.append(Axis(RUN_ID, "run", "run", (RUN_ID, "run id")))
+    elif run_axis is not None:
+        raise UsageError(f"--run-axis {run_axis}: use number or id")
+    axes += [Axis(p, p, "param", (p,)) for p in params]
+    axes += [Axis(c.label, readable_label(c), "metric", _metric_names(c)) for c in columns]
+    if len(axes) < 2:
+        raise UsageError(
+            "parallel coordinates need at least 2 axes; name them with --params and "
+            "--metrics, e.g. --params lr,seed --metrics 'f1:lang=*'"
+        )
+
+    table = run_frame.select("run", RUN_NUMBER, *params)
+    if columns:
+        reduced = reduce_runs(point_frame, columns, x=x)
+        table = table.join(reduced, on="run", how="left", maintain_order="left")
+
+    color_column, color_label, table = _color(color, axes, table, run_frame, point_frame, x)
+
+    ordered = list(dict.fromkeys(["run", *(a.column for a in axes)]))
+    if color_column is not None and color_column not in ordered:
+        ordered.append(color_column)
+    table = table.select(ordered)
+
+    counts = table.select(
+        [_missing_expr(a.column, table.schema[a.column]).sum().alias(a.column) for a in axes]
+    ).row(0, named=True)
+    missing = {name: int(n) for name, n in counts.items() if n}
+
+    log_columns = resolve_axis_words(log, axes, "--log")
+    linear_columns = resolve_axis_words(linear, axes, "--linear")
+    both = [c for c in log_columns if c in linear_columns]
+    if both:
+        raise UsageError(f"--log and --linear both name {both[0]}; pick one")
+    invert_columns = resolve_axis_words(invert, axes, "--invert")
+    picked = [(text, resolve_picker(text, run_frame, point_frame, x=x)) for text in highlights]
+    auto_log = [a.column for a in axes
+                if a.kind == "param" and _is_numeric(table.schema[a.column])]
+    return Parcoords(table=table, axes=axes, missing=missing, color=color_column,
+                     color_label=color_label, highlights=picked, auto_log=auto_log,
+                     log=log_columns, linear=linear_columns, invert=invert_columns,
+                     where=where, total_runs=total_runs)
+
+
+#: Run-table columns that describe bookkeeping, not the experiment: never default axes.
+_META_COLUMNS = frozenset({
+    "run", "status", "created", "ended", "host", "pid", "format", "tags", "points",
+    "metrics", "first_time", "last_time",
+})
+
+
+def _color(
+    color: str | None,
+    axes: list[Axis],
+    table: pl.DataFrame,
+    run_frame: pl.DataFrame,
+    points: pl.LazyFrame,
+    x: XAxis,
+) -> tuple[str | None, str | None, pl.DataFrame]:
+    """The colour column: an axis, a run column, or a metric spec reduced for the purpose."""
+    if color is not None and color.strip().lower() == "none":
+        return None, None, table
+    if color is None:
+        metric_axes = [a for a in axes if a.kind == "metric"]
+        axis = metric_axes[-1] if metric_axes else axes[-1]
+        return axis.column, axis.label, table
+    word = color.strip()
+    try:
+        found = match_axes(word, axes, "--color")
+    except UsageError:
+        found = []
+    if len(found) == 1:
+        return found[0].column, found[0].label, table
+    if len(found) > 1:
+        names = ", ".join(a.column for a in found)
+        raise UsageError(f"--color {word}: names several axes ({names}); pick one")
+    if word in run_frame.columns:
+        return word, word, table.join(run_frame.select("run", word), on="run", how="left",
+                                      maintain_order="left")
+    try:
+        spec = parse_metric_spec(word)
+        (column,) = expand([spec], points) or [None]
+    except (SpecError, ValueError):
+        raise UsageError(
+            f"--color {word}: not an axis, a run column or a metric spec naming one column"
+        ) from None
+    assert column is not None
+    reduced = reduce_runs(points, [column], x=x)
+    table = table.join(reduced, on="run", how="left", maintain_order="left")
+    return column.label, readable_label(column), table
+
