@@ -20,6 +20,9 @@ from .errors import XpError
 COMMANDS: dict[str, str] = {
     "runs": "xpcli.commands.discover:runs_cmd",
     "metrics": "xpcli.commands.discover:metrics_cmd",
+    "select": "xpcli.commands.tables:select_cmd",
+    "group": "xpcli.commands.tables:group_cmd",
+    "selection": "xpcli.commands.tables:selection_cmd",
     "parcoords": "xpcli.commands.parcoords:parcoords_cmd",
     "import": "xpcli.commands.importing:import_cmd",
     "forgetting": "xpcli.commands.forgetting:forgetting_cmd",
