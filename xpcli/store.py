@@ -22,11 +22,14 @@ import json
 import os
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import polars as pl
 
 from . import format as fmt
+
+if TYPE_CHECKING:
+    from .cache import RawData
 from .errors import DataError
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
@@ -220,7 +223,46 @@ def _fast_frame(body: bytes) -> pl.DataFrame | None:
     )
     if bad.any():
         return None
-    return frame.with_columns(value=value)
+    return _exact_objects(frame.with_columns(value=value), body)
+
+
+_OBJECT_COLUMNS = ("context", "params", "meta")
+
+
+def _exact_objects(frame: pl.DataFrame, body: bytes) -> pl.DataFrame | None:
+    """Replace Polars' re-encoding of JSON objects where it is not exact.
+
+    Polars turns an object read as text into JSON of its own: whole floats lose their
+    ``.0`` (a float param would read back as an int) and backslashes are not escaped. So
+    run records (few) and every line holding an escape are re-read with :mod:`json`; the
+    contexts of other point lines are plain strings, which Polars renders exactly.
+    """
+    kind = frame["kind"]
+    redo = set((kind == "run").arg_true().to_list())
+    has_escape = b"\\" in body
+    if not redo and not has_escape:
+        return frame
+    lines = body.split(b"\n")[:-1]
+    if len(lines) != frame.height:
+        lines = [line for line in lines if line.strip()]
+        if len(lines) != frame.height:
+            return None
+    if has_escape:
+        redo.update(i for i, line in enumerate(lines) if b"\\" in line)
+    rows = sorted(redo)
+    texts: dict[str, list[str | None]] = {name: [] for name in _OBJECT_COLUMNS}
+    for i in rows:
+        try:
+            rec = fmt.parse_line(lines[i])
+        except ValueError:
+            return None
+        for name in _OBJECT_COLUMNS:
+            value = rec.get(name)
+            texts[name].append(_json_text(value) if value else None)
+    return frame.with_columns(
+        frame[name].scatter(rows, pl.Series(name, texts[name], dtype=pl.String))
+        for name in _OBJECT_COLUMNS
+    )
 
 
 def _careful_frame(path: str, body: bytes, diags: Diagnostics) -> pl.DataFrame:
@@ -363,8 +405,11 @@ def infer_column(name: str, values: list[Any], diags: Diagnostics | None = None,
     )
 
 
-def _merge_run_records(raw: pl.DataFrame) -> tuple[list[str], dict[str, dict], dict[str, dict]]:
-    recs = raw.filter(pl.col("kind") == "run").select("run", "params", "meta")
+def _merge_run_records(records: pl.LazyFrame) -> tuple[list[str], dict[str, dict],
+                                                        dict[str, dict]]:
+    """Params and meta per run: run records merged in read order, later keys winning."""
+    recs = (records.filter(pl.col("kind") == "run").sort("__order")
+            .select("run", "params", "meta").collect())
     params: dict[str, dict[str, Any]] = {}
     meta: dict[str, dict[str, Any]] = {}
     order: list[str] = []
@@ -379,13 +424,17 @@ def _merge_run_records(raw: pl.DataFrame) -> tuple[list[str], dict[str, dict], d
     return order, params, meta
 
 
-def _decode_contexts(raw_points: pl.DataFrame, diags: Diagnostics) -> tuple[pl.DataFrame, list[str]]:
-    """Replace the JSON ``context`` column by one String column per key."""
-    uniques = raw_points.get_column("context").unique().drop_nulls().to_list()
+def _decode_contexts(raw_points: pl.LazyFrame, texts: list[str],
+                     diags: Diagnostics) -> tuple[pl.LazyFrame, list[str]]:
+    """Replace the JSON ``context`` column by one String column per key (lazily).
+
+    ``texts`` are the distinct context texts present; each is decoded once, and the
+    per-key columns are a lookup from text to value, so no point row is parsed again.
+    """
     decoded: dict[str, dict[str, str]] = {}
     keys: list[str] = []
     bad: list[str] = []
-    for text in uniques:
+    for text in texts:
         try:
             ctx = json.loads(text)
         except ValueError:
@@ -399,18 +448,17 @@ def _decode_contexts(raw_points: pl.DataFrame, diags: Diagnostics) -> tuple[pl.D
                 keys.append(key)
     frame = raw_points
     if bad:
-        count = frame.filter(pl.col("context").is_in(bad)).height
-        diags.add("", 0, f"{count} points with a context that is not an object of strings "
+        diags.add("", 0, f"points with a context that is not an object of strings "
                   f"(e.g. {bad[0][:60]}); skipped", "malformed")
         frame = frame.filter(~pl.col("context").is_in(bad).fill_null(False))
     keys.sort()
     columns = []
-    texts = list(decoded)
+    known = list(decoded)
     for key in keys:
         column = key if key not in fmt.RESERVED_CONTEXT_KEYS else f"context.{key}"
-        values = [decoded[t].get(key) for t in texts]
+        values = [decoded[t].get(key) for t in known]
         columns.append(
-            pl.col("context").replace_strict(texts, values, default=None, return_dtype=pl.String)
+            pl.col("context").replace_strict(known, values, default=None, return_dtype=pl.String)
             .alias(column)
         )
     names = [k if k not in fmt.RESERVED_CONTEXT_KEYS else f"context.{k}" for k in keys]
@@ -418,24 +466,27 @@ def _decode_contexts(raw_points: pl.DataFrame, diags: Diagnostics) -> tuple[pl.D
     return frame, names
 
 
-def build(raw: pl.DataFrame, diags: Diagnostics, files: list[str]) -> Dataset:
-    """The runs and points tables from a raw record frame."""
-    raw_points = raw.filter(pl.col("kind") == "point")
-    points, context_keys = _decode_contexts(raw_points, diags)
+def _to_datetime(expr: pl.Expr) -> pl.Expr:
+    # Out-of-range times become null rather than failing the whole read.
+    return (expr.cast(pl.Float64) * 1e6).cast(pl.Int64, strict=False).cast(
+        pl.Datetime("us", "UTC"))
 
-    order, params, meta = _merge_run_records(raw)
-    counts = (
-        points.group_by("run")
-        .agg(
-            pl.len().alias("points"),
-            pl.col("name").n_unique().alias("metrics"),
-            pl.col("time").min().alias("first_time"),
-            pl.col("time").max().alias("last_time"),
-        )
+
+def build(data: "RawData", files: list[str]) -> Dataset:
+    """The runs and points tables from records read with or without the cache."""
+    diags = data.diagnostics
+    raw_points = data.records.filter(pl.col("kind") == "point")
+    points, context_keys = _decode_contexts(raw_points, data.contexts, diags)
+
+    order, params, meta = _merge_run_records(data.records)
+    counts = data.stats.group_by("run").agg(
+        pl.col("points").sum().alias("points"),
+        pl.col("name").n_unique().alias("metrics"),
+        pl.col("first_time").min().alias("first_time"),
+        pl.col("last_time").max().alias("last_time"),
     )
-    point_runs = counts.get_column("run").sort().to_list()
     known = set(order)
-    order += [r for r in point_runs if r not in known]
+    order += [r for r in counts.get_column("run").sort().to_list() if r not in known]
 
     param_names: list[str] = []
     for run in order:
@@ -455,8 +506,7 @@ def build(raw: pl.DataFrame, diags: Diagnostics, files: list[str]) -> Dataset:
         col = key if key not in taken else f"params.{key}"
         taken.add(col)
         param_cols.append(col)
-        series = infer_column(col, [params.get(r, {}).get(key) for r in order], diags)
-        columns.append(series)
+        columns.append(infer_column(col, [params.get(r, {}).get(key) for r in order], diags))
     meta_cols: list[str] = []
     for key in meta_names:
         col = key if key not in taken else f"meta.{key}"
@@ -464,22 +514,18 @@ def build(raw: pl.DataFrame, diags: Diagnostics, files: list[str]) -> Dataset:
         meta_cols.append(col)
         series = infer_column(col, [meta.get(r, {}).get(key) for r in order], diags, "meta")
         if key in DATETIME_META and series.dtype in (pl.Float64, pl.Int64):
-            # Out-of-range times become null rather than failing the whole read.
-            series = (series.cast(pl.Float64) * 1e6).cast(pl.Int64, strict=False).cast(
-                pl.Datetime("us", "UTC")
-            )
+            series = pl.select(_to_datetime(pl.lit(series))).to_series().alias(col)
         columns.append(series)
     runs = pl.DataFrame(columns)
-    time_cols = [
-        (pl.col(c) * 1e6).cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC")).alias(c)
-        for c in ("first_time", "last_time")
-    ]
-    runs = runs.join(counts.with_columns(time_cols), on="run", how="left").with_columns(
+    runs = runs.join(
+        counts.with_columns(_to_datetime(pl.col(c)).alias(c) for c in ("first_time", "last_time")),
+        on="run", how="left",
+    ).with_columns(
         pl.col("points").fill_null(0).cast(pl.Int64), pl.col("metrics").fill_null(0).cast(pl.Int64)
     )
     return Dataset(
         runs=runs.lazy(),
-        points=points.lazy(),
+        points=points,
         params=param_cols,
         meta=meta_cols,
         context_keys=context_keys,
@@ -491,10 +537,14 @@ def build(raw: pl.DataFrame, diags: Diagnostics, files: list[str]) -> Dataset:
 def load(runs_dir: str | os.PathLike[str] = "runs") -> Dataset:
     """Load a runs directory (or one file) into a :class:`Dataset`.
 
-    Raises :class:`DataError` when the directory is missing or holds no records at all;
-    anything less (torn or malformed lines, empty files) is skipped and reported in
-    ``Dataset.diagnostics``.
+    JSONL is parsed once and kept in a columnar cache (:mod:`xpcli.cache`; ``XP_NO_CACHE=1``
+    bypasses it), so ``points`` is a lazy scan: a query reads only the columns and
+    metrics it needs. Raises :class:`DataError` when the directory is missing or holds no
+    records at all; anything less (torn or malformed lines, empty files) is skipped and
+    reported in ``Dataset.diagnostics``.
     """
+    from .cache import read
+
     root = os.fspath(runs_dir)
     files = find_files(root)
     if not files:
@@ -502,19 +552,18 @@ def load(runs_dir: str | os.PathLike[str] = "runs") -> Dataset:
             f"no run files (*.jsonl, *.jsonl.gz, *.parquet) under {root}; "
             "pass --runs DIR or set XP_RUNS"
         )
-    diags = Diagnostics()
-    raw = read_records(files, diags)
-    if raw.height == 0:
+    data = read(root, files)
+    if data.stats.height == 0 and data.records.filter(pl.col("kind") == "run").head(1) \
+            .collect().height == 0:
         raise DataError(
             f"no records in the {len(files)} run file(s) under {root}"
-            + (f" ({diags.summary()})" if len(diags) else "")
+            + (f" ({data.diagnostics.summary()})" if len(data.diagnostics) else "")
         )
-    return build(raw, diags, files)
+    return build(data, files)
 
 
-
-def write_parquet(raw: pl.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write raw records (:data:`RAW_SCHEMA`) as a Parquet file, atomically.
+def write_parquet_frame(frame: pl.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write ``frame`` as a Parquet file, atomically.
 
     The file appears complete or not at all: it is written beside its target under a
     hidden name, synced, then renamed.
@@ -524,12 +573,15 @@ def write_parquet(raw: pl.DataFrame, path: str | os.PathLike[str]) -> None:
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}.tmp")
     try:
-        raw.select([pl.col(n).cast(t) for n, t in RAW_SCHEMA.items()]).write_parquet(
-            tmp, compression="zstd", statistics=True
-        )
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_parquet(raw: pl.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write raw records (:data:`RAW_SCHEMA` columns, in that order) as Parquet, atomically."""
+    write_parquet_frame(raw.select([pl.col(n).cast(t) for n, t in RAW_SCHEMA.items()]), path)

@@ -1,0 +1,485 @@
+"""The incremental columnar cache: every JSONL byte is parsed once.
+
+A runs directory's records are kept as Parquet *segments* in a cache folder outside the
+runs directory (so tools globbing the runs directory never see them):
+``$XP_CACHE_DIR``, else ``$XDG_CACHE_HOME/xp``, else ``~/.cache/xp``, one sub-folder per
+runs directory (named by a hash of its real path). ``xp cache info`` shows it,
+``xp cache clear`` removes it, ``XP_NO_CACHE=1`` bypasses it. Deleting it at any time is
+safe: the next read rebuilds it.
+
+How a read works:
+
+1. Every run file is stat-ed and compared with the manifest (inode, size, mtime).
+2. Unchanged files are served from the segments. A JSONL file that grew (same inode,
+   and the bytes just before the old end unchanged) has only its new bytes parsed. A file
+   that was rewritten, truncated or replaced is parsed again from the start, and its old
+   rows are dropped. A deleted file's rows are dropped.
+3. New rows go into one new segment (sorted by kind, name, run, so a query for one metric
+   skips the row groups of the others); when segments pile up or hold many dropped rows,
+   they are merged into one.
+4. The manifest is replaced atomically. Updates take an exclusive lock (``flock``) on the
+   cache folder, so several ``xp`` processes can read at once; writers never wait for
+   readers. A merged-away segment is kept for a grace period before deletion, because a
+   reader that loaded the previous manifest may still be scanning it.
+
+A torn last line (a job writing right now) is never cached: the cache keeps only whole
+lines, and the tail is looked at again on the next read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import polars as pl
+
+from . import store
+from .store import RAW_SCHEMA, Diagnostics
+
+CACHE_VERSION = 1
+MAX_SEGMENTS = 8
+MAX_GARBAGE = 0.3
+GRACE_SECONDS = 600.0
+CHECK_BYTES = 64
+ORDER = "__order"
+SRC = "__src"
+
+
+def cache_home() -> Path | None:
+    """The cache folder, or None when ``XP_NO_CACHE`` is set."""
+    if os.environ.get("XP_NO_CACHE", "") not in ("", "0"):
+        return None
+    if os.environ.get("XP_CACHE_DIR"):
+        return Path(os.environ["XP_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "xp"
+
+
+def cache_dir_for(runs_dir: str | os.PathLike[str], home: Path | None = None) -> Path | None:
+    """The cache sub-folder of one runs directory (None when caching is off)."""
+    home = home if home is not None else cache_home()
+    if home is None:
+        return None
+    real = os.path.realpath(os.fspath(runs_dir))
+    return home / hashlib.sha256(real.encode()).hexdigest()[:16]
+
+
+@dataclass
+class RawData:
+    """What :func:`xpcli.store.build` needs, however it was read.
+
+    ``records``: every record (:data:`~xpcli.store.RAW_SCHEMA` plus ``__order``, the read
+    order) as a LazyFrame; ``contexts``: the distinct context texts; ``stats``: per run and
+    metric name the point count and first/last time, so counts need no pass over points.
+    """
+
+    records: pl.LazyFrame
+    contexts: list[str]
+    stats: pl.DataFrame
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+
+
+STATS_SCHEMA = {"run": pl.String(), "name": pl.String(), "points": pl.Int64(),
+                "first_time": pl.Float64(), "last_time": pl.Float64()}
+
+
+def _stats(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per (source, run, name) counts of the point rows of ``frame``."""
+    keys = [SRC, "run", "name"] if SRC in frame.columns else ["run", "name"]
+    return (
+        frame.filter(pl.col("kind") == "point")
+        .group_by(keys)
+        .agg(pl.len().cast(pl.Int64).alias("points"),
+             pl.col("time").min().alias("first_time"), pl.col("time").max().alias("last_time"))
+    )
+
+
+def _contexts(frame: pl.DataFrame) -> list[str]:
+    return sorted(frame.get_column("context").drop_nulls().unique().to_list())
+
+
+# -- parsing -------------------------------------------------------------------------
+
+
+@dataclass
+class _Piece:
+    """New bytes of one file to parse: whole lines only, the first one being ``first_line``."""
+
+    src: str
+    path: str
+    body: bytes
+    first_line: int
+
+
+def _shifted(diags: Diagnostics, first_line: int) -> list[list[Any]]:
+    return [[d.line + first_line - 1 if d.line else 0, d.message, d.kind] for d in diags.items]
+
+
+def parse_pieces(pieces: list[_Piece], order_base: int) -> tuple[pl.DataFrame, dict[str, list]]:
+    """Parse JSONL pieces into one raw frame with ``__src`` and ``__order`` columns.
+
+    All pieces go through Polars in one call when they are clean; otherwise each piece on
+    its own, and the careful line-by-line path for pieces with bad lines. Returns the
+    frame and, per source, its diagnostics as ``[line, message, kind]`` lists.
+    """
+    notes: dict[str, list] = {p.src: [] for p in pieces}
+    frames: list[pl.DataFrame] = []
+    srcs: list[str] = []
+    counts: list[int] = []
+    whole = store._fast_frame(b"".join(p.body for p in pieces)) if pieces else None
+    newlines = [p.body.count(b"\n") for p in pieces]
+    if whole is not None and whole.height == sum(newlines):
+        frames.append(whole)
+        srcs, counts = [p.src for p in pieces], newlines
+    else:
+        for piece, lines in zip(pieces, newlines):
+            frame = store._fast_frame(piece.body)
+            if frame is None or frame.height != lines:
+                local = Diagnostics()
+                frame = store._careful_frame(piece.path, piece.body, local)
+                notes[piece.src] += _shifted(local, piece.first_line)
+                if local.blank_lines:
+                    notes[piece.src].append([0, f"{local.blank_lines} blank lines", "blank"])
+            frames.append(frame)
+            srcs.append(piece.src)
+            counts.append(frame.height)
+    if not frames:
+        return _empty_raw(), notes
+    raw = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+    index = pl.Series(range(len(srcs)), dtype=pl.UInt32).repeat_by(
+        pl.Series(counts, dtype=pl.UInt32)).explode()
+    raw = raw.with_columns(
+        pl.Series(SRC, srcs, dtype=pl.String).gather(index).alias(SRC),
+        (pl.int_range(0, raw.height, dtype=pl.Int64) + order_base).alias(ORDER),
+    )
+    return raw, notes
+
+
+def _empty_raw() -> pl.DataFrame:
+    return pl.DataFrame(schema={**RAW_SCHEMA, SRC: pl.String(), ORDER: pl.Int64()})
+
+
+def read_uncached(files: list[str]) -> RawData:
+    """Read every file into memory, without the cache (``XP_NO_CACHE=1``)."""
+    diags = Diagnostics()
+    raw = store.read_records(files, diags)
+    raw = raw.with_columns(pl.int_range(0, raw.height, dtype=pl.Int64).alias(ORDER))
+    stats = _stats(raw)
+    return RawData(raw.lazy(), _contexts(raw), stats, diags)
+
+
+# -- the cache -------------------------------------------------------------------------
+
+
+def _identity(info: os.stat_result) -> dict[str, int]:
+    return {"dev": info.st_dev, "ino": info.st_ino, "size": info.st_size,
+            "mtime_ns": info.st_mtime_ns}
+
+
+def _check(path: str, offset: int) -> str:
+    """A fingerprint of the bytes just before ``offset`` (and the first bytes)."""
+    with open(path, "rb") as fh:
+        head = fh.read(CHECK_BYTES)
+        fh.seek(max(0, offset - CHECK_BYTES))
+        tail = fh.read(min(offset, CHECK_BYTES))
+    return hashlib.sha1(head + b"|" + tail).hexdigest()
+
+
+class Cache:
+    """The cache of one runs directory. ``Cache(runs_dir).read(files)`` -> :class:`RawData`."""
+
+    def __init__(self, runs_dir: str | os.PathLike[str], folder: Path) -> None:
+        self.root = os.path.realpath(os.fspath(runs_dir))
+        self.base = os.path.abspath(os.fspath(runs_dir))
+        self.given = os.fspath(runs_dir).rstrip(os.sep) or os.sep
+        self.folder = folder
+        self.manifest_path = folder / "manifest.json"
+
+    # manifest ---------------------------------------------------------------------
+
+    def _load_manifest(self) -> dict[str, Any]:
+        try:
+            with open(self.manifest_path, encoding="utf-8") as fh:
+                manifest = json.load(fh)
+            if manifest.get("version") == CACHE_VERSION and manifest.get("root") == self.root:
+                if all((self.folder / s["file"]).exists() for s in manifest["segments"].values()):
+                    return manifest
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+        return {"version": CACHE_VERSION, "root": self.root, "next": 0, "files": {},
+                "segments": {}, "trash": {}}
+
+    def _save_manifest(self, manifest: dict[str, Any]) -> None:
+        tmp = self.folder / f".manifest.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(manifest, fh, separators=(",", ":"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.manifest_path)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / "lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _src(self, path: str) -> str:
+        """A file's name in the manifest: its path relative to the runs directory."""
+        for prefix in (self.given, self.base):
+            if path.startswith(prefix + os.sep):
+                return path[len(prefix) + 1:]
+        return os.path.relpath(os.path.abspath(path), self.base)
+
+    # planning -----------------------------------------------------------------------
+
+    def _plan(self, manifest: dict[str, Any], files: list[str]) -> tuple[
+            list[tuple[str, str, os.stat_result, str]], set[str]]:
+        """Which files need reading, and how: ``(src, path, stat, mode)`` with mode
+        ``full`` or ``append``; and the sources that left the directory."""
+        todo = []
+        present = set()
+        for path in files:
+            src = self._src(path)
+            present.add(src)
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            entry = manifest["files"].get(src)
+            ident = _identity(info)
+            if entry and all(entry[k] == ident[k] for k in ident):
+                continue
+            if (entry and path.endswith(".jsonl") and entry["dev"] == ident["dev"]
+                    and entry["ino"] == ident["ino"] and ident["size"] >= entry["offset"]
+                    and _check(path, entry["offset"]) == entry["check"]):
+                todo.append((src, path, info, "append"))
+            else:
+                todo.append((src, path, info, "full"))
+        gone = set(manifest["files"]) - present
+        return todo, gone
+
+    # reading --------------------------------------------------------------------------
+
+    def read(self, files: list[str]) -> RawData:
+        """Bring the cache up to date with ``files`` and return their records."""
+        manifest = self._load_manifest()
+        todo, gone = self._plan(manifest, files)
+        if todo or gone:
+            with self._locked():
+                manifest = self._load_manifest()  # another process may have done the work
+                todo, gone = self._plan(manifest, files)
+                if todo or gone:
+                    manifest = self._update(manifest, todo, gone)
+        return self._raw_data(manifest, files)
+
+    def _update(self, manifest: dict[str, Any], todo: list[tuple[str, str, os.stat_result, str]],
+                gone: set[str]) -> dict[str, Any]:
+        files = manifest["files"]
+        for src in gone:
+            files.pop(src, None)
+        pieces: list[_Piece] = []
+        parquet_frames: list[pl.DataFrame] = []
+        new_entries: dict[str, dict[str, Any]] = {}
+        for src, path, info, mode in todo:
+            entry = files.get(src) if mode == "append" else None
+            local = Diagnostics()
+            ident = _identity(info)
+            if path.endswith(".parquet"):
+                frame = store._read_parquet(path, local)
+                if frame is not None:
+                    parquet_frames.append(frame.with_columns(pl.lit(src).alias(SRC)))
+                new_entries[src] = {**ident, "offset": ident["size"], "lines": 0, "check": "",
+                                    "segments": [], "notes": _shifted(local, 1), "tail": None}
+                continue
+            start = entry["offset"] if entry else 0
+            first_line = entry["lines"] + 1 if entry else 1
+            data = self._read_from(path, start, local)
+            body, tail_note = self._whole_lines(path, data, start, first_line, local)
+            offset = start + len(body)
+            new_entries[src] = {
+                **ident,
+                "offset": offset,
+                "lines": first_line - 1 + body.count(b"\n"),
+                "check": _check(path, offset) if not path.endswith(".gz") else "",
+                "segments": list(entry["segments"]) if entry else [],
+                "notes": (entry["notes"] if entry else []) + _shifted(local, 1),
+                "tail": tail_note,
+            }
+            if body:
+                pieces.append(_Piece(src, path, body, first_line))
+        order_base = manifest.get("next_order", 0)
+        raw, notes = parse_pieces(pieces, order_base)
+        for src, extra in notes.items():
+            new_entries[src]["notes"] += extra
+        if parquet_frames:
+            pq = pl.concat(parquet_frames, how="vertical")
+            pq = pq.with_columns((pl.int_range(0, pq.height, dtype=pl.Int64)
+                                  + order_base + raw.height).alias(ORDER))
+            raw = pl.concat([raw, pq.select(raw.columns)], how="vertical") if raw.height else pq
+        manifest["next_order"] = order_base + raw.height
+        if raw.height:
+            seg = self._write_segment(manifest, raw)
+            for src in raw.get_column(SRC).unique().to_list():
+                new_entries[src]["segments"].append(seg)
+        files.update(new_entries)
+        self._maybe_merge(manifest)
+        self._save_manifest(manifest)
+        self._empty_trash(manifest)
+        return manifest
+
+    @staticmethod
+    def _read_from(path: str, start: int, diags: Diagnostics) -> bytes:
+        if start == 0:
+            return store._read_bytes(path, diags) or b""
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(start)
+                return fh.read()
+        except OSError as exc:
+            diags.add(path, 0, f"cannot read: {exc.strerror}", "unreadable")
+            return b""
+
+    @staticmethod
+    def _whole_lines(path: str, data: bytes, start: int, first_line: int,
+                     diags: Diagnostics) -> tuple[bytes, list[Any] | None]:
+        """Whole lines of ``data``; a torn tail is left uncached and noted."""
+        if not data:
+            if start == 0:
+                diags.add(path, 0, "empty file", "empty")
+            return b"", None
+        if data.endswith(b"\n"):
+            return data, None
+        cut = data.rfind(b"\n") + 1
+        tail = data[cut:]
+        if not tail.strip():
+            return data[:cut], None
+        line = first_line + data.count(b"\n", 0, cut)
+        return data[:cut], [line, "torn last line (file cut while being written); skipped",
+                            "torn"]
+
+    def _write_segment(self, manifest: dict[str, Any], raw: pl.DataFrame) -> str:
+        seg = str(manifest["next"])
+        manifest["next"] += 1
+        name, stats_name = f"seg-{seg}.parquet", f"seg-{seg}.stats.parquet"
+        # Rows clustered by metric (a stable partition, much cheaper than a sort): a query
+        # for one metric skips the other metrics' row groups by their statistics.
+        clustered = pl.concat(raw.partition_by("kind", "name", maintain_order=True))
+        store.write_parquet_frame(clustered, self.folder / name)
+        store.write_parquet_frame(_stats(raw), self.folder / stats_name)
+        rows = dict(raw.group_by(SRC).len().iter_rows())
+        manifest["segments"][seg] = {"file": name, "stats": stats_name, "rows": raw.height,
+                                     "srcs": rows, "contexts": _contexts(raw)}
+        return seg
+
+    @staticmethod
+    def _live(manifest: dict[str, Any]) -> dict[str, set[str]]:
+        """Per segment, the sources whose current rows it holds."""
+        live: dict[str, set[str]] = {seg: set() for seg in manifest["segments"]}
+        for src, entry in manifest["files"].items():
+            for seg in entry["segments"]:
+                if seg in live:
+                    live[seg].add(src)
+        return live
+
+    def _maybe_merge(self, manifest: dict[str, Any]) -> None:
+        """Retire segments nobody uses; merge all into one when many or mostly stale."""
+        live = self._live(manifest)
+        segments = manifest["segments"]
+        for seg in [s for s, srcs in live.items() if not srcs]:
+            self._retire(manifest, seg)
+            del live[seg]
+        total = sum(s["rows"] for s in segments.values())
+        stale = sum(n for seg, info in segments.items() for src, n in info["srcs"].items()
+                    if src not in live[seg])
+        if len(segments) <= MAX_SEGMENTS and (not total or stale / total <= MAX_GARBAGE):
+            return
+        merged = pl.concat([self._scan(seg, manifest, live[seg]) for seg in segments],
+                           how="vertical").collect()
+        old = list(segments)
+        seg = self._write_segment(manifest, merged)
+        for entry in manifest["files"].values():
+            if entry["segments"]:
+                entry["segments"] = [seg]
+        for name in old:
+            self._retire(manifest, name)
+
+    def _scan(self, seg: str, manifest: dict[str, Any], srcs: set[str]) -> pl.LazyFrame:
+        """A segment's rows of ``srcs`` (no filter when that is all of them)."""
+        info = manifest["segments"][seg]
+        scan = pl.scan_parquet(self.folder / info["file"])
+        if srcs != set(info["srcs"]):
+            scan = scan.filter(pl.col(SRC).is_in(sorted(srcs)))
+        return scan
+
+    def _retire(self, manifest: dict[str, Any], seg: str) -> None:
+        info = manifest["segments"].pop(seg)
+        manifest["trash"][seg] = {"files": [info["file"], info["stats"]], "since": time.time()}
+
+    def _empty_trash(self, manifest: dict[str, Any]) -> None:
+        now = time.time()
+        expired = [s for s, info in manifest["trash"].items() if now - info["since"] > GRACE_SECONDS]
+        for seg in expired:
+            for name in manifest["trash"].pop(seg)["files"]:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.folder / name)
+        if expired:
+            self._save_manifest(manifest)
+
+    def _raw_data(self, manifest: dict[str, Any], files: list[str]) -> RawData:
+        live = self._live(manifest)
+        wanted = {self._src(p) for p in files}
+        scans, stats, contexts = [], [], set()
+        for seg, info in manifest["segments"].items():
+            srcs = live.get(seg, set()) & wanted
+            if not srcs:
+                continue
+            scans.append(self._scan(seg, manifest, srcs))
+            stat = pl.read_parquet(self.folder / info["stats"])
+            stats.append(stat.filter(pl.col(SRC).is_in(sorted(srcs))))
+            contexts.update(info["contexts"])
+        diags = Diagnostics()
+        for src in sorted(wanted):
+            entry = manifest["files"].get(src)
+            if not entry:
+                continue
+            path = os.path.join(self.given, src)
+            for line, message, kind in entry["notes"] + ([entry["tail"]] if entry["tail"] else []):
+                if kind == "blank":
+                    diags.blank_lines += int(message.split()[0])
+                else:
+                    diags.add(path, line, message, kind)
+        if scans:
+            records = pl.concat(scans, how="vertical").drop(SRC)
+            stat_frame = pl.concat(stats).group_by("run", "name").agg(
+                pl.col("points").sum(), pl.col("first_time").min(), pl.col("last_time").max())
+        else:
+            records = _empty_raw().drop(SRC).lazy()
+            stat_frame = pl.DataFrame(schema=STATS_SCHEMA)
+        return RawData(records, sorted(contexts), stat_frame, diags)
+
+
+def read(runs_dir: str | os.PathLike[str], files: list[str]) -> RawData:
+    """Records of ``files`` under ``runs_dir``, through the cache unless it is disabled."""
+    folder = cache_dir_for(runs_dir)
+    if folder is None:
+        return read_uncached(files)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return read_uncached(files)
+    try:
+        return Cache(runs_dir, folder).read(files)
+    except OSError:
+        # An unwritable or full cache folder must not stop a read: go without it.
+        return read_uncached(files)
