@@ -20,7 +20,7 @@ from ..errors import GateError
 from ..output import format_number
 from ..spec import parse_where
 
-__all__ = ["check_gate", "failing_rows"]
+__all__ = ["check_gate", "failing_rows", "gate_error"]
 
 MAX_SHOWN = 5
 
@@ -39,9 +39,13 @@ def failing_rows(frame: pl.DataFrame, condition: str) -> tuple[pl.DataFrame, pl.
 
 def _describe(row: dict[str, object], id_columns: Sequence[str], names: Sequence[str],
               undecided: bool) -> str:
-    ident = " ".join(
-        str(row[c]) if c == "run" else f"{c}={format_number(row[c])}" for c in id_columns
-    )
+    parts = [
+        str(row[c]) if c in ("run", "selector", "target") else f"{c}={format_number(row[c])}"
+        for c in id_columns
+    ]
+    if "selector" in id_columns and "target" in id_columns:  # "lr=1e-05 sel -> target"
+        parts = parts[:-2] + [f"{row['selector']} -> {row['target']}"]
+    ident = " ".join(parts) or "all runs"
     values = ", ".join(f"{n}={format_number(row[n]) if row[n] is not None else 'null'}"
                        for n in names if n in row and n not in id_columns)
     note = "; undecided, a value is missing" if undecided else ""
@@ -49,20 +53,23 @@ def _describe(row: dict[str, object], id_columns: Sequence[str], names: Sequence
     return f"{ident}{inner}"
 
 
-def check_gate(frame: pl.DataFrame, condition: str, id_columns: Sequence[str],
-               option: str = "--fail-if") -> None:
-    """Raise :class:`GateError` (exit 3) when ``condition`` fails the gate on ``frame``.
+def gate_error(frame: pl.DataFrame, condition: str, id_columns: Sequence[str],
+               option: str = "--fail-if") -> GateError | None:
+    """The :class:`GateError` that ``condition`` raises on ``frame``, or None if it passes.
 
+    A condition that does not parse or names an unknown column raises
+    :class:`~xpcli.errors.SpecError` at once. Commands call this before printing the
+    table and raise the error after it, so a CI log shows both the table and the verdict.
     The message names the condition, how many rows failed, and the first few of them by
     ``id_columns`` with the values the condition reads, e.g. ``gate failed: --fail-if
     "`f1[lang=de]` < 0.7" holds for 1 of 1 rows: lr3e-5-s05 (f1[lang=de]=0.6835)``.
     """
-    if frame.is_empty():
-        raise GateError(f"gate failed: {option} {condition!r}: no rows to check "
-                        "(did --where or --best leave nothing?)")
     failing, outcome = failing_rows(frame, condition)
+    if frame.is_empty():
+        return GateError(f"gate failed: {option} {condition!r}: no rows to check "
+                         "(did --where or --best leave nothing?)")
     if failing.is_empty():
-        return
+        return None
     names = parse_where(condition).names()
     undecided = outcome.filter(outcome.fill_null(True)).is_null().to_list()
     shown = [
@@ -70,7 +77,15 @@ def check_gate(frame: pl.DataFrame, condition: str, id_columns: Sequence[str],
         for row, flag in zip(failing.head(MAX_SHOWN).iter_rows(named=True), undecided)
     ]
     more = f"; and {failing.height - MAX_SHOWN} more" if failing.height > MAX_SHOWN else ""
-    raise GateError(
+    return GateError(
         f"gate failed: {option} {condition!r} holds for {failing.height} of {frame.height} "
         f"rows: {'; '.join(shown)}{more}"
     )
+
+
+def check_gate(frame: pl.DataFrame, condition: str, id_columns: Sequence[str],
+               option: str = "--fail-if") -> None:
+    """Raise the :class:`GateError` of :func:`gate_error` (exit 3) if the gate fails."""
+    error = gate_error(frame, condition, id_columns, option)
+    if error is not None:
+        raise error

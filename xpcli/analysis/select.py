@@ -183,6 +183,7 @@ def reduced_table(
     *,
     where: str | None = None,
     extra: Sequence[tuple[str, str | MetricSpec]] = (),
+    columns: Sequence[Column] = (),
     x: XAxis = "epoch",
 ) -> ReducedTable:
     """Reduce ``specs`` per run, join to the runs table and keep the runs matching ``where``.
@@ -192,15 +193,18 @@ def reduced_table(
     metric spec naming one column, reduced too; ``ReducedTable.extra`` maps each to its
     column.
 
+    ``columns`` are already expanded columns, shown after those of ``specs``.
     ``where`` may use params, meta and metric specs in backticks
     (```f1:lang=en@max` > 0.8``), reduced here even when not shown. Runs with no point in
     any column still appear, with null metrics. Rows are ordered by creation time, then id.
     """
     runs = dataset.runs.collect()
     points = dataset.points
-    columns = expand(specs, points) if specs else []
-    by_label: dict[str, Column] = {c.label: c for c in columns}
-    shown = [c.label for c in columns]
+    wanted = [*(expand(specs, points) if specs else []), *columns]
+    by_label: dict[str, Column] = {}
+    for column in wanted:
+        by_label.setdefault(column.label, column)
+    shown = list(by_label)
     names: dict[str, str] = {}
     for option, item in extra:
         if isinstance(item, str) and (item in runs.columns or item in by_label):
