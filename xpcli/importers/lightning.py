@@ -1,0 +1,110 @@
+"""PyTorch Lightning CSVLogger: ``version_N/metrics.csv`` and ``hparams.yaml``.
+
+One run per folder holding ``metrics.csv`` (or only ``hparams.yaml``, reported as
+missing its metrics). Lightning writes sparse rows: each row has ``epoch`` and ``step``
+and only the metrics logged at that moment; every non-empty cell becomes one point with
+that row's step and epoch, so the train and validation rows of one step merge by
+themselves. Metric names stay as logged (``train_loss``, ``valid_loss``): Lightning
+imposes no naming convention; ``--context-from-name`` splits them where a project has
+one. ``hparams.yaml`` is read with a safe YAML loader: a file with Python object tags is
+refused (the run's params are skipped, with a warning), never executed.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+from ._base import Report, RunData, SourceRun, load_yaml, relative_name, walk_files
+
+KIND = "lightning"
+LOOK_FOR = "point it at a lightning_logs folder (version_N/metrics.csv)"
+
+_AXES = ("epoch", "step")
+
+
+def discover(source: str, report: Report) -> list[SourceRun]:
+    """One source run per folder with metrics.csv or hparams.yaml."""
+    files = walk_files(source, ("metrics.csv", "hparams.yaml"))
+    folders = sorted({os.path.dirname(f) for f in files})
+    root = source if os.path.isdir(source) else os.path.dirname(source)
+    return [SourceRun(relative_name(root, folder), folder) for folder in folders]
+
+
+def _number(text: str) -> float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan if text.lower() == "nan" else None
+
+
+def read(run: SourceRun, report: Report) -> RunData | None:
+    """Points from metrics.csv, params from hparams.yaml."""
+    data = RunData()
+    hparams = os.path.join(run.path, "hparams.yaml")
+    if os.path.isfile(hparams):
+        try:
+            params = load_yaml(hparams)
+        except ValueError as exc:
+            reason = "unsafe YAML files" if "refused" in str(exc) else "unreadable files"
+            report.skip(hparams, reason, f"{exc}; the run's params skipped")
+        except OSError as exc:
+            report.skip(hparams, "unreadable files", f"cannot read: {exc.strerror}")
+        else:
+            if isinstance(params, dict):
+                data.params = {str(k): v for k, v in params.items()}
+            elif params is not None:
+                report.skip(hparams, "unreadable files",
+                            "not a mapping of names to values; params skipped")
+    metrics = os.path.join(run.path, "metrics.csv")
+    if not os.path.isfile(metrics):
+        report.skip(metrics, "missing files", "no metrics.csv; run skipped")
+        return None
+    try:
+        with open(metrics, newline="", encoding="utf-8", errors="replace") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, csv.Error) as exc:
+        report.skip(metrics, "unreadable files", f"cannot read ({exc}); run skipped")
+        return None
+    if not rows:
+        report.skip(metrics, "empty runs", "empty file; run skipped")
+        return None
+    header = [h.strip() for h in rows[0]]
+    columns = [(i, name) for i, name in enumerate(header) if name not in _AXES and name]
+    epoch_at = header.index("epoch") if "epoch" in header else None
+    step_at = header.index("step") if "step" in header else None
+    bad_rows: list[int] = []
+    bad_cells = 0
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            bad_rows.append(number)
+            continue
+        epoch = _number(row[epoch_at]) if epoch_at is not None else None
+        step = _number(row[step_at]) if step_at is not None else None
+        if step is not None and (math.isnan(step) or not step.is_integer()):
+            bad_rows.append(number)
+            continue
+        for i, name in columns:
+            cell = row[i]
+            if not cell.strip():
+                continue
+            value = _number(cell)
+            if value is None:
+                bad_cells += 1
+                continue
+            data.add(name, value, step=None if step is None else int(step), epoch=epoch)
+    if bad_rows:
+        lines = ", ".join(map(str, bad_rows[:5])) + (" ..." if len(bad_rows) > 5 else "")
+        report.skip(metrics, "malformed rows",
+                    f"{len(bad_rows)} malformed rows skipped (lines {lines})", len(bad_rows))
+    report.skip(metrics, "non-numeric values", count=bad_cells)
+    if not len(data):
+        report.skip(metrics, "empty runs", "no metric values; run skipped")
+        return None
+    return data
