@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "metrics": "xpcli.commands.discover:metrics_cmd",
     "select": "xpcli.commands.tables:select_cmd",
     "group": "xpcli.commands.tables:group_cmd",
+    "aggregate": "xpcli.commands.series:aggregate_cmd",
+    "curves": "xpcli.commands.series:curves_cmd",
     "selection": "xpcli.commands.tables:selection_cmd",
     "parcoords": "xpcli.commands.parcoords:parcoords_cmd",
     "import": "xpcli.commands.importing:import_cmd",

@@ -328,3 +328,17 @@ def describe_policy(x: str, align: str, min_runs: int = 1, grid: int = DEFAULT_G
     if min_runs > 1:
         text += f"; points with fewer than {min_runs} runs dropped"
     return text
+
+
+def runs_per_group(series: pl.DataFrame, runs: pl.DataFrame | pl.LazyFrame | None,
+                   by: Sequence[str]) -> dict[tuple, int]:
+    """Runs with any point in ``series`` per group of ``by`` (key tuple -> count)."""
+    by = list(by)
+    present = series.select(pl.col("run").unique())
+    if not by:
+        return {(): present.height}
+    if runs is None:
+        raise UsageError("--by needs the runs table")
+    table = runs.lazy().select("run", *by).collect()
+    counts = present.join(table, on="run", how="left").group_by(by).agg(pl.len().alias("n"))
+    return {tuple(row[:-1]): int(row[-1]) for row in counts.iter_rows()}

@@ -41,6 +41,7 @@ import polars as pl
 
 from ..errors import DataError, UsageError
 from ..spec import Column, series_filter
+from ..store import Dataset
 
 X_AXES = ("epoch", "step", "time")
 XAxis = Literal["epoch", "step", "time"]
@@ -212,3 +213,74 @@ def smooth(series: pl.DataFrame, smoothing: Smoothing | None, x: str,
         series.sort([*keys, "run", x], maintain_order=True)
         .with_columns(pl.when(finite).then(smoothed).otherwise(pl.col("value")).alias("value"))
     )
+
+
+@dataclass
+class SeriesSet:
+    """The series of some metric columns over the runs a ``--where`` kept.
+
+    ``series`` is the long frame of :func:`extract_series` (smoothed if asked), ``keys``
+    its series keys, ``runs`` the runs table of the kept runs (params and meta).
+    """
+
+    series: pl.DataFrame
+    columns: list[Column]
+    keys: list[str]
+    runs: pl.DataFrame
+    x: str
+    smoothing: Smoothing | None = None
+
+    @property
+    def n_runs(self) -> int:
+        """How many runs have at least one point in the series."""
+        return self.series["run"].n_unique()
+
+
+def load_series(
+    dataset: Dataset,
+    specs: str | Sequence[str],
+    *,
+    x: str = "epoch",
+    where: str | None = None,
+    smoothing: Smoothing | None = None,
+) -> SeriesSet:
+    """Expand ``specs`` (``f1:lang=*``), keep the runs matching ``where`` (params, meta and
+    metric specs in backticks, as in ``xp select``), extract and smooth their series."""
+    from ..spec import expand, parse_metric_specs
+    from .select import reduced_table
+
+    _check_x(x)
+    parsed = parse_metric_specs(specs)
+    if not parsed:
+        raise UsageError("name at least one metric spec, e.g. f1:lang=*")
+    columns = expand(parsed, dataset.points)
+    if where is not None:
+        runs = reduced_table(dataset, [], where=where).frame.select(dataset.runs.collect_schema()
+                                                                    .names())
+    else:
+        runs = dataset.runs.collect()
+    series = extract_series(dataset.points, columns, x, runs=runs["run"])
+    keys = series_keys(columns)
+    series = smooth(series, smoothing, x, keys)
+    return SeriesSet(series, columns, keys, runs, x, smoothing)
+
+
+def with_params(series: pl.DataFrame, runs: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
+    """``series`` with the run columns ``names`` (params or meta) joined on, after ``run``.
+
+    Raises :class:`UsageError` for a name that is not a column of ``runs``.
+    """
+    names = [n for n in dict.fromkeys(names) if n not in series.columns]
+    check_run_columns(runs, names, "--color")
+    if not names:
+        return series
+    joined = series.join(runs.select("run", *names), on="run", how="left", maintain_order="left")
+    return joined.select("run", *names, *[c for c in series.columns if c != "run"])
+
+
+def check_run_columns(runs: pl.DataFrame, names: Sequence[str], option: str) -> None:
+    """Raise :class:`UsageError` when a name is not a param/meta column of ``runs``."""
+    for name in names:
+        if name not in runs.columns or name == "run":
+            known = ", ".join(c for c in runs.columns if c != "run")
+            raise UsageError(f"{option} {name}: not a param or meta column; known: {known}")

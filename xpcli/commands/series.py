@@ -1,0 +1,216 @@
+"""Metric series across runs: ``xp aggregate`` (view 4) and ``xp curves`` (view 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ._common import (
+    emit,
+    format_option,
+    info,
+    load_dataset,
+    output_option,
+    quiet_option,
+    runs_option,
+    where_option,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _series_options(func: F) -> F:
+    """Options both commands share: specs, x axis, smoothing, facets, log axes."""
+    options = [
+        click.argument("specs", nargs=-1, required=True, metavar="SPEC..."),
+        runs_option,
+        where_option,
+        click.option("--x", "x", type=click.Choice(["epoch", "step", "time"]),
+                     default="epoch", show_default=True,
+                     help="x axis: epoch, step, or time (seconds since the run's first point)."),
+        click.option("--smooth", "smooth", metavar="ema:W|ma:K", default=None,
+                     help="Smooth each run first: debiased EMA with weight W (ema:0.6) or a "
+                          "centred moving average of K points (ma:5). Default: none."),
+        click.option("--facet", "facet", metavar="KEYS", default=None,
+                     help="Figure: one panel per value of these keys (context keys or "
+                          "params, e.g. lang), or 'none'. Default: one per metric column."),
+        click.option("--logx", is_flag=True, help="Figure: log-scaled x axis."),
+        click.option("--logy", is_flag=True, help="Figure: log-scaled y axis."),
+        output_option,
+        format_option,
+        quiet_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _list(text: str | None) -> list[str]:
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
+
+
+def _facet(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = _list(text)
+    return [] if items in ([], ["none"]) else items
+
+
+@click.command("aggregate")
+@_series_options
+@click.option("--by", "by", metavar="PARAMS", default=None,
+              help="Group runs by these params (comma-separated), e.g. lr. Default: one group.")
+@click.option("--center", "center", type=click.Choice(["mean", "median", "min", "max"]),
+              default="median", show_default=True, help="Centre line of each group.")
+@click.option("--band", "band", metavar="BAND", default="minmax", show_default=True,
+              help="Band: minmax, std, sem, ci95 (t-based CI of the mean) or a quantile "
+                   "range like q25-q75. std/sem/ci95 are around the mean, null for 1 run.")
+@click.option("--align", "align", type=click.Choice(["exact", "interp"]), default="exact",
+              show_default=True,
+              help="exact: a point aggregates the runs that logged that x; interp: runs "
+                   "interpolated onto a common grid, never past their last point.")
+@click.option("--grid", "grid", type=click.IntRange(min=2), default=200, show_default=True,
+              help="--align interp: at most this many grid points per column.")
+@click.option("--min-runs", "min_runs", type=click.IntRange(min=1), default=1,
+              show_default=True, help="Drop points aggregating fewer runs than this.")
+def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: str,
+                  smooth: str | None, facet: str | None, logx: bool, logy: bool,
+                  output: str | None, format_: str, quiet: bool, by: str | None, center: str,
+                  band: str, align: str, grid: int, min_runs: int) -> None:
+    """Aggregate metric series across runs: centre line and band per group, at each x.
+
+    Per group of --by and per metric column, at each epoch (step, time): the centre
+    (median by default), a band (min-max by default) and n, the runs behind the point.
+    Prints a long table (the alignment policy goes to stderr), or draws one panel per
+    column with -o.
+
+    \b
+    Examples:
+      xp aggregate f1:lang=* --runs sample_runs --by lr -o agg.png
+      xp aggregate f1:lang=zh --runs sample_runs --by lr --band ci95 --format csv
+      xp aggregate loss:split=train --runs sample_runs --by lr --x time --align interp
+    """
+    from ..analysis.aggregate import aggregate, describe_policy, parse_band
+    from ..analysis.series import check_run_columns, load_series, parse_smoothing
+    from ..plots.common import check_output_path
+
+    if output:
+        check_output_path(output)
+    band_spec = parse_band(band)
+    smoothing = parse_smoothing(smooth)
+    dataset = load_dataset(runs, quiet)
+    data = load_series(dataset, list(specs), x=x, where=where, smoothing=smoothing)
+    by_keys = _list(by)
+    check_run_columns(data.runs, by_keys, "--by")
+    table = aggregate(data.series, data.keys, x, runs=data.runs, by=by_keys, center=center,
+                      band=band_spec, align=align, grid=grid, min_runs=min_runs)
+    policy = describe_policy(x, align, min_runs, grid)
+    what = _what(data, center, band_spec.describe(), by_keys)
+    if not quiet:
+        info(f"xp aggregate: {what}; {policy}")
+        _hint_alignment(table, align, by_keys, data)
+    if output is None:
+        emit(table, format_, title=what)
+        return
+    from ..analysis.aggregate import runs_per_group
+    from ..plots.series import aggregate_figure
+
+    fig = aggregate_figure(
+        table, x, data.keys, by=by_keys, facet=_facet(facet),
+        runs_per_group=runs_per_group(data.series, data.runs, by_keys),
+        logx=logx, logy=logy, band_label=band_spec.describe(),
+        title=what, subtitle=policy,
+    )
+    from ._common import save
+
+    save(fig, output)
+
+
+def _what(data: Any, center: str, band: str, by: list[str]) -> str:
+    metrics = ", ".join(dict.fromkeys(c.name for c in data.columns))
+    grouped = f", grouped by {', '.join(by)}" if by else ""
+    smooth = f", each run smoothed ({data.smoothing.describe()})" if data.smoothing else ""
+    return f"{metrics}: {center} and {band} over {data.n_runs} runs{grouped}{smooth}"
+
+
+def _hint_alignment(table: Any, align: str, by: list[str], data: Any) -> None:
+    """Exact alignment on values runs rarely share (wall time) leaves n == 1 everywhere."""
+    if align != "exact" or table.is_empty() or data.n_runs < 2:
+        return
+    if float(table["n"].median()) <= 1:
+        info("xp aggregate: hint: most points aggregate a single run; the runs rarely share "
+             f"{data.x} values, try --align interp")
+
+
+@click.command("curves")
+@_series_options
+@click.option("--color", "color", metavar="PARAM", default=None,
+              help="Colour each run by this param (colormap and colourbar for numbers, "
+                   "log-scaled over >= 2 decades; palette and legend otherwise), e.g. lr.")
+@click.option("--overlay", "overlay", type=click.Choice(["median", "mean"]), default=None,
+              help="Figure: draw the median (mean) of each --color group on top.")
+@click.option("--highlight", "highlight", metavar="PICKER", default=None,
+              help="Figure: draw one run bold on top: a run id, best:SPEC or worst:SPEC, "
+                   "e.g. best:f1:lang=en.")
+def curves_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: str,
+               smooth: str | None, facet: str | None, logx: bool, logy: bool,
+               output: str | None, format_: str, quiet: bool, color: str | None,
+               overlay: str | None, highlight: str | None) -> None:
+    """Draw every run's metric series as its own line, one panel per metric column.
+
+    Colour by a param to see what it does; highlight a picked run. Without -o, prints
+    the points it would draw (one row per run and x).
+
+    \b
+    Examples:
+      xp curves f1:lang=* --runs sample_runs --color lr -o curves.png
+      xp curves f1:lang=zh --runs sample_runs --color lr --overlay median \
+        --highlight best:f1:lang=en -o zh.png
+      xp curves loss --runs sample_runs --where "lr >= 1e-4" --x step --logy --format csv
+    """
+    from ..analysis.series import load_series, parse_smoothing, with_params
+    from ..plots.common import check_output_path
+
+    if output:
+        check_output_path(output)
+    smoothing = parse_smoothing(smooth)
+    dataset = load_dataset(runs, quiet)
+    data = load_series(dataset, list(specs), x=x, where=where, smoothing=smoothing)
+    facet_keys = _facet(facet)
+    params = [color] if color else []
+    params += [k for k in facet_keys or [] if k not in data.keys]
+    table = with_params(data.series, data.runs, params)
+    if output is None:
+        smooth_note = f"; each run smoothed ({smoothing.describe()})" if smoothing else ""
+        emit(table, format_, title=f"{data.n_runs} runs{smooth_note}")
+        return
+
+    from ..analysis.aggregate import aggregate
+    from ..plots.series import curves_figure, curves_title
+    from ..spec import resolve_picker
+
+    picked = label = None
+    if highlight:
+        picked = resolve_picker(highlight, data.runs, dataset.points,
+                                x=x if x != "time" else "epoch")
+        label = picked if picked == highlight.strip() else f"{highlight.strip()}: {picked}"
+        if picked not in set(data.series["run"].unique().to_list()):
+            info(f"xp curves: warning: {label} has no points in these columns")
+    agg = None
+    if overlay:
+        groups = [k for k in [color, *(facet_keys or [])] if k and k not in data.keys]
+        agg = aggregate(data.series, data.keys, x, runs=data.runs, by=list(dict.fromkeys(groups)),
+                        center=overlay)
+    title, subtitle = curves_title([c.name for c in data.columns], data.n_runs, x, color,
+                                   overlay, smoothing.describe() if smoothing else None)
+    fig = curves_figure(
+        table, x, data.keys, color=color, facet=facet_keys, logx=logx, logy=logy,
+        highlight=picked, highlight_label=label, overlay=agg,
+        overlay_label=f"{overlay} of each {color}" if overlay and color else overlay,
+        title=title, subtitle=subtitle,
+    )
+    from ._common import save
+
+    save(fig, output)

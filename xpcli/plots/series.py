@@ -1,0 +1,451 @@
+"""Series figures: every run as a line (``xp curves``, view 3) and the aggregate across
+runs as a centre line plus a shaded band (``xp aggregate``, view 4).
+
+Frames in, Figure out. Both figures share the layout rules:
+
+- One panel per value of the facet keys: by default every series key that varies (one
+  panel per metric column, ``f1[lang=de]``), or the keys asked for (``--facet lang``).
+  Panels of one metric share their y axis, so they compare at a glance; all share x.
+- Colour: a numeric column gets a colormap (viridis without its palest yellow),
+  log-scaled when its values span two decades or more (learning rates); anything else
+  a colour-blind-safe palette. Curves explain colours with a colourbar (numeric) or a
+  legend (categories); the aggregate always with a legend titled with the group key,
+  one entry per group with its number of runs.
+- A title says what is drawn over how many runs, and a second line how points align.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+from matplotlib import colormaps
+from matplotlib import patheffects as pe
+from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.collections import LineCollection
+from matplotlib.colors import Colormap, ListedColormap, LogNorm, Normalize, to_rgba
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+from ..errors import UsageError
+from .common import HIGHLIGHT, PALETTE, new_figure, spans_decades, style
+from .parcoords import compact_labels
+
+DEFAULT_COLOR = "#0072B2"
+NO_VALUE_COLOR = "#9a9a9a"
+MAX_COLS = 3
+X_LABELS = {"time": "time since the run's first point (s)"}
+
+
+def _cmap() -> Colormap:
+    base = colormaps["viridis"]
+    return ListedColormap(base(np.linspace(0.0, 0.88, 256)), name="viridis_dark")
+
+
+def value_label(value: Any, sci: bool | None = None) -> str:
+    """A value for legends and titles: ``1e-5``, ``0.25``, ``adamw``, ``(none)``."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return compact_labels([value])[0]
+    return str(value)
+
+
+@dataclass
+class ColorScale:
+    """Maps the values of one column to colours: a colormap or a palette."""
+
+    column: str | None
+    norm: Normalize | None = None
+    cmap: Colormap | None = None
+    categories: list[Any] = field(default_factory=list)
+    labels: dict[Any, str] = field(default_factory=dict)
+
+    @property
+    def continuous(self) -> bool:
+        return self.norm is not None
+
+    def color(self, value: Any) -> tuple[float, float, float, float]:
+        """The RGBA colour of one value (grey for a missing one)."""
+        if self.column is None:
+            return to_rgba(DEFAULT_COLOR)
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            return to_rgba(NO_VALUE_COLOR)
+        if self.norm is not None and self.cmap is not None:
+            return tuple(self.cmap(self.norm(float(value))))  # type: ignore[return-value]
+        index = self.categories.index(value) if value in self.categories else 0
+        return to_rgba(PALETTE[index % len(PALETTE)])
+
+    def colors(self, values: Sequence[Any]) -> np.ndarray:
+        """RGBA rows for many values."""
+        cache: dict[Any, tuple[float, ...]] = {}
+        out = np.empty((len(values), 4))
+        for i, value in enumerate(values):
+            if value not in cache:
+                cache[value] = self.color(value)
+            out[i] = cache[value]
+        return out
+
+    def label(self, value: Any) -> str:
+        return self.labels.get(value, value_label(value))
+
+
+def color_scale(values: pl.Series | None, continuous: bool | None = None) -> ColorScale:
+    """A colormap (numeric values; log when they span >= 2 decades) or a palette."""
+    if values is None:
+        return ColorScale(None)
+    name = values.name
+    present = values.drop_nulls()
+    numeric = present.dtype.is_numeric() and not isinstance(present.dtype, pl.Boolean)
+    if continuous is None:
+        continuous = numeric
+    distinct = sorted(set(present.to_list()), key=lambda v: (str(type(v)), v))
+    if continuous and numeric:
+        finite = [float(v) for v in distinct if math.isfinite(float(v))]
+        lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+        if spans_decades([lo, hi]):
+            norm: Normalize = LogNorm(lo, hi)
+        else:
+            norm = Normalize(lo, hi if hi > lo else lo + 1.0)
+        labels = dict(zip(distinct, compact_labels([float(v) for v in distinct])))
+        return ColorScale(name, norm=norm, cmap=_cmap(), categories=distinct, labels=labels)
+    labels = {}
+    if distinct and all(isinstance(v, float) for v in distinct):
+        labels = dict(zip(distinct, compact_labels(distinct)))
+    return ColorScale(name, categories=distinct, labels=labels)
+
+
+# -- layout ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Panel:
+    """One facet: its key values, title and rows."""
+
+    key: tuple[Any, ...]
+    title: str
+    frame: pl.DataFrame
+    metric: str | None
+    facet: tuple[str, ...] = ()
+
+
+def _varying(frame: pl.DataFrame, keys: Sequence[str]) -> list[str]:
+    return [k for k in keys if k in frame.columns and frame[k].n_unique() > 1]
+
+
+def facet_panels(frame: pl.DataFrame, facet: Sequence[str]) -> list[Panel]:
+    """Split ``frame`` into panels by the ``facet`` columns (sorted, nulls last)."""
+    if not facet:
+        metric = frame["metric"][0] if "metric" in frame.columns and frame.height else None
+        return [Panel((), "", frame, metric if frame["metric"].n_unique() == 1 else None)]
+    panels = []
+    for key, part in frame.group_by(list(facet), maintain_order=False):
+        title = ", ".join(
+            value_label(v) if k == "metric" else f"{k}={value_label(v)}"
+            for k, v in zip(facet, key)
+        )
+        metrics = part["metric"].unique().to_list() if "metric" in part.columns else []
+        panels.append(Panel(tuple(key), title, part, metrics[0] if len(metrics) == 1 else None,
+                            tuple(facet)))
+    panels.sort(key=lambda p: tuple((v is None, str(type(v)), v) for v in p.key))
+    return panels
+
+
+def panel_grid(n: int, width: float = 4.0, height: float = 3.0,
+               extra_width: float = 1.4) -> tuple[Figure, list[Axes]]:
+    """A Figure with ``n`` panels in up to 3 columns (2 x 2 for four), unused cells off."""
+    cols = 2 if n == 4 else min(n, MAX_COLS)
+    cols = max(cols, 1)
+    rows = max(1, math.ceil(n / cols))
+    fig = new_figure(width * cols + extra_width, height * rows + 0.6)
+    grid = fig.subplots(rows, cols, squeeze=False, sharex=True)
+    axes = [ax for row in grid for ax in row]
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    return fig, axes[:n]
+
+
+def _share_y(axes: list[Axes], panels: list[Panel]) -> None:
+    """Panels of one metric share their y range (so zh's drop compares with de's)."""
+    metrics = {p.metric for p in panels}
+    if len(axes) > 1 and len(metrics) == 1 and None not in metrics:
+        for ax in axes[1:]:
+            ax.sharey(axes[0])
+
+
+def _label_axes(axes: list[Axes], panels: list[Panel], x: str, logx: bool,
+                logy: bool, n_cols: int) -> None:
+    shared = len({p.metric for p in panels}) == 1
+    last_row_start = len(axes) - (len(axes) - 1) % n_cols - 1
+    for i, (ax, panel) in enumerate(zip(axes, panels)):
+        if panel.title:
+            ax.set_title(panel.title)
+        if not shared or i % n_cols == 0:
+            ax.set_ylabel(panel.metric or "value")
+        # x labels on the bottom panel of every column.
+        if i >= last_row_start or i + n_cols >= len(axes):
+            ax.set_xlabel(X_LABELS.get(x, x))
+            ax.tick_params(labelbottom=True)
+        if logx:
+            ax.set_xscale("log")
+        if logy:
+            ax.set_yscale("log")
+
+
+def _n_cols(n: int) -> int:
+    return max(1, 2 if n == 4 else min(n, MAX_COLS))
+
+
+def _line_style(n: int) -> tuple[float, float]:
+    """(alpha, width) for n lines in a panel: a few lines solid, thousands faint and thin."""
+    alpha = min(0.9, max(0.05, 2.5 / math.sqrt(max(n, 1))))
+    width = min(1.6, max(0.4, 2.6 / max(n, 1) ** 0.25))
+    return alpha, width
+
+
+def _segments(frame: pl.DataFrame, x: str, by: Sequence[str]) -> tuple[list[np.ndarray],
+                                                                       pl.DataFrame]:
+    """One (len, 2) array per line (``by`` groups), in the frame's order, and their keys."""
+    frame = frame.sort([*by, x], maintain_order=True)
+    xs = frame[x].cast(pl.Float64).to_numpy()
+    ys = frame["value"].cast(pl.Float64).to_numpy()
+    ids = frame.select(by).with_columns(pl.struct(by).rank("dense").alias("__id"))["__id"]
+    ids_np = ids.to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids_np[1:] != ids_np[:-1]])
+    ends = np.r_[starts[1:], len(ids_np)]
+    segments = [np.column_stack([xs[s:e], ys[s:e]]) for s, e in zip(starts, ends)]
+    keys = frame.select(by)[starts.tolist()] if len(starts) else frame.select(by).clear()
+    return segments, keys
+
+
+def _colorbar(fig: Figure, axes: list[Axes], scale: ColorScale) -> None:
+    assert scale.norm is not None
+    mappable = ScalarMappable(norm=scale.norm, cmap=scale.cmap)
+    bar = fig.colorbar(mappable, ax=axes, shrink=0.8, aspect=30, pad=0.02)
+    bar.set_label(scale.column or "")
+    values = [float(v) for v in scale.categories]
+    if 0 < len(values) <= 12:
+        bar.ax.yaxis.set_major_locator(FixedLocator(values))
+        bar.ax.yaxis.set_minor_locator(NullLocator())
+        labels = dict(zip(values, compact_labels(values)))
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: labels.get(v, f"{v:g}")))
+
+
+# -- curves -----------------------------------------------------------------------------
+
+
+def curves_figure(
+    series: pl.DataFrame,
+    x: str,
+    keys: Sequence[str],
+    *,
+    color: str | None = None,
+    facet: Sequence[str] | None = None,
+    logx: bool = False,
+    logy: bool = False,
+    highlight: str | None = None,
+    highlight_label: str | None = None,
+    overlay: pl.DataFrame | None = None,
+    overlay_label: str | None = None,
+    title: str | None = None,
+    subtitle: str | None = None,
+) -> Figure:
+    """Every run of ``series`` (``run``, ``keys``, ``x``, ``value`` [, ``color``]) as a line.
+
+    ``overlay`` is an aggregate table (``center`` per ``color`` value, series keys and
+    x) drawn as thick lines on top; ``highlight`` a run id drawn bold, red and labelled.
+    """
+    if series.is_empty():
+        raise UsageError("nothing to draw: no run has points in these columns")
+    facet = list(facet) if facet is not None else _varying(series, keys)
+    for key in facet:
+        if key not in series.columns:
+            raise UsageError(f"--facet {key}: not a context key or param here")
+    # Series keys that vary inside a panel would mix on one line colour: colour by them.
+    inner = [k for k in _varying(series, keys) if k not in facet]
+    if color is None and len(inner) == 1:
+        color = inner[0]
+    line_keys = ["run", *inner]
+    scale = color_scale(series[color] if color else None)
+    panels = facet_panels(series, facet)
+    with style():
+        fig, axes = panel_grid(len(panels))
+        _share_y(axes, panels)
+        handles: list[Any] = []
+        labels: list[str] = []
+        for ax, panel in zip(axes, panels):
+            part = panel.frame
+            extra = [color] if color and color not in line_keys else []
+            segments, seg_keys = _segments(part, x, [*line_keys, *extra])
+            if scale.continuous:
+                # Highest values last: extremes of the colormap are not buried.
+                values = seg_keys[color].to_list()
+                order = sorted(range(len(segments)), key=lambda i: (values[i] is None,
+                                                                    values[i] or 0))
+                segments = [segments[i] for i in order]
+                seg_keys = seg_keys[order]
+            alpha, width = _line_style(len(segments))
+            rgba = scale.colors(seg_keys[color].to_list()) if color else np.tile(
+                to_rgba(DEFAULT_COLOR), (len(segments), 1))
+            rgba[:, 3] = alpha
+            ax.add_collection(LineCollection(segments, colors=rgba, linewidths=width,
+                                             zorder=2))
+            ax.autoscale_view()
+            if overlay is not None:
+                _draw_overlay(ax, panel, overlay, x, scale, color)
+            if highlight is not None:
+                mine = part.filter(pl.col("run") == highlight).sort(x)
+                if mine.height:
+                    (line,) = ax.plot(
+                        mine[x].to_numpy(), mine["value"].to_numpy(), color=HIGHLIGHT[0],
+                        lw=2.2, zorder=6,
+                        path_effects=[pe.withStroke(linewidth=4.0, foreground="white")],
+                    )
+                    if not handles:
+                        handles.append(line)
+                        labels.append(highlight_label or highlight)
+        n_cols = _n_cols(len(panels))
+        _label_axes(axes, panels, x, logx, logy, n_cols)
+        if overlay is not None:
+            handles.append(Line2D([], [], color="#333333", lw=2.2,
+                                  path_effects=[pe.withStroke(linewidth=3.6,
+                                                              foreground="white")]))
+            labels.append(overlay_label or "aggregate")
+        if scale.column is not None and not scale.continuous:
+            for value in scale.categories:
+                handles.append(Line2D([], [], color=scale.color(value), lw=2))
+                labels.append(scale.label(value))
+        if handles:
+            fig.legend(handles, labels, loc="outside right upper",
+                       title=scale.column if scale.column and not scale.continuous else None)
+        if scale.continuous:
+            _colorbar(fig, axes, scale)
+        _titles(fig, title, subtitle)
+    return fig
+
+
+def _draw_overlay(ax: Axes, panel: Panel, overlay: pl.DataFrame, x: str, scale: ColorScale,
+                  color: str | None) -> None:
+    part = overlay
+    for key, value in zip(panel.facet, panel.key):
+        if key not in part.columns:
+            continue
+        part = part.filter(pl.col(key).is_null() if value is None else pl.col(key) == value)
+    group = [color] if color and color in part.columns else []
+    for key, rows in (part.group_by(group, maintain_order=True) if group else [((None,), part)]):
+        rows = rows.sort(x)
+        c = scale.color(key[0]) if group else to_rgba("#222222")
+        ax.plot(rows[x].to_numpy(), rows["center"].to_numpy(), color=c, lw=2.2, zorder=4,
+                path_effects=[pe.withStroke(linewidth=3.6, foreground="white")])
+
+
+def _titles(fig: Figure, title: str | None, subtitle: str | None) -> None:
+    if title and subtitle:
+        fig.suptitle(f"{title}\n{subtitle}", fontsize=10)
+    elif title:
+        fig.suptitle(title, fontsize=10)
+
+
+# -- aggregate ----------------------------------------------------------------------------
+
+
+def aggregate_figure(
+    table: pl.DataFrame,
+    x: str,
+    keys: Sequence[str],
+    *,
+    by: Sequence[str] = (),
+    facet: Sequence[str] | None = None,
+    runs_per_group: dict[tuple[Any, ...], int] | None = None,
+    logx: bool = False,
+    logy: bool = False,
+    band_label: str = "band",
+    title: str | None = None,
+    subtitle: str | None = None,
+) -> Figure:
+    """The aggregate table (``by``, ``keys``, ``x``, ``center``, ``low``, ``high``, ``n``):
+    per group a centre line and a shaded band, one colour per group, one panel per facet.
+
+    ``runs_per_group`` (group key tuple -> runs) adds ``(40 runs)`` to legend entries.
+    """
+    if table.is_empty():
+        raise UsageError("nothing to draw: no point has enough runs (lower --min-runs?)")
+    by = list(by)
+    facet = list(facet) if facet is not None else _varying(table, keys)
+    for key in facet:
+        if key not in table.columns:
+            raise UsageError(f"--facet {key}: not a context key or --by key here")
+    hue = [k for k in by if k not in facet] + [k for k in _varying(table, keys)
+                                               if k not in facet]
+    if len(hue) == 1:
+        scale = color_scale(table[hue[0]])
+    elif hue:
+        labels_col = table.select(
+            pl.concat_str([pl.col(k).cast(pl.String).fill_null("(none)") for k in hue],
+                          separator=", ").alias(", ".join(hue))
+        ).to_series()
+        table = table.with_columns(labels_col)
+        hue = [labels_col.name]
+        scale = color_scale(labels_col)
+    else:
+        scale = ColorScale(None)
+    panels = facet_panels(table, facet)
+    with style():
+        fig, axes = panel_grid(len(panels))
+        _share_y(axes, panels)
+        for ax, panel in zip(axes, panels):
+            groups = (panel.frame.group_by(hue, maintain_order=True) if hue
+                      else [((None,), panel.frame)])
+            ordered = sorted(groups, key=lambda g: _sort_key(g[0][0]))
+            for key, rows in ordered:
+                rows = rows.sort(x)
+                c = scale.color(key[0]) if hue else to_rgba(DEFAULT_COLOR)
+                xs = rows[x].cast(pl.Float64).to_numpy()
+                low = rows["low"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+                high = rows["high"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+                ax.fill_between(xs, low, high, color=c, alpha=0.18, lw=0, zorder=2)
+                ax.plot(xs, rows["center"].to_numpy(), color=c, lw=1.8, zorder=3)
+        n_cols = _n_cols(len(panels))
+        _label_axes(axes, panels, x, logx, logy, n_cols)
+        handles: list[Any] = []
+        labels: list[str] = []
+        if hue:
+            for value in scale.categories:
+                handles.append(Line2D([], [], color=scale.color(value), lw=2))
+                count = (runs_per_group or {}).get((value,))
+                text = scale.label(value)
+                labels.append(f"{text} ({count} runs)" if count is not None else text)
+        handles.append(Patch(facecolor="#888888", alpha=0.3, lw=0))
+        labels.append(band_label)
+        fig.legend(handles, labels, loc="outside right upper",
+                   title=", ".join(k for k in hue) if hue else None)
+        _titles(fig, title, subtitle)
+    return fig
+
+
+def _sort_key(value: Any) -> tuple[bool, str, Any]:
+    return (value is None, str(type(value)), value if value is not None else 0)
+
+
+def curves_title(metrics: Sequence[str], n_runs: int, x: str, color: str | None = None,
+                 overlay: str | None = None, smoothing: str | None = None) -> tuple[str, str]:
+    """Title and subtitle of a curves figure: what is drawn, over how many runs."""
+    title = f"{', '.join(dict.fromkeys(metrics))}: {n_runs} runs, one line each"
+    if color:
+        title += f", coloured by {color}"
+    notes = [f"x = {X_LABELS.get(x, x)}"]
+    if smoothing:
+        notes.append(f"each run smoothed ({smoothing})")
+    if overlay:
+        notes.append(f"thick lines: {overlay} of each {color}" if color else
+                     f"thick line: {overlay} of all runs")
+    return title, "; ".join(notes)
