@@ -64,7 +64,7 @@ KEYS = ("run", "context")
 BEST = ("max", "min")
 STATUSES = ("past_peak", "still_learning", "plateau", "single_point", "missing")
 SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
-SPARK_WIDTH = 20
+SPARK_WIDTH = 16
 #: Per-run statistics that the group table summarises with a median.
 MEDIAN_STATS = ("peak", "final", "drop", "rel_drop", "since_peak", "slope", "auc")
 SPREAD_STATS = ("rel_drop", "slope")
@@ -250,20 +250,25 @@ class Forgetting:
     ``stats``: one row per run and context (:func:`forgetting_stats`, plus the ``by``
     columns). ``groups``: per group and context (:func:`group_forgetting`), or None
     without ``by``. ``curves``: the points used (``run``, ``context``, ``x``, ``value``
-    and the ``by`` columns); ``group_curves``: per group, context and x the median over
-    the group's runs. ``run``: the picked run id (one-run mode). ``title``: what the table
-    shows, naming the run and its params.
+    and the ``by`` columns); ``group_curves``: per group (all runs without ``by``),
+    context and x, the median over the group's runs, and ``group_stats`` their
+    :func:`curve_stats` (None for one run). ``run``: the picked run id (one-run mode).
+    ``picked_by``: ``best on f1:lang=en`` when a picker chose the run. ``title``: what
+    the table shows, naming the run and its params.
     """
 
     stats: pl.DataFrame
     groups: pl.DataFrame | None
     curves: pl.DataFrame
     group_curves: pl.DataFrame | None
+    group_stats: pl.DataFrame | None
     x: str
     best: str
     by: list[str]
     run: str | None
     run_params: dict[str, Any]
+    metric: str
+    picked_by: str
     title: str
 
     @property
@@ -271,15 +276,47 @@ class Forgetting:
         """What the command prints: the group table with ``by``, else per run."""
         return self.groups if self.groups is not None else self.stats
 
+    def display(self, compact: bool = False) -> pl.DataFrame:
+        """:attr:`table`, or with ``compact`` the columns that fit a terminal.
+
+        Compact (for a rich table): one run drops ``run`` (the title names it), ``drop``,
+        ``since_peak`` and ``points``; many runs also drop ``auc``; groups show ``runs``,
+        medians of peak, its x, rel_drop and slope, the rel_drop IQR and the count of runs
+        still learning, in rank order without the ``rank`` column. Machine formats always
+        get every column.
+        """
+        table = self.table
+        if not compact:
+            return table
+        wanted = [*self.by, "run", "rank", "context", "curve", "runs", "peak",
+                  f"peak_{self.x}", "final", "rel_drop", "rel_drop_iqr", "slope", "auc",
+                  "still_learning", "status"]
+        drop = {"rank", "final", "auc"} if self.groups is not None else set()
+        if self.run is not None:
+            drop |= {"run"}
+        elif self.groups is None:
+            drop |= {"auc"}
+        return table.select(c for c in wanted if c in table.columns and c not in drop)
+
+
+def context_labels(columns: Sequence[Column]) -> dict[str, str]:
+    """Column label -> context label: ``lang=de`` when every column is of one metric and
+    names a context, else the full label ``f1[lang=de]`` (unambiguous across metrics)."""
+    names = {c.spec.name for c in columns}
+    if len(names) == 1 and all(c.context for c in columns):
+        return {c.label: ",".join(f"{k}={v}" for k, v in c.context) for c in columns}
+    return {c.label: c.label for c in columns}
+
 
 def series_curves(points: pl.DataFrame | pl.LazyFrame, columns: Sequence[Column],
                   x: str = "epoch") -> pl.DataFrame:
-    """The points of each column as one long frame: ``run``, ``context`` (the column's
-    label, e.g. ``f1[lang=de]``), ``x`` and ``value``. One filter per column (a handful),
-    never a loop over runs."""
+    """The points of each column as one long frame: ``run``, ``context`` (see
+    :func:`context_labels`: ``lang=de``), ``x`` and ``value``. One filter per column (a
+    handful), never a loop over runs."""
+    labels = context_labels(columns)
     parts = [
         points.lazy().filter(series_filter(column)).select(
-            pl.col("run").cast(pl.String), pl.lit(column.label).alias("context"),
+            pl.col("run").cast(pl.String), pl.lit(labels[column.label]).alias("context"),
             pl.col(x).cast(pl.Float64), pl.col("value").cast(pl.Float64))
         for column in columns
     ]
@@ -340,9 +377,15 @@ def analyse(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame | pl.LazyFra
             raise DataError(f"--where {where!r} keeps no run")
     points = points.lazy()
     columns = expand(specs, points)
+    picked_by = ""
     if run is not None:
+        picker = run.strip()
         run = resolve_picker(run, runs_frame, points, x="epoch" if x == "epoch" else "step")
         runs_frame = runs_frame.filter(pl.col("run") == run)
+        if picker != run:
+            kind, _, what = picker.partition(":")
+            word = {"max": "best", "min": "worst"}.get(kind.lower(), kind.lower())
+            picked_by = f"{word} on {what}"
     run_ids = runs_frame.get_column("run").cast(pl.String)
     curves = series_curves(points.filter(pl.col("run").is_in(run_ids.implode())),
                            columns, x)
@@ -350,14 +393,23 @@ def analyse(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame | pl.LazyFra
         raise DataError(f"no point of {', '.join(c.label for c in columns[:4])} in these runs "
                         f"has a{'n' if x == 'epoch' else ''} {x}; try --x "
                         f"{'step' if x == 'epoch' else 'epoch'}")
-    labels = [c.label for c in columns]
+    labels = list(context_labels(columns).values())
     stats = forgetting_stats(curves, x=x, runs=run_ids.to_list(), contexts=labels,
                              best=best, sparkline=sparkline and not by)
     shown = [p for p in params if p in runs_frame.columns]
     run_params: dict[str, Any] = {}
-    groups = group_curves = None
+    groups = group_curves = group_stats = None
+    if run is None:
+        # The median curve of each group (all runs without --by) and its peak, to draw.
+        if by:
+            curves = curves.join(runs_frame.select("run", *by), on="run", how="left")
+        group_curves = (curves.filter(pl.col("value").is_finite())
+                        .group_by([*by, "context", x])
+                        .agg(pl.col("value").median())
+                        .sort([*by, "context", x], nulls_last=True))
+        group_stats = curve_stats(group_curves, x=x, keys=[*by, "context"], best=best)
     metric = ", ".join(dict.fromkeys(s.name for s in specs))
-    order = "ranked by relative drop (share of the peak lost by the end)"
+    order = "most forgotten first (by rel_drop)"
     if run is not None:
         varying = varying_params(runs.lazy().collect(), shown) or shown
         row = runs_frame.row(0, named=True)
@@ -366,14 +418,9 @@ def analyse(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame | pl.LazyFra
         title = f"{run} ({described}): {metric} per context, {order}" if described else \
             f"{run}: {metric} per context, {order}"
     elif by:
-        table = runs_frame.select("run", *by)
-        curves = curves.join(table, on="run", how="left")
-        groups = group_forgetting(stats, table, by, x=x)
-        group_curves = (curves.filter(pl.col("value").is_finite())
-                        .group_by([*by, "context", x])
-                        .agg(pl.col("value").median())
-                        .sort([*by, "context", x], nulls_last=True))
+        groups = group_forgetting(stats, runs_frame.select("run", *by), by, x=x)
         if sparkline:
+            assert group_curves is not None
             lines = sparklines(group_curves.with_columns(
                 pl.concat_str([pl.col(b).cast(pl.String) for b in by], separator="/")
                 .alias("_group")), x=x, keys=["_group", "context"])
@@ -383,9 +430,11 @@ def analyse(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame | pl.LazyFra
             groups = keyed.join(lines, on=["_group", "context"], how="left").select(
                 *by, "rank", "context", "curve",
                 *[c for c in groups.columns if c not in (*by, "rank", "context")])
-        title = (f"{metric} per {', '.join(by)} and context over {run_ids.len()} runs: "
-                 f"medians, {order}")
+        title = (f"{metric} per {', '.join(by)} and context, medians over {run_ids.len()} "
+                 f"runs, {order}")
     else:
         title = f"{metric} per run and context ({run_ids.len()} runs), {order}"
     return Forgetting(stats=stats, groups=groups, curves=curves, group_curves=group_curves,
-                      x=x, best=best, by=by, run=run, run_params=run_params, title=title)
+                      group_stats=group_stats, x=x, best=best, by=by, run=run,
+                      run_params=run_params, metric=metric, picked_by=picked_by,
+                      title=title)

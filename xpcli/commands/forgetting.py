@@ -1,0 +1,78 @@
+"""``xp forgetting``: per-context peak, drop and decline of a run, or of many runs."""
+
+from __future__ import annotations
+
+import click
+
+from ._common import (
+    emit,
+    format_option,
+    load_dataset,
+    output_option,
+    quiet_option,
+    runs_option,
+    save,
+    where_option,
+)
+
+
+@click.command("forgetting")
+@click.argument("spec", metavar="SPEC")
+@runs_option
+@click.option("--run", "run", metavar="RUN_OR_PICKER", default=None,
+              help="One run: an id (lr3e-5-s05) or a picker (best:f1:lang=en, "
+                   "worst:loss:split=train). Default: every run kept by --where.")
+@where_option
+@click.option("--by", "by", metavar="PARAMS", default=None,
+              help="Comma-separated params to group runs by, e.g. lr: per group and context "
+                   "the median of each statistic and the IQR of rel_drop and slope.")
+@click.option("--x", "x", type=click.Choice(["epoch", "step"]), default="epoch",
+              show_default=True, help="The x axis of the curves.")
+@click.option("--best", "best", type=click.Choice(["max", "min"]), default="max",
+              show_default=True,
+              help="The peak is the curve's maximum (max, e.g. F1) or minimum (min, e.g. loss).")
+@format_option
+@output_option
+@quiet_option
+def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | None,
+                   by: str | None, x: str, best: str, format_: str, output: str | None,
+                   quiet: bool) -> None:
+    """Forgetting per context: peak, its epoch, final value, drop and decline after the peak.
+
+    SPEC names a metric and its contexts, e.g. f1:lang=* (one curve per language). Per
+    run and context: peak (best value; ties go to the first) and peak_epoch, final,
+    drop = peak - final, rel_drop = drop / |peak|, since_peak (epochs from the peak to the
+    end), slope (least squares over the points after the peak, per epoch; empty with
+    fewer than 2 such points), auc (trapezoid area divided by the x span: the mean height)
+    and status: past_peak, still_learning (peak at the last point: drop 0, no slope),
+    plateau (flat end), single_point, or missing (the run lacks the context). rank orders
+    each run's contexts by rel_drop, 1 = forgets most. NaN and infinite values are ignored.
+    With --by, one row per group and context: medians over the runs, IQR spreads and the
+    number of runs still learning. On a terminal a sparkline shows each curve. -o draws
+    the curves with their peaks: one run, or one panel per context for many runs.
+
+    \b
+    Examples:
+      xp forgetting f1:lang=* --runs sample_runs --run best:f1:lang=en
+      xp forgetting f1:lang=* --runs sample_runs --by lr
+      xp forgetting f1:lang=* --runs sample_runs --run best:f1:lang=en -o forgetting.png
+      xp forgetting loss:split=train --runs sample_runs --run lr1e-4-s00 --best min
+    """
+    from ..analysis.forgetting import analyse
+    from ..output import resolve_format
+    from ..plots.common import check_output_path
+
+    if output:
+        check_output_path(output)
+    dataset = load_dataset(runs, quiet)
+    groups = [b.strip() for b in by.split(",") if b.strip()] if by else []
+    chosen = resolve_format(format_)
+    sparkline = not output and chosen in ("table", "markdown")
+    result = analyse(dataset.points, dataset.runs, spec, params=dataset.params, run=run,
+                     where=where, by=groups, x=x, best=best, sparkline=sparkline)
+    if output:
+        from ..plots.forgetting import forgetting_figure
+
+        save(forgetting_figure(result), output)
+        return
+    emit(result.display(compact=chosen == "table"), chosen, title=result.title)
