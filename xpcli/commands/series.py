@@ -92,7 +92,7 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
       xp aggregate f1:lang=zh --runs sample_runs --by lr --band ci95 --format csv
       xp aggregate loss:split=train --runs sample_runs --by lr --x time --align interp
     """
-    from ..analysis.aggregate import aggregate, describe_policy, parse_band
+    from ..analysis.aggregate import aggregate, describe_policy, parse_band, runs_per_group
     from ..analysis.series import check_run_columns, load_series, parse_smoothing
     from ..plots.common import check_output_path
 
@@ -107,19 +107,19 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
     table = aggregate(data.series, data.keys, x, runs=data.runs, by=by_keys, center=center,
                       band=band_spec, align=align, grid=grid, min_runs=min_runs)
     policy = describe_policy(x, align, min_runs, grid)
-    what = _what(data, center, band_spec.describe(), by_keys)
+    counts = runs_per_group(data.series, data.runs, by_keys)
+    what = _what(data, center, band_spec.describe(), by_keys, len(counts))
     if not quiet:
         info(f"xp aggregate: {what}; {policy}")
         _hint_alignment(table, align, by_keys, data)
     if output is None:
         emit(table, format_, title=what)
         return
-    from ..analysis.aggregate import runs_per_group
     from ..plots.series import aggregate_figure
 
     fig = aggregate_figure(
         table, x, data.keys, by=by_keys, facet=_facet(facet),
-        runs_per_group=runs_per_group(data.series, data.runs, by_keys),
+        runs_per_group=counts,
         logx=logx, logy=logy, band_label=band_spec.describe(),
         title=what, subtitle=policy,
     )
@@ -128,11 +128,13 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
     save(fig, output)
 
 
-def _what(data: Any, center: str, band: str, by: list[str]) -> str:
+def _what(data: Any, center: str, band: str, by: list[str], groups: int) -> str:
     metrics = ", ".join(dict.fromkeys(c.name for c in data.columns))
-    grouped = f", grouped by {', '.join(by)}" if by else ""
     smooth = f", each run smoothed ({data.smoothing.describe()})" if data.smoothing else ""
-    return f"{metrics}: {center} and {band} over {data.n_runs} runs{grouped}{smooth}"
+    if not by:
+        return f"{metrics}: {center} line and {band} band over {data.n_runs} runs{smooth}"
+    return (f"{metrics}: {center} line and {band} band per {', '.join(by)} "
+            f"({data.n_runs} runs in {groups} groups){smooth}")
 
 
 def _hint_alignment(table: Any, align: str, by: list[str], data: Any) -> None:
@@ -195,7 +197,7 @@ def curves_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: s
     if highlight:
         picked = resolve_picker(highlight, data.runs, dataset.points,
                                 x=x if x != "time" else "epoch")
-        label = picked if picked == highlight.strip() else f"{highlight.strip()}: {picked}"
+        label = picked if picked == highlight.strip() else f"{picked} ({highlight.strip()})"
         if picked not in set(data.series["run"].unique().to_list()):
             info(f"xp curves: warning: {label} has no points in these columns")
     agg = None

@@ -7,7 +7,7 @@ Frames in, Figure out. Both figures share the layout rules:
   panel per metric column, ``f1[lang=de]``), or the keys asked for (``--facet lang``).
   Panels of one metric share their y axis, so they compare at a glance; all share x.
 - Colour: a numeric column gets a colormap (viridis without its palest yellow),
-  log-scaled when its values span two decades or more (learning rates); anything else
+  log-scaled when its values span a decade or more (learning rates); anything else
   a colour-blind-safe palette. Curves explain colours with a colourbar (numeric) or a
   legend (categories); the aggregate always with a legend titled with the group key,
   one entry per group with its number of runs.
@@ -42,6 +42,9 @@ DEFAULT_COLOR = "#0072B2"
 NO_VALUE_COLOR = "#9a9a9a"
 MAX_COLS = 3
 X_LABELS = {"time": "time since the run's first point (s)"}
+#: Colours go log-scaled from one decade on (not two, as log axes do): a learning-rate grid
+#: 1e-5, 3e-5, 1e-4, 3e-4 coloured linearly puts 1e-5 and 3e-5 in nearly the same colour.
+LOG_COLOR_DECADES = 1.0
 
 
 def _cmap() -> Colormap:
@@ -100,7 +103,7 @@ class ColorScale:
 
 
 def color_scale(values: pl.Series | None, continuous: bool | None = None) -> ColorScale:
-    """A colormap (numeric values; log when they span >= 2 decades) or a palette."""
+    """A colormap (numeric values; log when they span >= 1 decade) or a palette."""
     if values is None:
         return ColorScale(None)
     name = values.name
@@ -112,7 +115,7 @@ def color_scale(values: pl.Series | None, continuous: bool | None = None) -> Col
     if continuous and numeric:
         finite = [float(v) for v in distinct if math.isfinite(float(v))]
         lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
-        if spans_decades([lo, hi]):
+        if spans_decades([lo, hi], LOG_COLOR_DECADES):
             norm: Normalize = LogNorm(lo, hi)
         else:
             norm = Normalize(lo, hi if hi > lo else lo + 1.0)
@@ -161,17 +164,44 @@ def facet_panels(frame: pl.DataFrame, facet: Sequence[str]) -> list[Panel]:
 
 
 def panel_grid(n: int, width: float = 4.0, height: float = 3.0,
-               extra_width: float = 1.4) -> tuple[Figure, list[Axes]]:
-    """A Figure with ``n`` panels in up to 3 columns (2 x 2 for four), unused cells off."""
-    cols = 2 if n == 4 else min(n, MAX_COLS)
-    cols = max(cols, 1)
+               extra_width: float = 1.6) -> tuple[Figure, list[Axes], Axes | None]:
+    """A Figure with ``n`` panels in up to 3 columns (2 x 2 for four).
+
+    Returns the panels and a spare cell (the first unused one, else None) where the
+    legend and colourbar go; without a spare cell the figure is wider for them.
+    """
+    cols = max(1, 2 if n == 4 else min(n, MAX_COLS))
     rows = max(1, math.ceil(n / cols))
-    fig = new_figure(width * cols + extra_width, height * rows + 0.6)
+    spare_cells = rows * cols - n
+    fig = new_figure(width * cols + (0.0 if spare_cells else extra_width), height * rows + 0.6)
     grid = fig.subplots(rows, cols, squeeze=False, sharex=True)
     axes = [ax for row in grid for ax in row]
     for ax in axes[n:]:
         ax.set_axis_off()
-    return fig, axes[:n]
+    return fig, axes[:n], (axes[n] if spare_cells else None)
+
+
+def place_guides(fig: Figure, axes: list[Axes], spare: Axes | None, handles: list[Any],
+                 labels: list[str], title: str | None, scale: ColorScale | None) -> None:
+    """The legend and (for a continuous colour) a colourbar: in the spare cell if there is
+    one, else outside on the right."""
+    colorbar = scale is not None and scale.continuous
+    if spare is not None:
+        if handles:
+            spare.legend(handles, labels, title=title, alignment="left",
+                         loc="upper left" if colorbar else "center left",
+                         bbox_to_anchor=(0.05, 1.0) if colorbar else (0.05, 0.5))
+        if colorbar:
+            assert scale is not None
+            top = 0.35 if handles else 0.55
+            cax = spare.inset_axes((0.08, top, 0.84, 0.07))
+            _colorbar(fig, cax, scale, horizontal=True)
+        return
+    if handles:
+        fig.legend(handles, labels, loc="outside right upper", title=title, alignment="left")
+    if colorbar:
+        assert scale is not None
+        _colorbar(fig, axes, scale)
 
 
 def _share_y(axes: list[Axes], panels: list[Panel]) -> None:
@@ -227,17 +257,25 @@ def _segments(frame: pl.DataFrame, x: str, by: Sequence[str]) -> tuple[list[np.n
     return segments, keys
 
 
-def _colorbar(fig: Figure, axes: list[Axes], scale: ColorScale) -> None:
+def _colorbar(fig: Figure, where: Axes | list[Axes], scale: ColorScale,
+              horizontal: bool = False) -> None:
+    """A colourbar for ``scale``: into ``where`` (an Axes) or beside ``where`` (panels)."""
     assert scale.norm is not None
     mappable = ScalarMappable(norm=scale.norm, cmap=scale.cmap)
-    bar = fig.colorbar(mappable, ax=axes, shrink=0.8, aspect=30, pad=0.02)
-    bar.set_label(scale.column or "")
+    if horizontal:
+        bar = fig.colorbar(mappable, cax=where, orientation="horizontal")
+        axis = bar.ax.xaxis
+    else:
+        bar = fig.colorbar(mappable, ax=where, shrink=0.8, aspect=30, pad=0.02)
+        axis = bar.ax.yaxis
+    log = isinstance(scale.norm, LogNorm)
+    bar.set_label(f"{scale.column} (log scale)" if log else (scale.column or ""))
     values = [float(v) for v in scale.categories]
     if 0 < len(values) <= 12:
-        bar.ax.yaxis.set_major_locator(FixedLocator(values))
-        bar.ax.yaxis.set_minor_locator(NullLocator())
+        axis.set_major_locator(FixedLocator(values))
+        axis.set_minor_locator(NullLocator())
         labels = dict(zip(values, compact_labels(values)))
-        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: labels.get(v, f"{v:g}")))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: labels.get(v, f"{v:g}")))
 
 
 # -- curves -----------------------------------------------------------------------------
@@ -278,7 +316,7 @@ def curves_figure(
     scale = color_scale(series[color] if color else None)
     panels = facet_panels(series, facet)
     with style():
-        fig, axes = panel_grid(len(panels))
+        fig, axes, spare = panel_grid(len(panels))
         _share_y(axes, panels)
         handles: list[Any] = []
         labels: list[str] = []
@@ -310,6 +348,9 @@ def curves_figure(
                         lw=2.2, zorder=6,
                         path_effects=[pe.withStroke(linewidth=4.0, foreground="white")],
                     )
+                    ax.annotate(highlight, (float(mine[x][-1]), float(mine["value"][-1])),
+                                xytext=(2, 4), textcoords="offset points", ha="right",
+                                va="bottom", fontsize=7, color=HIGHLIGHT[0], zorder=7)
                     if not handles:
                         handles.append(line)
                         labels.append(highlight_label or highlight)
@@ -324,11 +365,8 @@ def curves_figure(
             for value in scale.categories:
                 handles.append(Line2D([], [], color=scale.color(value), lw=2))
                 labels.append(scale.label(value))
-        if handles:
-            fig.legend(handles, labels, loc="outside right upper",
-                       title=scale.column if scale.column and not scale.continuous else None)
-        if scale.continuous:
-            _colorbar(fig, axes, scale)
+        place_guides(fig, axes, spare, handles, labels,
+                     scale.column if scale.column and not scale.continuous else None, scale)
         _titles(fig, title, subtitle)
     return fig
 
@@ -400,7 +438,7 @@ def aggregate_figure(
         scale = ColorScale(None)
     panels = facet_panels(table, facet)
     with style():
-        fig, axes = panel_grid(len(panels))
+        fig, axes, spare = panel_grid(len(panels))
         _share_y(axes, panels)
         for ax, panel in zip(axes, panels):
             groups = (panel.frame.group_by(hue, maintain_order=True) if hue
@@ -426,8 +464,7 @@ def aggregate_figure(
                 labels.append(f"{text} ({count} runs)" if count is not None else text)
         handles.append(Patch(facecolor="#888888", alpha=0.3, lw=0))
         labels.append(band_label)
-        fig.legend(handles, labels, loc="outside right upper",
-                   title=", ".join(k for k in hue) if hue else None)
+        place_guides(fig, axes, spare, handles, labels, ", ".join(hue) if hue else None, None)
         _titles(fig, title, subtitle)
     return fig
 
@@ -437,15 +474,16 @@ def _sort_key(value: Any) -> tuple[bool, str, Any]:
 
 
 def curves_title(metrics: Sequence[str], n_runs: int, x: str, color: str | None = None,
-                 overlay: str | None = None, smoothing: str | None = None) -> tuple[str, str]:
+                 overlay: str | None = None,
+                 smoothing: str | None = None) -> tuple[str, str | None]:
     """Title and subtitle of a curves figure: what is drawn, over how many runs."""
     title = f"{', '.join(dict.fromkeys(metrics))}: {n_runs} runs, one line each"
     if color:
         title += f", coloured by {color}"
-    notes = [f"x = {X_LABELS.get(x, x)}"]
+    notes = []
     if smoothing:
         notes.append(f"each run smoothed ({smoothing})")
     if overlay:
         notes.append(f"thick lines: {overlay} of each {color}" if color else
                      f"thick line: {overlay} of all runs")
-    return title, "; ".join(notes)
+    return title, "; ".join(notes) or None
