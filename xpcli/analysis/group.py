@@ -183,6 +183,8 @@ def _cell(row: dict[str, object], label: str, placed: dict[str, str | None]) -> 
             return "n/a"
         return format_number(value)
 
+    if placed["count"] is not None and row[stat_column("count", label)] == 0:
+        return f"n/a (0 of {row['n']})"
     parts = []
     if placed["centre"]:
         parts.append(show(placed["centre"]))
