@@ -44,6 +44,8 @@ MISSING_COLOR = "#9a9a9a"
 NO_COLOR = "#b0b0b0"
 CMAP = "viridis"
 MAX_CATEGORY_TICKS = 24
+#: Background runs at 1, highlights at 10 and up, axes with their tick labels above all.
+AXIS_ZORDER = 40
 ScaleKind = Literal["linear", "log", "category"]
 
 
@@ -320,7 +322,7 @@ def parcoords_figure(
             _draw_axis(host, j, scale, _wrap(labels.get(scale.column, scale.column),
                                              spacing_chars))
         if band:
-            _draw_missing(host, missing, band)
+            _draw_missing(host, axes, missing, band)
         handles = _draw_highlights(host, table, run_column, highlights, xs[0] if n_runs
                                    else np.arange(n_axes), ys)
         if colors.mappable is not None:
@@ -353,7 +355,9 @@ def _host_frame(host: Axes, n_axes: int, band: float) -> None:
 
 def _draw_axis(host: Axes, j: int, scale: AxisScale, label: str) -> Axes:
     """One parallel axis: a zero-width child Axes at x = j carrying the real scale."""
-    ax = host.inset_axes((j - 0.001, 0.0, 0.002, 1.0), transform=host.transData, zorder=3)
+    # Above the runs and the highlights: a tick label is never hidden by a line.
+    ax = host.inset_axes((j - 0.001, 0.0, 0.002, 1.0), transform=host.transData,
+                         zorder=AXIS_ZORDER)
     ax.patch.set_visible(False)
     ax.xaxis.set_visible(False)
     ax.grid(False)
@@ -367,27 +371,28 @@ def _draw_axis(host: Axes, j: int, scale: AxisScale, label: str) -> Axes:
     ax.set_ylim((hi, lo) if scale.inverted else (lo, hi))
     ax.set_yticks(scale.ticks, scale.tick_labels)
     ax.yaxis.set_minor_locator(NullLocator())
-    ax.tick_params(axis="y", labelsize=7, length=3, pad=2)
+    ax.tick_params(axis="y", labelsize=7, length=3, pad=4)
     for tick_label in ax.get_yticklabels():
         tick_label.set_bbox({"boxstyle": "square,pad=0.08", "facecolor": "white",
-                             "edgecolor": "none", "alpha": 0.75})
+                             "edgecolor": "none", "alpha": 0.7})
     ax.set_title(label, fontsize=8, pad=5)
     ax.set_gid(f"axis-{scale.column}")
     ax.set_label(scale.column)
     return ax
 
 
-def _draw_missing(host: Axes, missing: np.ndarray, band: float) -> None:
+def _draw_missing(host: Axes, columns: Sequence[str], missing: np.ndarray, band: float) -> None:
     """A grey band under the axes; per axis with gaps, a cross and how many runs lack it."""
     host.axhspan(-band, -0.015, color="#eeeeee", zorder=0, lw=0)
     host.text(-0.05, -band / 2, "missing", ha="right", va="center", fontsize=7,
               color=MISSING_COLOR, style="italic")
     for j, count in enumerate(missing.sum(axis=0)):
         if count:
-            host.plot([j], [-band / 2], marker="x", color=MISSING_COLOR, ms=6, mew=1.5,
-                      zorder=4, linestyle="none")
-            host.text(j + 0.04, -band / 2, f"{int(count)}", ha="left", va="center",
-                      fontsize=7, color="#555555", zorder=4)
+            (marker,) = host.plot([j], [-band / 2], marker="x", color="#555555", ms=6,
+                                  mew=1.5, zorder=AXIS_ZORDER, linestyle="none")
+            marker.set_gid(f"missing-{columns[j]}")
+            host.text(j + 0.05, -band / 2, f"{int(count)}", ha="left", va="center",
+                      fontsize=7, color="#555555", zorder=AXIS_ZORDER)
 
 
 def _draw_highlights(
