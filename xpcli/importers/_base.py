@@ -405,7 +405,8 @@ def import_source(module: Any, source: str, into: str, *,
     p_regex = compile_name_regex(params_regex, "--params-from-name")
     c_regex = compile_name_regex(context_regex, "--context-from-name")
     root = os.path.abspath(os.fspath(source))
-    if not os.path.exists(root) and getattr(module, "LOCAL_ONLY", True):
+    is_uri = getattr(module, "is_uri", lambda text: False)
+    if not os.path.exists(root) and not is_uri(source):
         raise UsageError(f"source {source} does not exist; pass a folder of {kind} logs")
     into = os.fspath(into)
     summary = ImportSummary(kind=kind, source=source, into=into)
@@ -416,6 +417,7 @@ def import_source(module: Any, source: str, into: str, *,
         raise XpError(f"no {kind} runs found under {source}{detail}; "
                       f"{getattr(module, 'LOOK_FOR', 'check the path')}")
     ids = assign_ids(runs, kind, existing_sources(into))
+    by_key = {run.key: run_id for run, run_id in zip(runs, ids) if run.key}
     out_dir = os.path.join(into, IMPORTED_DIR, kind)
     from ..store import write_parquet
 
@@ -433,6 +435,9 @@ def import_source(module: Any, source: str, into: str, *,
             continue
         if data is None:
             continue
+        parent = data.meta.get("parent")
+        if isinstance(parent, str) and parent in by_key:
+            data.meta["parent"] = by_key[parent]
         if p_regex is not None:
             data.params = {**data.params, **params_from_name(p_regex, run.name)}
         if c_regex is not None:
