@@ -34,9 +34,10 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import polars as pl
 
@@ -166,10 +167,12 @@ def _empty_raw() -> pl.DataFrame:
     return pl.DataFrame(schema={**RAW_SCHEMA, SRC: pl.String(), ORDER: pl.Int64()})
 
 
-def read_uncached(files: list[str]) -> RawData:
-    """Read every file into memory, without the cache (``XP_NO_CACHE=1``)."""
+def read_uncached(files: list[str], offsets: dict[str, int] | None = None) -> RawData:
+    """Read every file into memory, without the cache (``XP_NO_CACHE=1``).
+
+    ``offsets``: files whose first bytes are to be skipped (held by a compacted file)."""
     diags = Diagnostics()
-    raw = store.read_records(files, diags)
+    raw = store.read_records(files, diags, offsets)
     raw = raw.with_columns(pl.int_range(0, raw.height, dtype=pl.Int64).alias(ORDER))
     stats = _stats(raw)
     return RawData(raw.lazy(), _contexts(raw), stats, diags)
@@ -243,7 +246,8 @@ class Cache:
 
     # planning -----------------------------------------------------------------------
 
-    def _plan(self, manifest: dict[str, Any], files: list[str]) -> tuple[
+    def _plan(self, manifest: dict[str, Any], files: list[str],
+              offsets: dict[str, int]) -> tuple[
             list[tuple[str, str, os.stat_result, str]], set[str]]:
         """Which files need reading, and how: ``(src, path, stat, mode)`` with mode
         ``full`` or ``append``; and the sources that left the directory."""
@@ -258,6 +262,9 @@ class Cache:
                 continue
             entry = manifest["files"].get(src)
             ident = _identity(info)
+            if entry and entry.get("base", 0) != offsets.get(path, 0):
+                todo.append((src, path, info, "full"))  # compacted meanwhile: re-read
+                continue
             if entry and all(entry[k] == ident[k] for k in ident):
                 continue
             if (entry and path.endswith(".jsonl") and entry["dev"] == ident["dev"]
@@ -271,20 +278,23 @@ class Cache:
 
     # reading --------------------------------------------------------------------------
 
-    def read(self, files: list[str]) -> RawData:
-        """Bring the cache up to date with ``files`` and return their records."""
+    def read(self, files: list[str], offsets: dict[str, int] | None = None) -> RawData:
+        """Bring the cache up to date with ``files`` and return their records.
+
+        ``offsets``: files whose first bytes are held elsewhere (a compacted file)."""
+        offsets = offsets or {}
         manifest = self._load_manifest()
-        todo, gone = self._plan(manifest, files)
+        todo, gone = self._plan(manifest, files, offsets)
         if todo or gone:
             with self._locked():
                 manifest = self._load_manifest()  # another process may have done the work
-                todo, gone = self._plan(manifest, files)
+                todo, gone = self._plan(manifest, files, offsets)
                 if todo or gone:
-                    manifest = self._update(manifest, todo, gone)
+                    manifest = self._update(manifest, todo, gone, offsets)
         return self._raw_data(manifest, files)
 
     def _update(self, manifest: dict[str, Any], todo: list[tuple[str, str, os.stat_result, str]],
-                gone: set[str]) -> dict[str, Any]:
+                gone: set[str], offsets: dict[str, int]) -> dict[str, Any]:
         files = manifest["files"]
         for src in gone:
             files.pop(src, None)
@@ -302,13 +312,15 @@ class Cache:
                 new_entries[src] = {**ident, "offset": ident["size"], "lines": 0, "check": "",
                                     "segments": [], "notes": _shifted(local, 1), "tail": None}
                 continue
-            start = entry["offset"] if entry else 0
-            first_line = entry["lines"] + 1 if entry else 1
+            base = offsets.get(path, 0)
+            start = entry["offset"] if entry else base
+            first_line = entry["lines"] + 1 if entry else 1 + _newlines_before(path, base)
             data = self._read_from(path, start, local)
             body, tail_note = self._whole_lines(path, data, start, first_line, local)
             offset = start + len(body)
             new_entries[src] = {
                 **ident,
+                "base": base,
                 "offset": offset,
                 "lines": first_line - 1 + body.count(b"\n"),
                 "check": _check(path, offset) if not path.endswith(".gz") else "",
@@ -428,7 +440,8 @@ class Cache:
 
     def _empty_trash(self, manifest: dict[str, Any]) -> None:
         now = time.time()
-        expired = [s for s, info in manifest["trash"].items() if now - info["since"] > GRACE_SECONDS]
+        expired = [s for s, info in manifest["trash"].items()
+                   if now - info["since"] > GRACE_SECONDS]
         for seg in expired:
             for name in manifest["trash"].pop(seg)["files"]:
                 with contextlib.suppress(OSError):
@@ -469,17 +482,25 @@ class Cache:
         return RawData(records, sorted(contexts), stat_frame, diags)
 
 
-def read(runs_dir: str | os.PathLike[str], files: list[str]) -> RawData:
-    """Records of ``files`` under ``runs_dir``, through the cache unless it is disabled."""
+def _newlines_before(path: str, offset: int) -> int:
+    if not offset:
+        return 0
+    with open(path, "rb") as fh:
+        return fh.read(offset).count(b"\n")
+
+
+def read(runs_dir: str | os.PathLike[str], files: list[str],
+         offsets: dict[str, int] | None = None) -> RawData:
+    """Records of ``files`` under ``runs_dir``, through the cache unless it is disabled.
+
+    ``offsets`` maps files whose first bytes are already held by a compacted Parquet file
+    to the number of bytes to skip."""
     folder = cache_dir_for(runs_dir)
     if folder is None:
-        return read_uncached(files)
+        return read_uncached(files, offsets)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return read_uncached(files)
-    try:
-        return Cache(runs_dir, folder).read(files)
+        return Cache(runs_dir, folder).read(files, offsets)
     except OSError:
         # An unwritable or full cache folder must not stop a read: go without it.
-        return read_uncached(files)
+        return read_uncached(files, offsets)

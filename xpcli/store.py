@@ -285,12 +285,15 @@ def _careful_frame(path: str, body: bytes, diags: Diagnostics) -> pl.DataFrame:
     return pl.DataFrame(cols, schema=RAW_SCHEMA)
 
 
-def _read_jsonl(paths: Sequence[str], diags: Diagnostics) -> list[pl.DataFrame]:
+def _read_jsonl(paths: Sequence[str], diags: Diagnostics,
+                offsets: dict[str, int] | None = None) -> list[pl.DataFrame]:
     bodies: list[tuple[str, bytes]] = []
     for path in paths:
         data = _read_bytes(path, diags)
         if data is None:
             continue
+        if offsets and path in offsets:
+            data = data[offsets[path]:]  # the start is held by a compacted file
         body = _split_body(path, data, diags)
         if body:
             bodies.append((path, body))
@@ -337,11 +340,14 @@ def _read_parquet(path: str, diags: Diagnostics) -> pl.DataFrame | None:
         return None
 
 
-def read_records(paths: Sequence[str], diags: Diagnostics | None = None) -> pl.DataFrame:
-    """All records of ``paths`` as one raw frame (:data:`RAW_SCHEMA`), in file order."""
+def read_records(paths: Sequence[str], diags: Diagnostics | None = None,
+                 offsets: dict[str, int] | None = None) -> pl.DataFrame:
+    """All records of ``paths`` as one raw frame (:data:`RAW_SCHEMA`), in file order.
+
+    ``offsets`` maps a JSONL path to a number of leading bytes to skip."""
     diags = diags if diags is not None else Diagnostics()
     jsonl = [p for p in paths if not p.endswith(".parquet")]
-    frames = _read_jsonl(jsonl, diags)
+    frames = _read_jsonl(jsonl, diags, offsets)
     for path in paths:
         if path.endswith(".parquet"):
             frame = _read_parquet(path, diags)
@@ -544,6 +550,7 @@ def load(runs_dir: str | os.PathLike[str] = "runs") -> Dataset:
     reported in ``Dataset.diagnostics``.
     """
     from .cache import read
+    from .compact import superseded
 
     root = os.fspath(runs_dir)
     files = find_files(root)
@@ -552,7 +559,9 @@ def load(runs_dir: str | os.PathLike[str] = "runs") -> Dataset:
             f"no run files (*.jsonl, *.jsonl.gz, *.parquet) under {root}; "
             "pass --runs DIR or set XP_RUNS"
         )
-    data = read(root, files)
+    held = superseded(root, files)  # JSONL already held by a compacted Parquet file
+    files = [f for f in files if f not in held.skip]
+    data = read(root, files, held.offsets)
     if data.stats.height == 0 and data.records.filter(pl.col("kind") == "run").head(1) \
             .collect().height == 0:
         raise DataError(

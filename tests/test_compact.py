@@ -1,0 +1,163 @@
+"""Compaction: finished runs to Parquet; a crash at any point loses and duplicates nothing."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from xpcli import Run, load
+from xpcli.cli import cli
+from xpcli.compact import compact, sources_of
+
+T0 = 1767225600.0
+
+
+@pytest.fixture(autouse=True)
+def no_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XP_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def make_runs(runs: Path, n: int = 6, points: int = 50, open_runs: int = 1) -> None:
+    for r in range(n):
+        writer = Run(runs, f"r{r}", params={"lr": 10.0 ** -r}, time=T0, flush_seconds=0)
+        for i in range(points):
+            writer.track(r + i / 100, "m", step=i, context={"k": "v"}, time=T0 + i)
+        if r < n - open_runs:
+            writer.close(time=T0 + 99)
+        else:
+            writer.flush()
+
+
+def snapshot(runs: Path) -> list[tuple]:
+    ds = load(runs)
+    pts = ds.points.sort("run", "step").collect().rows()
+    meta = ds.runs.sort("run").select("run", "lr", "status").collect().rows()
+    return pts + meta
+
+
+def test_compacts_finished_runs_and_keeps_open_ones(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_runs(runs)
+    before = snapshot(runs)
+    result = compact(str(runs), min_age=0)
+    assert result.output is not None and len(result.sources) == 5 and result.runs == 5
+    assert "r5.jsonl" in {Path(p).name for p in result.skipped}
+    assert sorted(p.name for p in runs.iterdir()) == [Path(result.output).name, "r5.jsonl"]
+    assert snapshot(runs) == before
+    assert {s["path"] for s in sources_of(result.output)} == {f"r{i}.jsonl" for i in range(5)}
+    again = compact(str(runs), min_age=0)
+    assert again.output is None
+
+
+def test_min_age_and_dry_run_change_nothing(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_runs(runs, n=2, open_runs=0)
+    assert compact(str(runs), min_age=3600).output is None
+    dry = compact(str(runs), min_age=0, dry_run=True)
+    assert dry.output and len(dry.sources) == 2
+    assert sorted(p.name for p in runs.iterdir()) == ["r0.jsonl", "r1.jsonl"]
+
+
+def test_leftover_sources_after_a_crash_are_not_read_twice(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_runs(runs, open_runs=0)
+    copy = tmp_path / "copy"
+    shutil.copytree(runs, copy)
+    before = snapshot(runs)
+    result = compact(str(runs), min_age=0)
+    # Crash after the rename, before the deletions: every source is back in place.
+    for name in ("r0.jsonl", "r3.jsonl"):
+        shutil.copy2(copy / name, runs / name)
+    assert snapshot(runs) == before
+    finish = compact(str(runs), min_age=0)
+    assert sorted(Path(p).name for p in finish.removed_leftovers) == ["r0.jsonl", "r3.jsonl"]
+    assert sorted(p.name for p in runs.iterdir()) == [Path(result.output).name]
+    assert snapshot(runs) == before
+
+
+def test_a_source_that_grew_after_compaction_adds_only_its_tail(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_runs(runs, n=1, open_runs=0)
+    copy = tmp_path / "r0.jsonl"
+    shutil.copy2(runs / "r0.jsonl", copy)
+    compact(str(runs), min_age=0)
+    shutil.copy2(copy, runs / "r0.jsonl")  # the crash left it; then the run was resumed
+    writer = Run(runs, "r0", time=T0 + 200, flush_seconds=0)
+    writer.track(9.0, "m", step=100, context={"k": "v"}, time=T0 + 200)
+    writer.close(time=T0 + 300)
+    steps = load(runs).points.sort("step").collect().get_column("step").to_list()
+    assert steps == list(range(50)) + [100]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XP_NO_CACHE", "1")
+        steps = load(runs).points.sort("step").collect().get_column("step").to_list()
+        assert steps == list(range(50)) + [100]
+
+
+def test_a_temporary_file_from_a_crash_is_ignored_and_removed(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_runs(runs, n=2, open_runs=0)
+    before = snapshot(runs)
+    (runs / ".compacted-x.parquet.tmp").write_bytes(b"half a file")
+    assert snapshot(runs) == before
+    compact(str(runs), min_age=0)
+    assert not (runs / ".compacted-x.parquet.tmp").exists()
+    assert snapshot(runs) == before
+
+
+def test_files_with_torn_lines_are_left_as_they_are(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_runs(runs, n=1, open_runs=0)
+    with open(runs / "r0.jsonl", "ab") as fh:
+        fh.write(b'{"kind":"point","ru')
+    result = compact(str(runs), min_age=0)
+    assert result.output is None and "torn" in result.skipped[str(runs / "r0.jsonl")]
+
+
+_KILL_SCRIPT = """
+import sys
+from xpcli.compact import compact
+compact(sys.argv[1], min_age=0)
+"""
+
+
+def test_killed_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    make_runs(base, n=12, points=200, open_runs=0)
+    expected = snapshot(base)
+    rng = random.Random(7)
+    env = {**os.environ, "XP_NO_CACHE": "1"}
+    for attempt in range(6):
+        runs = tmp_path / f"runs{attempt}"
+        shutil.copytree(base, runs)
+        proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(runs)], env=env)
+        time.sleep(rng.uniform(0.05, 1.2))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert snapshot(runs) == expected, f"attempt {attempt}"
+        compact(str(runs), min_age=0)
+        assert snapshot(runs) == expected
+        assert [p.name for p in runs.iterdir() if p.suffix == ".jsonl"] == []
+
+
+def test_cli_compact(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_runs(runs, n=2)
+    result = CliRunner().invoke(cli, ["compact", "--runs", str(runs), "--min-age", "0"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "compacted 1 files (1 runs, 52 records)" in result.stderr
+    assert "kept" in result.stderr and "r1" in result.stderr
+    assert result.stdout == ""
+    frame = load(runs).points.collect()
+    assert frame.group_by("run").len().sort("run").rows() == [("r0", 50), ("r1", 50)]
+    assert frame.filter(pl.col("run") == "r0").height == 50

@@ -1,0 +1,95 @@
+"""Housekeeping: ``xp compact`` and ``xp cache``."""
+
+from __future__ import annotations
+
+import click
+
+from ._common import info, runs_dir, runs_option
+
+
+@click.command("compact")
+@runs_option
+@click.option("--min-age", "min_age", type=click.FloatRange(min=0), default=60.0,
+              show_default=True, metavar="SECONDS",
+              help="Leave files modified less than SECONDS ago alone.")
+@click.option("--dry-run", is_flag=True, help="Say what would be compacted; change nothing.")
+def compact_cmd(runs: str | None, min_age: float, dry_run: bool) -> None:
+    """Turn the JSONL of finished runs into one Parquet file, atomically.
+
+    Files whose runs all have a final status (finished or failed) and that have not
+    changed for --min-age seconds are written to DIR/compacted-<id>.parquet, then
+    deleted. A crash at any point loses and duplicates nothing; running it again
+    completes an interrupted compaction (see docs/guarantees.md).
+
+    \b
+    Examples:
+      xp compact --runs runs --dry-run
+      xp compact --runs runs --min-age 0
+    """
+    from ..compact import compact
+
+    result = compact(runs_dir(runs), min_age=min_age, dry_run=dry_run)
+    verb = "would" if dry_run else ""
+    for path in result.removed_leftovers:
+        info(f"{'would remove' if dry_run else 'removed'} leftover {path} (already compacted)")
+    for path, why in sorted(result.skipped.items()):
+        info(f"kept {path}: {why}")
+    if result.output is None:
+        info("nothing to compact")
+        return
+    info(f"{verb + ' ' if verb else ''}compact{'' if verb else 'ed'} {len(result.sources)} "
+         f"files ({result.runs} runs, {result.records} records) into {result.output}")
+
+
+@click.group("cache")
+def cache_cmd() -> None:
+    """Show or clear the columnar cache that makes repeated reads fast.
+
+    JSONL is parsed once and kept as Parquet outside the runs directory
+    ($XP_CACHE_DIR, else $XDG_CACHE_HOME/xp, else ~/.cache/xp). It is safe to delete at
+    any time; XP_NO_CACHE=1 bypasses it.
+
+    \b
+    Examples:
+      xp cache info --runs sample_runs
+      xp cache clear --all
+    """
+
+
+@cache_cmd.command("info")
+@runs_option
+def cache_info_cmd(runs: str | None) -> None:
+    """Where the cache of a runs directory is, and its size."""
+    from ..cache import cache_dir_for, cache_home
+
+    home = cache_home()
+    if home is None:
+        info("the cache is off (XP_NO_CACHE is set)")
+        return
+    folder = cache_dir_for(runs_dir(runs), home)
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder and \
+        folder.exists() else 0
+    click.echo(f"cache home: {home}")
+    click.echo(f"runs directory cache: {folder} ({size / 1e6:.1f} MB"
+               f"{'' if folder and folder.exists() else ', not built yet'})")
+
+
+@cache_cmd.command("clear")
+@runs_option
+@click.option("--all", "all_", is_flag=True, help="Clear the caches of every runs directory.")
+def cache_clear_cmd(runs: str | None, all_: bool) -> None:
+    """Delete the cache of a runs directory (or all caches with --all)."""
+    import shutil
+
+    from ..cache import cache_dir_for, cache_home
+
+    home = cache_home()
+    if home is None:
+        info("the cache is off (XP_NO_CACHE is set); nothing to clear")
+        return
+    target = home if all_ else cache_dir_for(runs_dir(runs), home)
+    if target is not None and target.exists():
+        shutil.rmtree(target)
+        info(f"removed {target}")
+    else:
+        info(f"no cache at {target}")

@@ -1,0 +1,228 @@
+"""Compaction: the JSONL of finished runs becomes one Parquet file, atomically.
+
+``compact(runs_dir)`` gathers every ``*.jsonl`` file whose runs all have a final status
+(``finished`` or ``failed``) and that has not changed for ``min_age`` seconds, and writes
+their records to ``<runs_dir>/compacted-<id>.parquet``. The steps, and what a crash
+after each one leaves:
+
+1. The Parquet file is written under a hidden temporary name, synced, and renamed into
+   place. Its footer lists every source file with its size and SHA-256. A crash before
+   the rename leaves only a hidden temporary file, which readers ignore and the next
+   compaction removes.
+2. The source files are deleted. A crash part-way leaves some sources beside the Parquet
+   file that holds them: readers skip a listed source whose size and hash still match
+   (so no record is read twice), read only the new tail of a source that has grown since
+   (a resumed run), and the next compaction deletes the leftovers.
+
+At no point is a record in neither place, and no reader ever counts a record twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .errors import DataError
+
+SOURCES_KEY = b"xp.sources"
+PREFIX = "compacted-"
+FINAL = ("finished", "failed")
+
+
+@dataclass
+class Superseded:
+    """What the compacted Parquet files say about JSONL files that may still exist."""
+
+    skip: set[str] = field(default_factory=set)  # sources fully held by a Parquet file
+    offsets: dict[str, int] = field(default_factory=dict)  # sources grown since: read from
+    leftovers: list[str] = field(default_factory=list)  # unchanged sources to delete
+
+
+def _digest(path: str, size: int | None = None) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        remaining = size
+        while True:
+            chunk = fh.read(1 << 20 if remaining is None else min(1 << 20, remaining))
+            if not chunk:
+                break
+            sha.update(chunk)
+            if remaining is not None:
+                remaining -= len(chunk)
+                if remaining <= 0:
+                    break
+    return sha.hexdigest()
+
+
+def sources_of(parquet_path: str) -> list[dict[str, object]]:
+    """The source list in a compacted file's footer (empty for any other Parquet file)."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(parquet_path).metadata or {}
+        return list(json.loads(meta.get(SOURCES_KEY, b"[]")))
+    except (OSError, ValueError, TypeError):
+        return []
+
+
+def superseded(runs_dir: str, files: Iterable[str]) -> Superseded:
+    """Classify the JSONL files that a compacted Parquet file already holds."""
+    out = Superseded()
+    files = list(files)
+    present = {os.path.normpath(p): p for p in files if p.endswith(".jsonl")}
+    if not present:
+        return out
+    for path in files:
+        if not (path.endswith(".parquet") and os.path.basename(path).startswith(PREFIX)):
+            continue
+        folder = os.path.dirname(path)
+        for src in sources_of(path):
+            source = os.path.normpath(os.path.join(folder, str(src["path"])))
+            if source not in present:
+                continue
+            size = int(str(src["size"]))
+            try:
+                now = os.path.getsize(source)
+                if now < size or _digest(source, size) != src["sha256"]:
+                    continue  # a different file under the same name: read it as it is
+            except OSError:
+                continue
+            if now == size:
+                out.skip.add(present[source])
+                out.leftovers.append(present[source])
+            else:
+                out.offsets[present[source]] = size
+    return out
+
+
+@dataclass
+class CompactResult:
+    """What :func:`compact` did (or, with ``dry_run``, would do)."""
+
+    output: str | None
+    sources: list[str]
+    runs: int
+    records: int
+    removed_leftovers: list[str]
+    skipped: dict[str, str]
+
+
+def compact(runs_dir: str, min_age: float = 60.0, dry_run: bool = False) -> CompactResult:
+    """Compact the JSONL files of finished runs under ``runs_dir`` into one Parquet file.
+
+    A file qualifies when every run it holds has a final status and it has not been
+    modified for ``min_age`` seconds. Returns what was written and removed; ``skipped``
+    says why each other JSONL file was left alone.
+    """
+    import polars as pl
+
+    from . import store
+    from .writer import new_run_id
+
+    files = store.find_files(runs_dir)
+    done = superseded(runs_dir, files)
+    removed = []
+    for path in done.leftovers:  # finish a compaction that was cut short
+        if not dry_run:
+            os.unlink(path)
+        removed.append(path)
+    candidates = [p for p in files if p.endswith(".jsonl") and p not in done.skip
+                  and p not in done.offsets]
+    for name in os.listdir(runs_dir):
+        if name.startswith(f".{PREFIX}") and name.endswith(".tmp") and not dry_run:
+            os.unlink(os.path.join(runs_dir, name))  # a temporary file from a crash
+    skipped: dict[str, str] = {}
+    chosen: list[str] = []
+    frames = []
+    now = time.time()
+    for path in candidates:
+        age = now - os.path.getmtime(path)
+        if age < min_age:
+            skipped[path] = f"modified {age:.0f}s ago (< {min_age:.0f}s)"
+            continue
+        diags = store.Diagnostics()
+        with open(path, "rb") as fh:
+            data = fh.read()
+        raw = store.read_records([path], diags)
+        if not data.endswith(b"\n") or len(diags):
+            skipped[path] = "has torn or malformed lines: " + (diags.summary() or "torn")
+            continue
+        status = _final_status(raw)
+        if status is not None:
+            skipped[path] = status
+            continue
+        chosen.append(path)
+        frames.append(raw)
+    if not chosen:
+        return CompactResult(None, [], 0, 0, removed, skipped)
+    records = pl.concat(frames, how="vertical")
+    runs = records.get_column("run").n_unique()
+    target = os.path.join(runs_dir, f"{PREFIX}{new_run_id()}.parquet")
+    if dry_run:
+        return CompactResult(target, chosen, runs, records.height, removed, skipped)
+    sources = [{"path": os.path.relpath(p, runs_dir), "size": os.path.getsize(p),
+                "sha256": _digest(p)} for p in chosen]
+    _write_with_sources(records, target, sources)
+    for path in chosen:
+        os.unlink(path)
+    _sync_dir(runs_dir)
+    return CompactResult(target, chosen, runs, records.height, removed, skipped)
+
+
+def _final_status(raw: "object") -> str | None:
+    """None when every run in the file has a final status, else why not."""
+    import polars as pl
+
+    assert isinstance(raw, pl.DataFrame)
+    runs = raw.get_column("run").unique().to_list()
+    status: dict[str, str | None] = {run: None for run in runs}
+    for run, meta in raw.filter(pl.col("kind") == "run").select("run", "meta").iter_rows():
+        if meta:
+            value = json.loads(meta).get("status")
+            if value is not None:
+                status[run] = value
+    open_runs = [run for run, s in status.items() if s not in FINAL]
+    if open_runs:
+        return f"run {open_runs[0]} is {status[open_runs[0]] or 'without status'} (not finished)"
+    return None
+
+
+def _write_with_sources(records: "object", target: str, sources: list[dict[str, object]]) -> None:
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from .store import RAW_SCHEMA
+
+    assert isinstance(records, pl.DataFrame)
+    table = records.select([pl.col(n).cast(t) for n, t in RAW_SCHEMA.items()]).to_arrow()
+    table = table.replace_schema_metadata({SOURCES_KEY: json.dumps(sources).encode()})
+    folder = os.path.dirname(target)
+    tmp = os.path.join(folder, f".{os.path.basename(target)}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        _sync_dir(folder)
+    except OSError as exc:
+        raise DataError(f"cannot write {target}: {exc.strerror}; nothing was changed") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _sync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
