@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "parcoords": "xpcli.commands.parcoords:parcoords_cmd",
     "import": "xpcli.commands.importing:import_cmd",
     "forgetting": "xpcli.commands.forgetting:forgetting_cmd",
+    "compact": "xpcli.commands.maintenance:compact_cmd",
+    "cache": "xpcli.commands.maintenance:cache_cmd",
 }
 
 
