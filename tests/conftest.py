@@ -15,6 +15,12 @@ PYTHON = sys.executable
 T0 = 1767225600.0  # 2026-01-01T00:00:00Z
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep the read cache out of the home folder (subprocesses inherit it too)."""
+    os.environ["XP_CACHE_DIR"] = str(tmp_path_factory.mktemp("xp-cache"))
+
+
 @pytest.fixture
 def sample_runs() -> Path:
     """The reference story's 240 runs (24 JSONL files + 6 Parquet archives)."""
@@ -53,3 +59,10 @@ def run_python(code: str, *args: str, env: dict[str, str] | None = None,
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([PYTHON, "-c", code, *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never write into the user's ~/.cache: each worker gets its own cache folder."""
+    if "XP_CACHE_DIR" not in os.environ:
+        os.environ["XP_CACHE_DIR"] = str(tmp_path_factory.mktemp("xp-cache"))
