@@ -32,7 +32,7 @@ from matplotlib.colors import Colormap, ListedColormap, LogNorm, Normalize, to_r
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
 from ..errors import UsageError
 from .common import HIGHLIGHT, PALETTE, new_figure, spans_decades, style
@@ -150,10 +150,12 @@ def facet_panels(frame: pl.DataFrame, facet: Sequence[str]) -> list[Panel]:
     if not facet:
         metric = frame["metric"][0] if "metric" in frame.columns and frame.height else None
         return [Panel((), "", frame, metric if frame["metric"].n_unique() == 1 else None)]
+    # One label style per key (1e-5 and 1e-3, not 1e-5 and 0.001).
+    shown = {k: color_scale(frame[k], continuous=False) for k in facet}
     panels = []
     for key, part in frame.group_by(list(facet), maintain_order=False):
         title = ", ".join(
-            value_label(v) if k == "metric" else f"{k}={value_label(v)}"
+            shown[k].label(v) if k == "metric" else f"{k}={shown[k].label(v)}"
             for k, v in zip(facet, key)
         )
         metrics = part["metric"].unique().to_list() if "metric" in part.columns else []
@@ -215,6 +217,8 @@ def _share_y(axes: list[Axes], panels: list[Panel]) -> None:
 def _label_axes(axes: list[Axes], panels: list[Panel], x: str, logx: bool,
                 logy: bool, n_cols: int) -> None:
     shared = len({p.metric for p in panels}) == 1
+    xs = pl.concat([p.frame.select(pl.col(x).cast(pl.Float64)) for p in panels])[x]
+    whole = xs.is_empty() or bool((xs.drop_nulls() % 1 == 0).all())
     last_row_start = len(axes) - (len(axes) - 1) % n_cols - 1
     for i, (ax, panel) in enumerate(zip(axes, panels)):
         if panel.title:
@@ -227,6 +231,8 @@ def _label_axes(axes: list[Axes], panels: list[Panel], x: str, logx: bool,
             ax.tick_params(labelbottom=True)
         if logx:
             ax.set_xscale("log")
+        elif whole:  # epochs 1..4 tick as 1, 2, 3, 4, not 1.25, 1.5
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if logy:
             ax.set_yscale("log")
 
