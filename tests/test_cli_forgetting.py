@@ -124,3 +124,20 @@ def test_where_keeping_nothing_exits_1(sample_runs: Path) -> None:
                                  "--where", "lr > 1"])
     assert result.exit_code == 1
     assert "keeps no run" in result.stderr
+
+
+def test_table_output_does_not_load_matplotlib(sample_runs: Path) -> None:
+    from tests.conftest import run_python
+
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from xpcli.cli import cli\n"
+        "r = CliRunner().invoke(cli, ['forgetting', 'f1:lang=*', '--runs', sys.argv[1],\n"
+        "                             '--by', 'lr', '--format', 'csv'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('matplotlib' in sys.modules)\n"
+    )
+    done = run_python(code, str(sample_runs))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

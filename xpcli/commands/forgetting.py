@@ -48,8 +48,10 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
     plateau (flat end), single_point, or missing (the run lacks the context). rank orders
     each run's contexts by rel_drop, 1 = forgets most. NaN and infinite values are ignored.
     With --by, one row per group and context: medians over the runs, IQR spreads and the
-    number of runs still learning. On a terminal a sparkline shows each curve. -o draws
-    the curves with their peaks: one run, or one panel per context for many runs.
+    number of runs still learning. On a terminal the table is compact, with a sparkline
+    of each curve (scaled to its own range); --format csv/json give every column. -o
+    draws the curves with their peaks: one run, or one panel per context for many runs,
+    coloured by --by group with bold group medians.
 
     \b
     Examples:
@@ -60,9 +62,11 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
     """
     from ..analysis.forgetting import analyse
     from ..output import resolve_format
-    from ..plots.common import check_output_path
 
     if output:
+        # matplotlib loads only when a figure is asked for (half a second).
+        from ..plots.common import check_output_path
+
         check_output_path(output)
     dataset = load_dataset(runs, quiet)
     groups = [b.strip() for b in by.split(",") if b.strip()] if by else []
