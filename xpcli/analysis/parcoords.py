@@ -355,13 +355,15 @@ def _color(
         return word, word, table.join(run_frame.select("run", word), on="run", how="left",
                                       maintain_order="left")
     try:
-        spec = parse_metric_spec(word)
-        (column,) = expand([spec], points) or [None]
-    except (SpecError, ValueError):
+        columns = expand([parse_metric_spec(word)], points)
+    except SpecError as exc:
         raise UsageError(
-            f"--color {word}: not an axis, a run column or a metric spec naming one column"
+            f"--color {word}: not an axis or a run column, nor a metric spec ({exc})"
         ) from None
-    assert column is not None
+    if len(columns) != 1:
+        labels = ", ".join(c.label for c in columns[:6])
+        raise UsageError(f"--color {word}: names {len(columns)} columns ({labels}); pick one")
+    (column,) = columns
     reduced = reduce_runs(points, [column], x=x)
     table = table.join(reduced, on="run", how="left", maintain_order="left")
     return column.label, readable_label(column), table

@@ -336,7 +336,7 @@ def parcoords_figure(
             fig.legend(proxies, [name for name, _ in colors.legend], loc="outside right upper",
                        title=color_label or color)
         if handles:
-            fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center",
+            fig.legend(handles, [str(h.get_label()) for h in handles], loc="outside lower center",
                        ncols=min(len(handles), 3))
         fig.suptitle(title if title is not None else f"{n_runs} runs")
     return fig
