@@ -39,6 +39,14 @@ of each group (e.g. each learning rate): the median of every statistic, the
 interquartile range (q75 - q25, linear interpolation) of ``rel_drop`` and ``slope`` as
 the spread, the number of runs with data and how many are still learning.
 
+Contexts are labelled ``lang=de`` when the spec names one metric (``f1:lang=*``), else
+by the full column label ``f1[lang=de]``. A run kept by ``--where`` that lacks a context
+gets a ``missing`` row, so every run has one row per context. Points without the chosen
+x (no epoch) are dropped; when none has it, the error suggests ``--x step``.
+
+For people, :func:`sparklines` draws each curve in unicode blocks and
+:meth:`Forgetting.display` picks the columns that fit a terminal.
+
 Everything is vectorised over runs: one group-by over all curves, no Python loop.
 """
 
