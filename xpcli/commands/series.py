@@ -111,7 +111,7 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
     what = _what(data, center, band_spec.describe(), by_keys, len(counts))
     if not quiet:
         info(f"xp aggregate: {what}; {policy}")
-        _hint_alignment(table, align, by_keys, data)
+        _hint_alignment(table, align, counts, x)
     if output is None:
         emit(table, format_, title=what)
         return
@@ -137,13 +137,16 @@ def _what(data: Any, center: str, band: str, by: list[str], groups: int) -> str:
             f"({data.n_runs} runs in {groups} groups){smooth}")
 
 
-def _hint_alignment(table: Any, align: str, by: list[str], data: Any) -> None:
-    """Exact alignment on values runs rarely share (wall time) leaves n == 1 everywhere."""
-    if align != "exact" or table.is_empty() or data.n_runs < 2:
+def _hint_alignment(table: Any, align: str, counts: dict, x: str) -> None:
+    """Exact alignment on x values runs rarely share (wall time) leaves n == 1 nearly
+    everywhere although the groups hold several runs: say so."""
+    if align != "exact" or table.is_empty() or not counts:
         return
-    if float(table["n"].median()) <= 1:
-        info("xp aggregate: hint: most points aggregate a single run; the runs rarely share "
-             f"{data.x} values, try --align interp")
+    typical_group = sorted(counts.values())[len(counts) // 2]
+    alone = float((table["n"] == 1).mean())
+    if typical_group >= 3 and alone >= 0.8:
+        info(f"xp aggregate: hint: {alone:.0%} of the points aggregate a single run; the runs "
+             f"rarely share {x} values, try --align interp")
 
 
 @click.command("curves")
