@@ -129,3 +129,13 @@ def test_many_runs_without_groups_draw_the_overall_median() -> None:
     np.testing.assert_allclose(median.get_ydata(),
                                np.array([0.2, 0.6, 0.5, 0.4, 0.3, 0.2]) + 0.05)
     assert peak_markers(de) == pytest.approx([2.0, 0.65])
+
+
+def test_loss_mode_legend_reads_lowest_point() -> None:
+    curves = pl.DataFrame({"run": ["r"] * 4, "context": ["split=train"] * 4,
+                           "epoch": [1.0, 2.0, 3.0, 4.0], "value": [2.0, 1.0, 0.5, 0.6]})
+    stats = forgetting_stats(curves, best="min")
+    fig = run_figure(curves, stats, metric="loss", best="min")
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert texts == ["train: lowest at epoch 3, +20% by the end", "lowest point"]
+    assert peak_markers(fig.axes[0]) == pytest.approx([3.0, 0.5])

@@ -61,22 +61,24 @@ def _percent(value: float | None) -> str:
     return f"{value:.0%}"
 
 
-def _status_note(row: dict[str, Any], x: str) -> str:
+def _status_note(row: dict[str, Any], x: str, best: str = "max") -> str:
     status = row["status"]
     where = f"{x} {row[f'peak_{x}']:g}" if row.get(f"peak_{x}") is not None else ""
+    word, sign = ("peak", "-") if best == "max" else ("lowest", "+")
     if status == "past_peak":
-        return f"peak at {where}, -{_percent(row['rel_drop'])} by the end"
+        return f"{word} at {where}, {sign}{_percent(row['rel_drop'])} by the end"
     if status == "plateau":
-        return f"peak at {where}, no drop"
+        return f"{word} at {where}, no change since"
     return status.replace("_", " ")
 
 
 def run_figure(curves: pl.DataFrame, stats: pl.DataFrame, x: str = "epoch",
-               title: str = "", metric: str = "value") -> Figure:
+               title: str = "", metric: str = "value", best: str = "max") -> Figure:
     """One run: a line per context over ``x``, its peak dotted, legend in rank order.
 
     ``curves``: ``context``, ``x``, ``value`` (one run); ``stats``: ``context``, ``rank``,
-    ``peak``, ``peak_<x>``, ``rel_drop``, ``status``.
+    ``peak``, ``peak_<x>``, ``rel_drop``, ``status``. With ``best="min"`` (a loss) the
+    dots mark the lowest points and the legend reads "+34% by the end".
     """
     ranked = stats.sort("rank")
     labels = ranked["context"].to_list()
@@ -89,7 +91,7 @@ def run_figure(curves: pl.DataFrame, stats: pl.DataFrame, x: str = "epoch",
             label = row["context"]
             part = (curves.filter((pl.col("context") == label) & pl.col("value").is_finite())
                     .sort(x))
-            legend = f"{names[label]}: {_status_note(row, x)}"
+            legend = f"{names[label]}: {_status_note(row, x, best)}"
             if part.is_empty():
                 ax.plot([], [], color=colours[label], label=f"{names[label]}: no data")
                 continue
@@ -104,7 +106,7 @@ def run_figure(curves: pl.DataFrame, stats: pl.DataFrame, x: str = "epoch",
         handles, texts = ax.get_legend_handles_labels()
         handles.append(Line2D([], [], marker="o", color="#555555", linestyle="none",
                               markeredgecolor="white"))
-        texts.append("peak")
+        texts.append("peak" if best == "max" else "lowest point")
         ax.legend(handles, texts, title=f"{key or 'context'}, most forgotten first",
                   loc="center left", bbox_to_anchor=(1.01, 0.5), alignment="left")
         fig.suptitle(title)
@@ -140,7 +142,7 @@ def _group_name(key: Any, by: Sequence[str]) -> str:
 
 def runs_figure(curves: pl.DataFrame, group_curves: pl.DataFrame, group_stats: pl.DataFrame,
                 by: Sequence[str] = (), x: str = "epoch", title: str = "",
-                metric: str = "value") -> Figure:
+                metric: str = "value", peak: str = "peak") -> Figure:
     """Several runs: a panel per context; thin run lines and bold group medians.
 
     ``curves``: ``run``, ``context``, ``x``, ``value`` and the ``by`` columns;
@@ -210,7 +212,7 @@ def runs_figure(curves: pl.DataFrame, group_curves: pl.DataFrame, group_stats: p
         texts = [_group_name(k, by) for k in keys]
         handles.append(Line2D([], [], marker="o", color="#555555", linestyle="none",
                               markeredgecolor="white"))
-        texts.append("peak of the median")
+        texts.append(f"{peak} of the median")
         fig.legend(handles, texts, loc="outside right center",
                    title=f"median over runs\n(thin: each of {runs_count} runs)")
         fig.suptitle(title)
@@ -220,6 +222,7 @@ def runs_figure(curves: pl.DataFrame, group_curves: pl.DataFrame, group_stats: p
 def forgetting_figure(result: Forgetting) -> Figure:
     """The figure of an :func:`~xpcli.analysis.forgetting.analyse` result (see module doc)."""
     metric = result.metric
+    peak = "peak" if result.best == "max" else "lowest point"
     _, key = short_labels(result.stats["context"].unique(maintain_order=True).to_list())
     per = f"per {key}" if key else "per context"
     if result.run is not None:
@@ -227,11 +230,11 @@ def forgetting_figure(result: Forgetting) -> Figure:
         picked = f", {result.picked_by}" if result.picked_by else ""
         title = (f"Run {result.run} ({params}{picked})" if params
                  else f"Run {result.run}{picked}") + \
-            f"\n{metric} {per} over {result.x}s; dot = peak (best value)"
+            f"\n{metric} {per} over {result.x}s; dot = {peak}"
         return run_figure(result.curves, result.stats, x=result.x, title=title,
-                          metric=metric)
+                          metric=metric, best=result.best)
     assert result.group_curves is not None and result.group_stats is not None
     grouped = f", coloured by {', '.join(result.by)}" if result.by else ""
     title = f"{metric} {per} over {result.x}s, {result.curves['run'].n_unique()} runs{grouped}"
     return runs_figure(result.curves, result.group_curves, result.group_stats, by=result.by,
-                       x=result.x, title=title, metric=metric)
+                       x=result.x, title=title, metric=metric, peak=peak)
