@@ -29,7 +29,8 @@ def runs_cmd(runs: str | None, params: str | None, format_: str, quiet: bool) ->
     dataset = load_dataset(runs, quiet)
     columns = None
     if params:
-        columns = [p.strip() for p in params.split(",") if p.strip()]
+        # dict.fromkeys: a param named twice is shown once (a frame has unique columns).
+        columns = list(dict.fromkeys(p.strip() for p in params.split(",") if p.strip()))
         unknown = [p for p in columns if p not in dataset.params]
         if unknown:
             raise UsageError(
