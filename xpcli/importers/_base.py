@@ -439,7 +439,8 @@ def import_source(module: Any, source: str, into: str, *,
         if isinstance(parent, str) and parent in by_key:
             data.meta["parent"] = by_key[parent]
         if p_regex is not None:
-            data.params = {**data.params, **params_from_name(p_regex, run.name)}
+            name = data.meta.get("display_name") or run.name
+            data.params = {**data.params, **params_from_name(p_regex, str(name))}
         if c_regex is not None:
             _apply_context_regex(data, c_regex)
         data.meta = {**data.meta, "name": run.name, "source": run.path,
