@@ -261,17 +261,17 @@ def test_zh_forgets_fastest_for_the_best_english_run(sample) -> None:
                      run="best:f1:lang=en", sparkline=True)
     table = result.table
     assert result.run == "lr3e-5-s05"
-    assert table["context"].to_list()[0] == "f1[lang=zh]"
+    assert table["context"].to_list()[0] == "lang=zh"
     assert table["rank"].to_list() == [1, 2, 3, 4, 5]
-    assert table["context"].to_list()[-1] == "f1[lang=en]"
+    assert table["context"].to_list()[-1] == "lang=en"
     assert "lr=3e-05" in result.title and "seed=5" in result.title
-    assert all(len(s) == 20 for s in table["curve"].to_list())
+    assert all(len(s) == 16 for s in table["curve"].to_list())
     # The best English run's zh curve computed by hand from the points.
     zh = (sample.points.filter((pl.col("run") == "lr3e-5-s05") & (pl.col("lang") == "zh")
                                & (pl.col("name") == "f1"))
           .sort("epoch").collect())
     expected = numpy_stats(zh["epoch"].to_numpy(), zh["value"].to_numpy())
-    got = row(table, "f1[lang=zh]", "lr3e-5-s05")
+    got = row(table, "lang=zh", "lr3e-5-s05")
     for key, value in expected.items():
         assert got[key] == pytest.approx(value), key
 
@@ -283,9 +283,9 @@ def test_groups_by_lr_rank_zh_first_where_models_learn(sample) -> None:
     assert set(groups["runs"].to_list()) == {40}
     first = groups.filter(pl.col("rank") == 1)
     learning = first.filter(pl.col("lr") >= 1e-5)
-    assert set(learning["context"].to_list()) == {"f1[lang=zh]"}
+    assert set(learning["context"].to_list()) == {"lang=zh"}
     # As generated, larger learning rates forget more (zh median relative drop).
-    zh = dict(groups.filter(pl.col("context") == "f1[lang=zh]").select("lr", "rel_drop")
+    zh = dict(groups.filter(pl.col("context") == "lang=zh").select("lr", "rel_drop")
               .iter_rows())
     assert zh[1e-6] < zh[1e-5] < zh[3e-5] < zh[1e-4]
     assert result.stats.height == 240 * 5
@@ -318,3 +318,16 @@ def test_errors(sample) -> None:
     with pytest.raises(DataError, match="--x step"):
         analyse(no_epoch, pl.DataFrame({"run": ["a"]}), "acc")
     assert analyse(no_epoch, pl.DataFrame({"run": ["a"]}), "acc", x="step").table.height == 1
+
+
+def test_two_metrics_keep_full_labels_and_compact_display(sample) -> None:
+    result = analyse(sample.points, sample.runs, "f1:lang=zh,f1:lang=en,lms_score",
+                     params=sample.params, run="lr1e-4-s00", sparkline=True)
+    assert sorted(result.table["context"].to_list()) == ["f1[lang=en]", "f1[lang=zh]",
+                                                         "lms_score"]
+    lms = row(result.table, "lms_score", "lr1e-4-s00")
+    assert lms["status"] == "single_point" and lms["points"] == 1
+    assert result.display(compact=True).columns == [
+        "rank", "context", "curve", "peak", "peak_epoch", "final", "rel_drop", "slope", "auc",
+        "status"]
+    assert result.display().columns == result.table.columns
