@@ -41,6 +41,7 @@ from typing import Any
 
 import polars as pl
 
+from . import format as fmt
 from . import store
 from .store import RAW_SCHEMA, Diagnostics
 
@@ -222,7 +223,7 @@ class Cache:
     def _save_manifest(self, manifest: dict[str, Any]) -> None:
         tmp = self.folder / f".manifest.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(manifest, fh, separators=(",", ":"))
+            fh.write(json.dumps(manifest, separators=(",", ":")))  # the C encoder
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.manifest_path)
@@ -317,12 +318,13 @@ class Cache:
             first_line = entry["lines"] + 1 if entry else 1 + _newlines_before(path, base)
             data = self._read_from(path, start, local)
             body, tail_note = self._whole_lines(path, data, start, first_line, local)
-            offset = start + len(body)
+            consumed = min(len(body), len(data))  # a parsed tail has no newline yet
+            offset = start + consumed
             new_entries[src] = {
                 **ident,
                 "base": base,
                 "offset": offset,
-                "lines": first_line - 1 + body.count(b"\n"),
+                "lines": first_line - 1 + data.count(b"\n", 0, consumed),
                 "check": _check(path, offset) if not path.endswith(".gz") else "",
                 "segments": list(entry["segments"]) if entry else [],
                 "notes": (entry["notes"] if entry else []) + _shifted(local, 1),
@@ -366,16 +368,21 @@ class Cache:
     def _whole_lines(path: str, data: bytes, start: int, first_line: int,
                      diags: Diagnostics) -> tuple[bytes, list[Any] | None]:
         """Whole lines of ``data``; a torn tail is left uncached and noted."""
-        if not data:
+        if not data.strip():
             if start == 0:
                 diags.add(path, 0, "empty file", "empty")
-            return b"", None
+            return b"", None  # re-read from the start next time if it changes
         if data.endswith(b"\n"):
             return data, None
         cut = data.rfind(b"\n") + 1
         tail = data[cut:]
         if not tail.strip():
             return data[:cut], None
+        try:
+            fmt.parse_line(tail)  # a whole record that only lacks its newline
+            return data + b"\n", None
+        except ValueError:
+            pass
         line = first_line + data.count(b"\n", 0, cut)
         return data[:cut], [line, "torn last line (file cut while being written); skipped",
                             "torn"]

@@ -21,8 +21,9 @@ import io
 import json
 import os
 import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -242,14 +243,16 @@ def _exact_objects(frame: pl.DataFrame, body: bytes) -> pl.DataFrame | None:
     has_escape = b"\\" in body
     if not redo and not has_escape:
         return frame
-    lines = body.split(b"\n")[:-1]
-    if len(lines) != frame.height:
-        lines = [line for line in lines if line.strip()]
-        if len(lines) != frame.height:
+    if frame.height == body.count(b"\n"):
+        lines = _lines_at(body, sorted(redo), has_escape)  # no blank lines: row i = line i
+    else:
+        every = [line for line in body.split(b"\n")[:-1] if line.strip()]
+        if len(every) != frame.height:
             return None
-    if has_escape:
-        redo.update(i for i, line in enumerate(lines) if b"\\" in line)
-    rows = sorted(redo)
+        if has_escape:
+            redo.update(i for i, line in enumerate(every) if b"\\" in line)
+        lines = {i: every[i] for i in redo}
+    rows = sorted(lines)
     texts: dict[str, list[str | None]] = {name: [] for name in _OBJECT_COLUMNS}
     for i in rows:
         try:
@@ -263,6 +266,33 @@ def _exact_objects(frame: pl.DataFrame, body: bytes) -> pl.DataFrame | None:
         frame[name].scatter(rows, pl.Series(name, texts[name], dtype=pl.String))
         for name in _OBJECT_COLUMNS
     )
+
+
+def _lines_at(body: bytes, rows: list[int], escapes: bool) -> dict[int, bytes]:
+    """Lines ``rows`` of ``body`` (and every line holding a backslash), without splitting
+    the whole body: run records are found by their ``"kind":"run"`` and the few other
+    wanted lines by counting newlines between consecutive hits, in one pass."""
+    wanted = set(rows)
+    marks = []
+    for needle in ((b'"kind":"run"', b"\\") if escapes else (b'"kind":"run"',)):
+        pos = body.find(needle)
+        while pos != -1:
+            start = body.rfind(b"\n", 0, pos) + 1
+            end = body.find(b"\n", pos)
+            marks.append((start, end))
+            pos = body.find(needle, end)
+    marks.sort()
+    found: dict[int, bytes] = {}
+    line, at = 0, 0
+    for start, end in marks:
+        line += body.count(b"\n", at, start)
+        at = start
+        found[line] = body[start:end]
+    if not wanted <= set(found):
+        # A run record written with other spacing: fall back to looking at every line.
+        every = body.split(b"\n")[:-1]
+        found.update((i, every[i]) for i in wanted)
+    return found
 
 
 def _careful_frame(path: str, body: bytes, diags: Diagnostics) -> pl.DataFrame:
