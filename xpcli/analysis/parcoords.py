@@ -24,11 +24,13 @@ from ..errors import SpecError, UsageError
 from ..spec import (
     Column,
     MetricSpec,
+    Where,
     XAxis,
     expand,
     metric_names_in,
     parse_metric_spec,
     parse_metric_specs,
+    parse_picker,
     parse_where,
     reduce_runs,
     resolve_picker,
@@ -180,20 +182,52 @@ def _missing_expr(name: str, dtype: pl.DataType) -> pl.Expr:
     return col.is_null()
 
 
+def _names_read(specs: Sequence[MetricSpec]) -> set[str]:
+    """The metrics a list of specs reads, references of at-max/at-min included."""
+    names = {spec.name for spec in specs}
+    return names | {spec.reduce.ref.name for spec in specs if spec.reduce.ref is not None}
+
+
+class _Points:
+    """The points a table needs, read once: only the metrics named, kept in memory.
+
+    Every spec, picker and colour is resolved against this subset (one scan instead of
+    one per call); when resolving fails, it is retried on every point so the error names
+    the metrics and contexts that do exist.
+    """
+
+    def __init__(self, points: pl.LazyFrame, names: set[str]) -> None:
+        self.all = points
+        self.subset = points.filter(pl.col("name").is_in(sorted(names))).collect().lazy()
+
+    def keep_runs(self, ids: pl.Series) -> None:
+        self.subset = self.subset.filter(pl.col("run").is_in(ids.implode()))
+
+    def expand(self, specs: Sequence[MetricSpec]) -> list[Column]:
+        try:
+            return expand(specs, self.subset)
+        except SpecError:
+            return expand(specs, self.all)
+
+    def pick(self, text: str, runs: pl.DataFrame, x: XAxis) -> str:
+        try:
+            return resolve_picker(text, runs, self.subset, x=x)
+        except SpecError:
+            return resolve_picker(text, runs, self.all, x=x)
+
+
 def _filter_runs(
-    runs: pl.DataFrame, points: pl.LazyFrame, where: str, metrics: set[str], x: XAxis
+    runs: pl.DataFrame, points: _Points, where: Where, specs: list[MetricSpec], x: XAxis
 ) -> pl.DataFrame:
     """``--where`` over params/meta, and over metric specs such as ```f1:lang=en` > 0.8``."""
-    parsed = parse_where(where)
-    specs = metric_names_in(parsed, runs.columns, metrics)
     frame = runs
     if specs:
-        columns = expand(specs, points)
-        reduced = reduce_runs(points, columns, x=x).rename(
+        columns = points.expand(specs)
+        reduced = reduce_runs(points.subset, columns, x=x).rename(
             {c.label: s.text for c, s in zip(columns, specs)}
         )
         frame = frame.join(reduced, on="run", how="left")
-    kept = frame.filter(parsed.to_expr(frame.schema))
+    kept = frame.filter(where.to_expr(frame.schema))
     return kept.select(runs.columns)
 
 
@@ -226,15 +260,35 @@ def parcoords_table(
     Raises :class:`UsageError`/:class:`SpecError` naming what is unknown.
     """
     run_frame = runs.lazy().collect() if isinstance(runs, pl.LazyFrame) else runs
-    point_frame = points.lazy()
     total_runs = run_frame.height
     if "run" not in run_frame.columns:
         raise UsageError("the runs table has no 'run' column")
-    known_metrics = set(
-        point_frame.select(pl.col("name").unique()).collect().to_series().to_list()
-    )
-    if where is not None:
-        run_frame = _filter_runs(run_frame, point_frame, where, known_metrics, x)
+
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    specs: list[MetricSpec] = []
+    for item in metrics:
+        # A string may hold a comma-separated list; a repeated --metrics adds items.
+        if isinstance(item, MetricSpec):
+            specs.append(item)
+        elif item.strip():
+            specs += parse_metric_specs(item)
+    pickers = [parse_picker(text) for text in highlights]
+    extra = [p.spec for p in pickers if p.spec is not None]
+    if color is not None and color.strip().lower() != "none":
+        try:
+            extra.append(parse_metric_spec(color))
+        except SpecError:
+            pass  # a param or an axis label, resolved later
+    parsed_where = parse_where(where) if where is not None else None
+    where_specs: list[MetricSpec] = []
+    if parsed_where is not None and any(n not in run_frame.columns for n in parsed_where.names()):
+        known = set(points.lazy().select(pl.col("name").unique()).collect().to_series())
+        where_specs = metric_names_in(parsed_where, run_frame.columns, known)
+    point_set = _Points(points.lazy(), _names_read([*specs, *extra, *where_specs]))
+
+    if parsed_where is not None:
+        run_frame = _filter_runs(run_frame, point_set, parsed_where, where_specs, x)
     if run_frame.is_empty():
         what = f" match --where {where!r}" if where is not None else " in the runs table"
         raise UsageError(f"no runs{what}; nothing to draw")
@@ -243,8 +297,7 @@ def parcoords_table(
     run_frame = run_frame.sort(order, nulls_last=True).with_row_index(RUN_NUMBER, offset=1)
     run_frame = run_frame.with_columns(pl.col(RUN_NUMBER).cast(pl.Int64))
     if where is not None:
-        ids = run_frame.get_column("run")
-        point_frame = point_frame.filter(pl.col("run").is_in(ids.implode()))
+        point_set.keep_runs(run_frame.get_column("run"))
 
     reserved = {RUN_NUMBER}
     if params is None:
@@ -258,16 +311,7 @@ def parcoords_table(
     if "run" in params:
         raise UsageError("--params run: use --run-axis id for a run-id axis")
 
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    specs: list[MetricSpec] = []
-    for item in metrics:
-        # A string may hold a comma-separated list; a repeated --metrics adds items.
-        if isinstance(item, MetricSpec):
-            specs.append(item)
-        elif item.strip():
-            specs += parse_metric_specs(item)
-    columns = expand(specs, point_frame) if specs else []
+    columns = point_set.expand(specs) if specs else []
     clash = [c.label for c in columns if c.label in params or c.label in reserved]
     if clash:
         raise UsageError(f"metric column {clash[0]!r} has the name of a param; rename one")
@@ -289,10 +333,10 @@ def parcoords_table(
 
     table = run_frame.select("run", RUN_NUMBER, *params)
     if columns:
-        reduced = reduce_runs(point_frame, columns, x=x)
+        reduced = reduce_runs(point_set.subset, columns, x=x)
         table = table.join(reduced, on="run", how="left", maintain_order="left")
 
-    color_column, color_label, table = _color(color, axes, table, run_frame, point_frame, x)
+    color_column, color_label, table = _color(color, axes, table, run_frame, point_set, x)
 
     ordered = list(dict.fromkeys(["run", *(a.column for a in axes)]))
     if color_column is not None and color_column not in ordered:
@@ -310,7 +354,7 @@ def parcoords_table(
     if both:
         raise UsageError(f"--log and --linear both name {both[0]}; pick one")
     invert_columns = resolve_axis_words(invert, axes, "--invert")
-    picked = [(text, resolve_picker(text, run_frame, point_frame, x=x)) for text in highlights]
+    picked = [(text, point_set.pick(text, run_frame, x)) for text in highlights]
     auto_log = [a.column for a in axes
                 if a.kind == "param" and _is_numeric(table.schema[a.column])]
     return Parcoords(table=table, axes=axes, missing=missing, color=color_column,
@@ -331,7 +375,7 @@ def _color(
     axes: list[Axis],
     table: pl.DataFrame,
     run_frame: pl.DataFrame,
-    points: pl.LazyFrame,
+    points: _Points,
     x: XAxis,
 ) -> tuple[str | None, str | None, pl.DataFrame]:
     """The colour column: an axis, a run column, or a metric spec reduced for the purpose."""
@@ -355,7 +399,7 @@ def _color(
         return word, word, table.join(run_frame.select("run", word), on="run", how="left",
                                       maintain_order="left")
     try:
-        columns = expand([parse_metric_spec(word)], points)
+        columns = points.expand([parse_metric_spec(word)])
     except SpecError as exc:
         raise UsageError(
             f"--color {word}: not an axis or a run column, nor a metric spec ({exc})"
@@ -364,7 +408,7 @@ def _color(
         labels = ", ".join(c.label for c in columns[:6])
         raise UsageError(f"--color {word}: names {len(columns)} columns ({labels}); pick one")
     (column,) = columns
-    reduced = reduce_runs(points, [column], x=x)
+    reduced = reduce_runs(points.subset, [column], x=x)
     table = table.join(reduced, on="run", how="left", maintain_order="left")
     return column.label, readable_label(column), table
 
