@@ -35,7 +35,13 @@ from ..errors import UsageError
 from ..output import format_number
 from ..spec import XAxis, parse_metric_specs
 from ..store import Dataset
-from .select import default_specs, reduced_table, split_list, varying_params
+from .select import (
+    collect_points,
+    default_specs,
+    reduced_table,
+    split_list,
+    varying_params,
+)
 
 __all__ = [
     "DEFAULT_AGGS",
@@ -161,8 +167,13 @@ def group_table(
     (:func:`~xpcli.analysis.select.default_specs`); ``aggs`` to median, min, max.
     """
     agg_list = parse_aggs(aggs)
-    specs = parse_metric_specs(metrics) if metrics else default_specs(dataset.points)
-    table = reduced_table(dataset, specs, where=where, x=x)
+    points = None
+    if metrics:
+        specs = parse_metric_specs(metrics)
+    else:
+        points = collect_points(dataset)
+        specs = default_specs(points)
+    table = reduced_table(dataset, specs, where=where, points=points, x=x)
     by_list = list(dict.fromkeys(split_list(by)))
     if not by_list:
         by_list = default_by(dataset.runs.collect(), table.params)

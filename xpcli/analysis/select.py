@@ -49,6 +49,7 @@ __all__ = [
     "ReducedTable",
     "SortKey",
     "best_run",
+    "collect_points",
     "default_specs",
     "parse_best",
     "parse_sort_keys",
@@ -169,7 +170,41 @@ def varying_params(runs: pl.DataFrame, params: Sequence[str]) -> list[str]:
     return out
 
 
-def _single_column(spec: MetricSpec, points: pl.LazyFrame, option: str) -> Column:
+def _spec_names(texts: Iterable[str | MetricSpec]) -> set[str]:
+    """Metric names (with at-max/at-min references) of the texts that parse as specs."""
+    names: set[str] = set()
+    for item in texts:
+        try:
+            spec = item if isinstance(item, MetricSpec) else parse_metric_spec(item)
+        except SpecError:
+            continue
+        names.add(spec.name)
+        if spec.reduce.ref is not None:
+            names.add(spec.reduce.ref.name)
+    return names
+
+
+def collect_points(dataset: Dataset, specs: Iterable[str | MetricSpec] | None = None,
+                   where: str | None = None) -> pl.DataFrame:
+    """The points a command needs, read once: all of them (``specs`` None), or only the
+    metrics that ``specs`` and the metric specs in ``where`` name.
+
+    Every later step (expansion, reduction) then works on this frame instead of scanning
+    the runs directory's points again.
+    """
+    if specs is None:
+        return dataset.points.collect()
+    required = _spec_names(specs)
+    names = required | (_spec_names(parse_where(where).names()) if where is not None else set())
+    frame = dataset.points.filter(pl.col("name").is_in(sorted(names))).collect()
+    if not required <= set(frame["name"].unique().to_list()):
+        # A misspelt metric: read everything so the error can list the metrics that exist.
+        return dataset.points.collect()
+    return frame
+
+
+def _single_column(spec: MetricSpec, points: pl.DataFrame | pl.LazyFrame,
+                   option: str) -> Column:
     columns = expand([spec], points)
     if len(columns) != 1:
         labels = ", ".join(c.label for c in columns[:6])
@@ -184,6 +219,7 @@ def reduced_table(
     where: str | None = None,
     extra: Sequence[tuple[str, str | MetricSpec]] = (),
     columns: Sequence[Column] = (),
+    points: pl.DataFrame | None = None,
     x: XAxis = "epoch",
 ) -> ReducedTable:
     """Reduce ``specs`` per run, join to the runs table and keep the runs matching ``where``.
@@ -193,13 +229,18 @@ def reduced_table(
     metric spec naming one column, reduced too; ``ReducedTable.extra`` maps each to its
     column.
 
-    ``columns`` are already expanded columns, shown after those of ``specs``.
+    ``columns`` are already expanded columns, shown after those of ``specs``; ``points``
+    the points frame they were expanded against (default: :func:`collect_points` for
+    ``specs``, ``extra`` and ``where``).
     ``where`` may use params, meta and metric specs in backticks
     (```f1:lang=en@max` > 0.8``), reduced here even when not shown. Runs with no point in
     any column still appear, with null metrics. Rows are ordered by creation time, then id.
     """
     runs = dataset.runs.collect()
-    points = dataset.points
+    if points is None:
+        metric_items = [item for _, item in extra
+                        if not (isinstance(item, str) and item in runs.columns)]
+        points = collect_points(dataset, [*specs, *metric_items], where)
     wanted = [*(expand(specs, points) if specs else []), *columns]
     by_label: dict[str, Column] = {}
     for column in wanted:
@@ -226,7 +267,7 @@ def reduced_table(
     parsed = parse_where(where) if where is not None else None
     if parsed is not None:
         known = set(runs.columns) | set(by_label)
-        metric_set = set(points.select(pl.col("name").unique()).collect()["name"].to_list())
+        metric_set = set(points["name"].unique().to_list())
         for spec in metric_names_in(parsed, known, metric_set):
             column = _single_column(spec, points, "--where")
             by_label.setdefault(column.label, column)
@@ -306,14 +347,19 @@ def select_runs(
         raise UsageError("--best keeps one run; drop --top (or use --sort ... --top N)")
     if top is not None and top < 1:
         raise UsageError(f"--top {top}: expected a positive number of runs")
-    specs = parse_metric_specs(metrics) if metrics else default_specs(dataset.points)
+    points = None
+    if metrics:
+        specs = parse_metric_specs(metrics)
+    else:
+        points = collect_points(dataset)
+        specs = default_specs(points)
     sort_keys = parse_sort_keys(sort)
     extra: list[tuple[str, str | MetricSpec]] = [("--sort", key.name) for key in sort_keys]
     best_kind: Literal["best", "worst"] = "best"
     if best is not None:
         best_spec, best_kind = parse_best(best)
         extra.append(("--best", best_spec))
-    table = reduced_table(dataset, specs, where=where, extra=extra, x=x)
+    table = reduced_table(dataset, specs, where=where, extra=extra, points=points, x=x)
     frame = table.frame
     if params is None:
         # Judged over all runs, so filtering does not change which columns appear.

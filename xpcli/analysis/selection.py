@@ -34,9 +34,9 @@ from typing import Literal
 import polars as pl
 
 from ..errors import UsageError
-from ..spec import Column, XAxis, expand
+from ..spec import Column, MetricSpec, XAxis, expand
 from ..store import Dataset
-from .select import parse_best, reduced_table, split_list
+from .select import collect_points, parse_best, reduced_table, split_list
 
 __all__ = [
     "MEAN_TARGET",
@@ -266,16 +266,20 @@ def exclude_columns(columns: Sequence[Column], patterns: Iterable[str]) -> list[
     return kept
 
 
-def _roles(texts: str | Sequence[str] | None, option: str, dataset: Dataset,
-           exclude: Sequence[str] = ()) -> tuple[list[Role], list[Column]]:
+def _parse_roles(texts: str | Sequence[str] | None, option: str
+                 ) -> list[tuple[str, MetricSpec, Direction]]:
     items = split_list(texts)
     if not items:
         raise UsageError(f"{option}: give at least one metric spec, e.g. {option} f1:lang=en@max")
+    return [(item, *parse_best(item)) for item in items]
+
+
+def _roles(parsed: Sequence[tuple[str, MetricSpec, Direction]], option: str,
+           points: pl.DataFrame, exclude: Sequence[str] = ()) -> tuple[list[Role], list[Column]]:
     roles: list[Role] = []
     columns: list[Column] = []
-    for item in items:
-        spec, direction = parse_best(item)
-        expanded = expand([spec], dataset.points)
+    for item, spec, direction in parsed:
+        expanded = expand([spec], points)
         kept = exclude_columns(expanded, exclude) if exclude else expanded
         if not kept:
             raise UsageError(f"{option} {item}: --exclude leaves no column "
@@ -304,11 +308,14 @@ def selection(
     ``worst:``) means lower is better. ``exclude`` (``KEY=GLOB`` items) drops target
     columns, e.g. ``lang=en`` from ``f1:lang=*``. ``where`` filters runs first.
     """
-    selector_roles, selector_columns = _roles(selectors, "--selector", dataset)
-    target_roles, target_columns = _roles(targets, "--target", dataset, split_list(exclude))
+    selector_specs = _parse_roles(selectors, "--selector")
+    target_specs = _parse_roles(targets, "--target")
+    points = collect_points(dataset, [s for _, s, _ in (*selector_specs, *target_specs)], where)
+    selector_roles, selector_columns = _roles(selector_specs, "--selector", points)
+    target_roles, target_columns = _roles(target_specs, "--target", points, split_list(exclude))
     by_list = list(dict.fromkeys(split_list(by)))
     table = reduced_table(dataset, [], columns=[*selector_columns, *target_columns],
-                          where=where, x=x)
+                          where=where, points=points, x=x)
     known = [c for c in table.frame.columns if c != "run" and c not in table.metrics]
     for name in by_list:
         if name not in known:
