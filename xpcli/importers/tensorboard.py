@@ -98,6 +98,16 @@ def _records(path: str) -> tuple[int, int]:
     return count, size - pos
 
 
+def _scalar(tensor: Any, tensor_util: Any) -> float:
+    """A scalar tensor's value; the common float/double cases without building an array."""
+    if not tensor.tensor_content and not tensor.tensor_shape.dim:
+        if len(tensor.float_val) == 1:
+            return float(tensor.float_val[0])
+        if len(tensor.double_val) == 1:
+            return float(tensor.double_val[0])
+    return float(tensor_util.make_ndarray(tensor))
+
+
 def _hparam_values(info: Any) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for key, value in info.hparams.items():
@@ -139,7 +149,7 @@ def read(run: SourceRun, report: Report) -> RunData | None:
                         plugin = plugin_of.get(value.tag, "")
                     if plugin == "scalars":
                         try:
-                            number = float(tensor_util.make_ndarray(value.tensor))
+                            number = _scalar(value.tensor, tensor_util)
                         except (TypeError, ValueError):
                             report.skip(path, "non-numeric values")
                             continue
