@@ -84,12 +84,12 @@ class Parcoords:
 
     @property
     def title(self) -> str:
-        """``240 runs``, or ``160 of 240 runs where lr >= 1e-5``: what the figure draws."""
+        """``2,400 runs``, or ``160 of 240 runs where lr >= 1e-5``: what the figure draws."""
         n = self.table.height
         if self.where is None:
-            return f"{n} runs"
+            return f"{n:,} runs"
         where = self.where if len(self.where) <= 60 else self.where[:57] + "..."
-        return f"{n} of {self.total_runs} runs where {where}"
+        return f"{n:,} of {self.total_runs:,} runs where {where}"
 
     def figure_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`xpcli.plots.parcoords.parcoords_figure` for this table."""
