@@ -32,6 +32,7 @@ TINY_METRICS_CSV = (
 def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.delenv("XP_RUNS", raising=False)
     monkeypatch.delenv("XP_FORCE_TTY", raising=False)
+    monkeypatch.setenv("COLUMNS", "160")  # tables fit without cut cells
     return CliRunner()
 
 
