@@ -118,29 +118,38 @@ def extract_series(
     _check_x(x)
     keys = series_keys(columns)
     context_keys = keys[1:]
-    lazy = points.lazy()
-    if runs is not None:
-        ids = runs if isinstance(runs, pl.Series) else pl.Series(list(runs), dtype=pl.String)
-        lazy = lazy.filter(pl.col("run").is_in(pl.lit(ids).implode()))
-    lazy = lazy.with_row_index("__order")
-    if x == "time":
-        start = lazy.group_by("run").agg(pl.col("time").min().alias("__start"))
-        lazy = lazy.join(start, on="run", how="left").with_columns(
-            (pl.col("time") - pl.col("__start")).alias("__x")
-        )
-    else:
-        lazy = lazy.with_columns(pl.col(x).alias("__x"))
-
-    parts = []
     for column in columns:
         if column.reduce.kind != "last":
             raise UsageError(
                 f"{column.spec.text or column.label}: a series is not reduced; drop the "
                 f"'@{column.reduce.kind}' part"
             )
+    lazy = points.lazy()
+    if runs is not None:
+        ids = runs if isinstance(runs, pl.Series) else pl.Series(list(runs), dtype=pl.String)
+        lazy = lazy.filter(pl.col("run").is_in(pl.lit(ids).implode()))
+    # One scan for every column: the metric names and the context keys they filter on.
+    names = pl.Series(sorted({c.name for c in columns}), dtype=pl.String)
+    source_x = "time" if x == "time" else x
+    base = lazy.filter(pl.col("name").is_in(pl.lit(names).implode())).select(
+        "run", "name", *context_keys, *dict.fromkeys([source_x, "time"]), "value"
+    )
+    if x == "time":
+        # The run's clock starts at its first point over every metric it logged.
+        starts = lazy.group_by("run").agg(pl.col("time").min().alias("__start"))
+        selected, start = pl.collect_all([base, starts])
+        selected = selected.join(start, on="run", how="left").with_columns(
+            (pl.col("time") - pl.col("__start")).alias("__x")
+        )
+    else:
+        selected = base.collect().with_columns(pl.col(x).alias("__x"))
+    selected = selected.with_row_index("__order")
+
+    parts = []
+    for column in columns:
         given = dict(column.context)
         parts.append(
-            lazy.filter(series_filter(column)).select(
+            selected.filter(series_filter(column)).select(
                 "run",
                 pl.lit(column.name, dtype=pl.String).alias("metric"),
                 *[pl.lit(given.get(key), dtype=pl.String).alias(key) for key in context_keys],
@@ -152,7 +161,7 @@ def extract_series(
         )
     if not parts:
         raise UsageError("no metric column to draw; name one, e.g. f1:lang=*")
-    frame = pl.concat(parts).collect()
+    frame = pl.concat(parts)
     _check_axis(frame, columns, keys, x)
     frame = (
         frame.filter(pl.col("__x").is_not_null())
