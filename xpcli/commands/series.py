@@ -198,8 +198,9 @@ def curves_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: s
 
     picked = label = None
     if highlight:
+        # best:/worst: reduce along epoch unless the figure's x is step.
         picked = resolve_picker(highlight, data.runs, dataset.points,
-                                x=x if x != "time" else "epoch")
+                                x="step" if x == "step" else "epoch")
         label = picked if picked == highlight.strip() else f"{picked} ({highlight.strip()})"
         if picked not in set(data.series["run"].unique().to_list()):
             info(f"xp curves: warning: {label} has no points in these columns")

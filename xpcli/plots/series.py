@@ -268,7 +268,9 @@ def _colorbar(fig: Figure, where: Axes | list[Axes], scale: ColorScale,
     """A colourbar for ``scale``: into ``where`` (an Axes) or beside ``where`` (panels)."""
     assert scale.norm is not None
     mappable = ScalarMappable(norm=scale.norm, cmap=scale.cmap)
+    axis: Any
     if horizontal:
+        assert isinstance(where, Axes)
         bar = fig.colorbar(mappable, cax=where, orientation="horizontal")
         axis = bar.ax.xaxis
     else:
@@ -330,7 +332,7 @@ def curves_figure(
             part = panel.frame
             extra = [color] if color and color not in line_keys else []
             segments, seg_keys = _segments(part, x, [*line_keys, *extra])
-            if scale.continuous:
+            if scale.continuous and color is not None:
                 # Highest values last: extremes of the colormap are not buried.
                 values = seg_keys[color].to_list()
                 order = sorted(range(len(segments)), key=lambda i: (values[i] is None,
@@ -385,9 +387,10 @@ def _draw_overlay(ax: Axes, panel: Panel, overlay: pl.DataFrame, x: str, scale: 
             continue
         part = part.filter(pl.col(key).is_null() if value is None else pl.col(key) == value)
     group = [color] if color and color in part.columns else []
-    for key, rows in (part.group_by(group, maintain_order=True) if group else [((None,), part)]):
+    groups: Any = part.group_by(group, maintain_order=True) if group else [((None,), part)]
+    for values, rows in groups:
         rows = rows.sort(x)
-        c = scale.color(key[0]) if group else to_rgba("#222222")
+        c = scale.color(values[0]) if group else to_rgba("#222222")
         ax.plot(rows[x].to_numpy(), rows["center"].to_numpy(), color=c, lw=2.2, zorder=4,
                 path_effects=[pe.withStroke(linewidth=3.6, foreground="white")])
 
@@ -447,12 +450,12 @@ def aggregate_figure(
         fig, axes, spare = panel_grid(len(panels))
         _share_y(axes, panels)
         for ax, panel in zip(axes, panels):
-            groups = (panel.frame.group_by(hue, maintain_order=True) if hue
-                      else [((None,), panel.frame)])
+            groups: Any = (panel.frame.group_by(hue, maintain_order=True) if hue
+                           else [((None,), panel.frame)])
             ordered = sorted(groups, key=lambda g: _sort_key(g[0][0]))
-            for key, rows in ordered:
+            for values, rows in ordered:
                 rows = rows.sort(x)
-                c = scale.color(key[0]) if hue else to_rgba(DEFAULT_COLOR)
+                c = scale.color(values[0]) if hue else to_rgba(DEFAULT_COLOR)
                 xs = rows[x].cast(pl.Float64).to_numpy()
                 low = rows["low"].cast(pl.Float64).fill_null(np.nan).to_numpy()
                 high = rows["high"].cast(pl.Float64).fill_null(np.nan).to_numpy()
