@@ -12,12 +12,17 @@ Guarantees (see ``docs/guarantees.md``):
   line, so nothing written before is damaged, and raises :class:`WriteError` to the
   caller of ``track``/``flush``/``close`` at once; a failure in the background flush is
   raised by the next call.
-- Safe to call from several threads.
+- Safe to call from several threads. Several processes may write the same run: each
+  flush holds an exclusive ``flock`` on the file, so their lines never interleave, a
+  failed write is cut back without touching the others' lines, and a torn line left by a
+  killed writer is ended before the next record.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import fcntl
 import math
 import os
 import secrets
@@ -25,8 +30,9 @@ import socket
 import sys
 import threading
 import time as _time
+from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import Any, Mapping
+from typing import Any
 
 from . import format as fmt
 from .errors import UsageError, WriteError
@@ -61,6 +67,28 @@ def new_run_id() -> str:
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
     return "".join(reversed(chars))
+
+
+@contextlib.contextmanager
+def _exclusive(fd: int) -> Iterator[None]:
+    """An exclusive ``flock`` on ``fd`` (skipped where the filesystem has no locks)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _ends_with_newline(fd: int, size: int) -> bool:
+    """Whether the file of ``fd`` (``size`` bytes) ends a line; True if it cannot be read."""
+    try:
+        return os.pread(fd, 1, size - 1) in (b"\n", b"")
+    except OSError:
+        return True
 
 
 _open_runs: "set[Run]" = set()  # strong refs: an unclosed run is flushed at exit
@@ -129,7 +157,7 @@ class Run:
             raise UsageError("flush_bytes and flush_seconds must be >= 0")
         self._flush_bytes = flush_bytes
         self._flush_seconds = flush_seconds
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()  # never re-entered: _flush runs under it
         self._buffer: list[str] = []
         self._buffered = 0
         self._prefixes: dict[Any, str] = {}
@@ -138,13 +166,9 @@ class Run:
         self._status: str | None = None
         try:
             os.makedirs(self.runs_dir, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            self._size = os.fstat(self._fd).st_size
+            self._fd = self._open(self.path)
         except OSError as exc:
             raise WriteError(f"cannot open {self.path} for writing: {exc.strerror}") from None
-        if self._size and not self._ends_with_newline():
-            # A torn line left by a killed job: end it, so our first record stays whole.
-            self._write_now("\n")
         now = _time.time() if time is None else self._as_time(time)
         run_meta: dict[str, Any] = {
             "status": "running",
@@ -184,21 +208,31 @@ class Run:
         ``value`` is any real number (Python, numpy or a one-element tensor); NaN and
         infinities are kept. ``time`` defaults to now (unix seconds).
         """
-        if isinstance(value, (float, int)) and not isinstance(value, bool):
+        # The hot path of a training loop: plain types take the shortest way; anything
+        # else (numpy scalars, tensors, int epochs, huge steps) goes through the checks.
+        kind = type(value)
+        if kind is float:
+            number = value
+        elif kind is int:
             number = float(value)
         else:
             number = self._as_float(value, name)
-        key = (name, tuple(context.items())) if context else name
+        key = (name, *context.items()) if context else name
         prefix = self._prefixes.get(key)
         if prefix is None:
             prefix = self._prefix(name, context)
             self._prefixes[key] = prefix
-        if step is not None and (type(step) is not int or not _INT64_MIN <= step <= _INT64_MAX):
-            step = self._as_int(step, "step")
-        if epoch is not None and (type(epoch) is not float or not math.isfinite(epoch)):
-            epoch = self._as_epoch(epoch)
-        line = fmt.point_line(prefix, number, step, epoch,
-                              _time.time() if time is None else self._as_time(time))
+        text = repr(number) if number - number == 0.0 else fmt.encode_float(number)
+        if step is not None:
+            if type(step) is not int or not _INT64_MIN <= step <= _INT64_MAX:
+                step = self._as_int(step, "step")
+            text = f'{text},"step":{step}'
+        if epoch is not None:
+            if type(epoch) is not float or epoch - epoch != 0.0:
+                epoch = self._as_epoch(epoch)
+            text = f'{text},"epoch":{epoch!r}'
+        when = _time.time() if time is None else self._as_time(time)
+        line = f'{prefix},"value":{text},"time":{when!r}}}\n'
         with self._lock:
             if self._closed:
                 raise UsageError(f"run {self.id} is closed; tracking after close() is lost")
@@ -339,31 +373,43 @@ class Run:
         self._write_now(data)
         self._last_flush = _time.monotonic()
 
-    def _write_now(self, text: str) -> None:
-        data = text.encode("utf-8")
-        view = memoryview(data)
-        start = self._size
-        try:
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-                self._size += written
-        except OSError as exc:
-            lost = len(view)
-            try:  # never leave a partial line that would join the next one
-                os.ftruncate(self._fd, start)
-                self._size = start
-            except OSError:
-                pass
-            raise WriteError(
-                f"cannot write to {self.path}: {exc.strerror}; "
-                f"{len(data)} bytes of records were not written ({lost} unwritten at failure)"
-            ) from None
+    @staticmethod
+    def _open(path: str) -> int:
+        flags = os.O_APPEND | os.O_CREAT
+        try:  # read access lets a flush check how the file ends (see _write_now)
+            return os.open(path, flags | os.O_RDWR, 0o644)
+        except PermissionError:
+            return os.open(path, flags | os.O_WRONLY, 0o644)
 
-    def _ends_with_newline(self) -> bool:
-        with open(self.path, "rb") as fh:
-            fh.seek(-1, os.SEEK_END)
-            return fh.read(1) == b"\n"
+    def _write_now(self, text: str) -> None:
+        """Append ``text`` (whole lines) in one ``os.write``; on failure, cut it back.
+
+        An exclusive ``flock`` on the file is held meanwhile, so other xp writers of the
+        same file (a run written by several processes) wait instead of interleaving, the
+        end of the file is known exactly (a failed write is cut back to it without
+        touching anyone else's lines), and a torn line left there by a killed writer is
+        ended first, so it cannot swallow our first record.
+        """
+        data = text.encode("utf-8")
+        with _exclusive(self._fd):
+            start = os.fstat(self._fd).st_size
+            if start and not _ends_with_newline(self._fd, start):
+                data = b"\n" + data
+            view = memoryview(data)
+            try:
+                while view:
+                    written = os.write(self._fd, view)
+                    view = view[written:]
+            except OSError as exc:
+                lost = len(view)
+                try:  # never leave a partial line that would join the next one
+                    os.ftruncate(self._fd, start)
+                except OSError:
+                    pass
+                raise WriteError(
+                    f"cannot write to {self.path}: {exc.strerror}; "
+                    f"{len(data)} bytes of records were not written ({lost} unwritten at failure)"
+                ) from None
 
     def _flush_periodically(self) -> None:
         while not self._stop.wait(self._flush_seconds):
