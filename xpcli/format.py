@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from .errors import DataError, UsageError
+from .errors import UsageError
 
 VERSION = 1
 KINDS = ("run", "point")

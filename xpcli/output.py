@@ -14,8 +14,9 @@ import math
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 import polars as pl
 
@@ -137,7 +138,8 @@ def write_table(frame: pl.DataFrame, out: IO[str], title: str | None = None,
 def write_csv(frame: pl.DataFrame, out: IO[str], separator: str = ",") -> None:
     """CSV (or TSV): a header row, full precision, empty cells for null."""
     buf = io.StringIO()
-    _machine_frame(frame).write_csv(buf, separator=separator, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ",
+    _machine_frame(frame).write_csv(buf, separator=separator,
+                                    datetime_format="%Y-%m-%dT%H:%M:%S%.fZ",
                                     float_precision=None)
     out.write(buf.getvalue())
 
