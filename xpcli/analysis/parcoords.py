@@ -8,8 +8,11 @@ value on an axis stays in the table with a null there, and is counted in
 
 The colour column (``color``) and the highlighted runs (``highlights``, from run pickers
 such as ``best:f1:lang=en``) are resolved here too, so a notebook user gets the same
-figure as ``xp parcoords`` by handing a :class:`Parcoords` to
-:func:`xpcli.plots.parcoords.parcoords_figure`.
+figure as ``xp parcoords``::
+
+    pc = parcoords_table(ds.runs, ds.points, ["lr", "seed"], "f1:lang=*",
+                         highlights=["best:f1:lang=en"])
+    fig = parcoords_figure(**pc.figure_kwargs())   # xpcli.plots.parcoords
 """
 
 from __future__ import annotations
