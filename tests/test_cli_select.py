@@ -105,3 +105,13 @@ def test_sample_runs_best_on_english(sample_runs: Path) -> None:
     (row,) = json.loads(result.stdout)
     assert row["run"] == "lr3e-5-s05" and row["lr"] == 3e-5
     assert set(row) == {"run", "lr", "seed", "f1[lang=de]", "f1[lang=en]@max"}
+
+
+def test_docs_ci_example_is_current(sample_runs: Path) -> None:
+    """docs/ci.md shows this command's output and message verbatim."""
+    result = invoke("--runs", str(sample_runs), "--best", "f1:lang=en@max", "-m", "f1:lang=de",
+                    "--fail-if", "`f1[lang=de]` < 0.7", "--format", "csv")
+    assert result.exit_code == 3
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "ci.md").read_text()
+    for line in result.stdout.splitlines() + result.stderr.splitlines():
+        assert f"    {line}\n" in doc, line
