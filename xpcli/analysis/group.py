@@ -225,6 +225,8 @@ def compact_frame(wide: pl.DataFrame, by: Sequence[str], metrics: Sequence[str],
     centre = next((a for a in aggs if a in ("median", "mean")), None)
     spread = next((a for a in aggs if a in ("std", "sem")), None)
     quantiles = sorted((a for a in aggs if a.startswith("q")), key=lambda a: float(a[1:]))
+    low: str | None
+    high: str | None
     if "min" in aggs and "max" in aggs:
         low, high = "min", "max"
     elif len(quantiles) >= 2:

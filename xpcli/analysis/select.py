@@ -255,9 +255,9 @@ def reduced_table(
             try:
                 spec = parse_metric_spec(item)
             except SpecError as exc:
-                known = ", ".join([c for c in runs.columns if c != "run"] + shown)
+                listed = ", ".join([c for c in runs.columns if c != "run"] + shown)
                 raise UsageError(f"{option} {item!r} is neither a column nor a metric spec "
-                                 f"({exc}); columns: {known}") from None
+                                 f"({exc}); columns: {listed}") from None
         else:
             spec = item
         column = _single_column(spec, points, option)

@@ -29,7 +29,7 @@ import fnmatch
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
@@ -171,7 +171,7 @@ _SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def _pick(frame: pl.DataFrame, label: str, direction: Direction) -> dict[str, object] | None:
+def _pick(frame: pl.DataFrame, label: str, direction: Direction) -> dict[str, Any] | None:
     ranked = frame.filter(pl.col(label).is_not_null() & pl.col(label).is_not_nan()).sort(
         [label, "run"], descending=[direction == "best", False]
     )
