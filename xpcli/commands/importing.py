@@ -86,8 +86,10 @@ class _progress_bar:
         self._bar.start()
         self._task = self._bar.add_task("", total=None)
 
+        bar, task = self._bar, self._task
+
         def update(done: int, total: int, name: str) -> None:
-            self._bar.update(self._task, completed=done, total=total, description=name[:40])
+            bar.update(task, completed=done, total=total, description=name[:40])
 
         return update
 

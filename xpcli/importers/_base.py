@@ -370,7 +370,8 @@ def _apply_context_regex(data: RunData, regex: re.Pattern[str]) -> None:
         new, extra = cache[name]
         if not extra:
             continue
-        old = json.loads(data.contexts[i]) if data.contexts[i] else {}
+        text = data.contexts[i]
+        old = json.loads(text) if text else {}
         data.names[i] = new
         data.contexts[i] = data._context({**old, **extra})
 
@@ -464,7 +465,7 @@ def walk_files(root: str, filename: str | Iterable[str]) -> list[str]:
     names = {filename} if isinstance(filename, str) else set(filename)
     if os.path.isfile(root):
         return [root] if os.path.basename(root) in names else []
-    found = []
+    found: list[str] = []
     for folder, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(os.path.join(folder, f) for f in files if f in names)

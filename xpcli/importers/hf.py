@@ -94,8 +94,8 @@ def _entity_prefixes(entry: dict[str, Any]) -> set[str]:
 
 def _add_entry(data: RunData, entry: dict[str, Any], report: Report, path: str,
                seen: set[tuple[str, str, Any]]) -> None:
-    step = entry.get("step")
-    step = int(step) if finite_or_none(step) is not None else None
+    raw_step = finite_or_none(entry.get("step"))
+    step = int(raw_step) if raw_step is not None else None
     epoch = finite_or_none(entry.get("epoch"))
     prefixes = _entity_prefixes(entry)
     skipped = 0

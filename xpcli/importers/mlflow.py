@@ -165,7 +165,7 @@ def _experiment_name(folder: str) -> str | None:
 
 
 def _read_metric(data: RunData, key: str, path: str, report: Report) -> None:
-    rows: list[tuple[int, float, float, int]] = []
+    rows: list[tuple[int, int, float, int]] = []
     bad: list[int] = []
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
@@ -173,7 +173,7 @@ def _read_metric(data: RunData, key: str, path: str, report: Report) -> None:
     except OSError as exc:
         report.skip(path, "unreadable files", f"cannot read: {exc.strerror}")
         return
-    for number, line in enumerate(lines, start=1):
+    for line_no, line in enumerate(lines, start=1):
         parts = line.split()
         if not parts:
             continue
@@ -184,9 +184,9 @@ def _read_metric(data: RunData, key: str, path: str, report: Report) -> None:
             if len(parts) > 3:
                 raise ValueError
         except (ValueError, IndexError):
-            bad.append(number)
+            bad.append(line_no)
             continue
-        rows.append((step, timestamp, value, number))
+        rows.append((step, timestamp, value, line_no))
     if bad:
         lines_text = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
         report.skip(path, "malformed lines", f"{len(bad)} malformed lines skipped "
