@@ -43,6 +43,7 @@ import polars as pl
 
 from . import format as fmt
 from . import store
+from .errors import WriteError
 from .store import RAW_SCHEMA, Diagnostics
 
 CACHE_VERSION = 1
@@ -508,6 +509,6 @@ def read(runs_dir: str | os.PathLike[str], files: list[str],
     try:
         folder.mkdir(parents=True, exist_ok=True)
         return Cache(runs_dir, folder).read(files, offsets)
-    except OSError:
+    except (OSError, WriteError):
         # An unwritable or full cache folder must not stop a read: go without it.
         return read_uncached(files, offsets)

@@ -31,7 +31,7 @@ from . import format as fmt
 
 if TYPE_CHECKING:
     from .cache import RawData
-from .errors import DataError
+from .errors import DataError, WriteError
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 
@@ -605,17 +605,23 @@ def write_parquet_frame(frame: pl.DataFrame, path: str | os.PathLike[str]) -> No
     """Write ``frame`` as a Parquet file, atomically.
 
     The file appears complete or not at all: it is written beside its target under a
-    hidden name, synced, then renamed.
+    hidden name, synced, then renamed. A failed write (disk full, permission denied)
+    raises :class:`WriteError` and leaves the target as it was.
     """
     target = os.fspath(path)
     folder = os.path.dirname(target) or "."
-    os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}.tmp")
     try:
+        os.makedirs(folder, exist_ok=True)
         frame.write_parquet(tmp, compression="zstd", statistics=True)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        raise WriteError(f"cannot write {target}: {exc.strerror or exc}") from None
+    except pl.exceptions.PolarsError as exc:  # Polars reports IO errors as its own
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WriteError(f"cannot write {target}: {reason}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
