@@ -66,6 +66,12 @@ class XpGroup(click.Group):
             if os.environ.get("XP_DEBUG") == "1":
                 raise
             raise XpClickError(exc) from None
+        except BrokenPipeError:
+            # `xp select | head`: the reader left. Not an error of ours: exit 0, quietly
+            # (stdout is pointed at /dev/null so the flush at exit cannot fail again).
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise click.exceptions.Exit(0) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:
