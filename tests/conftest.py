@@ -60,9 +60,3 @@ def run_python(code: str, *args: str, env: dict[str, str] | None = None,
     return subprocess.run([PYTHON, "-c", code, *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=ROOT)
 
-
-@pytest.fixture(autouse=True, scope="session")
-def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Tests never write into the user's ~/.cache: each worker gets its own cache folder."""
-    if "XP_CACHE_DIR" not in os.environ:
-        os.environ["XP_CACHE_DIR"] = str(tmp_path_factory.mktemp("xp-cache"))
