@@ -72,13 +72,13 @@ class Band:
         return self.kind
 
     def describe(self) -> str:
-        """For titles: ``min-max``, ``25-75% quantiles``, ``95% CI of the mean (t)``..."""
+        """For titles: ``min-max``, ``25-75% quantile``, ``t-based 95% CI of the mean``..."""
         return {
             "minmax": "min–max",
             "std": "mean ± std",
             "sem": "mean ± sem",
-            "ci95": "95% CI of the mean (t)",
-        }.get(self.kind, f"{self.lo * 100:g}–{self.hi * 100:g}% quantiles")
+            "ci95": "t-based 95% CI of the mean",
+        }.get(self.kind, f"{self.lo * 100:g}–{self.hi * 100:g}% quantile")
 
 
 def parse_band(text: str) -> Band:
@@ -95,6 +95,12 @@ def parse_band(text: str) -> Band:
         f"--band {text}: expected minmax, std, sem, ci95 or a quantile range qLO-qHI "
         "with 0 <= LO < HI <= 100, e.g. q25-q75"
     )
+
+
+def default_center(band: Band) -> str:
+    """The centre that goes with a band: the mean for std/sem/ci95 (they describe the
+    mean), the median otherwise."""
+    return "mean" if band.kind in ("std", "sem", "ci95") else "median"
 
 
 def check_center(center: str) -> str:

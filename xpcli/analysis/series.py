@@ -56,9 +56,9 @@ class Smoothing:
     window: int = 1
 
     def describe(self) -> str:
-        """``EMA 0.6 (debiased)`` or ``centred moving average of 5 points``."""
+        """``debiased EMA, weight 0.6`` or ``centred moving average of 5 points``."""
         if self.kind == "ema":
-            return f"EMA {self.weight:g} (debiased)"
+            return f"debiased EMA, weight {self.weight:g}"
         return f"centred moving average of {self.window} points"
 
 

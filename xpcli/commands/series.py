@@ -63,7 +63,9 @@ def _facet(text: str | None) -> list[str] | None:
 @click.option("--by", "by", metavar="PARAMS", default=None,
               help="Group runs by these params (comma-separated), e.g. lr. Default: one group.")
 @click.option("--center", "center", type=click.Choice(["mean", "median", "min", "max"]),
-              default="median", show_default=True, help="Centre line of each group.")
+              default=None,
+              help="Centre line of each group (default: mean with a std/sem/ci95 band, "
+                   "else median).")
 @click.option("--band", "band", metavar="BAND", default="minmax", show_default=True,
               help="Band: minmax, std, sem, ci95 (t-based CI of the mean) or a quantile "
                    "range like q25-q75. std/sem/ci95 are around the mean, null for 1 run.")
@@ -77,12 +79,14 @@ def _facet(text: str | None) -> list[str] | None:
               show_default=True, help="Drop points aggregating fewer runs than this.")
 def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: str,
                   smooth: str | None, facet: str | None, logx: bool, logy: bool,
-                  output: str | None, format_: str, quiet: bool, by: str | None, center: str,
+                  output: str | None, format_: str, quiet: bool, by: str | None,
+                  center: str | None,
                   band: str, align: str, grid: int, min_runs: int) -> None:
     """Aggregate metric series across runs: centre line and band per group, at each x.
 
     Per group of --by and per metric column, at each epoch (step, time): the centre
-    (median by default), a band (min-max by default) and n, the runs behind the point.
+    (median by default), a band (min-max by default) and n, the runs behind the point;
+    NaN and inf values are left out (n counts finite values).
     Prints a long table (the alignment policy goes to stderr), or draws one panel per
     column with -o.
 
@@ -92,13 +96,20 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
       xp aggregate f1:lang=zh --runs sample_runs --by lr --band ci95 --format csv
       xp aggregate loss:split=train --runs sample_runs --by lr --x time --align interp
     """
-    from ..analysis.aggregate import aggregate, describe_policy, parse_band, runs_per_group
+    from ..analysis.aggregate import (
+        aggregate,
+        default_center,
+        describe_policy,
+        parse_band,
+        runs_per_group,
+    )
     from ..analysis.series import check_run_columns, load_series, parse_smoothing
     from ..plots.common import check_output_path
 
     if output:
         check_output_path(output)
     band_spec = parse_band(band)
+    center = center or default_center(band_spec)
     smoothing = parse_smoothing(smooth)
     dataset = load_dataset(runs, quiet)
     data = load_series(dataset, list(specs), x=x, where=where, smoothing=smoothing)

@@ -17,6 +17,7 @@ Frames in, Figure out. Both figures share the layout rules:
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,14 +167,16 @@ def facet_panels(frame: pl.DataFrame, facet: Sequence[str]) -> list[Panel]:
 
 
 def panel_grid(n: int, width: float = 4.0, height: float = 3.0,
-               extra_width: float = 1.6) -> tuple[Figure, list[Axes], Axes | None]:
+               extra_width: float = 0.8) -> tuple[Figure, list[Axes], Axes | None]:
     """A Figure with ``n`` panels in up to 3 columns (2 x 2 for four).
 
     Returns the panels and a spare cell (the first unused one, else None) where the
-    legend and colourbar go; without a spare cell the figure is wider for them.
+    legend and colourbar go; without a spare cell the figure is a bit wider for them.
     """
     cols = max(1, 2 if n == 4 else min(n, MAX_COLS))
     rows = max(1, math.ceil(n / cols))
+    if n == 1:  # a lone panel gets room to read
+        width, height = 6.0, 4.0
     spare_cells = rows * cols - n
     fig = new_figure(width * cols + (0.0 if spare_cells else extra_width), height * rows + 0.6)
     grid = fig.subplots(rows, cols, squeeze=False, sharex=True)
@@ -186,7 +189,7 @@ def panel_grid(n: int, width: float = 4.0, height: float = 3.0,
 def place_guides(fig: Figure, axes: list[Axes], spare: Axes | None, handles: list[Any],
                  labels: list[str], title: str | None, scale: ColorScale | None) -> None:
     """The legend and (for a continuous colour) a colourbar: in the spare cell if there is
-    one, else outside on the right."""
+    one, else the legend below the panels and the colourbar on the right."""
     colorbar = scale is not None and scale.continuous
     if spare is not None:
         if handles:
@@ -200,7 +203,10 @@ def place_guides(fig: Figure, axes: list[Axes], spare: Axes | None, handles: lis
             _colorbar(fig, cax, scale, horizontal=True)
         return
     if handles:
-        fig.legend(handles, labels, loc="outside right upper", title=title, alignment="left")
+        # Below the panels, in rows: on the right it would collide with a long title.
+        longest = max(len(text) for text in labels)
+        per_row = max(1, min(len(labels), int(fig.get_figwidth() / (0.35 + 0.075 * longest))))
+        fig.legend(handles, labels, loc="outside lower center", title=title, ncols=per_row)
     if colorbar:
         assert scale is not None
         _colorbar(fig, axes, scale)
@@ -232,7 +238,7 @@ def _label_axes(axes: list[Axes], panels: list[Panel], x: str, logx: bool,
         if logx:
             ax.set_xscale("log")
         elif whole:  # epochs 1..4 tick as 1, 2, 3, 4, not 1.25, 1.5
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         if logy:
             ax.set_yscale("log")
 
@@ -396,10 +402,11 @@ def _draw_overlay(ax: Axes, panel: Panel, overlay: pl.DataFrame, x: str, scale: 
 
 
 def _titles(fig: Figure, title: str | None, subtitle: str | None) -> None:
-    if title and subtitle:
-        fig.suptitle(f"{title}\n{subtitle}", fontsize=10)
-    elif title:
-        fig.suptitle(title, fontsize=10)
+    """The suptitle, wrapped to the figure's width (about 12 characters per inch)."""
+    width = max(30, int(fig.get_figwidth() * 12))
+    lines = [textwrap.fill(text, width) for text in (title, subtitle) if text]
+    if lines:
+        fig.suptitle("\n".join(lines), fontsize=10)
 
 
 # -- aggregate ----------------------------------------------------------------------------
