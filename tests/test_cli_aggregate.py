@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 from click.testing import CliRunner
 
 from xpcli.cli import cli
@@ -131,3 +132,14 @@ def test_errors_are_one_line_usage_errors(tiny_runs: Path, tmp_path: Path) -> No
     assert result.exit_code == 2 and "a series is not reduced" in result.stderr
     result = invoke("loss", "--runs", str(tiny_runs), catch=True)
     assert result.exit_code == 1 and "loss has no epoch values; use --x step" in result.stderr
+
+
+def test_ci95_band_centres_on_the_mean_by_default(tiny_runs: Path) -> None:
+    # en at epoch 1: 0.7 (a) and 0.5 (b): mean 0.6, sem 0.1, t(0.975, 1) = 12.7062047.
+    result = invoke("f1:lang=en", "--runs", str(tiny_runs), "--band", "ci95", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    first = json.loads(result.stdout)[0]
+    assert first["center"] == 0.6 and first["n"] == 2
+    assert first["low"] == pytest.approx(0.6 - 1.27062047, abs=1e-7)
+    assert first["high"] == pytest.approx(0.6 + 1.27062047, abs=1e-7)
+    assert "mean line and t-based 95% CI of the mean band" in result.stderr
