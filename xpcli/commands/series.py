@@ -131,7 +131,7 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
     fig = aggregate_figure(
         table, x, data.keys, by=by_keys, facet=_facet(facet),
         runs_per_group=counts,
-        logx=logx, logy=logy, band_label=band_spec.describe(),
+        logx=logx, logy=logy, band_label=f"band: {band_spec.describe()}",
         title=what, subtitle=policy,
     )
     from ._common import save
