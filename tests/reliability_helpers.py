@@ -1,0 +1,378 @@
+"""Fault scenarios shared by the reliability tests (small counts) and ``scripts/soak.py``
+(large counts): concurrent writers, SIGKILLed writers, killed compactions and cache updates.
+
+Each scenario builds its runs directory, runs child processes, checks every property it
+promises with ``assert``, and returns its numbers as a dict (what the soak report shows).
+The expected records are computed from the scenario's own recipe (value = writer * 1e6 +
+step), never from what xp read.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+T0 = 1767225600.0
+
+
+def scale(ci: int, soak: int) -> int:
+    """``ci`` normally, ``soak`` when ``XP_SOAK=1`` (the long run of ``make soak``)."""
+    return soak if os.environ.get("XP_SOAK", "") not in ("", "0") else ci
+
+
+def env_with(cache: Path | None, **extra: str) -> dict[str, str]:
+    env = {**os.environ, **extra}
+    if cache is None:
+        env["XP_NO_CACHE"] = "1"
+    else:
+        env.pop("XP_NO_CACHE", None)
+        env["XP_CACHE_DIR"] = str(cache)
+    return env
+
+
+def load_points(runs: Path, cache: Path | None) -> tuple[pl.DataFrame, Any]:
+    """All points of ``runs`` with the cache in ``cache`` (None: without a cache)."""
+    from xpcli import load
+
+    saved = {k: os.environ.get(k) for k in ("XP_CACHE_DIR", "XP_NO_CACHE")}
+    os.environ.update({k: v for k, v in env_with(cache).items() if k in saved})
+    if cache is not None:
+        os.environ.pop("XP_NO_CACHE", None)
+    try:
+        ds = load(runs)
+        return ds.points.collect(), ds
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def xp(args: list[str], cache: Path | None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the real ``xp`` command (``python -m xpcli``) and return the finished process."""
+    return subprocess.run([PYTHON, "-m", "xpcli", *args], capture_output=True, text=True,
+                          env=env_with(cache), timeout=timeout, cwd=ROOT)
+
+
+# -- 1. many writers at once -------------------------------------------------------------
+
+WRITER = r"""
+import sys
+from xpcli import Run
+runs, index, records = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+run_id = "shared" if index % 4 == 3 else f"w{index:02d}"
+with Run(runs, run_id, params={"writer": index}, flush_bytes=int(sys.argv[4]),
+         flush_seconds=0.01) as run:
+    for i in range(records):
+        run.track(index * 1e6 + i, "m", step=i, context={"w": f"{index:02d}"},
+                  time=1767225600.0 + i)
+"""
+
+READER = r"""
+import os, sys, time
+import polars as pl
+import xpcli
+runs, stop = sys.argv[1], sys.argv[2]
+reads = 0
+while not os.path.exists(stop):
+    try:
+        ds = xpcli.load(runs)
+    except xpcli.errors.DataError:
+        continue  # no file yet
+    pts = ds.points.select("w", "step", "value").collect()
+    for (w,), group in pts.group_by("w"):
+        steps = sorted(group["step"].to_list())
+        assert steps == list(range(len(steps))), (w, steps[:10])
+        expected = [int(w) * 1e6 + s for s in group.sort("step")["step"].to_list()]
+        assert group.sort("step")["value"].to_list() == expected, w
+    bad = [d for d in ds.diagnostics.items if d.kind != "torn"]
+    assert not bad, [str(d) for d in bad]
+    reads += 1
+print(reads)
+"""
+
+
+#: What an ``xp`` command may answer before the first writer has written anything.
+NOTHING_YET = ("no run files", "no records in", "no metric points")
+
+
+def concurrent_writers(base: Path, writers: int, records: int, readers: int = 2,
+                       flush_bytes: int = 2048) -> dict[str, Any]:
+    """``writers`` processes append ``records`` points each to one runs directory (every
+    fourth writer shares the run ``shared``) while ``readers`` processes load it in a loop
+    and the parent runs ``xp runs``, ``xp metrics`` and ``xp select``. Afterwards every
+    record is read back exactly once, with and without the cache."""
+    runs, cache, stop = base / "runs", base / "cache", base / "stop"
+    runs.mkdir(parents=True)
+    env = env_with(cache)
+    readers_p = [subprocess.Popen([PYTHON, "-c", READER, str(runs), str(stop)], env=env,
+                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(readers)]
+    writers_p = [subprocess.Popen([PYTHON, "-c", WRITER, str(runs), str(i), str(records),
+                                   str(flush_bytes)], env=env, cwd=ROOT,
+                                  stderr=subprocess.PIPE, text=True) for i in range(writers)]
+    commands = 0
+    try:
+        while any(p.poll() is None for p in writers_p) or commands < 3:
+            for args in (["runs", "--format", "csv"], ["metrics", "--format", "csv"],
+                         ["select", "-m", "m:w=*@max", "--format", "csv"]):
+                proc = xp([*args, "--runs", str(runs)], cache)
+                assert proc.returncode == 0 or any(m in proc.stderr for m in NOTHING_YET), (
+                    args, proc.stderr[-2000:])
+                assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+                commands += 1
+        for proc in writers_p:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err[-2000:]
+    finally:
+        stop.touch()
+        for proc in writers_p:
+            if proc.poll() is None:
+                proc.kill()
+    reads = 0
+    for proc in readers_p:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        reads += int(out.strip() or 0)
+    total = writers * records
+    expected = pl.DataFrame({
+        "w": [f"{i:02d}" for i in range(writers) for _ in range(records)],
+        "step": [s for _ in range(writers) for s in range(records)],
+        "value": [i * 1e6 + s for i in range(writers) for s in range(records)],
+    })
+    for where in (cache, None):
+        points, ds = load_points(runs, where)
+        got = points.select("w", "step", "value").sort("w", "step")
+        assert got.height == total, (got.height, total)
+        assert got.equals(expected.sort("w", "step"))
+        assert not len(ds.diagnostics), ds.diagnostics.summary()
+        statuses = ds.runs.collect()["status"].to_list()
+        assert statuses == ["finished"] * len(statuses)
+    return {"writers": writers, "records_per_writer": records, "records": total,
+            "reader_loads": reads, "xp_commands": commands, "lost": 0, "duplicated": 0}
+
+
+# -- 2. writers killed at random moments -------------------------------------------------
+
+KILLED_WRITER = r"""
+import os, sys
+from xpcli import Run
+runs, run_id, round_, progress = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+run = Run(runs, run_id, flush_bytes=int(sys.argv[5]), flush_seconds=0.005)
+fd = os.open(progress, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+i = 0
+while True:
+    run.track(i * 0.5, "m", step=i, context={"round": round_})
+    i += 1
+    if i % 37 == 0:
+        run.flush()
+        os.write(fd, f"{i}\n".encode())  # steps 0..i-1 are on disk
+"""
+
+
+def killed_writers(base: Path, rounds: int, parallel: int = 4,
+                   seed: int = 1) -> dict[str, Any]:
+    """``rounds`` times: start ``parallel`` writers (the same run ids each round, so every
+    run is resumed after a kill) and SIGKILL them at random moments while the parent
+    reads. Every step flushed before a kill is there, in order; torn lines are counted,
+    never fatal."""
+    rng = random.Random(seed)
+    runs, cache, progress_dir = base / "runs", base / "cache", base / "progress"
+    runs.mkdir(parents=True)
+    progress_dir.mkdir()
+    env = env_with(cache)
+    flushed: dict[tuple[str, str], int] = {}
+    kills = loads = 0
+    for r in range(rounds):
+        procs = []
+        for j in range(parallel):
+            progress = progress_dir / f"{r}-{j}"
+            procs.append((f"k{j}", progress, subprocess.Popen(
+                [PYTHON, "-c", KILLED_WRITER, str(runs), f"k{j}", str(r), str(progress),
+                 str(rng.choice([0, 300, 4096]))], env=env, cwd=ROOT)))
+        deadline = time.monotonic() + rng.uniform(0.3, 1.0)
+        while time.monotonic() < deadline:
+            if any(p.exists() for _, p, _ in procs):
+                points, ds = load_points(runs, cache)  # readers never fail meanwhile
+                loads += 1
+            time.sleep(0.02)
+        for run_id, progress, proc in procs:
+            time.sleep(rng.uniform(0, 0.05))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+            text = progress.read_text() if progress.exists() else ""
+            done = text[: text.rfind("\n") + 1].split()
+            flushed[(run_id, str(r))] = int(done[-1]) if done else 0
+        points, ds = load_points(runs, cache)
+        loads += 1
+        _check_prefixes(points, flushed)
+    points, ds = load_points(runs, cache)
+    plain, plain_ds = load_points(runs, None)
+    assert points.sort("run", "round", "step").equals(plain.sort("run", "round", "step"))
+    counts = ds.diagnostics.counts()
+    assert set(counts) <= {"torn", "malformed"}, counts
+    # Each kill can tear one line; a resumed run ends it, after which it reads as malformed.
+    assert counts.get("torn", 0) + counts.get("malformed", 0) <= kills
+    for item in ds.diagnostics.items:
+        assert item.path.endswith(".jsonl") and item.line > 0, str(item)
+    beyond = points.height - sum(flushed.values())
+    return {"kills": kills, "rounds": rounds, "records_read": points.height,
+            "records_flushed_before_kill": sum(flushed.values()),
+            "records_from_background_flush": beyond, "lost_flushed": 0,
+            "torn_lines": counts.get("torn", 0) + counts.get("malformed", 0),
+            "reader_loads": loads}
+
+
+def _check_prefixes(points: pl.DataFrame, flushed: dict[tuple[str, str], int]) -> None:
+    seen = {(run, rnd): steps for run, rnd, steps in
+            points.group_by("run", "round").agg(pl.col("step").sort()).iter_rows()}
+    for key, need in flushed.items():
+        steps = seen.get(key, [])
+        assert steps == list(range(len(steps))), (key, steps[:10])
+        assert len(steps) >= need, (key, len(steps), need)
+
+
+# -- 3. compaction and cache updates killed at random moments ----------------------------
+
+COMPACT = r"""
+import sys
+import polars, pyarrow.parquet, xpcli.store
+from xpcli.compact import compact
+print("ready", flush=True)
+compact(sys.argv[1], min_age=0)
+"""
+
+CACHE_READ = r"""
+import sys, xpcli
+import polars, xpcli.store, xpcli.cache, xpcli.compact
+print("ready", flush=True)
+xpcli.load(sys.argv[1]).points.collect()
+"""
+
+
+def _timed(code: str, args: list[str], env: dict[str, str]) -> float:
+    """Seconds from "ready" to the end of one uninterrupted run of ``code``."""
+    proc = subprocess.Popen([PYTHON, "-c", code, *args], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    start = time.monotonic()
+    assert proc.wait(timeout=300) == 0
+    return time.monotonic() - start
+
+
+def _kill_during(code: str, args: list[str], env: dict[str, str], delay: float) -> bool:
+    """Run ``code`` and SIGKILL it ``delay`` seconds into its work; True if it was killed."""
+    proc = subprocess.Popen([PYTHON, "-c", code, *args], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    time.sleep(delay)
+    killed = proc.poll() is None
+    if killed:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return killed
+
+
+def make_finished_runs(runs: Path, n: int, points: int, tag: str = "") -> None:
+    from xpcli import Run
+
+    for r in range(n):
+        run = Run(runs, f"r{tag}{r}", params={"lr": 10.0 ** -(r % 6), "label": f"<{r}>"},
+                  time=T0, flush_bytes=1 << 20, flush_seconds=0)
+        for i in range(points):
+            run.track(r + i / 1000, "m", step=i, context={"k": str(i % 3)}, time=T0 + i)
+        run.close(time=T0 + points)
+
+
+def snapshot(runs: Path, cache: Path | None) -> tuple[list, list]:
+    points, ds = load_points(runs, cache)
+    meta = ds.runs.select("run", "lr", "label", "status", "points").sort("run").collect().rows()
+    return points.sort("run", "step").rows(), meta
+
+
+def killed_compactions(base: Path, attempts: int, runs_n: int = 12, points: int = 300,
+                       seed: int = 2) -> dict[str, Any]:
+    """Compaction SIGKILLed at random moments, then killed again while it recovers, with
+    readers (through the cache) after every kill: the records stay exactly the same."""
+    rng = random.Random(seed)
+    template, cache = base / "template", base / "cache"
+    make_finished_runs(template, runs_n, points)
+    expected = snapshot(template, None)
+    env = env_with(cache)
+    probe = base / "probe"
+    shutil.copytree(template, probe)
+    span = _timed(COMPACT, [str(probe)], env)
+    kills = completed = 0
+    for attempt in range(attempts):
+        runs = base / f"runs{attempt}"
+        shutil.copytree(template, runs)
+        for _ in range(2):  # killed, then killed again while it recovers
+            if _kill_during(COMPACT, [str(runs)], env, rng.uniform(0, span * 1.1)):
+                kills += 1
+            else:
+                completed += 1
+            assert snapshot(runs, cache) == expected, f"attempt {attempt}"
+            assert snapshot(runs, None) == expected, f"attempt {attempt} (no cache)"
+        from xpcli.compact import compact
+
+        compact(str(runs), min_age=0)  # the next run completes it
+        assert snapshot(runs, cache) == expected
+        assert [p.name for p in runs.iterdir() if p.suffix == ".jsonl"] == []
+        shutil.rmtree(runs)
+    return {"attempts": attempts, "kills": kills, "finished_before_kill": completed,
+            "work_seconds": round(span, 2), "records": len(expected[0]), "lost": 0,
+            "duplicated": 0}
+
+
+def killed_cache_updates(base: Path, attempts: int, runs_n: int = 40, points: int = 2000,
+                         seed: int = 3) -> dict[str, Any]:
+    """A big directory's cache update SIGKILLed at random moments (first build, appends,
+    merges): the next read is exact, compared with a read without the cache."""
+    from xpcli import Run
+
+    rng = random.Random(seed)
+    runs, cache = base / "runs", base / "cache"
+    make_finished_runs(runs, runs_n, points)
+    env = env_with(cache)
+    span = _timed(CACHE_READ, [str(runs)], env)  # the first build: the longest update
+    shutil.rmtree(cache)
+    kills = completed = appended = 0
+    for attempt in range(attempts):
+        if _kill_during(CACHE_READ, [str(runs)], env, rng.uniform(0, span * 1.1)):
+            kills += 1
+        else:
+            completed += 1
+        cached = snapshot(runs, cache)
+        assert cached == snapshot(runs, None), f"attempt {attempt}"
+        # Change the directory so the next update has work: appends, a new file, a rewrite.
+        choice = rng.choice(["append", "new", "rewrite", "clear"])
+        if choice == "append":
+            run = Run(runs, f"r{rng.randrange(runs_n)}", flush_seconds=0)
+            for i in range(points, points + 50):
+                run.track(float(i), "m", step=i + attempt * 100, time=T0 + i)
+            run.close(time=T0 + 2 * points)
+            appended += 50
+        elif choice == "new":
+            make_finished_runs(runs, 1, points // 4, tag=f"n{attempt}-")
+        elif choice == "rewrite":
+            victim = runs / f"r{rng.randrange(runs_n)}.jsonl"
+            victim.write_bytes(victim.read_bytes())  # same bytes, new mtime
+        else:
+            shutil.rmtree(cache, ignore_errors=True)
+    assert snapshot(runs, cache) == snapshot(runs, None)
+    return {"attempts": attempts, "kills": kills, "finished_before_kill": completed,
+            "work_seconds": round(span, 2), "files": len(list(runs.iterdir())),
+            "appended_points": appended, "lost": 0, "duplicated": 0}
