@@ -120,18 +120,20 @@ def write_table(frame: pl.DataFrame, out: IO[str], title: str | None = None,
     """A rich table: numbers right-aligned and rounded, nulls blank."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     term = term or terminal(out)
     names, numeric, rows = _display_rows(frame)
-    table = Table(title=title, show_edge=False, header_style="bold", pad_edge=False)
+    table = Table(title=Text(title) if title else None, show_edge=False, header_style="bold",
+                  pad_edge=False)
     for name, is_num in zip(names, numeric):
-        table.add_column(name, justify="right" if is_num else "left", no_wrap=True,
+        table.add_column(Text(name), justify="right" if is_num else "left", no_wrap=True,
                          overflow="ellipsis")
     for cells in rows:
-        table.add_row(*cells)
+        table.add_row(*(Text(c) for c in cells))  # never rich markup
     console = Console(file=out, width=max(term.width, 40), color_system="auto" if term.color
                       else None, force_terminal=term.color, no_color=not term.color,
-                      highlight=False, soft_wrap=False)
+                      highlight=False, soft_wrap=False, markup=False)
     console.print(table)
 
 

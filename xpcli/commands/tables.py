@@ -55,29 +55,9 @@ def _finish(frame: Any, format_: str, title: str, fail_if: str | None,
 
     error = gate_error(frame, fail_if, id_columns) if fail_if is not None else None
     shown = frame if display is None else display
-    chosen = resolve_format(format_)
-    if chosen == "table":
-        shown, title = _rich_safe(shown, title)
-    emit(shown, chosen, title=title)
+    emit(shown, resolve_format(format_), title=title)
     if error is not None:
         raise error
-
-
-def _rich_safe(frame: Any, title: str) -> tuple[Any, str]:
-    """Escape rich markup in names, text cells and title for the terminal table.
-
-    Work-around: output.write_table hands strings to rich with markup on, so the label
-    ``f1[lang=de]`` would print as ``f1``. Remove once write_table disables markup
-    (tests/test_cli_select.py checks the label survives on a terminal).
-    """
-    import polars as pl
-    from rich.markup import escape
-
-    text_columns = [n for n, t in frame.schema.items() if t == pl.String]
-    safe = frame.with_columns(
-        pl.col(n).map_elements(escape, return_dtype=pl.String) for n in text_columns
-    )
-    return safe.rename({n: escape(n) for n in frame.columns}), escape(title)
 
 
 @click.command("select")
