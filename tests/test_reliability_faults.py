@@ -333,3 +333,15 @@ def test_xp_reports_unreadable_files_and_exits_zero(tmp_path: Path) -> None:
     assert "junk.parquet" in proc.stderr
     frame = pl.read_csv(proc.stdout.encode())
     assert sorted(frame["run"].to_list()) == ["bad", "good"]
+
+
+def test_a_run_file_removed_while_open_is_created_again(tmp_path: Path) -> None:
+    """Compaction (or a person) removes the file of a run that is still open: the next
+    flush creates it again instead of writing into the removed file."""
+    run = Run(tmp_path, "r", flush_bytes=10**9, flush_seconds=0)
+    run.track(1.0, "m", step=1, time=T0)
+    run.flush()
+    (tmp_path / "r.jsonl").unlink()
+    run.track(2.0, "m", step=2, time=T0)
+    run.close()
+    assert steps_of(tmp_path / "r.jsonl") == [2]

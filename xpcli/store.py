@@ -315,6 +315,21 @@ def _careful_frame(path: str, body: bytes, diags: Diagnostics) -> pl.DataFrame:
     return pl.DataFrame(cols, schema=RAW_SCHEMA)
 
 
+def parse_jsonl(path: str, data: bytes, diags: Diagnostics) -> pl.DataFrame:
+    """The records of ``data``, the bytes of the JSONL file ``path`` as read once.
+
+    For callers that must know exactly which bytes the records came from (compaction
+    hashes the same bytes it parses). A torn last line is recorded and dropped."""
+    body = _split_body(path, data, diags)
+    if not body:
+        return pl.DataFrame(schema=RAW_SCHEMA)
+    frame = _fast_frame(body)
+    if frame is None:
+        return _careful_frame(path, body, diags)
+    diags.blank_lines += body.count(b"\n") - frame.height
+    return frame
+
+
 def _read_jsonl(paths: Sequence[str], diags: Diagnostics,
                 offsets: dict[str, int] | None = None) -> list[pl.DataFrame]:
     bodies: list[tuple[str, bytes]] = []

@@ -388,28 +388,62 @@ class Run:
         same file (a run written by several processes) wait instead of interleaving, the
         end of the file is known exactly (a failed write is cut back to it without
         touching anyone else's lines), and a torn line left there by a killed writer is
-        ended first, so it cannot swallow our first record.
+        ended first, so it cannot swallow our first record. A file removed meanwhile
+        (compacted by ``xp compact``, deleted by hand) is created again, so records are
+        never written into a file nobody can read.
         """
         data = text.encode("utf-8")
-        with _exclusive(self._fd):
-            start = os.fstat(self._fd).st_size
-            if start and not _ends_with_newline(self._fd, start):
-                data = b"\n" + data
-            view = memoryview(data)
-            try:
-                while view:
-                    written = os.write(self._fd, view)
-                    view = view[written:]
-            except OSError as exc:
-                lost = len(view)
-                try:  # never leave a partial line that would join the next one
-                    os.ftruncate(self._fd, start)
-                except OSError:
-                    pass
-                raise WriteError(
-                    f"cannot write to {self.path}: {exc.strerror}; "
-                    f"{len(data)} bytes of records were not written ({lost} unwritten at failure)"
-                ) from None
+        for _ in range(3):
+            with _exclusive(self._fd):
+                try:
+                    info = os.fstat(self._fd)
+                except OSError as exc:
+                    raise self._failed(exc, len(data), len(data)) from None
+                removed = info.st_nlink == 0
+                if not removed:
+                    self._append(data, info.st_size)
+                    return
+            if removed:  # reopened outside the lock, which belongs to the old file
+                self._reopen()
+        raise WriteError(f"cannot write to {self.path}: it is removed each time it is created")
+
+    def _append(self, data: bytes, start: int) -> None:
+        """Write ``data`` after the ``start`` bytes of the file, whole or not at all (the
+        caller holds the lock)."""
+        if start and not _ends_with_newline(self._fd, start):
+            data = b"\n" + data
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            lost = len(view)
+            try:  # never leave a partial line that would join the next one
+                os.ftruncate(self._fd, start)
+            except OSError:
+                pass
+            raise self._failed(exc, len(data), lost) from None
+
+    def _reopen(self) -> None:
+        try:
+            fd = self._open(self.path)
+        except OSError as exc:
+            raise WriteError(
+                f"cannot write to {self.path}: it was removed and cannot be created again "
+                f"({exc.strerror})"
+            ) from None
+        old, self._fd = self._fd, fd
+        try:
+            os.close(old)
+        except OSError:
+            pass
+
+    def _failed(self, exc: OSError, size: int, lost: int) -> WriteError:
+        return WriteError(
+            f"cannot write to {self.path}: {exc.strerror}; "
+            f"{size} bytes of records were not written ({lost} unwritten at failure)"
+        )
 
     def _flush_periodically(self) -> None:
         while not self._stop.wait(self._flush_seconds):
