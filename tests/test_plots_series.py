@@ -194,8 +194,14 @@ def test_aggregate_undefined_band_is_a_gap_not_an_error() -> None:
         pl.when(pl.col("epoch") == 2.0).then(None).otherwise(pl.col("low")).alias("low"))
     fig = aggregate_figure(table, "epoch", KEYS, by=["lr"], facet=[])
     (ax,) = [ax for ax in fig.axes if ax.lines]
-    # One panel, hue = lr x lang: 6 lines.
+    # One panel, hue = lr x lang: 6 lines, 6 colours, labels naming their keys.
     assert len(ax.lines) == 6
+    assert len({ln.get_color() if isinstance(ln.get_color(), str) else tuple(ln.get_color())
+                for ln in ax.lines}) == 6
+    legend = fig.legends[0]
+    assert legend.get_title().get_text() == ""
+    assert [t.get_text() for t in legend.get_texts()][:2] == ["lr=1e-5, lang=de",
+                                                              "lr=1e-5, lang=en"]
     with pytest.raises(UsageError, match="--min-runs"):
         aggregate_figure(table.clear(), "epoch", KEYS)
 

@@ -443,13 +443,21 @@ def aggregate_figure(
     if len(hue) == 1:
         scale = color_scale(table[hue[0]])
     elif hue:
-        labels_col = table.select(
-            pl.concat_str([pl.col(k).cast(pl.String).fill_null("(none)") for k in hue],
-                          separator=", ").alias(", ".join(hue))
-        ).to_series()
-        table = table.with_columns(labels_col)
-        hue = [labels_col.name]
-        scale = color_scale(labels_col)
+        # Several keys vary inside a panel: one colour per combination, each label naming
+        # its keys ("f1, lang=en", "loss", "lr=1e-5, lang=zh").
+        shown = {k: color_scale(table[k], continuous=False) for k in hue}
+        combos = table.select(hue).unique().sort(hue, nulls_last=True)
+        names = [
+            ", ".join(
+                shown[k].label(v) if k == "metric" else f"{k}={shown[k].label(v)}"
+                for k, v in zip(hue, row) if v is not None
+            ) or "(all)"
+            for row in combos.iter_rows()
+        ]
+        combos = combos.with_columns(pl.Series("__hue", names, dtype=pl.String))
+        table = table.join(combos, on=hue, how="left", nulls_equal=True, maintain_order="left")
+        scale = ColorScale("__hue", categories=names)  # in the order of the key values
+        hue = ["__hue"]
     else:
         scale = ColorScale(None)
     panels = facet_panels(table, facet)
@@ -480,7 +488,8 @@ def aggregate_figure(
                 labels.append(f"{text} ({count} runs)" if count is not None else text)
         handles.append(Patch(facecolor="#888888", alpha=0.3, lw=0))
         labels.append(band_label)
-        place_guides(fig, axes, spare, handles, labels, ", ".join(hue) if hue else None, None)
+        legend_title = hue[0] if hue and hue[0] != "__hue" else None
+        place_guides(fig, axes, spare, handles, labels, legend_title, None)
         _titles(fig, title, subtitle)
     return fig
 
