@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint docs sample-runs bench check smoke clean
+.PHONY: install demo test lint docs sample-runs figures bench check smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ lint: $(STAMP)
 
 sample-runs: $(STAMP)
 	$(BIN)/python scripts/make_sample_runs.py sample_runs
+
+figures: $(STAMP)
+	XP=$(BIN)/xp PYTHON=$(BIN)/python scripts/make_figures.sh
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py
