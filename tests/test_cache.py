@@ -180,3 +180,26 @@ def test_concurrent_readers_and_a_live_writer(tmp_path: Path, own_cache: Path) -
     assert values(runs) == [float(i) for i in range(step)]
     frame = load(runs).points.collect()
     assert frame.filter(pl.col("step").is_duplicated()).height == 0
+
+
+def test_large_reads_are_cut_into_bounded_batches(
+    tmp_path: Path, own_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch of about BATCH_BYTES becomes its own segment; the answer is the same."""
+    runs = tmp_path / "runs"
+    for r in range(6):
+        write_run(runs, f"r{r}", [float(r * 10 + i) for i in range(20)]).close(time=T0 + 99)
+    monkeypatch.setattr(cache, "BATCH_BYTES", 3000)
+    ds = load(runs)
+    assert len(manifest(own_cache)["segments"]) >= 3
+    got = ds.points.sort("run", "step").collect().get_column("value").to_list()
+    assert got == [float(r * 10 + i) for r in range(6) for i in range(20)]
+    assert ds.runs.collect().get_column("points").to_list() == [20] * 6
+    series = ds.series.sort("run")
+    assert series.select("run", "name", "points").rows() == [(f"r{r}", "m", 20) for r in range(6)]
+    monkeypatch.setattr(cache, "MAX_SEGMENTS", 1)
+    (runs / "r0.jsonl").unlink()  # a change: the update merges every segment into one
+    ds = load(runs)
+    assert len(manifest(own_cache)["segments"]) == 1
+    got = ds.points.sort("run", "step").collect().get_column("value").to_list()
+    assert got == [float(r * 10 + i) for r in range(1, 6) for i in range(20)]

@@ -46,8 +46,9 @@ from . import store
 from .errors import WriteError
 from .store import RAW_SCHEMA, Diagnostics
 
-CACHE_VERSION = 1
-MAX_SEGMENTS = 8
+CACHE_VERSION = 2
+MAX_SEGMENTS = 16
+BATCH_BYTES = 192 * 1024 * 1024
 MAX_GARBAGE = 0.3
 GRACE_SECONDS = 600.0
 CHECK_BYTES = 64
@@ -89,13 +90,18 @@ class RawData:
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
 
 
-STATS_SCHEMA = {"run": pl.String(), "name": pl.String(), "points": pl.Int64(),
+STATS_SCHEMA = {"run": pl.String(), "name": pl.String(), "context": pl.String(),
+                "points": pl.Int64(),
                 "first_time": pl.Float64(), "last_time": pl.Float64()}
 
 
-def _stats(frame: pl.DataFrame) -> pl.DataFrame:
-    """Per (source, run, name) counts of the point rows of ``frame``."""
-    keys = [SRC, "run", "name"] if SRC in frame.columns else ["run", "name"]
+def _stats(frame: Any) -> Any:
+    """Per (source,) run, name and context: the point count and first/last time.
+
+    This small index (one row per series) answers "which runs, metrics and contexts
+    exist" and the runs table's counts without a pass over the points."""
+    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+    keys = [SRC, "run", "name", "context"] if SRC in names else ["run", "name", "context"]
     return (
         frame.filter(pl.col("kind") == "point")
         .group_by(keys)
@@ -297,12 +303,16 @@ class Cache:
 
     def _update(self, manifest: dict[str, Any], todo: list[tuple[str, str, os.stat_result, str]],
                 gone: set[str], offsets: dict[str, int]) -> dict[str, Any]:
+        """Parse what changed, in batches of about :data:`BATCH_BYTES` of input each.
+
+        Each batch becomes one segment, so memory stays bounded however large the runs
+        directory is (only one batch's bytes and rows are held at a time)."""
         files = manifest["files"]
         for src in gone:
             files.pop(src, None)
-        pieces: list[_Piece] = []
-        parquet_frames: list[pl.DataFrame] = []
-        new_entries: dict[str, dict[str, Any]] = {}
+        batch: list[_Piece] = []
+        batch_parquet: list[pl.DataFrame] = []
+        size = 0
         for src, path, info, mode in todo:
             entry = files.get(src) if mode == "append" else None
             local = Diagnostics()
@@ -310,33 +320,50 @@ class Cache:
             if path.endswith(".parquet"):
                 frame = store._read_parquet(path, local)
                 if frame is not None:
-                    parquet_frames.append(frame.with_columns(pl.lit(src).alias(SRC)))
-                new_entries[src] = {**ident, "offset": ident["size"], "lines": 0, "check": "",
-                                    "segments": [], "notes": _shifted(local, 1), "tail": None}
-                continue
-            base = offsets.get(path, 0)
-            start = entry["offset"] if entry else base
-            first_line = entry["lines"] + 1 if entry else 1 + _newlines_before(path, base)
-            data = self._read_from(path, start, local)
-            body, tail_note = self._whole_lines(path, data, start, first_line, local)
-            consumed = min(len(body), len(data))  # a parsed tail has no newline yet
-            offset = start + consumed
-            new_entries[src] = {
-                **ident,
-                "base": base,
-                "offset": offset,
-                "lines": first_line - 1 + data.count(b"\n", 0, consumed),
-                "check": _check(path, offset) if not path.endswith(".gz") else "",
-                "segments": list(entry["segments"]) if entry else [],
-                "notes": (entry["notes"] if entry else []) + _shifted(local, 1),
-                "tail": tail_note,
-            }
-            if body:
-                pieces.append(_Piece(src, path, body, first_line))
+                    batch_parquet.append(frame.with_columns(pl.lit(src).alias(SRC)))
+                    size += frame.estimated_size()
+                files[src] = {**ident, "offset": ident["size"], "lines": 0, "check": "",
+                              "segments": [], "notes": _shifted(local, 1), "tail": None}
+            else:
+                base = offsets.get(path, 0)
+                start = entry["offset"] if entry else base
+                first_line = entry["lines"] + 1 if entry else 1 + _newlines_before(path, base)
+                data = self._read_from(path, start, local)
+                body, tail_note = self._whole_lines(path, data, start, first_line, local)
+                consumed = min(len(body), len(data))  # a parsed tail has no newline yet
+                offset = start + consumed
+                files[src] = {
+                    **ident,
+                    "base": base,
+                    "offset": offset,
+                    "lines": first_line - 1 + data.count(b"\n", 0, consumed),
+                    "check": _check(path, offset) if not path.endswith(".gz") else "",
+                    "segments": list(entry["segments"]) if entry else [],
+                    "notes": (entry["notes"] if entry else []) + _shifted(local, 1),
+                    "tail": tail_note,
+                }
+                if body:
+                    batch.append(_Piece(src, path, body, first_line))
+                    size += len(body)
+            if size >= BATCH_BYTES:
+                self._write_batch(manifest, batch, batch_parquet)
+                batch, batch_parquet, size = [], [], 0
+        self._write_batch(manifest, batch, batch_parquet)
+        self._maybe_merge(manifest)
+        self._save_manifest(manifest)
+        self._empty_trash(manifest)
+        return manifest
+
+    def _write_batch(self, manifest: dict[str, Any], pieces: list[_Piece],
+                     parquet_frames: list[pl.DataFrame]) -> None:
+        """Parse one batch of pieces (and Parquet sources) into one new segment."""
+        if not pieces and not parquet_frames:
+            return
+        files = manifest["files"]
         order_base = manifest.get("next_order", 0)
         raw, notes = parse_pieces(pieces, order_base)
         for src, extra in notes.items():
-            new_entries[src]["notes"] += extra
+            files[src]["notes"] += extra
         if parquet_frames:
             pq = pl.concat(parquet_frames, how="vertical")
             pq = pq.with_columns((pl.int_range(0, pq.height, dtype=pl.Int64)
@@ -346,12 +373,7 @@ class Cache:
         if raw.height:
             seg = self._write_segment(manifest, raw)
             for src in raw.get_column(SRC).unique().to_list():
-                new_entries[src]["segments"].append(seg)
-        files.update(new_entries)
-        self._maybe_merge(manifest)
-        self._save_manifest(manifest)
-        self._empty_trash(manifest)
-        return manifest
+                files[src]["segments"].append(seg)
 
     @staticmethod
     def _read_from(path: str, start: int, diags: Diagnostics) -> bytes:
@@ -424,10 +446,22 @@ class Cache:
                     if src not in live[seg])
         if len(segments) <= MAX_SEGMENTS and (not total or stale / total <= MAX_GARBAGE):
             return
-        merged = pl.concat([self._scan(seg, manifest, live[seg]) for seg in segments],
-                           how="vertical").collect()
+        # Streamed from the old segments to the new one: memory stays bounded.
+        seg = str(manifest["next"])
+        manifest["next"] += 1
+        name, stats_name = f"seg-{seg}.parquet", f"seg-{seg}.stats.parquet"
+        merged = pl.concat([self._scan(s, manifest, live[s]) for s in segments], how="vertical")
+        tmp = self.folder / f".{name}.{os.getpid()}.tmp"
+        merged.sink_parquet(tmp, compression="zstd", statistics=True)
+        os.replace(tmp, self.folder / name)
+        scan = pl.scan_parquet(self.folder / name)
+        store.write_parquet_frame(_stats(scan).collect(engine="streaming"),
+                                  self.folder / stats_name)
+        rows = dict(scan.group_by(SRC).len().collect(engine="streaming").iter_rows())
+        contexts = sorted({c for info in segments.values() for c in info["contexts"]})
         old = list(segments)
-        seg = self._write_segment(manifest, merged)
+        segments[seg] = {"file": name, "stats": stats_name, "rows": sum(rows.values()),
+                         "srcs": rows, "contexts": contexts}
         for entry in manifest["files"].values():
             if entry["segments"]:
                 entry["segments"] = [seg]
@@ -482,7 +516,7 @@ class Cache:
                     diags.add(path, line, message, kind)
         if scans:
             records = pl.concat(scans, how="vertical").drop(SRC)
-            stat_frame = pl.concat(stats).group_by("run", "name").agg(
+            stat_frame = pl.concat(stats).group_by("run", "name", "context").agg(
                 pl.col("points").sum(), pl.col("first_time").min(), pl.col("last_time").max())
         else:
             records = _empty_raw().drop(SRC).lazy()

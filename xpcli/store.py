@@ -107,6 +107,10 @@ class Dataset:
     context_keys: list[str]
     files: list[str]
     diagnostics: Diagnostics
+    #: One row per series: ``run``, ``name``, the context key columns, ``points``,
+    #: ``first_time``, ``last_time`` (unix seconds). Small: which metrics and contexts
+    #: exist, without a pass over the points.
+    series: pl.DataFrame | None = None
 
     def __iter__(self) -> Iterator[pl.LazyFrame]:
         yield self.runs
@@ -528,6 +532,7 @@ def build(data: "RawData", files: list[str]) -> Dataset:
     diags = data.diagnostics
     raw_points = data.records.filter(pl.col("kind") == "point")
     points, context_keys = _decode_contexts(raw_points, data.contexts, diags)
+    index = _series_index(data.stats, data.contexts)
 
     order, params, meta = _merge_run_records(data.records)
     counts = data.stats.group_by("run").agg(
@@ -582,7 +587,19 @@ def build(data: "RawData", files: list[str]) -> Dataset:
         context_keys=context_keys,
         files=files,
         diagnostics=diags,
+        series=index,
     )
+
+
+def _series_index(stats: pl.DataFrame, contexts: list[str]) -> pl.DataFrame:
+    """The per-series stats with the context decoded into key columns, like ``points``."""
+    frame, _ = _decode_contexts(
+        stats.lazy().with_columns(step=pl.lit(None, pl.Int64), epoch=pl.lit(None, pl.Float64),
+                                  time=pl.lit(None, pl.Float64), value=pl.lit(None, pl.Float64)),
+        contexts, Diagnostics())
+    keys = [c for c in frame.collect_schema().names() if c not in POINT_COLUMNS]
+    return (frame.select("run", "name", *keys).collect()
+            .with_columns(stats.select("points", "first_time", "last_time")))
 
 
 def load(runs_dir: str | os.PathLike[str] = "runs") -> Dataset:
