@@ -33,6 +33,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ MAX_GARBAGE = 0.3
 GRACE_SECONDS = 600.0
 CHECK_BYTES = 64
 ORDER = "__order"
+_BLANK = re.compile(rb"\s*")
 SRC = "__src"
 
 
@@ -125,6 +127,7 @@ class _Piece:
     path: str
     body: bytes
     first_line: int
+    lines: int  # newlines in ``body``, counted once
 
 
 def _shifted(diags: Diagnostics, first_line: int) -> list[list[Any]]:
@@ -142,14 +145,15 @@ def parse_pieces(pieces: list[_Piece], order_base: int) -> tuple[pl.DataFrame, d
     frames: list[pl.DataFrame] = []
     srcs: list[str] = []
     counts: list[int] = []
-    whole = store._fast_frame(b"".join(p.body for p in pieces)) if pieces else None
-    newlines = [p.body.count(b"\n") for p in pieces]
+    newlines = [p.lines for p in pieces]
+    whole = (store._fast_frame(b"".join(p.body for p in pieces), sum(newlines))
+             if pieces else None)
     if whole is not None and whole.height == sum(newlines):
         frames.append(whole)
         srcs, counts = [p.src for p in pieces], newlines
     else:
         for piece, lines in zip(pieces, newlines):
-            frame = store._fast_frame(piece.body)
+            frame = store._fast_frame(piece.body, lines)
             if frame is None or frame.height != lines:
                 local = Diagnostics()
                 frame = store._careful_frame(piece.path, piece.body, local)
@@ -332,18 +336,20 @@ class Cache:
                 body, tail_note = self._whole_lines(path, data, start, first_line, local)
                 consumed = min(len(body), len(data))  # a parsed tail has no newline yet
                 offset = start + consumed
+                lines = data.count(b"\n", 0, consumed)
                 files[src] = {
                     **ident,
                     "base": base,
                     "offset": offset,
-                    "lines": first_line - 1 + data.count(b"\n", 0, consumed),
+                    "lines": first_line - 1 + lines,
                     "check": _check(path, offset) if not path.endswith(".gz") else "",
                     "segments": list(entry["segments"]) if entry else [],
                     "notes": (entry["notes"] if entry else []) + _shifted(local, 1),
                     "tail": tail_note,
                 }
                 if body:
-                    batch.append(_Piece(src, path, body, first_line))
+                    batch.append(_Piece(src, path, body, first_line,
+                                        lines + (len(body) > len(data))))
                     size += len(body)
             if size >= BATCH_BYTES:
                 self._write_batch(manifest, batch, batch_parquet)
@@ -391,7 +397,7 @@ class Cache:
     def _whole_lines(path: str, data: bytes, start: int, first_line: int,
                      diags: Diagnostics) -> tuple[bytes, list[Any] | None]:
         """Whole lines of ``data``; a torn tail is left uncached and noted."""
-        if not data.strip():
+        if _BLANK.fullmatch(data) is not None:  # (no copy, unlike data.strip())
             if start == 0:
                 diags.add(path, 0, "empty file", "empty")
             return b"", None  # re-read from the start next time if it changes

@@ -211,8 +211,10 @@ def _split_body(path: str, data: bytes, diags: Diagnostics) -> bytes:
     return data + b"\n"
 
 
-def _fast_frame(body: bytes) -> pl.DataFrame | None:
-    """Parse JSONL with Polars; None when any line needs the careful path."""
+def _fast_frame(body: bytes, newlines: int | None = None) -> pl.DataFrame | None:
+    """Parse JSONL with Polars; None when any line needs the careful path.
+
+    ``newlines``: the number of newlines in ``body`` when the caller has counted them."""
     try:
         frame = pl.read_ndjson(io.BytesIO(body), schema=_JSON_SCHEMA)
     except Exception:  # noqa: BLE001 - any parse error sends the file to the careful path
@@ -228,13 +230,14 @@ def _fast_frame(body: bytes) -> pl.DataFrame | None:
     )
     if bad.any():
         return None
-    return _exact_objects(frame.with_columns(value=value), body)
+    return _exact_objects(frame.with_columns(value=value), body, newlines)
 
 
 _OBJECT_COLUMNS = ("context", "params", "meta")
 
 
-def _exact_objects(frame: pl.DataFrame, body: bytes) -> pl.DataFrame | None:
+def _exact_objects(frame: pl.DataFrame, body: bytes,
+                   newlines: int | None = None) -> pl.DataFrame | None:
     """Replace Polars' re-encoding of JSON objects where it is not exact.
 
     Polars turns an object read as text into JSON of its own: whole floats lose their
@@ -247,7 +250,7 @@ def _exact_objects(frame: pl.DataFrame, body: bytes) -> pl.DataFrame | None:
     has_escape = b"\\" in body
     if not redo and not has_escape:
         return frame
-    if frame.height == body.count(b"\n"):
+    if frame.height == (body.count(b"\n") if newlines is None else newlines):
         lines = _lines_at(body, sorted(redo), has_escape)  # no blank lines: row i = line i
     else:
         every = [line for line in body.split(b"\n")[:-1] if line.strip()]
@@ -383,10 +386,19 @@ def _read_parquet(path: str, diags: Diagnostics) -> pl.DataFrame | None:
         else:
             exprs.append(pl.col(name).cast(dtype, strict=False))
     try:
-        return frame.select(exprs)
+        out = frame.select(exprs)
     except Exception as exc:  # noqa: BLE001
-        diags.add(path, 0, f"Parquet columns of the wrong type ({exc}); skipped", "malformed")
+        first = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else type(exc).__name__
+        diags.add(path, 0, f"Parquet columns of the wrong type ({first}); skipped", "malformed")
         return None
+    # A cast that cannot apply may still "succeed" (a struct casts field by field).
+    wrong = [f"{name} ({frame.schema[name]})" for name, dtype in RAW_SCHEMA.items()
+             if out.schema[name] != dtype]
+    if wrong:
+        diags.add(path, 0, f"Parquet columns of the wrong type: {', '.join(wrong)}; skipped",
+                  "malformed")
+        return None
+    return out
 
 
 def read_records(paths: Sequence[str], diags: Diagnostics | None = None,
