@@ -989,7 +989,7 @@ def _tokenize(text: str) -> list[_Token]:
             if re.fullmatch(r"[+-]?\d+", raw):
                 number = int(raw)
                 if abs(number) >= 2**63:
-                    number = float(number)
+                    number = float(raw)  # inf for huge ints (refused below), no OverflowError
             else:
                 number = float(raw)
             if isinstance(number, float) and not math.isfinite(number):
