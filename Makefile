@@ -16,7 +16,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/xp --runs sample_runs metrics
-	$(BIN)/xp --runs sample_runs runs --params lr,seed --format markdown | head -8
+	$(BIN)/xp --runs sample_runs group --by lr -m f1:lang=en,f1:lang=de,f1:lang=zh
+	$(BIN)/xp --runs sample_runs forgetting 'f1:lang=*' --run best:f1:lang=en
+	$(BIN)/xp --runs sample_runs selection -s f1:lang=en,lms_score -t 'f1:lang=*' \
+		--exclude lang=en --format markdown
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
