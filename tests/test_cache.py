@@ -203,3 +203,21 @@ def test_large_reads_are_cut_into_bounded_batches(
     assert len(manifest(own_cache)["segments"]) == 1
     got = ds.points.sort("run", "step").collect().get_column("value").to_list()
     assert got == [float(r * 10 + i) for r in range(1, 6) for i in range(20)]
+
+
+def test_writer_output_takes_the_fast_path(tmp_path: Path) -> None:
+    """Clean files must parse in one Polars call; the careful path is for bad lines only."""
+    from xpcli import store
+
+    runs = tmp_path / "runs"
+    writer = Run(runs, "a", params={"lr": 0.5, "opt": {"b": 1.0}}, time=T0, flush_seconds=0)
+    for i in range(5):
+        writer.track(float(i), "f1", epoch=i, context={"lang": "de", "split": "eval"},
+                     time=T0 + i)
+        writer.track(float("nan"), "loss", step=i, time=T0 + i)
+    writer.close(time=T0 + 9)
+    body = (runs / "a.jsonl").read_bytes()
+    frame = store._fast_frame(body)
+    assert frame is not None and frame.height == body.count(b"\n")
+    contexts = frame.get_column("context").drop_nulls().unique().to_list()
+    assert len(contexts) == 1

@@ -235,7 +235,7 @@ def _fast_frame(body: bytes, newlines: int | None = None) -> pl.DataFrame | None
         | frame["time"].is_infinite().fill_null(False)
         # A context that is not an object of strings: the careful path names its line.
         # (Conservative: an escaped quote in a key also matches; that line is then exact.)
-        | frame["context"].str.contains(r'^[^{]|":[^"]').fill_null(False)
+        | frame["context"].str.contains(r'^[^{]|":\s*[^"\s]').fill_null(False)
     )
     if bad.any():
         return None
