@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint docs sample-runs figures bench check smoke clean
+.PHONY: install demo test lint docs sample-runs figures bench bench-peers check smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ figures: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py
+
+# Aim and MLflow through their own APIs, in their own venv (bench-data/peers-venv).
+bench-peers: $(STAMP)
+	$(BIN)/python scripts/bench_peers.py
 
 check: lint test
 
