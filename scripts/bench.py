@@ -336,6 +336,7 @@ def report(results: dict[int, dict[str, Any]], track: float, help_s: float) -> s
         "The xp commands: "
         + "; ".join(f"{k}: `xp {' '.join(v)}`" for k, v in queries("RUN").items()) + ".",
         "",
+        "Aim and MLflow on the same queries: [benchmarks-peers.md](benchmarks-peers.md).\n",
     ]
     return "\n".join(lines)
 
