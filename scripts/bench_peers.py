@@ -491,7 +491,8 @@ def report(outcome: dict[str, str], results: dict[int, dict[str, Any]], repeat: 
         "10 loss points per epoch, one `lms_score`), the same numbers written three ways: by",
         "`xpcli.Run` for xp, by Aim's `Run.track` (F1 with `context={\"lang\": ...}`) and by",
         "MLflow's `log_batch` to its file store (`f1_de`, ..., since MLflow has no contexts;",
-        "F1 logged with `step = epoch`).",
+        "F1 logged with `step = epoch`). MLflow 3 keeps the file store behind",
+        "`MLFLOW_ALLOW_FILE_STORE=true`, which the benchmark sets.",
         "",
         "- **peer process**: a fresh Python process in the peers' environment running the",
         "  query through the peer's SDK (imports included), best of "
@@ -522,7 +523,7 @@ def report(outcome: dict[str, str], results: dict[int, dict[str, Any]], repeat: 
             else:
                 text += (f" through `log_batch`; `log_metric` (one call per point): "
                          f"{log['log_metric_per_s']:,.0f} points/s")
-            lines += [f"{text}.", ""]
+            lines += [f"{text} (1-minute load average when it ended: {log['loadavg']:.1f}).", ""]
         peers = list(res["queries"])
         head = "| query | xp warm |" + "".join(
             f" {names[p]} process | in SDK | ratio | check |" for p in peers)
@@ -535,7 +536,8 @@ def report(outcome: dict[str, str], results: dict[int, dict[str, Any]], repeat: 
                 cells.append(f" {fmt_s(q['wall'])} | {fmt_s(q['query'])} | "
                              f"{ratio(q['wall'] / xp_s)} | {q['check']} |")
             lines.append("".join(cells))
-        lines.append("")
+        lines += ["", "1-minute load average when the timing began and ended: "
+                  f"{res['load'][0]:.1f}, {res['load'][1]:.1f} (on {os.cpu_count()} cores).", ""]
     lines += [
         "The xp commands: "
         + "; ".join(f"{k}: `xp {' '.join(v)}`" for k, v in bench.queries("RUN").items()) + ".",
@@ -571,6 +573,7 @@ def main() -> None:
         seeds = bench.seeds_for(n_runs)
         logging = {p: ensure_store(p, n_runs, seeds, data, venv) for p in peers}
         print(f"bench-peers: {n_runs} runs: timing ...", file=sys.stderr, flush=True)
+        load = [os.getloadavg()[0]]
         xp = xp_side(n_runs, data, args.repeat)
         queries: dict[str, dict[str, Any]] = {}
         for peer in peers:
@@ -582,7 +585,8 @@ def main() -> None:
                 queries[peer][query] = timed
                 print(f"  {peer} {query}: {fmt_s(timed['wall'])} ({timed['check']})",
                       file=sys.stderr, flush=True)
-        results[n_runs] = {"logging": logging, "queries": queries, "xp": xp}
+        load.append(os.getloadavg()[0])
+        results[n_runs] = {"logging": logging, "queries": queries, "xp": xp, "load": load}
     text = report(outcome, results, args.repeat)
     Path(args.out).write_text(text)
     print(text)
