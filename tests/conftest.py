@@ -60,3 +60,38 @@ def run_python(code: str, *args: str, env: dict[str, str] | None = None,
     return subprocess.run([PYTHON, "-c", code, *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=ROOT)
 
+
+
+GOLDEN = ROOT / "tests" / "golden"
+GOLDEN_VERSIONS = GOLDEN / "versions.json"
+
+
+def check_golden(fig: object, name: str, tmp_path: Path) -> None:
+    """Compare a figure's SVG with ``tests/golden/<name>``; ``XP_UPDATE_GOLDEN=1`` rewrites it.
+
+    SVG bytes depend on the matplotlib version (layout, path output), so the goldens
+    record the version they were made with, and another version skips the comparison
+    with that reason instead of failing on a difference nobody introduced.
+    """
+    import json
+
+    import matplotlib
+
+    from xpcli.plots.common import save_figure
+
+    out = tmp_path / name
+    save_figure(fig, str(out))  # type: ignore[arg-type]
+    golden = GOLDEN / name
+    versions = json.loads(GOLDEN_VERSIONS.read_text()) if GOLDEN_VERSIONS.exists() else {}
+    if os.environ.get("XP_UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_bytes(out.read_bytes())
+        versions[name] = matplotlib.__version__
+        GOLDEN_VERSIONS.write_text(json.dumps(versions, indent=1, sort_keys=True) + "\n")
+    assert golden.exists(), "no golden yet: run with XP_UPDATE_GOLDEN=1"
+    made_with = versions.get(name)
+    if made_with != matplotlib.__version__:
+        pytest.skip(f"{name} was made with matplotlib {made_with}; this is "
+                    f"{matplotlib.__version__} (XP_UPDATE_GOLDEN=1 to remake it)")
+    assert out.read_bytes() == golden.read_bytes(), (
+        f"{name} changed; look at it, then XP_UPDATE_GOLDEN=1 to accept")

@@ -7,17 +7,17 @@ and reviewed like code.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from conftest import check_golden
 from matplotlib.collections import LineCollection
 from matplotlib.colors import to_hex
 
 from xpcli.errors import UsageError
-from xpcli.plots.common import HIGHLIGHT, save_figure
+from xpcli.plots.common import HIGHLIGHT
 from xpcli.plots.parcoords import (
     MISSING_BAND,
     _line_style,
@@ -244,12 +244,4 @@ def test_svg_golden(tmp_path):
     fig = parcoords_figure(table, AXES, labels=LABELS, auto_log=["lr"], invert=["f1[lang=de]"],
                            color="f1[lang=en]", color_label="f1 lang=en",
                            highlights=[("r3", "best:f1:lang=en"), ("r5", "r5")])
-    out = tmp_path / "parcoords.svg"
-    save_figure(fig, str(out))
-    golden = GOLDEN / "parcoords.svg"
-    if os.environ.get("XP_UPDATE_GOLDEN") == "1":
-        golden.parent.mkdir(exist_ok=True)
-        golden.write_bytes(out.read_bytes())
-    assert golden.exists(), "no golden yet: run with XP_UPDATE_GOLDEN=1"
-    assert out.read_bytes() == golden.read_bytes(), (
-        "parcoords SVG changed; look at it, then XP_UPDATE_GOLDEN=1 to accept")
+    check_golden(fig, "parcoords.svg", tmp_path)

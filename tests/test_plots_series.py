@@ -6,17 +6,17 @@ look at the new SVGs before committing them.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
+from conftest import check_golden
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.colors import LogNorm, Normalize, to_rgba
 
 from xpcli.errors import UsageError
-from xpcli.plots.common import HIGHLIGHT, PALETTE, save_figure
+from xpcli.plots.common import HIGHLIGHT, PALETTE
 from xpcli.plots.series import (
     aggregate_figure,
     color_scale,
@@ -212,22 +212,10 @@ def test_curves_title() -> None:
     assert curves_title(["loss"], 3, "time")[1] is None
 
 
-def _check_golden(fig, name: str, tmp_path: Path) -> None:
-    out = tmp_path / name
-    save_figure(fig, str(out))
-    golden = GOLDEN / name
-    if os.environ.get("XP_UPDATE_GOLDEN") == "1":
-        golden.parent.mkdir(exist_ok=True)
-        golden.write_bytes(out.read_bytes())
-    assert golden.exists(), "no golden yet: run with XP_UPDATE_GOLDEN=1"
-    assert out.read_bytes() == golden.read_bytes(), (
-        f"{name} changed; look at it, then XP_UPDATE_GOLDEN=1 to accept")
-
-
 def test_svg_golden_curves(tmp_path: Path) -> None:
     fig = curves_figure(curves_frame(), "epoch", KEYS, color="lr", highlight="c",
                         highlight_label="c (best:f1:lang=de)", title="f1: 3 runs")
-    _check_golden(fig, "curves.svg", tmp_path)
+    check_golden(fig, "curves.svg", tmp_path)
 
 
 def test_svg_golden_aggregate(tmp_path: Path) -> None:
@@ -235,4 +223,4 @@ def test_svg_golden_aggregate(tmp_path: Path) -> None:
                            runs_per_group={(1e-5,): 4, (1e-3,): 4}, band_label="min–max",
                            title="f1: median line and min–max band per lr",
                            subtitle="x=epoch, exact alignment")
-    _check_golden(fig, "aggregate.svg", tmp_path)
+    check_golden(fig, "aggregate.svg", tmp_path)
