@@ -26,6 +26,10 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check xpcli tests scripts
+	$(BIN)/python scripts/gen_cli_docs.py --check
+
+docs: $(STAMP)
+	$(BIN)/python scripts/gen_cli_docs.py
 
 sample-runs: $(STAMP)
 	$(BIN)/python scripts/make_sample_runs.py sample_runs
