@@ -433,7 +433,13 @@ def xp_side(n_runs: int, data: Path, repeat: int) -> dict[str, Any]:
     cache = Path(tempfile.mkdtemp(prefix="xp-bench-peers-cache-"))
     try:
         os.environ["XP_CACHE_DIR"] = str(cache)
-        f1 = xpcli.load(runs_dir).points.filter(pl.col("name") == "f1")
+        dataset = xpcli.load(runs_dir)
+        f1 = dataset.points.filter(pl.col("name") == "f1")
+        maxima = f1.group_by("run", "lang").agg(pl.col("value").max())
+        medians = (f1.join(dataset.runs.select("run", "lr"), on="run")
+                   .group_by("lr", "lang", "epoch").agg(pl.col("value").median()))
+        sums = {"runs": maxima.select(pl.col("value").sum()).collect().item(),
+                "median": medians.select(pl.col("value").sum()).collect().item()}
         best_en = (f1.filter(pl.col("lang") == "en").group_by("run").agg(pl.col("value").max())
                    .sort("value", "run", descending=[True, False]).head(1).collect())
         env = {**os.environ, "XP_RUNS": str(runs_dir)}
@@ -444,11 +450,12 @@ def xp_side(n_runs: int, data: Path, repeat: int) -> dict[str, Any]:
     finally:
         os.environ.pop("XP_CACHE_DIR", None)
         shutil.rmtree(cache, ignore_errors=True)
-    return {"warm": warm, "best_en": best_en.item(0, "run"), "best_value": best_en.item(0, "value")}
+    return {"warm": warm, "best_en": best_en.item(0, "run"), "best_value": best_en.item(0, "value"),
+            "sums": sums}
 
 
 def check(peer: dict[str, Any], xp: dict[str, Any], query: str, n_runs: int) -> str:
-    """Whether a peer's answer agrees with the story (shape, and the best run's id)."""
+    """Whether a peer's answer agrees with xp's (row count and sum, or the best run)."""
     answer = peer["answer"]
     expected = {"runs": ("rows", n_runs), "median": ("rows", 6 * 5 * 60),
                 "series": ("points", 5 * 60)}
@@ -456,7 +463,11 @@ def check(peer: dict[str, Any], xp: dict[str, Any], query: str, n_runs: int) -> 
         ok = answer["run"] == xp["best_en"] and abs(answer["en"] - xp["best_value"]) < 1e-9
         return "same run" if ok else f"differs ({answer['run']})"
     key, value = expected[query]
-    return f"{answer[key]} {key}" if answer[key] == value else f"{key} {answer[key]} != {value}"
+    if answer[key] != value:
+        return f"{key} {answer[key]} != {value}"
+    if query in xp["sums"] and abs(answer["sum"] - xp["sums"][query]) > 0.01:
+        return f"{answer[key]} {key}, sum {answer['sum']} != {xp['sums'][query]:.3f}"
+    return f"{answer[key]} {key}" + (", same sum" if query in xp["sums"] else "")
 
 
 # -- report ------------------------------------------------------------------------------
@@ -501,6 +512,9 @@ def report(outcome: dict[str, str], results: dict[int, dict[str, Any]], repeat: 
         "- **xp warm**: `xp ...` end to end, as in `docs/benchmarks.md` (cache warm), best of "
         f"{repeat}.",
         "- **ratio**: peer process / xp warm, for the same query in this run.",
+        "- **check**: the peer's answer against xp's on its own data: row count and the sum",
+        "  of every value in the table (runs, median), the same best run (best), the point",
+        "  count (series).",
         "",
         "Aim: `Repo.query_metrics(\"metric.name == 'f1'\")` iterated per run "
         "(`metric.data.numpy()`),",
