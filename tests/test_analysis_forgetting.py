@@ -264,7 +264,7 @@ def test_zh_forgets_fastest_for_the_best_english_run(sample) -> None:
     assert table["context"].to_list()[0] == "lang=zh"
     assert table["rank"].to_list() == [1, 2, 3, 4, 5]
     assert table["context"].to_list()[-1] == "lang=en"
-    assert "lr=3e-05" in result.title and "seed=5" in result.title
+    assert "lr=3e-5" in result.title and "seed=5" in result.title
     assert all(len(s) == 16 for s in table["curve"].to_list())
     # The best English run's zh curve computed by hand from the points.
     zh = (sample.points.filter((pl.col("run") == "lr3e-5-s05") & (pl.col("lang") == "zh")

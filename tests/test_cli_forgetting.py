@@ -58,7 +58,7 @@ def test_best_english_run_zh_first_on_a_terminal(sample_runs: Path) -> None:
                     env={"XP_FORCE_TTY": "1", "COLUMNS": "120", "NO_COLOR": "1"})
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "lr3e-5-s05 (lr=3e-05, seed=5)" in lines[0]
+    assert "lr3e-5-s05 (lr=3e-5, seed=5)" in lines[0]
     rows = [line for line in lines if "lang=" in line]
     assert [r.split()[2] for r in rows] == ["lang=zh", "lang=de", "lang=nl", "lang=es",
                                             "lang=en"]

@@ -75,7 +75,7 @@ def test_best_english_run_figure(sample) -> None:
     fig = forgetting_figure(result)
     (ax,) = fig.axes
     title = fig._suptitle.get_text()
-    assert "lr3e-5-s05" in title and "lr=3e-05" in title and "seed=5" in title
+    assert "lr3e-5-s05" in title and "lr=3e-5" in title and "seed=5" in title
     assert "best on f1:lang=en" in title
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
     assert texts[0].startswith("zh:")
@@ -110,7 +110,7 @@ def test_many_runs_one_panel_per_context_coloured_by_group(sample) -> None:
     assert (pytest.approx(float(peak + 1)), pytest.approx(float(median[peak]))) in pairs
     legend = fig.legends[0]
     texts = [t.get_text() for t in legend.get_texts()]
-    assert texts[:6] == ["lr=1e-06", "lr=3e-06", "lr=1e-05", "lr=3e-05", "lr=0.0001",
+    assert texts[:6] == ["lr=1e-6", "lr=3e-6", "lr=1e-5", "lr=3e-5", "lr=0.0001",
                          "lr=0.0003"]
     assert "24 runs" in fig._suptitle.get_text() and "coloured by lr" in fig._suptitle.get_text()
 

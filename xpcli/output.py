@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -82,9 +83,17 @@ def format_number(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+_NUMBER_TEXT = re.compile(r"[-+]?(\d|inf|nan|NaN|n/a)")
+
+
 def _display_rows(frame: pl.DataFrame) -> tuple[list[str], list[bool], list[list[str]]]:
     names = frame.columns
     numeric = [frame.schema[n].is_numeric() for n in names]
+    for i, name in enumerate(names):  # text cells that hold numbers ("0.74 [0.7, 0.8]")
+        if frame.schema[name] == pl.String and frame.height:
+            cells = frame.get_column(name).drop_nulls()
+            numeric[i] = cells.len() > 0 and all(
+                _NUMBER_TEXT.match(c) is not None for c in cells.to_list())
     rows = []
     for row in frame.iter_rows():
         cells = []
@@ -126,12 +135,23 @@ def write_table(frame: pl.DataFrame, out: IO[str], title: str | None = None,
     names, numeric, rows = _display_rows(frame)
     table = Table(title=Text(title) if title else None, show_edge=False, header_style="bold",
                   pad_edge=False)
-    for name, is_num in zip(names, numeric):
+    # A number cut short reads as another number (144000 as "1440…"): numeric columns
+    # keep their full width. When the table does not fit, text columns shrink to at most
+    # 12 characters, and past that the table is wider than the terminal rather than
+    # hiding a column.
+    natural = [max([len(name), *(len(cells[i]) for cells in rows)]) for i, name in
+               enumerate(names)]
+    fits = sum(natural) + 3 * (len(names) - 1) <= max(term.width, 40)
+    for i, (name, is_num) in enumerate(zip(names, numeric)):
         table.add_column(Text(name), justify="right" if is_num else "left", no_wrap=True,
-                         overflow="ellipsis")
+                         overflow="ellipsis", min_width=natural[i] if is_num else None,
+                         max_width=None if fits or is_num else max(12, len(name)))
     for cells in rows:
         table.add_row(*(Text(c) for c in cells))  # never rich markup
-    console = Console(file=out, width=max(term.width, 40), color_system="auto" if term.color
+    needed = sum(n if is_num or fits else min(n, max(12, len(name)))
+                 for n, is_num, name in zip(natural, numeric, names)) + 3 * (len(names) - 1)
+    console = Console(file=out, width=max(term.width, 40, needed),
+                      color_system="auto" if term.color
                       else None, force_terminal=term.color, no_color=not term.color,
                       highlight=False, soft_wrap=False, markup=False)
     console.print(table)

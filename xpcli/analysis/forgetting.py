@@ -346,7 +346,7 @@ def describe_params(values: dict[str, Any]) -> str:
     """``lr=3e-05, seed=5``: params as a short, readable phrase."""
     def show(value: Any) -> str:
         if isinstance(value, float):
-            return f"{value:g}"
+            return f"{value:g}".replace("e-0", "e-").replace("e+0", "e+")  # 3e-5, like ids
         return str(value)
     return ", ".join(f"{k}={show(v)}" for k, v in values.items())
 

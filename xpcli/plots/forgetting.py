@@ -130,7 +130,9 @@ def _group_key(row: dict[str, Any], by: Sequence[str]) -> Any:
 
 
 def _show(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:g}".replace("e-0", "e-").replace("e+0", "e+")  # 3e-5, like run ids
+    return str(value)
 
 
 def _group_name(key: Any, by: Sequence[str]) -> str:
