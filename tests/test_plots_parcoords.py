@@ -245,3 +245,16 @@ def test_svg_golden(tmp_path):
                            color="f1[lang=en]", color_label="f1 lang=en",
                            highlights=[("r3", "best:f1:lang=en"), ("r5", "r5")])
     check_golden(fig, "parcoords.svg", tmp_path)
+
+
+def test_log_axis_of_a_few_values_ticks_each_value():
+    """A learning-rate grid: a tick at every value, the axis from the smallest to the largest."""
+    series = pl.Series("lr", [1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 3e-4])
+    scale, _ = axis_scale("lr", series)
+    assert scale.kind == "log"
+    assert scale.ticks == [1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4]
+    assert scale.tick_labels == ["1e-6", "3e-6", "1e-5", "3e-5", "1e-4", "3e-4"]
+    assert (scale.lo, scale.hi) == (1e-6, 3e-4)
+    many = pl.Series("x", [10.0 ** (k / 4) for k in range(20)])  # 20 values: decade ticks
+    scale, _ = axis_scale("x", many)
+    assert scale.kind == "log" and all(math.log10(t).is_integer() for t in scale.ticks)

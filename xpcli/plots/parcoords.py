@@ -44,6 +44,8 @@ MISSING_COLOR = "#9a9a9a"
 NO_COLOR = "#b0b0b0"
 CMAP = "viridis"
 MAX_CATEGORY_TICKS = 24
+MAX_VALUE_TICKS = 10  # a log axis with at most this many distinct values ticks each
+NEUTRAL = "#5f5f5f"
 #: Background runs at 1, highlights at 10 and up, axes with their tick labels above all.
 AXIS_ZORDER = 40
 ScaleKind = Literal["linear", "log", "category"]
@@ -187,7 +189,13 @@ def axis_scale(
             raise UsageError(f"--log {column}: the axis has values <= 0 (min {lo:g}); "
                              "a log scale needs positive values")
         use_log = log if log is not None else spans_decades([lo, hi])
-        if use_log:
+        distinct = np.unique(finite)
+        if use_log and 1 < distinct.size <= MAX_VALUE_TICKS:
+            # A grid of a few values (learning rates): a tick at each, the axis from the
+            # smallest to the largest, so every line lands on a labelled value.
+            ticks = [float(v) for v in distinct]
+            scale = AxisScale(column, "log", lo, hi, ticks, compact_labels(ticks))
+        elif use_log:
             scale = _log_scale(column, lo, hi)
         else:
             integer = series.dtype.is_integer()
@@ -220,8 +228,8 @@ class _Colors:
 def _colors(table: pl.DataFrame, color: str | None, alpha: float) -> _Colors:
     """Per-run RGBA, a drawing order (highest value last), and a colourbar or legend."""
     n = table.height
-    if color is None:
-        rgba = np.tile(to_rgba(PALETTE[0], alpha), (n, 1))
+    if color is None:  # neutral grey: no colour of its own to mistake for a highlight
+        rgba = np.tile(to_rgba(NEUTRAL, alpha), (n, 1))
         return _Colors(rgba, np.arange(n))
     series = table.get_column(color)
     if _is_categorical(series.dtype) or (
