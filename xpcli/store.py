@@ -113,6 +113,15 @@ class Dataset:
     #: exist, without a pass over the points.
     series: pl.DataFrame | None = None
 
+    def series_keys(self) -> pl.DataFrame:
+        """``run``, ``name`` and the context key columns, one row per series.
+
+        What :func:`xpcli.spec.expand` needs to resolve ``f1:lang=*``, from the small
+        series index instead of a pass over every point."""
+        if self.series is None:
+            return self.points.select("run", "name", *self.context_keys).unique().collect()
+        return self.series.select("run", "name", *self.context_keys)
+
     def __iter__(self) -> Iterator[pl.LazyFrame]:
         yield self.runs
         yield self.points

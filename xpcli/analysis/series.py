@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
@@ -145,6 +145,19 @@ def extract_series(
         selected = base.collect().with_columns(pl.col(x).alias("__x"))
     selected = selected.with_row_index("__order")
 
+    # Sorting 3 M rows by text keys takes seconds; sort by integer codes instead: each
+    # column's rank in the order of its (metric, context) key, and each run's rank by id.
+    def key_order(column: Column) -> tuple[Any, ...]:
+        given = dict(column.context)
+        values = [column.name, *[given.get(key) for key in context_keys]]
+        return tuple((v is not None, v or "") for v in values)  # nulls first, as before
+
+    rank = {id(c): i for i, c in enumerate(sorted(columns, key=key_order))}
+    run_ids = selected.get_column("run").unique().sort()
+    selected = selected.with_columns(
+        pl.col("run").replace_strict(run_ids, pl.int_range(run_ids.len(), eager=True),
+                                     return_dtype=pl.Int64).alias("__run")
+    )
     parts = []
     for column in columns:
         given = dict(column.context)
@@ -157,17 +170,20 @@ def extract_series(
                 pl.col("value").cast(pl.Float64),
                 pl.col("time"),
                 "__order",
+                pl.lit(rank[id(column)], dtype=pl.Int64).alias("__col"),
+                "__run",
             )
         )
     if not parts:
         raise UsageError("no metric column to draw; name one, e.g. f1:lang=*")
     frame = pl.concat(parts)
     _check_axis(frame, columns, keys, x)
-    frame = (
-        frame.filter(pl.col("__x").is_not_null())
-        .sort([*keys, "run", "__x", "time", "__order"], nulls_last=False, maintain_order=True)
-        .unique(subset=[*keys, "run", "__x"], keep="last", maintain_order=True)
-    )
+    # Several points at one x of a series: the last logged wins (latest time, then read
+    # order); after the sort those are the last row of each (column, run, x) stretch.
+    frame = frame.filter(pl.col("__x").is_not_null()).sort(
+        ["__col", "__run", "__x", "time", "__order"], nulls_last=False)
+    same = [pl.col(c) == pl.col(c).shift(-1) for c in ("__col", "__run", "__x")]
+    frame = frame.filter(~(same[0] & same[1] & same[2]).fill_null(False))
     x_dtype = pl.Float64 if x != "step" else pl.Int64
     return frame.select(
         "run", *keys, pl.col("__x").cast(x_dtype).alias(x), "value"
@@ -262,13 +278,14 @@ def load_series(
     parsed = parse_metric_specs(specs)
     if not parsed:
         raise UsageError("name at least one metric spec, e.g. f1:lang=*")
-    columns = expand(parsed, dataset.points)
+    columns = expand(parsed, dataset.series_keys())
     if where is not None:
         runs = reduced_table(dataset, [], where=where).frame.select(dataset.runs.collect_schema()
                                                                     .names())
     else:
         runs = dataset.runs.collect()
-    series = extract_series(dataset.points, columns, x, runs=runs["run"])
+    series = extract_series(dataset.points, columns, x,
+                            runs=runs["run"] if where is not None else None)
     keys = series_keys(columns)
     series = smooth(series, smoothing, x, keys)
     return SeriesSet(series, columns, keys, runs, x, smoothing)
