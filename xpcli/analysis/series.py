@@ -192,8 +192,10 @@ def extract_series(
 
 def _check_axis(frame: pl.DataFrame, columns: Sequence[Column], keys: list[str], x: str) -> None:
     """Fail when a column has points but none with a value on the x axis."""
-    counts = frame.group_by(keys).agg(pl.col("__x").is_not_null().sum().alias("with_x"))
-    empty = counts.filter(pl.col("with_x") == 0)
+    by = ["__col"] if "__col" in frame.columns else keys  # an integer key is much cheaper
+    counts = frame.group_by(by).agg(pl.col("__x").is_not_null().any().alias("with_x"),
+                                    *[pl.col(k).first() for k in keys if k not in by])
+    empty = counts.filter(~pl.col("with_x"))
     if empty.is_empty():
         return
     row = empty.row(0, named=True)
