@@ -55,3 +55,7 @@ smoke: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+.PHONY: soak
+soak: $(STAMP)
+	$(BIN)/python scripts/soak.py
