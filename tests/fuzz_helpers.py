@@ -16,16 +16,19 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 
-def examples(ci: int) -> int:
-    """How many examples a fuzz target runs: ``ci`` in CI, many more in the soak."""
+def examples(ci: int, soak: int | None = None) -> int:
+    """How many examples a fuzz target runs: ``ci`` in CI, ``soak`` (default 40 times as
+    many) with ``XP_SOAK=1``; ``XP_FUZZ_EXAMPLES=N`` overrides both."""
     if os.environ.get("XP_FUZZ_EXAMPLES"):
         return int(os.environ["XP_FUZZ_EXAMPLES"])
-    return ci * 40 if os.environ.get("XP_SOAK", "") not in ("", "0") else ci
+    if os.environ.get("XP_SOAK", "") not in ("", "0"):
+        return soak if soak is not None else ci * 40
+    return ci
 
 
-def fuzz_settings(ci: int, deadline_s: float = 10.0) -> Any:
+def fuzz_settings(ci: int, deadline_s: float = 10.0, soak: int | None = None) -> Any:
     """Settings of a fuzz target: its example count, a per-example deadline, no database."""
-    return settings(max_examples=examples(ci), deadline=timedelta(seconds=deadline_s),
+    return settings(max_examples=examples(ci, soak), deadline=timedelta(seconds=deadline_s),
                     database=None, derandomize=False,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.function_scoped_fixture])

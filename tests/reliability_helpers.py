@@ -167,7 +167,7 @@ def concurrent_writers(base: Path, writers: int, records: int, readers: int = 2,
 # -- 2. writers killed at random moments -------------------------------------------------
 
 KILLED_WRITER = r"""
-import os, sys
+import os, sys, time
 from xpcli import Run
 runs, run_id, round_, progress = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 run = Run(runs, run_id, flush_bytes=int(sys.argv[5]), flush_seconds=0.005)
@@ -179,6 +179,7 @@ while True:
     if i % 37 == 0:
         run.flush()
         os.write(fd, f"{i}\n".encode())  # steps 0..i-1 are on disk
+        time.sleep(0.002)  # a steady pace, so files stay a soak-sized size
 """
 
 

@@ -126,7 +126,7 @@ def test_every_committed_importer_is_fuzzed() -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-@fuzz_settings(ci=6, deadline_s=20)
+@fuzz_settings(ci=6, deadline_s=20, soak=120)
 @given(files=st.lists(text_file(), min_size=1, max_size=5))
 def test_importer_survives_hostile_files(kind: str, files: list[bytes]) -> None:
     base = Path(tempfile.mkdtemp(prefix="xp-fuzz-import-"))
