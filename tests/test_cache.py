@@ -221,3 +221,22 @@ def test_writer_output_takes_the_fast_path(tmp_path: Path) -> None:
     assert frame is not None and frame.height == body.count(b"\n")
     contexts = frame.get_column("context").drop_nulls().unique().to_list()
     assert len(contexts) == 1
+
+
+def test_built_tables_are_reused_until_something_changes(tmp_path: Path, own_cache: Path) -> None:
+    runs = tmp_path / "runs"
+    Run(runs, "a", params={"lr": 1}, time=T0, flush_seconds=0).close(time=T0 + 1)
+    Run(runs, "b", params={"lr": True}, time=T0, flush_seconds=0).close(time=T0 + 1)
+    first = load(runs)
+    assert [d.kind for d in first.diagnostics.items] == ["mixed-types"]
+    assert len(list(own_cache.rglob("built-*.json"))) == 1
+    again = load(runs)  # served from the built tables, diagnostics included
+    assert again.runs.collect().equals(first.runs.collect())
+    assert [str(d) for d in again.diagnostics.items] == [str(d) for d in first.diagnostics.items]
+    assert str(again.diagnostics.items[0]).startswith("param 'lr' has mixed types")
+    writer = Run(runs, "c", params={"lr": 2}, time=T0, flush_seconds=0)
+    writer.track(1.0, "m", step=0, time=T0)
+    writer.close(time=T0 + 1)
+    third = load(runs)
+    assert third.runs.collect().get_column("run").to_list() == ["a", "b", "c"]
+    assert third.series.get_column("run").to_list() == ["c"]

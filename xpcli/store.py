@@ -67,6 +67,8 @@ class Diagnostic:
     kind: str = "malformed"
 
     def __str__(self) -> str:
+        if not self.path:  # about the whole directory (e.g. a param's mixed types)
+            return self.message
         where = f"{self.path}:{self.line}" if self.line else self.path
         return f"{where}: {self.message}"
 
@@ -558,9 +560,22 @@ def _to_datetime(expr: pl.Expr) -> pl.Expr:
 
 
 def build(data: "RawData", files: list[str]) -> Dataset:
-    """The runs and points tables from records read with or without the cache."""
+    """The runs and points tables from records read with or without the cache.
+
+    With the cache, the runs table and series index of an unchanged state are read back
+    instead of built again (:class:`xpcli.cache.Built`)."""
     diags = data.diagnostics
     raw_points = data.records.filter(pl.col("kind") == "point")
+    kept = data.built.load() if data.built is not None else None
+    if kept is not None:
+        runs, index, info = kept
+        for path, line, message, kind in info["diagnostics"]:
+            diags.add(path, line, message, kind)
+        points, context_keys = _decode_contexts(raw_points, data.contexts, Diagnostics())
+        return Dataset(runs=runs.lazy(), points=points, params=info["params"],
+                       meta=info["meta"], context_keys=context_keys, files=files,
+                       diagnostics=diags, series=index)
+    before = len(diags.items)
     points, context_keys = _decode_contexts(raw_points, data.contexts, diags)
     index = _series_index(data.stats, data.contexts)
 
@@ -609,6 +624,10 @@ def build(data: "RawData", files: list[str]) -> Dataset:
     ).with_columns(
         pl.col("points").fill_null(0).cast(pl.Int64), pl.col("metrics").fill_null(0).cast(pl.Int64)
     )
+    if data.built is not None:
+        notes = [[d.path, d.line, d.message, d.kind] for d in diags.items[before:]]
+        data.built.save(runs, index, {"params": param_cols, "meta": meta_cols,
+                                      "diagnostics": notes})
     return Dataset(
         runs=runs.lazy(),
         points=points,
