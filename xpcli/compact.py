@@ -39,7 +39,7 @@ class Superseded:
 
     skip: set[str] = field(default_factory=set)  # sources fully held by a Parquet file
     offsets: dict[str, int] = field(default_factory=dict)  # sources grown since: read from
-    leftovers: list[str] = field(default_factory=list)  # unchanged sources to delete
+    leftovers: list[tuple[str, int]] = field(default_factory=list)  # (path, size) to delete
 
 
 def _digest(path: str, size: int | None = None) -> str:
@@ -93,7 +93,7 @@ def superseded(runs_dir: str, files: Iterable[str]) -> Superseded:
                 continue
             if now == size:
                 out.skip.add(present[source])
-                out.leftovers.append(present[source])
+                out.leftovers.append((present[source], size))
             else:
                 out.offsets[present[source]] = size
     return out
@@ -126,51 +126,139 @@ def compact(runs_dir: str, min_age: float = 60.0, dry_run: bool = False) -> Comp
     files = store.find_files(runs_dir)
     done = superseded(runs_dir, files)
     removed = []
-    for path in done.leftovers:  # finish a compaction that was cut short
-        if not dry_run:
-            os.unlink(path)
-        removed.append(path)
+    for path, size in done.leftovers:  # finish a compaction that was cut short
+        if dry_run or _remove_leftover(path, size):
+            removed.append(path)
     candidates = [p for p in files if p.endswith(".jsonl") and p not in done.skip
                   and p not in done.offsets]
     for name in os.listdir(runs_dir):
         if name.startswith(f".{PREFIX}") and name.endswith(".tmp") and not dry_run:
             os.unlink(os.path.join(runs_dir, name))  # a temporary file from a crash
     skipped: dict[str, str] = {}
-    chosen: list[str] = []
-    frames = []
-    now = time.time()
-    for path in candidates:
-        age = now - os.path.getmtime(path)
+    held: list[_Held] = []
+    try:
+        for path in candidates:
+            source = _take(path, min_age, skipped)
+            if source is not None:
+                held.append(source)
+        if not held:
+            return CompactResult(None, [], 0, 0, removed, skipped)
+        records = pl.concat([h.records for h in held], how="vertical")
+        runs = records.get_column("run").n_unique()
+        target = os.path.join(runs_dir, f"{PREFIX}{new_run_id()}.parquet")
+        chosen = [h.path for h in held]
+        if dry_run:
+            return CompactResult(target, chosen, runs, records.height, removed, skipped)
+        # Size and hash of exactly the bytes parsed: a source that grows later is read
+        # from there on (see superseded), never lost.
+        sources = [{"path": os.path.relpath(h.path, runs_dir), "size": len(h.data),
+                    "sha256": hashlib.sha256(h.data).hexdigest()} for h in held]
+        _write_with_sources(records, target, sources)
+        for source in held:
+            source.remove_if_unchanged()
+        _sync_dir(runs_dir)
+        return CompactResult(target, chosen, runs, records.height, removed, skipped)
+    finally:
+        for source in held:
+            source.release()
+
+
+@dataclass
+class _Held:
+    """A source file locked against xp writers while it is compacted.
+
+    ``Run`` takes the same exclusive ``flock`` for every append and re-creates a file that
+    was removed, so a run resumed meanwhile waits, then writes to a new file: its records
+    are never appended to a file that is being deleted."""
+
+    path: str
+    fd: int
+    data: bytes
+    records: "object"
+
+    def remove_if_unchanged(self) -> None:
+        """Delete the file if it is still the one read, with nothing appended since."""
+        _unlink_if_same(self.path, self.fd, len(self.data))
+
+    def release(self) -> None:
+        try:
+            os.close(self.fd)  # also releases the lock
+        except OSError:
+            pass
+
+
+def _unlink_if_same(path: str, fd: int, size: int) -> bool:
+    """Unlink ``path`` if it is still the file open as ``fd`` and ``size`` bytes long."""
+    try:
+        now, here = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    if (now.st_ino, now.st_dev) != (here.st_ino, here.st_dev) or now.st_size != size:
+        return False
+    os.unlink(path)
+    return True
+
+
+def _remove_leftover(path: str, size: int) -> bool:
+    """Delete a source a compacted file already holds, under the writers' lock, if it
+    still has exactly the bytes held (a run resumed meanwhile keeps its file)."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        except OSError:
+            pass
+        return _unlink_if_same(path, fd, size)
+    finally:
+        os.close(fd)
+
+
+def _take(path: str, min_age: float, skipped: dict[str, str]) -> _Held | None:
+    """Lock and read one candidate; None (with the reason in ``skipped``) if it cannot go."""
+    import fcntl
+
+    from . import store
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        skipped[path] = f"cannot open ({exc.strerror})"
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            skipped[path] = "being written right now"
+            os.close(fd)
+            return None
+        except OSError:
+            pass  # a filesystem without locks: the size checks still guard the deletion
+        age = time.time() - os.fstat(fd).st_mtime
         if age < min_age:
             skipped[path] = f"modified {age:.0f}s ago (< {min_age:.0f}s)"
-            continue
-        diags = store.Diagnostics()
-        with open(path, "rb") as fh:
+            os.close(fd)
+            return None
+        with os.fdopen(os.dup(fd), "rb") as fh:
             data = fh.read()
-        raw = store.read_records([path], diags)
-        if not data.endswith(b"\n") or len(diags):
-            skipped[path] = "has torn or malformed lines: " + (diags.summary() or "torn")
-            continue
-        status = _final_status(raw)
-        if status is not None:
-            skipped[path] = status
-            continue
-        chosen.append(path)
-        frames.append(raw)
-    if not chosen:
-        return CompactResult(None, [], 0, 0, removed, skipped)
-    records = pl.concat(frames, how="vertical")
-    runs = records.get_column("run").n_unique()
-    target = os.path.join(runs_dir, f"{PREFIX}{new_run_id()}.parquet")
-    if dry_run:
-        return CompactResult(target, chosen, runs, records.height, removed, skipped)
-    sources = [{"path": os.path.relpath(p, runs_dir), "size": os.path.getsize(p),
-                "sha256": _digest(p)} for p in chosen]
-    _write_with_sources(records, target, sources)
-    for path in chosen:
-        os.unlink(path)
-    _sync_dir(runs_dir)
-    return CompactResult(target, chosen, runs, records.height, removed, skipped)
+        diags = store.Diagnostics()
+        records = store.parse_jsonl(path, data, diags)
+        reason = ("has torn or malformed lines: " + (diags.summary() or "torn")
+                  if not data.endswith(b"\n") or len(diags) else _final_status(records))
+        if reason is not None:
+            skipped[path] = reason
+            os.close(fd)
+            return None
+        return _Held(path, fd, data, records)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _final_status(raw: "object") -> str | None:
