@@ -85,7 +85,11 @@ def fuzz(quick: bool) -> tuple[dict[str, int], int, str]:
         found = _CASES.search(line)
         if found and target:
             cases[target] = cases.get(target, 0) + int(found.group(1)) + int(found.group(2))
-    tail = "\n".join(proc.stdout.strip().splitlines()[-3:])
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode:  # the failures in full, for the report
+        first = next((i for i, line in enumerate(lines) if "= FAILURES =" in line), 0)
+        lines = [line[:500] for line in lines[first:]]
+    tail = "\n".join(lines if proc.returncode else lines[-3:])
     return cases, proc.returncode, tail
 
 
