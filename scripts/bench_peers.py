@@ -473,6 +473,10 @@ def check(peer: dict[str, Any], xp: dict[str, Any], query: str, n_runs: int) -> 
 # -- report ------------------------------------------------------------------------------
 
 
+def disk_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
 def fmt_s(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
@@ -527,7 +531,9 @@ def report(outcome: dict[str, str], results: dict[int, dict[str, Any]], repeat: 
         "",
     ]
     for n_runs, res in results.items():
-        lines += [f"## {n_runs:,} runs", ""]
+        lines += [f"## {n_runs:,} runs", "", f"On disk: xp's JSONL {res['disk']['xp']:,.0f} MB, "
+                  + ", ".join(f"{names[p]} {res['disk'][p]:,.0f} MB" for p in res["logging"])
+                  + ".", ""]
         for peer, log in res["logging"].items():
             text = (f"{names[peer]} logging: {log['points']:,} points in {fmt_s(log['seconds'])}, "
                     f"{log['per_s']:,.0f} points/s")
@@ -600,7 +606,10 @@ def main() -> None:
                 print(f"  {peer} {query}: {fmt_s(timed['wall'])} ({timed['check']})",
                       file=sys.stderr, flush=True)
         load.append(os.getloadavg()[0])
-        results[n_runs] = {"logging": logging, "queries": queries, "xp": xp, "load": load}
+        disk = {"xp": disk_mb(data / f"runs-{n_runs}"),
+                **{p: disk_mb(logging[p]["store"]) for p in peers}}
+        results[n_runs] = {"logging": logging, "queries": queries, "xp": xp, "load": load,
+                           "disk": disk}
     text = report(outcome, results, args.repeat)
     Path(args.out).write_text(text)
     print(text)
