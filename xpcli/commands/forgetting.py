@@ -65,7 +65,7 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
 
     if output:
         # matplotlib loads only when a figure is asked for (half a second).
-        from ..plots.common import check_output_path
+        from ..plots import check_output_path
 
         check_output_path(output)
     dataset = load_dataset(runs, quiet)

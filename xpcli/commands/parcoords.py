@@ -85,7 +85,7 @@ def parcoords_cmd(
       xp parcoords --runs sample_runs --params lr,seed --metrics 'f1:lang=*' --format csv
     """
     from ..analysis.parcoords import parcoords_table
-    from ..plots.common import check_output_path
+    from ..plots import check_output_path
 
     if output is not None:
         check_output_path(output)

@@ -104,7 +104,7 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
         runs_per_group,
     )
     from ..analysis.series import check_run_columns, load_series, parse_smoothing
-    from ..plots.common import check_output_path
+    from ..plots import check_output_path
 
     if output:
         check_output_path(output)
@@ -187,7 +187,7 @@ def curves_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: s
       xp curves loss --runs sample_runs --where "lr >= 1e-4" --x step --logy --format csv
     """
     from ..analysis.series import load_series, parse_smoothing, with_params
-    from ..plots.common import check_output_path
+    from ..plots import check_output_path
 
     if output:
         check_output_path(output)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -17,8 +18,8 @@ matplotlib.use("Agg", force=False)
 from matplotlib.figure import Figure  # noqa: E402
 
 from ..errors import UsageError  # noqa: E402
+from . import SUFFIXES, check_output_path  # noqa: E402,F401  (re-exported)
 
-SUFFIXES = (".png", ".svg", ".pdf")
 _METADATA = {
     ".png": {"Software": None},
     ".svg": {"Date": None, "Creator": None},
@@ -41,15 +42,6 @@ RC = {
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#56B4E9", "#CC79A7", "#D55E00", "#F0E442",
            "#000000")
 HIGHLIGHT = ("#d62728", "#1f1f9f", "#ff7f0e", "#2ca02c")
-
-
-def check_output_path(path: str) -> str:
-    """Refuse an ``-o`` path whose suffix is not .png, .svg or .pdf, before any work."""
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix not in SUFFIXES:
-        raise UsageError(f"-o {path}: the figure format comes from the suffix; use "
-                         f"{', '.join(SUFFIXES)}")
-    return path
 
 
 def new_figure(width: float, height: float) -> Figure:
