@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -87,6 +88,41 @@ def test_plain_params() -> None:
         fmt.plain_params({"o": object()})
     with pytest.raises(UsageError):
         fmt.plain_params([("a", 1)])  # type: ignore[arg-type]
+
+
+def test_plain_params_refuses_a_cycle_naming_the_param() -> None:
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(UsageError, match=r"param 'a': a value refers to itself"):
+        fmt.plain_params({"a": loop})
+    node: dict[str, object] = {"x": 1}
+    node["self"] = node
+    with pytest.raises(UsageError, match=r"param 'opt\.self': a value refers to itself"):
+        fmt.plain_params({"opt": node})
+
+
+def test_plain_params_keeps_a_value_shared_without_a_cycle() -> None:
+    shared = [1, 2]
+    out = fmt.plain_params({"a": shared, "b": {"c": shared, "d": [shared, shared]}})
+    assert out == {"a": [1, 2], "b": {"c": [1, 2], "d": [[1, 2], [1, 2]]}}
+
+
+def test_plain_params_depth() -> None:
+    ok: object = 1
+    for _ in range(fmt.MAX_PARAM_DEPTH):
+        ok = [ok]
+    assert json.dumps(fmt.plain_params({"a": ok})).count("[") == fmt.MAX_PARAM_DEPTH
+    with pytest.raises(UsageError, match=r"param 'a': nested more than 100 levels"):
+        fmt.plain_params({"a": [ok]})
+
+
+def test_run_with_self_referencing_params_is_a_usage_error(tmp_path: Path) -> None:
+    from xpcli import Run
+
+    params: dict[str, object] = {"lr": 0.1}
+    params["again"] = params
+    with pytest.raises(UsageError, match=r"param 'again': a value refers to itself"):
+        Run(tmp_path, "r1", params=params)
 
 
 def test_point_line_round_trip() -> None:

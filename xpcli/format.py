@@ -100,22 +100,45 @@ def decode_value(raw: Any) -> float:
     raise ValueError(f"value must be a number or one of NaN, Infinity, -Infinity, got {raw!r}")
 
 
-def _plain(value: Any, path: str) -> Any:
-    """Turn a param value into plain JSON types (numpy scalars, tuples, paths...)."""
+#: How deep params may nest. A real config is a few levels; far deeper is hostile input,
+#: and writing it as JSON would hit Python's recursion limit.
+MAX_PARAM_DEPTH = 100
+
+
+def _plain(value: Any, path: str, parents: list[int]) -> Any:
+    """Turn a param value into plain JSON types (numpy scalars, tuples, paths...).
+
+    ``parents`` holds the ids of the dicts and lists enclosing ``value``: meeting one of
+    them again is a cycle (``d["self"] = d``, a YAML alias of its own parent).
+    """
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else encode_float(value).strip('"')
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v, f"{path}.{k}") for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, path) for v in value]
+    if isinstance(value, (Mapping, list, tuple)):
+        if id(value) in parents:
+            raise UsageError(
+                f"param {path!r}: a value refers to itself (a reference cycle, e.g. a YAML "
+                "alias inside itself)"
+            )
+        if len(parents) > MAX_PARAM_DEPTH:  # the params dict itself is parents[0]
+            raise UsageError(
+                f"param {path!r}: nested more than {MAX_PARAM_DEPTH} levels deep; "
+                "flatten it or record it as a string"
+            )
+        parents.append(id(value))
+        try:
+            if isinstance(value, Mapping):
+                return {str(k): _plain(v, f"{path}.{k}", parents) for k, v in value.items()}
+            return [_plain(v, path, parents) for v in value]
+        finally:
+            parents.pop()
     item = getattr(value, "item", None)  # numpy / torch scalars
     if callable(item):
         try:
-            return _plain(item(), path)
+            return _plain(item(), path, parents)
         except (TypeError, ValueError):
             pass
     if hasattr(value, "__fspath__"):
@@ -127,10 +150,16 @@ def _plain(value: Any, path: str) -> Any:
 
 
 def plain_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Params as plain JSON values, keys as strings; raises UsageError on other types."""
+    """Params as plain JSON values, keys as strings; raises UsageError on other types.
+
+    A value that contains itself (a cycle) or nests deeper than :data:`MAX_PARAM_DEPTH`
+    is refused with a UsageError naming the param.
+    """
     if not isinstance(params, Mapping):
         raise UsageError(f"params must be a dict, got {type(params).__name__}")
-    return {check_name(str(k), "param name"): _plain(v, str(k)) for k, v in params.items()}
+    parents = [id(params)]
+    return {check_name(str(k), "param name"): _plain(v, str(k), parents)
+            for k, v in params.items()}
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
