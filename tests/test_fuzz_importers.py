@@ -33,12 +33,12 @@ BUGS = ("TypeError", "AttributeError", "KeyError", "IndexError", "OverflowError"
 
 
 def known_issue(text: str) -> bool:
-    """Failures pinned by the xfail tests below; the fuzzer looks past them until fixed."""
+    """Failures pinned by strict xfail tests; the fuzzer looks past them until fixed."""
     return any(sign in text for sign in KNOWN)
 
 
-KNOWN = ("UnicodeDecodeError", "Int128", "OverflowError", "maximum recursion depth exceeded "
-         "in comparison")
+#: Signs of the pinned failures (e.g. "UnicodeDecodeError"); none at the moment.
+KNOWN: tuple[str, ...] = ()
 
 
 @st.composite
@@ -174,28 +174,59 @@ def _import(kind: str, files: list[bytes], tmp_path: Path):  # noqa: ANN202
     return import_runs(kind, str(tmp_path / "src"), str(tmp_path / "runs"))
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError,
-                   reason="mlflow: a tag file that is not UTF-8 raises from discover")
 def test_mlflow_run_name_not_utf8(tmp_path: Path) -> None:
-    _import("mlflow", [b"", b"", b"", b"\xff"], tmp_path)
+    summary = _import("mlflow", [b"", b"1 0.5 3\n", b"0.1", b"\xff"], tmp_path)
+    assert [r.run for r in summary.runs] == ["01234567"]  # named by its uuid instead
+    assert summary.points == 1
+    (problem,) = summary.problems
+    assert problem.path.endswith("mlflow.runName")
+    assert "not UTF-8 text; tag skipped" in problem.message
+    assert summary.skipped == {"unreadable files": 1}
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="mlflow: a step beyond 64 bits fails building the frame")
 def test_mlflow_step_beyond_64_bits(tmp_path: Path) -> None:
-    _import("mlflow", [b"", b"1 0.5 99999999999999999999999\n1 0.7 2\n"], tmp_path)
+    metric = b"1 0.5 99999999999999999999999\n1 0.7 2\n1 0.9 9223372036854775807\n"
+    summary = _import("mlflow", [b"", metric], tmp_path)
+    assert summary.points == 2
+    assert summary.skipped == {"points with an infinite or out-of-range step": 1}
+    (problem,) = summary.problems
+    assert problem.path.endswith("loss") and "(lines 1)" in problem.message
+    steps = load(tmp_path / "runs").points.collect()["step"].sort().to_list()
+    assert steps == [2, 2**63 - 1]
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="wandb/format: a YAML alias cycle in config.yaml recurses forever "
-                   "in format.plain_params")
 def test_wandb_config_with_an_alias_cycle(tmp_path: Path) -> None:
-    _import("wandb", [b"a: &a [*a]\n"], tmp_path)
+    summary = _import("wandb", [b"a: &a [*a]\nb: 1\n", b'{"loss": 0.5, "_step": 3}'],
+                      tmp_path)
+    assert summary.points == 1
+    (problem,) = summary.problems
+    assert problem.path.endswith("config.yaml")
+    assert problem.message.startswith("param 'a': a value refers to itself")
+    assert problem.message.endswith("the run's params skipped")
+    assert "b" not in load(tmp_path / "runs").params
 
 
-@pytest.mark.xfail(strict=True, reason="hf: one infinite step skips the whole run "
-                   "(OverflowError) instead of that point")
+def test_lightning_hparams_with_an_alias_cycle(tmp_path: Path) -> None:
+    summary = _import("lightning", [b"epoch,step,loss\n0,1,0.5\n", b"a: &a {b: *a}\n"],
+                      tmp_path)
+    assert summary.points == 1
+    (problem,) = summary.problems
+    assert problem.path.endswith("hparams.yaml")
+    assert "param 'a.b': a value refers to itself" in problem.message
+
+
 def test_hf_one_infinite_step_skips_only_that_point(tmp_path: Path) -> None:
-    state = b'{"log_history": [{"step": 1e999, "loss": 1}, {"step": 2, "loss": 0.5}]}'
+    state = (b'{"log_history": [{"step": 1e999, "loss": 1}, {"step": NaN, "loss": 2},'
+             b' {"step": 1e300, "loss": 3}, {"step": 2, "loss": 0.5}]}')
     summary = _import("hf", [state], tmp_path)
     assert summary.points == 1
+    assert summary.skipped == {"points with an infinite or out-of-range step": 3}
+    points = load(tmp_path / "runs").points.collect()
+    assert points.select("step", "value").rows() == [(2, 0.5)]
+
+
+def test_wandb_infinite_step_skips_only_that_row(tmp_path: Path) -> None:
+    history = b'{"_step": Infinity, "loss": 1}\n{"_step": 4, "loss": 0.5}\n'
+    summary = _import("wandb", [b"", b"", b"", history], tmp_path)
+    assert summary.points == 1
+    assert summary.skipped["points with an infinite or out-of-range step"] == 1

@@ -390,6 +390,34 @@ def is_number(value: Any) -> bool:
     )
 
 
+#: The points table stores steps as Int64.
+STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1
+#: The summary's reason for points skipped because their step cannot be stored.
+BAD_STEP = "points with an infinite or out-of-range step"
+
+
+def step_or_none(value: float | int) -> int | None:
+    """A number as a step (floats truncated), or None when it is not finite or beyond 64 bits."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    step = int(value)
+    return step if STEP_MIN <= step <= STEP_MAX else None
+
+
+def checked_params(params: dict[str, Any], path: str, report: Report) -> dict[str, Any]:
+    """``params`` when the record format takes them, else ``{}`` with ``path`` reported.
+
+    :func:`format.plain_params` refuses a value that contains itself (a YAML alias
+    cycle), nests too deep, or a name with control characters; the run keeps its points.
+    """
+    try:
+        fmt.plain_params(params)
+    except UsageError as exc:
+        report.skip(path, "unreadable params", f"{exc}; the run's params skipped")
+        return {}
+    return params
+
+
 Progress = Callable[[int, int, str], None]
 
 
@@ -444,6 +472,7 @@ def import_source(module: Any, source: str, into: str, *,
             data.params = {**data.params, **params_from_name(p_regex, str(name))}
         if c_regex is not None:
             _apply_context_regex(data, c_regex)
+        data.params = checked_params(data.params, run.path, report)
         data.meta = {**data.meta, "name": run.name, "source": run.path,
                      "source_kind": kind, "source_id": source_id(kind, run)}
         if data.created is not None:

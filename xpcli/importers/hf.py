@@ -29,7 +29,17 @@ import os
 import re
 from typing import Any
 
-from ._base import Report, RunData, SourceRun, finite_or_none, read_json, relative_name, walk_files
+from ._base import (
+    BAD_STEP,
+    Report,
+    RunData,
+    SourceRun,
+    finite_or_none,
+    read_json,
+    relative_name,
+    step_or_none,
+    walk_files,
+)
 
 KIND = "hf"
 LOOK_FOR = "point it at a folder holding trainer_state.json files (a Trainer output_dir)"
@@ -95,10 +105,10 @@ def _entity_prefixes(entry: dict[str, Any]) -> set[str]:
 def _add_entry(data: RunData, entry: dict[str, Any], report: Report, path: str,
                seen: set[tuple[str, str, Any]]) -> None:
     raw_step = finite_or_none(entry.get("step"))
-    step = int(raw_step) if raw_step is not None else None
+    step = step_or_none(raw_step) if raw_step is not None else None
     epoch = finite_or_none(entry.get("epoch"))
     prefixes = _entity_prefixes(entry)
-    skipped = 0
+    skipped = bad_step = 0
     for key, value in entry.items():
         if key in ("step", "epoch"):
             continue
@@ -106,10 +116,14 @@ def _add_entry(data: RunData, entry: dict[str, Any], report: Report, path: str,
         if number is None:
             skipped += 1
             continue
+        if raw_step is not None and step is None:  # NaN, infinite or beyond 64 bits
+            bad_step += 1
+            continue
         name, context = _split_key(key, prefixes)
         seen.add((name, str(sorted(context.items())), step))
         data.add(name, number, step=step, epoch=epoch, context=context)
     report.skip(path, "non-numeric values", count=skipped)
+    report.skip(path, BAD_STEP, count=bad_step)
 
 
 def _params(folder: str, state: dict[str, Any], report: Report) -> dict[str, Any]:
@@ -166,7 +180,7 @@ def read(run: SourceRun, report: Report) -> RunData | None:
             results = None
         if isinstance(results, dict):
             step = finite_or_none(state.get("global_step"))
-            step_int = int(step) if step is not None else None
+            step_int = step_or_none(step) if step is not None else None
             epoch = finite_or_none(results.get("epoch", state.get("epoch")))
             fresh = {}
             prefixes = _entity_prefixes(results)
@@ -177,7 +191,7 @@ def read(run: SourceRun, report: Report) -> RunData | None:
                 if (name, str(sorted(context.items())), step_int) not in seen:
                     fresh[key] = value
             if fresh:
-                fresh.update(step=step_int, epoch=epoch)
+                fresh.update(step=step, epoch=epoch)  # _add_entry skips a bad step's points
                 _add_entry(data, fresh, report, results_path, seen)
     data.params = _params(folder, state, report)
     if finite_or_none(state.get("best_metric")) is not None:

@@ -16,7 +16,16 @@ import csv
 import math
 import os
 
-from ._base import Report, RunData, SourceRun, load_yaml, relative_name, walk_files
+from ._base import (
+    Report,
+    RunData,
+    SourceRun,
+    checked_params,
+    load_yaml,
+    relative_name,
+    step_or_none,
+    walk_files,
+)
 
 KIND = "lightning"
 LOOK_FOR = "point it at a lightning_logs folder (version_N/metrics.csv)"
@@ -56,7 +65,8 @@ def read(run: SourceRun, report: Report) -> RunData | None:
             report.skip(hparams, "unreadable files", f"cannot read: {exc.strerror}")
         else:
             if isinstance(params, dict):
-                data.params = {str(k): v for k, v in params.items()}
+                data.params = checked_params({str(k): v for k, v in params.items()}, hparams,
+                                             report)
             elif params is not None:
                 report.skip(hparams, "unreadable files",
                             "not a mapping of names to values; params skipped")
@@ -87,7 +97,7 @@ def read(run: SourceRun, report: Report) -> RunData | None:
             continue
         epoch = _number(row[epoch_at]) if epoch_at is not None else None
         step = _number(row[step_at]) if step_at is not None else None
-        if step is not None and (math.isnan(step) or not step.is_integer()):
+        if step is not None and (not step.is_integer() or step_or_none(step) is None):
             bad_rows.append(number)
             continue
         for i, name in columns:

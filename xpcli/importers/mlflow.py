@@ -24,7 +24,17 @@ import os
 import re
 from typing import Any
 
-from ._base import Report, RunData, SourceRun, convert, load_yaml, require
+from ._base import (
+    BAD_STEP,
+    STEP_MAX,
+    STEP_MIN,
+    Report,
+    RunData,
+    SourceRun,
+    convert,
+    load_yaml,
+    require,
+)
 
 KIND = "mlflow"
 LOOK_FOR = "point it at an mlruns/ folder or pass a tracking URI"
@@ -68,11 +78,12 @@ def discover(source: str, report: Report) -> list[SourceRun]:
 
 
 def _tag(folder: str, key: str) -> str | None:
+    """A tag's text, or None when it is missing or unreadable (``read`` reports that file)."""
     path = os.path.join(folder, "tags", *key.split("/"))
     try:
         with open(path, encoding="utf-8") as fh:
             return fh.read().strip() or None
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return None
 
 
@@ -142,8 +153,12 @@ def read(run: SourceRun, report: Report) -> RunData | None:
         try:
             with open(path, encoding="utf-8") as fh:
                 tags[key] = fh.read().strip()
-        except (OSError, UnicodeDecodeError):
-            report.skip(path, "unreadable files")
+        except OSError as exc:
+            report.skip(path, "unreadable files", f"cannot read tag ({exc.strerror})")
+        except UnicodeDecodeError:
+            named = " (the run is named from meta.yaml or its id)" \
+                if key == "mlflow.runName" else ""
+            report.skip(path, "unreadable files", f"not UTF-8 text; tag skipped{named}")
     for key, path in _files(os.path.join(run.path, "metrics")):
         _read_metric(data, key, path, report)
     experiment = _experiment_name(os.path.dirname(run.path))
@@ -167,6 +182,7 @@ def _experiment_name(folder: str) -> str | None:
 def _read_metric(data: RunData, key: str, path: str, report: Report) -> None:
     rows: list[tuple[int, int, float, int]] = []
     bad: list[int] = []
+    huge: list[int] = []
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
             lines = fh.read().splitlines()
@@ -186,14 +202,23 @@ def _read_metric(data: RunData, key: str, path: str, report: Report) -> None:
         except (ValueError, IndexError):
             bad.append(line_no)
             continue
+        if not (STEP_MIN <= step <= STEP_MAX and STEP_MIN <= timestamp <= STEP_MAX):
+            huge.append(line_no)  # MLflow stores both as 64-bit integers
+            continue
         rows.append((step, timestamp, value, line_no))
     if bad:
-        lines_text = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
         report.skip(path, "malformed lines", f"{len(bad)} malformed lines skipped "
-                    f"(lines {lines_text})", len(bad))
+                    f"(lines {_lines_text(bad)})", len(bad))
+    if huge:
+        report.skip(path, BAD_STEP, f"{len(huge)} points with a step or timestamp beyond "
+                    f"64 bits skipped (lines {_lines_text(huge)})", len(huge))
     rows.sort()
     for step, timestamp, value, _ in rows:
         data.add(key, value, step=step, time=timestamp / 1000.0)
+
+
+def _lines_text(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:5])) + (" ..." if len(numbers) > 5 else "")
 
 
 # -- any tracking URI, with MLflow's client ----------------------------------------------

@@ -29,7 +29,18 @@ import struct
 from datetime import datetime
 from typing import Any
 
-from ._base import Report, RunData, SourceRun, finite_or_none, load_yaml, read_json, require
+from ._base import (
+    BAD_STEP,
+    Report,
+    RunData,
+    SourceRun,
+    checked_params,
+    finite_or_none,
+    load_yaml,
+    read_json,
+    require,
+    step_or_none,
+)
 
 KIND = "wandb"
 LOOK_FOR = "point it at a wandb/ folder holding run-*/files/ folders"
@@ -66,7 +77,8 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any], skipped: dict[str, in
 
 
 def _add_row(data: RunData, row: dict[str, Any], report: Report, path: str) -> None:
-    step = finite_or_none(row.get("_step"))
+    raw_step = finite_or_none(row.get("_step"))
+    step = None if raw_step is None else step_or_none(raw_step)
     time = finite_or_none(row.get("_timestamp"))
     epoch = finite_or_none(row.get("epoch"))
     flat: dict[str, Any] = {}
@@ -77,15 +89,17 @@ def _add_row(data: RunData, row: dict[str, Any], report: Report, path: str) -> N
         _flatten(str(key), value, flat, skipped)
     for reason, count in skipped.items():
         report.skip(path, reason, count=count)
-    other = 0
+    other = bad_step = 0
     for key, value in flat.items():
         number = finite_or_none(value)
         if number is None:
             other += 1
-            continue
-        data.add(key, number, step=None if step is None else int(step), time=time,
-                 epoch=epoch)
+        elif raw_step is not None and step is None:
+            bad_step += 1
+        else:
+            data.add(key, number, step=step, time=time, epoch=epoch)
     report.skip(path, "non-numeric values", count=other)
+    report.skip(path, BAD_STEP, count=bad_step)
 
 
 def _params(path: str, report: Report) -> dict[str, Any]:
@@ -106,7 +120,7 @@ def _params(path: str, report: Report) -> dict[str, Any]:
             continue
         params[str(key)] = entry.get("value") if isinstance(entry, dict) and "value" in entry \
             else entry
-    return params
+    return checked_params(params, path, report)
 
 
 def read(run: SourceRun, report: Report) -> RunData | None:
