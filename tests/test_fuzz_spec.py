@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 import polars as pl
 import pytest
@@ -103,9 +104,31 @@ def test_picker(text: str) -> None:
     assert picked in ("a", "b")
 
 
-@pytest.mark.xfail(strict=True, reason="a lone surrogate (invalid UTF-8 in argv) reaches "
-                   "Polars as a metric name: UnicodeEncodeError; spec.py should refuse it "
-                   "at its column (see the reliability report)")
 def test_invalid_utf8_in_a_metric_spec_is_a_spec_error() -> None:
-    with pytest.raises(SpecError, match="column 2"):
+    with pytest.raises(SpecError, match=r"byte 0xff is not valid UTF-8 at column 2"):
         parse_metric_specs("f\udcff")
+    with pytest.raises(SpecError, match=r"^f1,f\ufffd: byte 0xff .* at column 5"):
+        parse_metric_specs("f1,f\udcff")  # the column in the whole list
+
+
+@pytest.mark.parametrize(("call", "start", "column"), [
+    (lambda: compile_where('run == "a\udcff"', SCHEMA), '--where "run == "a\ufffd""', 10),
+    (lambda: compile_where("`lr\udc80` > 1", SCHEMA), '--where "`lr\ufffd` > 1"', 4),
+    (lambda: parse_picker("best:f1:lang=\udce9"), "best:f1:lang=\ufffd", 14),
+    (lambda: parse_picker("run\udcff"), "run\ufffd", 4),
+    (lambda: resolve_picker("a\udcff", RUNS.lazy(), POINTS.lazy()), "a\ufffd", 2),
+    (lambda: parse_metric_specs("f1@at-max(f1:lang=\ud800)"), "f1@at-max(f1:lang=\ufffd)", 19),
+])
+def test_invalid_utf8_in_where_and_pickers_is_a_spec_error(call: Callable[[], object],
+                                                          start: str, column: int) -> None:
+    with pytest.raises(SpecError) as info:
+        call()
+    message = str(info.value)
+    assert message.startswith(start + ": "), message
+    assert f"at column {column} (pass UTF-8 text)" in message
+    message.encode("utf-8")  # printable: no lone surrogate left in it
+
+
+def test_valid_non_ascii_text_still_parses() -> None:
+    assert parse_metric_specs("f1:lang=é")[0].context == (("lang", "é"),)
+    FRAME.filter(compile_where('run == "日本"', SCHEMA))

@@ -297,6 +297,26 @@ def _fail(text: str, message: str) -> SpecError:
     return SpecError(f"{text}: {message}")
 
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def _check_utf8(text: str, prefix: Callable[[str], str] = str) -> None:
+    """Refuse a lone surrogate: what a byte that is not UTF-8 in argv becomes.
+
+    Polars cannot take such text and a terminal cannot show it, so it stops here with a
+    :class:`SpecError` at its column; the message shows U+FFFD in its place.
+    """
+    match = _SURROGATE_RE.search(text)
+    if match is None:
+        return
+    code = ord(match.group())
+    what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else \
+        f"lone surrogate U+{code:04X}"
+    shown = _SURROGATE_RE.sub("\ufffd", text)
+    raise SpecError(f"{prefix(shown)}: {what} is not valid UTF-8 at column {match.start() + 1}"
+                    " (pass UTF-8 text)")
+
+
 def _scan_brackets(text: str) -> int:
     """Check that () and [] balance; return the index of the first top-level '@' or -1."""
     stack: list[tuple[str, int]] = []
@@ -473,6 +493,7 @@ def parse_metric_spec(text: str) -> MetricSpec:
         raise SpecError(
             f"metric spec is {len(spec)} characters long; the limit is {_MAX_SPEC_LENGTH}"
         )
+    _check_utf8(spec)
     at = _scan_brackets(spec)
     body = spec if at < 0 else spec[:at]
     name, context = _parse_body(spec, body)
@@ -510,6 +531,7 @@ def parse_metric_specs(text: str | Iterable[str]) -> list[MetricSpec]:
             raise SpecError(
                 f"metric list is {len(whole)} characters long; the limit is {_MAX_WHERE_LENGTH}"
             )
+        _check_utf8(whole)
         for piece, offset in _split_top(whole):
             if not piece.strip():
                 raise SpecError(
@@ -1383,6 +1405,7 @@ def parse_where(text: str) -> Where:
         raise SpecError(f"--where is {len(text)} characters long; the limit is {_MAX_WHERE_LENGTH}")
     if not text.strip():
         raise SpecError('--where "": expected an expression, e.g. "lr >= 1e-5 and seed in (1, 2)"')
+    _check_utf8(text, _where_prefix)
     parser = _Parser(text)
     root = parser.parse()
     return Where(text=text, root=root, referenced=tuple(dict.fromkeys(parser.names)))
@@ -1450,6 +1473,7 @@ def parse_picker(text: str) -> Picker:
     picker = text.strip()
     if not picker:
         raise SpecError("empty run picker (expected a run id, best:SPEC or worst:SPEC)")
+    _check_utf8(picker)
     prefix, sep, rest = picker.partition(":")
     kind = _PICKER_PREFIXES.get(prefix.strip().lower()) if sep else None
     if kind is None:
