@@ -65,17 +65,30 @@ def queries(best_en: str) -> dict[str, list[str]]:
 # -- measuring -------------------------------------------------------------------------
 
 
+TIME = shutil.which("time") or "/usr/bin/time"
+
+
 def run_process(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and max RSS (MB) of one process; fails loudly on a non-zero exit."""
+    """Wall seconds and max RSS (MB) of one process; fails loudly on a non-zero exit.
+
+    The RSS comes from GNU time's report on its child: ``ru_maxrss`` of a child started
+    from this (large) process would include the memory it inherited at fork."""
+    report = tempfile.NamedTemporaryFile(prefix="xp-bench-rss-", delete=False)
+    report.close()
+    wrapped = [TIME, "-f", "%M", "-o", report.name, *args] if os.path.exists(TIME) else args
     start = time.perf_counter()
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(wrapped, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode() if proc.stderr else ""
+    err = proc.stderr.decode(errors="replace")
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(args)}\n{err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    try:
+        rss = int(Path(report.name).read_text().split()[-1]) / 1024
+    except (OSError, ValueError, IndexError):
+        rss = float("nan")
+    finally:
+        os.unlink(report.name)
+    return wall, rss
 
 
 def best_of(func: Callable[[], Any], repeat: int = REPEAT) -> float:
