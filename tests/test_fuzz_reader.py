@@ -136,3 +136,21 @@ def test_parquet_with_any_columns(columns: dict) -> None:
             _check_diagnostics(ds, str(path))
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_integers_too_big_for_a_float_in_any_field(tmp_path: Path) -> None:
+    """Found by the soak: a 400-digit integer ``time`` in the last line raised
+    OverflowError. Now it is a skipped, reported line (or an infinite value)."""
+    huge = b"9" * 400
+    lines = [good_line(1)]
+    for field in (b"time", b"epoch", b"step", b"value"):
+        lines.append(b'{"kind":"point","run":"bad","name":"m","value":1,"' + field + b'":'
+                     + huge + b"}")
+    for last in lines[1:]:
+        runs = tmp_path / f"runs-{len(list(tmp_path.iterdir()))}"
+        runs.mkdir()
+        (runs / "f.jsonl").write_bytes(b"\n".join([*lines, last]))  # also as a torn tail
+        for cache in (tmp_path / "cache", None):
+            ds, points, _ = _load(runs, cache)
+            assert points.filter(pl.col("run") == "good")["step"].to_list() == [1]
+            _check_diagnostics(ds, str(runs / "f.jsonl"))

@@ -213,6 +213,13 @@ def point_line(prefix: str, value: float, step: int | None, epoch: float | None,
     return "".join(parts)
 
 
+def _parse_int(text: str) -> int | float:
+    """A JSON integer; one too big for a float is infinite (as ``1e400`` is), never an
+    OverflowError later."""
+    number = int(text)
+    return number if number.bit_length() < 1000 else float(text)
+
+
 def parse_line(line: bytes | str) -> dict[str, Any]:
     """Parse and validate one record; raise ValueError with a short reason if it is bad.
 
@@ -221,7 +228,7 @@ def parse_line(line: bytes | str) -> dict[str, Any]:
     ``meta`` are dicts. Unknown fields are ignored (forward compatible within version 1).
     """
     try:
-        rec = json.loads(line)
+        rec = json.loads(line, parse_int=_parse_int)
     except (ValueError, RecursionError) as exc:
         raise ValueError(f"not JSON ({str(exc)[:60]})") from None
     if not isinstance(rec, dict):
