@@ -240,3 +240,26 @@ def test_built_tables_are_reused_until_something_changes(tmp_path: Path, own_cac
     third = load(runs)
     assert third.runs.collect().get_column("run").to_list() == ["a", "b", "c"]
     assert third.series.get_column("run").to_list() == ["c"]
+
+
+def test_cache_clear_removes_only_cache_folders(tmp_path: Path, own_cache: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """XP_CACHE_DIR pointing at a folder with other things: --all keeps them."""
+    from click.testing import CliRunner
+
+    from xpcli.cli import cli
+
+    runs = tmp_path / "runs"
+    write_run(runs, "a", [1.0]).close(time=T0 + 9)
+    load(runs)
+    keep = own_cache / "notes.txt"
+    keep.write_text("mine")
+    other = own_cache / "0123456789abcdef"  # looks like a cache name, holds no manifest
+    other.mkdir()
+    result = CliRunner().invoke(cli, ["cache", "clear", "--all"], catch_exceptions=False)
+    assert result.exit_code == 0 and "removed" in result.stderr
+    assert keep.read_text() == "mine" and other.is_dir()
+    assert not list(own_cache.rglob("manifest.json"))
+    result = CliRunner().invoke(cli, ["cache", "clear", "--runs", str(runs)],
+                                catch_exceptions=False)
+    assert "no cache to clear" in result.stderr

@@ -577,6 +577,40 @@ class Cache:
                        Built(self.folder, token))
 
 
+_CACHE_NAME = re.compile(r"[0-9a-f]{16}")
+
+
+def is_cache_folder(folder: Path) -> bool:
+    """True for a folder this module made: a 16-hex name holding a manifest or lock."""
+    return (folder.is_dir() and not folder.is_symlink()
+            and _CACHE_NAME.fullmatch(folder.name) is not None
+            and ((folder / "manifest.json").exists() or (folder / "lock").exists()))
+
+
+def clear(runs_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Delete the cache of ``runs_dir``, or of every runs directory when it is None.
+
+    Only folders this module made are removed (see :func:`is_cache_folder`), so an
+    ``XP_CACHE_DIR`` pointing at a folder with other things in it loses nothing else.
+    Returns the folders removed."""
+    import shutil
+
+    home = cache_home()
+    if home is None or not home.is_dir():
+        return []
+    if runs_dir is not None:
+        folder = cache_dir_for(runs_dir, home)
+        candidates = [folder] if folder is not None else []
+    else:
+        candidates = sorted(home.iterdir())
+    removed = []
+    for folder in candidates:
+        if is_cache_folder(folder):
+            shutil.rmtree(folder)
+            removed.append(folder)
+    return removed
+
+
 def _newlines_before(path: str, offset: int) -> int:
     if not offset:
         return 0

@@ -78,18 +78,16 @@ def cache_info_cmd(runs: str | None) -> None:
 @runs_option
 @click.option("--all", "all_", is_flag=True, help="Clear the caches of every runs directory.")
 def cache_clear_cmd(runs: str | None, all_: bool) -> None:
-    """Delete the cache of a runs directory (or all caches with --all)."""
-    import shutil
+    """Delete the cache of a runs directory (or all caches with --all).
 
-    from ..cache import cache_dir_for, cache_home
+    Only cache folders xp made are removed, whatever else $XP_CACHE_DIR holds."""
+    from ..cache import cache_home, clear
 
-    home = cache_home()
-    if home is None:
+    if cache_home() is None:
         info("the cache is off (XP_NO_CACHE is set); nothing to clear")
         return
-    target = home if all_ else cache_dir_for(runs_dir(runs), home)
-    if target is not None and target.exists():
-        shutil.rmtree(target)
-        info(f"removed {target}")
-    else:
-        info(f"no cache at {target}")
+    removed = clear(None if all_ else runs_dir(runs))
+    for folder in removed:
+        info(f"removed {folder}")
+    if not removed:
+        info("no cache to clear")
