@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from conftest import PYTHON, ROOT
+from conftest import PYTHON, ROOT, write_tiny
 
 from xpcli.cli import cli
 
@@ -197,3 +197,35 @@ def test_group_help_lists_every_command(runner: CliRunner) -> None:
 def test_version(runner: CliRunner) -> None:
     result = invoke(runner, ["--version"])
     assert result.exit_code == 0 and result.stdout.startswith("xp, version ")
+
+
+def test_a_failed_write_is_one_line(sample_runs: Path) -> None:
+    """A full device on stdout: exit 1 and one line, no traceback."""
+    import os
+    import subprocess
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    for fmt in ("csv", "parquet"):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run([PYTHON, "-m", "xpcli", "--runs", str(sample_runs), "runs",
+                                   "--format", fmt], stdout=full, stderr=subprocess.PIPE,
+                                  text=True, timeout=60)
+        assert proc.returncode == 1
+        assert proc.stderr.strip().splitlines() == [
+            "Error: I/O error (writing the output): No space left on device"]
+
+
+def test_interrupted_exits_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    import xpcli.analysis.discover as discover
+    from xpcli.cli import cli
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    write_tiny(tmp_path)
+    monkeypatch.setattr(discover, "metrics_table", interrupted)
+    result = CliRunner().invoke(cli, ["--runs", str(tmp_path), "metrics"])
+    assert result.exit_code == 130 and "xp: interrupted" in result.stderr

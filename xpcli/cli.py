@@ -72,8 +72,18 @@ class XpGroup(click.Group):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             raise click.exceptions.Exit(0) from None
-        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+        except KeyboardInterrupt:
+            click.echo("xp: interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except OSError as exc:
+            # Mostly writing the output failed (disk full, /dev/full): one line, no trace.
+            if os.environ.get("XP_DEBUG") == "1":
+                raise
+            what = exc.strerror or type(exc).__name__
+            where = f": {exc.filename}" if exc.filename else " (writing the output)"
+            raise XpClickError(XpError(f"I/O error{where}: {what}")) from None
         except Exception as exc:
             if os.environ.get("XP_DEBUG") == "1" or not _is_polars_error(exc):
                 raise
@@ -118,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before a command runs (while click parses arguments)
         click.echo("xp: interrupted", err=True)
         sys.exit(130)
 
