@@ -30,6 +30,7 @@ from xpcli.spec import (
     reduce_runs,
     resolve_picker,
     series_filter,
+    split_list,
 )
 
 NAN = float("nan")
@@ -198,6 +199,17 @@ def test_parse_metric_specs_splits_at_top_level_commas() -> None:
 def test_parse_metric_specs_accepts_repeated_options() -> None:
     specs = parse_metric_specs(["f1:lang=*,lms", "loss"])
     assert [s.text for s in specs] == ["f1:lang=*", "lms", "loss"]
+
+
+def test_split_list_keeps_commas_inside_brackets() -> None:
+    text = "f1:lang=de@at-max(f1:lang=en),lms_score"
+    assert split_list(text) == ["f1:lang=de@at-max(f1:lang=en)", "lms_score"]
+    assert split_list(["f1@at-max(f1[lang=en,split=dev]) , lr", " seed,,", ""]) == [
+        "f1@at-max(f1[lang=en,split=dev])", "lr", "seed",
+    ]
+    assert split_list(None) == [] and split_list("") == [] and split_list(" , ") == []
+    # The same pieces parse_metric_specs sees.
+    assert split_list(text) == [s.text for s in parse_metric_specs(text)]
 
 
 def test_parse_metric_specs_rejects_empty_items() -> None:
@@ -827,6 +839,36 @@ def test_where_type_errors(text: str, message: str) -> None:
     with pytest.raises(SpecError) as info:
         compile_where(text, schema)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nosuch > 1", '--fail-if "nosuch > 1": unknown name \'nosuch\' at column 1 (known: lr,'),
+        ("lr >", '--fail-if "lr >": expected a value at column 5'),
+        ("lr > 'x", "--fail-if \"lr > 'x\": string opened with ' is never closed at column 6"),
+        ("lr > 'a'", "--fail-if \"lr > 'a'\": lr is a Float64 column but is compared with"),
+        ("", '--fail-if "": expected an expression'),
+        ("lr\udc80 > 1", '--fail-if "lr\ufffd > 1": byte 0x80'),
+    ],
+)
+def test_where_errors_name_the_option(text: str, message: str) -> None:
+    schema = {"lr": pl.Float64, "seed": pl.Int64}
+    with pytest.raises(SpecError) as info:
+        compile_where(text, schema, option="--fail-if")
+    assert str(info.value).startswith(message)
+    assert "--where" not in str(info.value)
+    with pytest.raises(SpecError) as info:
+        parse_where(text, option="--fail-if").to_expr(schema)
+    assert str(info.value).startswith(message)
+
+
+def test_where_error_option_defaults_to_where() -> None:
+    with pytest.raises(SpecError, match='^--where "nosuch > 1": unknown name'):
+        compile_where("nosuch > 1", {"lr": pl.Float64})
+    where = parse_where("`f1:lang=*` > 1", option="--fail-if")
+    with pytest.raises(SpecError, match='^--fail-if "`f1:lang=\\*` > 1": .* in --fail-if$'):
+        metric_names_in(where, known=set())
 
 
 def test_where_unknown_name_truncates_the_known_list() -> None:

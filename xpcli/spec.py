@@ -158,6 +158,7 @@ __all__ = [
     "reduce_runs",
     "resolve_picker",
     "series_filter",
+    "split_list",
 ]
 
 #: Columns of the points frame that are not context keys.
@@ -516,6 +517,22 @@ def _split_top(text: str) -> list[tuple[str, int]]:
             start = i + 1
     pieces.append((text[start:], start))
     return pieces
+
+
+def split_list(texts: str | Iterable[str] | None) -> list[str]:
+    """Split a comma-separated option value, or several (a repeated option), into items.
+
+    Commas inside ``()``/``[]`` stay with their item, so ``f1:lang=de@at-max(f1[lang=en,
+    split=dev]),lms_score`` is two items. Items are stripped; empty ones are dropped.
+    Every comma-separated option (``--params``, ``--by``, ``--metrics`` words, ...) splits
+    with this.
+    """
+    if texts is None:
+        return []
+    items: list[str] = []
+    for text in [texts] if isinstance(texts, str) else texts:
+        items += [piece.strip() for piece, _ in _split_top(text) if piece.strip()]
+    return items
 
 
 def parse_metric_specs(text: str | Iterable[str]) -> list[MetricSpec]:
@@ -943,26 +960,28 @@ class BoolOp:
 Node: TypeAlias = "Compare | InList | IsNull | Truth | Not | BoolOp"
 
 
-def _where_prefix(text: str) -> str:
+def _where_prefix(text: str, option: str = "--where") -> str:
     shown = text if len(text) <= 100 else text[:97] + "..."
-    return f'--where "{shown}"'
+    return f'{option} "{shown}"'
 
 
-def _where_error(text: str, message: str, pos: int, hint: str = "") -> SpecError:
-    return SpecError(f"{_where_prefix(text)}: {message} at column {pos + 1}{hint}")
+def _where_error(
+    text: str, message: str, pos: int, hint: str = "", option: str = "--where"
+) -> SpecError:
+    return SpecError(f"{_where_prefix(text, option)}: {message} at column {pos + 1}{hint}")
 
 
 def _describe(token: _Token) -> str:
     return "the end of the expression" if token.kind == "eof" else repr(token.text)
 
 
-def _tokenize(text: str) -> list[_Token]:
+def _tokenize(text: str, option: str = "--where") -> list[_Token]:
     tokens: list[_Token] = []
     i = 0
     n = len(text)
 
     def fail(message: str, pos: int, hint: str = "") -> SpecError:
-        return _where_error(text, message, pos, hint)
+        return _where_error(text, message, pos, hint, option)
 
     while i < n:
         char = text[i]
@@ -1032,14 +1051,15 @@ def _tokenize(text: str) -> list[_Token]:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, option: str = "--where") -> None:
         self.text = text
-        self.tokens = _tokenize(text)
+        self.option = option
+        self.tokens = _tokenize(text, option)
         self.i = 0
         self.names: list[str] = []
 
     def fail(self, message: str, pos: int, hint: str = "") -> SpecError:
-        return _where_error(self.text, message, pos, hint)
+        return _where_error(self.text, message, pos, hint, self.option)
 
     def expected(self, what: str) -> SpecError:
         token = self.peek()
@@ -1214,11 +1234,16 @@ def _show_value(value: LiteralValue) -> str:
 
 @dataclass(frozen=True)
 class Where:
-    """A parsed ``--where`` expression: the AST ``root`` and the source ``text``."""
+    """A parsed ``--where`` expression: the AST ``root`` and the source ``text``.
+
+    ``option`` is the command-line option the text came from (``--where``, ``--fail-if``);
+    every error message names it.
+    """
 
     text: str
     root: Node
     referenced: tuple[str, ...]
+    option: str = "--where"
 
     def names(self) -> tuple[str, ...]:
         """The names the expression references, in order of first appearance."""
@@ -1230,16 +1255,17 @@ class Where:
         Raises :class:`SpecError` for unknown names (with the closest match) and for
         comparisons whose types cannot match (a text column against a number, ...).
         """
-        return _Compiler(self.text, schema).node(self.root)
+        return _Compiler(self.text, schema, self.option).node(self.root)
 
 
 class _Compiler:
-    def __init__(self, text: str, schema: SchemaLike) -> None:
+    def __init__(self, text: str, schema: SchemaLike, option: str = "--where") -> None:
         self.text = text
+        self.option = option
         self.schema = {name: _instance(dtype) for name, dtype in schema.items()}
 
     def fail(self, message: str, pos: int, hint: str = "") -> SpecError:
-        return _where_error(self.text, message, pos, hint)
+        return _where_error(self.text, message, pos, hint, self.option)
 
     def node(self, node: Node) -> pl.Expr:
         if isinstance(node, BoolOp):
@@ -1316,7 +1342,7 @@ class _Compiler:
         kind = _value_category(value.value)
         if category == "other":
             raise self.fail(
-                f"{name.name} is a {dtype} column, which --where cannot compare", name.pos
+                f"{name.name} is a {dtype} column, which {self.option} cannot compare", name.pos
             )
         if category == "null":
             return pl.lit(value.value)
@@ -1396,24 +1422,34 @@ class _Compiler:
         return ~expr if node.negated else expr
 
 
-def parse_where(text: str) -> Where:
+def parse_where(text: str, option: str = "--where") -> Where:
     """Parse a ``--where`` expression (grammar in the module docs) into a :class:`Where`.
 
     Raises :class:`SpecError` at the first offending column; never evaluates anything.
+    ``option`` names the option the text came from in every error message (``--fail-if``
+    takes the same grammar).
     """
     if len(text) > _MAX_WHERE_LENGTH:
-        raise SpecError(f"--where is {len(text)} characters long; the limit is {_MAX_WHERE_LENGTH}")
+        raise SpecError(
+            f"{option} is {len(text)} characters long; the limit is {_MAX_WHERE_LENGTH}"
+        )
     if not text.strip():
-        raise SpecError('--where "": expected an expression, e.g. "lr >= 1e-5 and seed in (1, 2)"')
-    _check_utf8(text, _where_prefix)
-    parser = _Parser(text)
+        raise SpecError(
+            f'{option} "": expected an expression, e.g. "lr >= 1e-5 and seed in (1, 2)"'
+        )
+    _check_utf8(text, lambda shown: _where_prefix(shown, option))
+    parser = _Parser(text, option)
     root = parser.parse()
-    return Where(text=text, root=root, referenced=tuple(dict.fromkeys(parser.names)))
+    return Where(text=text, root=root, referenced=tuple(dict.fromkeys(parser.names)),
+                 option=option)
 
 
-def compile_where(text: str, schema: SchemaLike) -> pl.Expr:
-    """Parse ``text`` and compile it against ``schema``: ``parse_where(text).to_expr(schema)``."""
-    return parse_where(text).to_expr(schema)
+def compile_where(text: str, schema: SchemaLike, option: str = "--where") -> pl.Expr:
+    """Parse ``text`` and compile it against ``schema``: ``parse_where(text).to_expr(schema)``.
+
+    ``option`` is the option named in error messages, as in :func:`parse_where`.
+    """
+    return parse_where(text, option).to_expr(schema)
 
 
 def metric_names_in(
@@ -1439,8 +1475,8 @@ def metric_names_in(
             continue
         if not spec.is_single:
             raise SpecError(
-                f"{_where_prefix(where.text)}: {name} names several columns; "
-                "name one value (no * or glob) in --where"
+                f"{_where_prefix(where.text, where.option)}: {name} names several columns; "
+                f"name one value (no * or glob) in {where.option}"
             )
         specs.append(spec)
     return specs
