@@ -213,6 +213,16 @@ def test_gate_fails_on_no_rows_and_bad_condition() -> None:
         gate_error(gate_frame(), "f2 < 0.7", ["run"])
 
 
+def test_gate_errors_name_the_gate_option() -> None:
+    with pytest.raises(SpecError) as info:
+        gate_error(gate_frame(), "nosuch > 1", ["run"])
+    assert str(info.value) == (
+        '--fail-if "nosuch > 1": unknown name \'nosuch\' at column 1 (known: f1, run)'
+    )
+    with pytest.raises(SpecError, match='^--gate "f1 <": expected a value at column 5$'):
+        check_gate(gate_frame(), "f1 <", ["run"], option="--gate")
+
+
 def test_gate_lists_at_most_five_rows() -> None:
     frame = pl.DataFrame({"run": [f"r{i}" for i in range(8)], "v": [float(i) for i in range(8)]})
     message = str(gate_error(frame, "v >= 0", ["run"]))

@@ -91,6 +91,15 @@ def test_bad_input_is_a_usage_error(tiny_runs: Path) -> None:
     assert result.exit_code == 2
 
 
+def test_fail_if_errors_name_fail_if(tiny_runs: Path) -> None:
+    result = invoke("--runs", str(tiny_runs), "--fail-if", "nosuch > 1", catch=True)
+    assert result.exit_code == 2
+    assert result.stderr.startswith('Error: --fail-if "nosuch > 1": unknown name \'nosuch\'')
+    assert "--where" not in result.stderr
+    result = invoke("--runs", str(tiny_runs), "--where", "nosuch > 1", catch=True)
+    assert result.stderr.startswith('Error: --where "nosuch > 1": unknown name \'nosuch\'')
+
+
 def test_terminal_table_keeps_bracket_labels(tiny_runs: Path) -> None:
     result = invoke("--runs", str(tiny_runs), "-m", "f1:lang=*", "--format", "table")
     assert result.exit_code == 0, result.stderr

@@ -25,13 +25,15 @@ __all__ = ["check_gate", "failing_rows", "gate_error"]
 MAX_SHOWN = 5
 
 
-def failing_rows(frame: pl.DataFrame, condition: str) -> tuple[pl.DataFrame, pl.Series]:
+def failing_rows(frame: pl.DataFrame, condition: str,
+                 option: str = "--fail-if") -> tuple[pl.DataFrame, pl.Series]:
     """The rows for which ``condition`` holds or is undecided, and the per-row outcome.
 
     The outcome is True (holds), False (passes) or null (undecided) for every row of
-    ``frame``; the returned frame keeps only the True and null rows.
+    ``frame``; the returned frame keeps only the True and null rows. A bad condition is a
+    :class:`~xpcli.errors.SpecError` naming ``option``.
     """
-    parsed = parse_where(condition)
+    parsed = parse_where(condition, option)
     outcome = frame.select(parsed.to_expr(frame.schema).alias("_gate")).to_series()
     failing = frame.filter(outcome.fill_null(True))
     return failing, outcome
@@ -64,13 +66,13 @@ def gate_error(frame: pl.DataFrame, condition: str, id_columns: Sequence[str],
     ``id_columns`` with the values the condition reads, e.g. ``gate failed: --fail-if
     "`f1[lang=de]` < 0.7" holds for 1 of 1 rows: lr3e-5-s05 (f1[lang=de]=0.6835)``.
     """
-    failing, outcome = failing_rows(frame, condition)
+    failing, outcome = failing_rows(frame, condition, option)
     if frame.is_empty():
         return GateError(f"gate failed: {option} {condition!r}: no rows to check "
                          "(did --where or --best leave nothing?)")
     if failing.is_empty():
         return None
-    names = parse_where(condition).names()
+    names = parse_where(condition, option).names()
     undecided = outcome.filter(outcome.fill_null(True)).is_null().to_list()
     shown = [
         _describe(row, id_columns, names, flag)
