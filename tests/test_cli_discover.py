@@ -123,7 +123,26 @@ def test_missing_runs_dir(runner: CliRunner, tmp_path: Path) -> None:
 def test_bad_params(runner: CliRunner, tiny_runs: Path) -> None:
     result = runner.invoke(cli, ["runs", "--runs", str(tiny_runs), "--params", "lr,nope"])
     assert result.exit_code == 2
-    assert result.stderr == "Error: --params: unknown param 'nope'; known: lr, seed\n"
+    assert result.stderr == ("Error: --params: unknown param 'nope'; known: lr, seed, status, "
+                             "created, host, pid, format, ended\n")
+
+
+def test_params_takes_meta_columns(runner: CliRunner, tiny_runs: Path) -> None:
+    """``--params status`` works as in ``xp select``: the column moves, never doubles."""
+    result = invoke(runner, ["runs", "--runs", str(tiny_runs), "--params", "status",
+                             "--format", "csv"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[:3] == [
+        "run,status,points,metrics,first_time,last_time",
+        "a,finished,6,2,2026-01-01T00:00:00.500Z,2026-01-01T00:00:02Z",
+        "b,failed,1,1,2026-01-01T00:01:01Z,2026-01-01T00:01:01Z",
+    ]
+    result = invoke(runner, ["runs", "--runs", str(tiny_runs), "--params", "host,lr, status",
+                             "--format", "csv"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0] == (
+        "run,host,lr,status,points,metrics,first_time,last_time"
+    )
 
 
 def test_repeated_param_shown_once(runner: CliRunner, tiny_runs: Path) -> None:

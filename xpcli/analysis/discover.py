@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
+from ..errors import UsageError
 from ..store import Dataset
 
 
-def runs_table(dataset: Dataset, columns: list[str] | None = None) -> pl.DataFrame:
+def runs_table(dataset: Dataset, columns: Sequence[str] | None = None) -> pl.DataFrame:
     """One row per run: id, params, status, point counts, first and last time.
 
-    ``columns`` limits the params shown (default: all). Runs are ordered by creation time
-    when known, else by id.
+    ``columns`` (``--params``) chooses the params and meta columns shown, in order, in
+    place of all params (default); one named twice is shown once. An unknown name is a
+    :class:`UsageError` listing the params, then the meta columns. Runs are ordered by
+    creation time when known, else by id.
     """
+    if columns is None:
+        params = list(dataset.params)
+    else:
+        params = list(dict.fromkeys(columns))
+        known = [*dataset.params, *(m for m in dataset.meta if m not in dataset.params)]
+        unknown = [c for c in params if c not in known]
+        if unknown:
+            raise UsageError(f"--params: unknown param {unknown[0]!r}; known: {', '.join(known)}")
     runs = dataset.runs.collect()
-    params = dataset.params if columns is None else columns
-    meta = [c for c in ("status",) if c in runs.columns]
+    meta = [c for c in ("status",) if c in runs.columns and c not in params]
     order = ["created", "run"] if "created" in runs.columns else ["run"]
     return runs.sort(order, nulls_last=True).select(
         "run", *params, *meta, "points", "metrics", "first_time", "last_time"

@@ -10,7 +10,8 @@ from ._common import emit, format_option, load_dataset, quiet_option, runs_optio
 @click.command("runs")
 @runs_option
 @click.option("--params", "params", metavar="LIST", default=None,
-              help="Comma-separated params to show (default: all), e.g. lr,seed.")
+              help="Comma-separated params or meta columns to show (default: all params), "
+                   "e.g. lr,seed,host.")
 @format_option
 @quiet_option
 def runs_cmd(runs: str | None, params: str | None, format_: str, quiet: bool) -> None:
@@ -24,18 +25,10 @@ def runs_cmd(runs: str | None, params: str | None, format_: str, quiet: bool) ->
       xp runs --runs sample_runs --format csv | head -3
     """
     from ..analysis.discover import runs_table
-    from ..errors import UsageError
+    from ..spec import split_list
 
     dataset = load_dataset(runs, quiet)
-    columns = None
-    if params:
-        # dict.fromkeys: a param named twice is shown once (a frame has unique columns).
-        columns = list(dict.fromkeys(p.strip() for p in params.split(",") if p.strip()))
-        unknown = [p for p in columns if p not in dataset.params]
-        if unknown:
-            raise UsageError(
-                f"--params: unknown param {unknown[0]!r}; known: {', '.join(dataset.params)}"
-            )
+    columns = split_list(params) if params else None
     table = runs_table(dataset, columns)
     emit(table, format_, title=f"{table.height} runs")
 
