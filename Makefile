@@ -26,6 +26,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check xpcli tests scripts
+	$(BIN)/mypy xpcli
 	$(BIN)/python scripts/gen_cli_docs.py --check
 
 docs: $(STAMP)

@@ -112,6 +112,7 @@ def test_many_runs_one_panel_per_context_coloured_by_group(sample) -> None:
     texts = [t.get_text() for t in legend.get_texts()]
     assert texts[:6] == ["lr=1e-6", "lr=3e-6", "lr=1e-5", "lr=3e-5", "lr=0.0001",
                          "lr=0.0003"]
+    assert texts[-1] == "peak of the median"
     assert "24 runs" in fig._suptitle.get_text() and "coloured by lr" in fig._suptitle.get_text()
 
 

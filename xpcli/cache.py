@@ -47,7 +47,7 @@ from . import store
 from .errors import WriteError
 from .store import RAW_SCHEMA, Diagnostics
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 MAX_SEGMENTS = 16
 BATCH_BYTES = 192 * 1024 * 1024
 MAX_GARBAGE = 0.3
@@ -137,7 +137,9 @@ class Built:
 
 STATS_SCHEMA = {"run": pl.String(), "name": pl.String(), "context": pl.String(),
                 "points": pl.Int64(),
-                "first_time": pl.Float64(), "last_time": pl.Float64()}
+                "first_time": pl.Float64(), "last_time": pl.Float64(),
+                "step_min": pl.Int64(), "step_max": pl.Int64(),
+                "epoch_min": pl.Float64(), "epoch_max": pl.Float64()}
 
 
 def _stats(frame: Any) -> Any:
@@ -151,7 +153,9 @@ def _stats(frame: Any) -> Any:
         frame.filter(pl.col("kind") == "point")
         .group_by(keys)
         .agg(pl.len().cast(pl.Int64).alias("points"),
-             pl.col("time").min().alias("first_time"), pl.col("time").max().alias("last_time"))
+             pl.col("time").min().alias("first_time"), pl.col("time").max().alias("last_time"),
+             pl.col("step").min().alias("step_min"), pl.col("step").max().alias("step_max"),
+             pl.col("epoch").min().alias("epoch_min"), pl.col("epoch").max().alias("epoch_max"))
     )
 
 
@@ -360,7 +364,7 @@ class Cache:
             files.pop(src, None)
         batch: list[_Piece] = []
         batch_parquet: list[pl.DataFrame] = []
-        size = 0
+        size: float = 0
         for src, path, info, mode in todo:
             entry = files.get(src) if mode == "append" else None
             local = Diagnostics()
@@ -567,7 +571,9 @@ class Cache:
         if scans:
             records = pl.concat(scans, how="vertical").drop(SRC)
             stat_frame = pl.concat(stats).group_by("run", "name", "context").agg(
-                pl.col("points").sum(), pl.col("first_time").min(), pl.col("last_time").max())
+                pl.col("points").sum(), pl.col("first_time").min(), pl.col("last_time").max(),
+                pl.col("step_min").min(), pl.col("step_max").max(),
+                pl.col("epoch_min").min(), pl.col("epoch_max").max())
         else:
             records = _empty_raw().drop(SRC).lazy()
             stat_frame = pl.DataFrame(schema=STATS_SCHEMA)

@@ -38,7 +38,9 @@ class XpClickError(click.ClickException):
 
     def __init__(self, error: XpError) -> None:
         super().__init__(str(error))
-        self.exit_code = error.exit_code
+        # click types exit_code as a ClassVar but reads it from the instance (e.exit_code),
+        # so a per-error code set here is what click exits with.
+        self.exit_code = error.exit_code  # type: ignore[misc]
 
 
 def _is_polars_error(exc: BaseException) -> bool:

@@ -25,8 +25,12 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .errors import DataError
+
+if TYPE_CHECKING:  # polars is imported where used, so the module stays light
+    import polars as pl
 
 SOURCES_KEY = b"xp.sources"
 PREFIX = "compacted-"
@@ -174,7 +178,7 @@ class _Held:
     path: str
     fd: int
     data: bytes
-    records: "object"
+    records: pl.DataFrame
 
     def remove_if_unchanged(self) -> None:
         """Delete the file if it is still the one read, with nothing appended since."""

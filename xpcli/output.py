@@ -94,19 +94,19 @@ def _display_rows(frame: pl.DataFrame) -> tuple[list[str], list[bool], list[list
             cells = frame.get_column(name).drop_nulls()
             numeric[i] = cells.len() > 0 and all(
                 _NUMBER_TEXT.match(c) is not None for c in cells.to_list())
-    rows = []
+    rows: list[list[str]] = []
     for row in frame.iter_rows():
-        cells = []
+        texts: list[str] = []
         for value in row:
             if isinstance(value, (float, bool)) or value is None:
-                cells.append(format_number(value))
+                texts.append(format_number(value))
             elif isinstance(value, list):
-                cells.append(json.dumps(value, default=str))
+                texts.append(json.dumps(value, default=str))
             elif hasattr(value, "strftime") and hasattr(value, "hour"):
-                cells.append(value.strftime("%Y-%m-%d %H:%M:%S"))
+                texts.append(value.strftime("%Y-%m-%d %H:%M:%S"))
             else:
-                cells.append(str(value))
-        rows.append(cells)
+                texts.append(str(value))
+        rows.append(texts)
     return names, numeric, rows
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -20,12 +20,15 @@ from matplotlib.figure import Figure  # noqa: E402
 from ..errors import UsageError  # noqa: E402
 from . import SUFFIXES, check_output_path  # noqa: E402,F401  (re-exported)
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 _METADATA = {
     ".png": {"Software": None},
     ".svg": {"Date": None, "Creator": None},
     ".pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
 }
-RC = {
+RC: dict[RcKeyType, Any] = {
     "svg.hashsalt": "xp",
     "svg.fonttype": "none",
     "pdf.compression": 6,

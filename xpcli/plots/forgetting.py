@@ -186,19 +186,19 @@ def runs_figure(curves: pl.DataFrame, group_curves: pl.DataFrame, group_stats: p
             medians = group_curves.filter(pl.col("context") == label)
             peaks = group_stats.filter(pl.col("context") == label)
             for key in keys:
-                line, peak = medians, peaks
+                line, peak_row = medians, peaks
                 if by:
                     values = key if len(by) > 1 else (key,)
                     for b, v in zip(by, values):
                         line = line.filter(pl.col(b) == v)
-                        peak = peak.filter(pl.col(b) == v)
+                        peak_row = peak_row.filter(pl.col(b) == v)
                 line = line.sort(x)
                 if line.is_empty():
                     continue
                 ax.plot(line[x].to_numpy(), line["value"].to_numpy(), color=colours[key],
                         linewidth=2.0, label=_group_name(key, by))
-                if peak.height and peak["peak"][0] is not None:
-                    ax.plot([peak[f"peak_{x}"][0]], [peak["peak"][0]], marker="o",
+                if peak_row.height and peak_row["peak"][0] is not None:
+                    ax.plot([peak_row[f"peak_{x}"][0]], [peak_row["peak"][0]], marker="o",
                             markersize=6, color=colours[key], markeredgecolor="white",
                             markeredgewidth=1.0, linestyle="none", zorder=5)
             ax.set_title(f"{context_key}={names[label]}" if context_key else names[label])

@@ -171,12 +171,12 @@ def axis_scale(
         if log:
             raise UsageError(f"--log {column}: the axis holds categories, not numbers")
         codes, categories = _codes(series)
-        ticks = list(range(len(categories)))
+        positions = list(range(len(categories)))
         every = max(1, math.ceil(len(categories) / MAX_CATEGORY_TICKS))
         labels = [_category_label(c) if i % every == 0 or i == len(categories) - 1 else ""
                   for i, c in enumerate(categories)]
         scale = AxisScale(column, "category", -0.5, len(categories) - 0.5,
-                          [float(t) for t in ticks], labels, categories)
+                          [float(t) for t in positions], labels, categories)
         scale.inverted = inverted
         return scale, codes
     values = _floats(series)
