@@ -191,6 +191,20 @@ def test_axis_words_for_log_and_invert(runs, points):
         match_axes("loss", axes)
 
 
+def test_axis_words_keep_commas_inside_brackets(runs, points):
+    """``--invert 'f1:lang=de@at-max(f1[lang=en,split=dev]),lms_score'`` is two words."""
+    points = points.with_columns(split=pl.when(pl.col("name") == "f1").then(pl.lit("dev")))
+    spec = "f1:lang=de@at-max(f1[lang=en,split=dev])"
+    pc = parcoords_table(runs, points, ["lr"], f"{spec},lms_score",
+                         invert=[f"{spec}, lms_score"], log=["lr,"])
+    label = "f1[lang=de]@at-max(f1[lang=en,split=dev])"
+    assert pc.table.columns == ["run", "lr", label, "lms_score"]
+    assert pc.invert == [label, "lms_score"] and pc.log == ["lr"]
+    # German F1 at the epoch of best English F1 (epoch 2 for a, b, c; d has no German F1).
+    by_run = dict(zip(pc.table["run"], pc.table[label], strict=True))
+    assert by_run == {"a": 0.3, "b": 0.45, "c": 0.1, "d": None}
+
+
 def test_log_and_linear_on_the_same_axis_is_an_error(runs, points):
     with pytest.raises(UsageError, match="pick one"):
         parcoords_table(runs, points, ["lr", "seed"], [], log=["lr"], linear=["lr"])

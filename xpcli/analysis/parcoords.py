@@ -37,6 +37,7 @@ from ..spec import (
     parse_where,
     reduce_runs,
     resolve_picker,
+    split_list,
 )
 
 RUN_NUMBER = "run_number"
@@ -166,11 +167,10 @@ def match_axes(word: str, axes: Sequence[Axis], option: str = "--invert") -> lis
 def resolve_axis_words(words: Sequence[str], axes: Sequence[Axis], option: str) -> list[str]:
     """Columns named by ``--log``/``--invert`` words (each may be a comma-separated list)."""
     columns: list[str] = []
-    for text in words:
-        for word in (w for w in text.split(",") if w.strip()):
-            for axis in match_axes(word, axes, option):
-                if axis.column not in columns:
-                    columns.append(axis.column)
+    for word in split_list(words):
+        for axis in match_axes(word, axes, option):
+            if axis.column not in columns:
+                columns.append(axis.column)
     return columns
 
 

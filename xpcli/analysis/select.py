@@ -42,6 +42,7 @@ from ..spec import (
     parse_picker,
     parse_where,
     reduce_runs,
+    split_list,
 )
 from ..store import Dataset
 
@@ -85,25 +86,6 @@ class ReducedTable:
     metrics: list[str]
     columns: dict[str, Column] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
-
-
-def split_list(texts: str | Iterable[str] | None) -> list[str]:
-    """Split comma-separated items (commas inside ``()``/``[]`` stay), over repeated options."""
-    if texts is None:
-        return []
-    items: list[str] = []
-    for text in [texts] if isinstance(texts, str) else texts:
-        depth, start = 0, 0
-        for i, char in enumerate(text):
-            if char in "([":
-                depth += 1
-            elif char in ")]":
-                depth = max(depth - 1, 0)
-            elif char == "," and depth == 0:
-                items.append(text[start:i])
-                start = i + 1
-        items.append(text[start:])
-    return [item.strip() for item in items if item.strip()]
 
 
 def parse_sort_keys(texts: str | Iterable[str] | None) -> list[SortKey]:

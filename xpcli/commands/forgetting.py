@@ -62,6 +62,7 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
     """
     from ..analysis.forgetting import analyse
     from ..output import resolve_format
+    from ..spec import split_list
 
     if output:
         # matplotlib loads only when a figure is asked for (half a second).
@@ -69,7 +70,7 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
 
         check_output_path(output)
     dataset = load_dataset(runs, quiet)
-    groups = [b.strip() for b in by.split(",") if b.strip()] if by else []
+    groups = split_list(by)
     chosen = resolve_format(format_)
     sparkline = not output and chosen in ("table", "markdown")
     result = analyse(dataset.points, dataset.runs, spec, params=dataset.params, run=run,

@@ -17,10 +17,6 @@ from ._common import (
 )
 
 
-def _words(values: tuple[str, ...]) -> list[str]:
-    return [word.strip() for text in values for word in text.split(",") if word.strip()]
-
-
 @click.command("parcoords")
 @runs_option
 @click.option("--params", "params", metavar="LIST", default=None,
@@ -86,6 +82,7 @@ def parcoords_cmd(
     """
     from ..analysis.parcoords import parcoords_table
     from ..plots import check_output_path
+    from ..spec import split_list
 
     if output is not None:
         check_output_path(output)
@@ -93,15 +90,15 @@ def parcoords_cmd(
     table = parcoords_table(
         dataset.runs,
         dataset.points,
-        params=_words((params,)) if params is not None else None,
+        params=split_list(params) if params is not None else None,
         metrics=[m for m in metrics if m.strip()],
         run_axis=run_axis,  # type: ignore[arg-type]
         where=where,
         color=color,
         highlights=list(highlight),
-        log=_words(log),
-        linear=_words(linear),
-        invert=_words(invert),
+        log=split_list(log),
+        linear=split_list(linear),
+        invert=split_list(invert),
         x=x,  # type: ignore[arg-type]
     )
     if not quiet:

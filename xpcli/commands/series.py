@@ -48,7 +48,9 @@ def _series_options(func: F) -> F:
 
 
 def _list(text: str | None) -> list[str]:
-    return [item.strip() for item in (text or "").split(",") if item.strip()]
+    from ..spec import split_list  # polars: loaded when a command runs, not for --help
+
+    return split_list(text)
 
 
 def _facet(text: str | None) -> list[str] | None:

@@ -94,7 +94,8 @@ def select_cmd(runs: str | None, metrics: tuple[str, ...], params: str | None,
       xp select --runs sample_runs --best f1:lang=en@max -m f1:lang=de --format markdown \\
           --fail-if '`f1[lang=de]` < 0.7'
     """
-    from ..analysis.select import select_runs, split_list
+    from ..analysis.select import select_runs
+    from ..spec import split_list
 
     dataset = load_dataset(runs, quiet)
     table = select_runs(
@@ -195,11 +196,11 @@ def selection_cmd(runs: str | None, selector: tuple[str, ...], target: tuple[str
           --fail-if 'regret > 0.05' --format markdown
     """
     from ..analysis.selection import selection
+    from ..spec import split_list
 
     dataset = load_dataset(runs, quiet)
-    by_list = [b for item in by for b in item.split(",") if b.strip()]
+    by_list = list(dict.fromkeys(split_list(by)))
     table = selection(dataset, list(selector), list(target), exclude=list(exclude),
                       by=by_list, where=where, x=x)  # type: ignore[arg-type]
     title = "selection: regret = oracle - value on each target"
-    _finish(table, format_, title, fail_if, [*[b.strip() for b in by_list], "selector",
-                                             "target"])
+    _finish(table, format_, title, fail_if, [*by_list, "selector", "target"])
