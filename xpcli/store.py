@@ -111,8 +111,9 @@ class Dataset:
     files: list[str]
     diagnostics: Diagnostics
     #: One row per series: ``run``, ``name``, the context key columns, ``points``,
-    #: ``first_time``, ``last_time`` (unix seconds). Small: which metrics and contexts
-    #: exist, without a pass over the points.
+    #: ``first_time``, ``last_time`` (unix seconds), ``step_min``/``step_max``,
+    #: ``epoch_min``/``epoch_max``. Small: which metrics and contexts exist, and their
+    #: ranges, without a pass over the points.
     series: pl.DataFrame | None = None
 
     def series_keys(self) -> pl.DataFrame:
@@ -651,7 +652,8 @@ def _series_index(stats: pl.DataFrame, contexts: list[str]) -> pl.DataFrame:
         contexts, Diagnostics())
     keys = [c for c in frame.collect_schema().names() if c not in POINT_COLUMNS]
     rows = frame.select("run", "name", *keys, "step").collect()
-    counts = stats.select("points", "first_time", "last_time")[rows.get_column("step")]
+    counts = stats.select("points", "first_time", "last_time", "step_min", "step_max",
+                          "epoch_min", "epoch_max")[rows.get_column("step")]
     return rows.drop("step").hstack(counts)
 
 

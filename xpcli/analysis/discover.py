@@ -40,18 +40,27 @@ def metrics_table(dataset: Dataset) -> pl.DataFrame:
     ``context`` reads ``lang=de|en|es; split=eval``: each key the metric is logged with and
     the values seen (sorted). A point without a key counts towards no value of it.
     """
-    points = dataset.points
     keys = dataset.context_keys
-    aggs = [
-        pl.col("run").n_unique().alias("runs"),
-        pl.len().alias("points"),
-        pl.col("step").min().alias("step_min"),
-        pl.col("step").max().alias("step_max"),
-        pl.col("epoch").min().alias("epoch_min"),
-        pl.col("epoch").max().alias("epoch_max"),
-    ]
+    if dataset.series is not None:  # the per-series index: no pass over the points
+        source = dataset.series.lazy()
+        aggs = [
+            pl.col("run").n_unique().alias("runs"),
+            pl.col("points").sum().alias("points"),
+            pl.col("step_min").min(), pl.col("step_max").max(),
+            pl.col("epoch_min").min(), pl.col("epoch_max").max(),
+        ]
+    else:
+        source = dataset.points
+        aggs = [
+            pl.col("run").n_unique().alias("runs"),
+            pl.len().alias("points"),
+            pl.col("step").min().alias("step_min"),
+            pl.col("step").max().alias("step_max"),
+            pl.col("epoch").min().alias("epoch_min"),
+            pl.col("epoch").max().alias("epoch_max"),
+        ]
     aggs += [pl.col(k).drop_nulls().unique().sort().alias(f"__ctx_{k}") for k in keys]
-    grouped = points.group_by("name").agg(aggs).sort("name").collect()
+    grouped = source.group_by("name").agg(aggs).sort("name").collect()
     contexts = [""] * grouped.height  # a frame without columns has no rows to iterate
     if keys:
         contexts = []
