@@ -22,6 +22,7 @@ from xpcli.spec import (
     compile_where,
     context_keys,
     expand,
+    last_logged,
     metric_names_in,
     parse_metric_spec,
     parse_metric_specs,
@@ -439,9 +440,61 @@ def test_ties_in_x_go_to_the_time() -> None:
         ("r1", "f1", "en", 10, 1.0, 9.0, 0.4),  # re-logged at the same epoch later
         ("r1", "f1", "en", 10, 1.0, 7.0, 0.3),
     ]
-    assert reduced(points(rows), "f1", "f1@first", "f1@at=1") == {
-        "r1": {"f1": 0.4, "f1@first": 0.2, "f1@at=1": 0.4}
+    # One value per x: the latest time's 0.4 replaces the others, for every reduce.
+    assert reduced(points(rows), "f1", "f1@first", "f1@at=1", "f1@max", "f1@mean") == {
+        "r1": {"f1": 0.4, "f1@first": 0.4, "f1@at=1": 0.4, "f1@max": 0.4, "f1@mean": 0.4}
     }
+
+
+def resumed(run: str = "r1") -> list[tuple]:
+    """Epochs 1, 2, 3 = 0.5, 0.9, 0.6, then resumed from epoch 1: 2, 3 = 0.55, 0.6 again."""
+    first = curve(run, "f1", "en", [0.5, 0.9, 0.6])
+    again = [(run, "f1", "en", 10 * e, float(e), 3.0 + e, v) for e, v in ((2, 0.55), (3, 0.6))]
+    return first + again
+
+
+def test_a_resumed_run_keeps_the_last_logged_value_per_epoch() -> None:
+    # Kept by hand: epoch 1 = 0.5, epoch 2 = 0.55 (re-logged), epoch 3 = 0.6 (re-logged).
+    table = reduced(points(resumed()), "f1:lang=en@max,f1:lang=en,f1:lang=en@first,"
+                    "f1:lang=en@min,f1:lang=en@mean,f1:lang=en@median,f1:lang=en@at=2,"
+                    "f1:lang=en@at-max(f1:lang=en)")
+    assert table == {"r1": {
+        "f1[lang=en]@max": 0.6, "f1[lang=en]": 0.6, "f1[lang=en]@first": 0.5,
+        "f1[lang=en]@min": 0.5, "f1[lang=en]@mean": pytest.approx((0.5 + 0.55 + 0.6) / 3),
+        "f1[lang=en]@median": 0.55, "f1[lang=en]@at=2": 0.55,
+        "f1[lang=en]@at-max(f1[lang=en])": 0.6,
+    }}
+
+
+def test_last_logged_goes_by_time_then_read_order() -> None:
+    frame = pl.DataFrame({
+        "run": ["a", "b", "a", "a", "b", "a", "a", "a"],
+        "x": [1.0, 1.0, 2.0, 1.0, 1.0, None, None, 2.0],
+        "time": [5.0, 1.0, 6.0, 4.0, 1.0, 7.0, 8.0, 6.0],
+        "value": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+    })
+    kept = last_logged(frame, ("run",), "x")
+    # a@1: time 5 (0.1) beats the later-read time 4 (0.4); a@2: equal times, read last
+    # (0.8); b@1: equal times, read last (0.5); points without x are all kept.
+    assert kept["value"].to_list() == [0.1, 0.5, 0.6, 0.7, 0.8]
+    # Without repeats the frame comes back as is.
+    clean = frame.filter(pl.col("value").is_in([0.1, 0.2, 0.3]))
+    assert last_logged(clean, ("run",), "x").equals(clean)
+    # Without a time column, read order alone decides.
+    assert last_logged(frame.drop("time").head(5), ("run",), "x")["value"].to_list() == [
+        0.3, 0.4, 0.5]
+
+
+def test_at_an_x_nobody_logged_is_an_error() -> None:
+    rows = curve("r1", "f1", "de", [0.5, 0.6]) + curve("r2", "f1", "de", [0.7, NAN, 0.8])
+    with pytest.raises(SpecError, match=r"^f1:lang=de@at=100: no run has a value at epoch 100 "
+                       r"\(f1\[lang=de\] has epochs 1\.\.3\)$"):
+        reduced(points(rows), "f1:lang=de@at=100")
+    with pytest.raises(SpecError, match=r"at step 5 \(f1\[lang=de\] has steps 10\.\.30\)"):
+        reduced(points(rows), "f1:lang=de@at=step:5")
+    # Null for some runs only stays allowed.
+    assert reduced(points(rows), "f1:lang=de@at=3") == {
+        "r1": {"f1[lang=de]@at=3": None}, "r2": {"f1[lang=de]@at=3": 0.8}}
 
 
 def test_at_max_ties_take_the_earliest_x() -> None:
@@ -464,12 +517,18 @@ def test_at_max_without_a_target_point_at_that_x_is_null() -> None:
         + curve("r1", "f1", "de", [0.1], start=1)
         + curve("r1", "f1", "de", [0.3], start=3)
         + curve("r2", "f1", "de", [0.3])  # no reference at all
+        + curve("r3", "f1", "en", [0.1, 0.2]) + curve("r3", "f1", "de", [0.6, 0.7])
     )
     table = reduced(points(rows), "f1:lang=de@at-max(f1:lang=en)")
     assert table == {
         "r1": {"f1[lang=de]@at-max(f1[lang=en])": None},
         "r2": {"f1[lang=de]@at-max(f1[lang=en])": None},
+        "r3": {"f1[lang=de]@at-max(f1[lang=en])": 0.7},
     }
+    # Null for every run is an error, not a column of blanks.
+    with pytest.raises(SpecError, match=r"^f1:lang=de@at-max\(f1:lang=en\): no run has a value "
+                       r"of f1\[lang=de\] at the epoch where f1\[lang=en\] is highest$"):
+        reduced(points(rows[:-4]), "f1:lang=de@at-max(f1:lang=en)")
 
 
 def test_nan_is_ignored_everywhere() -> None:
@@ -478,6 +537,7 @@ def test_nan_is_ignored_everywhere() -> None:
         + curve("r1", "f1", "de", [0.5, 0.6, NAN, 0.7])
         + curve("r2", "f1", "en", [NAN, NAN])
         + curve("r2", "f1", "de", [NAN])
+        + curve("r3", "f1", "en", [0.3, 0.4, 0.8]) + curve("r3", "f1", "de", [0.1, 0.2, 0.6])
     )
     table = reduced(
         points(rows),
@@ -502,6 +562,8 @@ def test_nan_is_ignored_everywhere() -> None:
     }
     # A run whose series holds only NaN is present, with nulls.
     assert set(table["r2"].values()) == {None}
+    assert table["r3"]["f1[lang=en]@at=2"] == 0.4
+    assert table["r3"]["f1[lang=de]@at-max(f1[lang=en])"] == 0.6
 
 
 def test_infinity_is_an_ordinary_number() -> None:
@@ -533,7 +595,7 @@ def test_a_one_point_series() -> None:
     rows = curve("r1", "f1", "en", [0.5], start=4)
     table = reduced(
         points(rows),
-        "f1,f1@first,f1@max,f1@min,f1@mean,f1@median,f1@at=4,f1@at=3,f1@at-max(f1),f1@at-min(f1)",
+        "f1,f1@first,f1@max,f1@min,f1@mean,f1@median,f1@at=4,f1@at-max(f1),f1@at-min(f1)",
     )
     assert table == {
         "r1": {
@@ -544,7 +606,6 @@ def test_a_one_point_series() -> None:
             "f1@mean": 0.5,
             "f1@median": 0.5,
             "f1@at=4": 0.5,
-            "f1@at=3": None,
             "f1@at-max(f1)": 0.5,
             "f1@at-min(f1)": 0.5,
         }

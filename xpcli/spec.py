@@ -44,22 +44,31 @@ Reduce: one number per run and column. ``x`` is the epoch by default (``reduce_r
 may choose ``step`` or ``time``); a series (one run, one column) without any epoch uses
 its step instead.
 
-- ``last`` (default) / ``first``: the value at the largest / smallest x. Ties in x go to
-  the later / earlier ``time``, then to the order the points were read in. Points with
-  no x at all count as earlier than every point with one.
+One value per x: a run that logs the same x of a series twice (a job resumed from a
+checkpoint re-logs its epochs) keeps only the *last logged* value there: the one with
+the latest ``time``, then the one read last. Every reduce, ``xp curves`` and ``xp
+forgetting`` see the series after this rule (:func:`last_logged`), so they agree; a
+re-logged NaN replaces the earlier value too (and is then dropped, see NaN below).
+Points without an x are all kept.
+
+- ``last`` (default) / ``first``: the value at the largest / smallest x. Points with no
+  x at all count as earlier than every point with one (ties among them: later ``time``,
+  then read order).
 - ``max``, ``min``, ``mean``, ``median`` of the values.
 - ``at=N``: the value at x == N (``at=step:N`` / ``at=epoch:N`` pick the axis
-  explicitly, without fallback); if several points share that x, the latest logged one;
-  null when the run has no point there. x is matched with a relative tolerance of 1e-9,
-  so fractional epochs work.
+  explicitly, without fallback); null when the run has no point there. x is matched
+  with a relative tolerance of 1e-9, so fractional epochs work. A column that is null
+  for *every* run (no run logged that x) is a :class:`SpecError` naming the x range
+  that exists, not a column of blanks.
 - ``at-max(REF)`` / ``at-min(REF)``: the value at the x where REF, another series of the
   same run, is highest / lowest; ties go to the earliest such x. REF must name one
   series (no ``*`` or glob, no ``@``). ``f1:lang=de@at-max(f1:lang=en)`` is German F1 at
-  the epoch where English F1 peaks. Null when the run has no REF or no point at that x.
+  the epoch where English F1 peaks. Null when the run has no REF or no point at that x;
+  null for every run is a :class:`SpecError`, as for ``at=N``.
 
 NaN: NaN (and null) values are dropped from a series before it is reduced. So
 ``max``/``min``/``mean``/``median`` and the argmax of ``at-max`` ignore them, ``last`` and
-``first`` are the last/first *non-NaN* values, and ``at=N`` is null if the only value at N
+``first`` are the last/first *non-NaN* values, and ``at=N`` is null if the value kept at N
 is NaN. A series that holds only NaN reduces to null. ``+inf``/``-inf`` are ordinary
 numbers. A run appears in the result as soon as it has any point (even NaN) in a column.
 
@@ -150,6 +159,7 @@ __all__ = [
     "compile_where",
     "context_keys",
     "expand",
+    "last_logged",
     "metric_names_in",
     "parse_metric_spec",
     "parse_metric_specs",
@@ -747,6 +757,41 @@ def _check_x(x: str) -> None:
         raise SpecError(f"unknown x axis {x!r} (expected epoch, step or time)")
 
 
+def last_logged(
+    points: pl.DataFrame, by: Sequence[str] = ("run",), x: str = "epoch"
+) -> pl.DataFrame:
+    """One point per ``by`` + ``x`` value: the last logged one (see "One value per x").
+
+    ``by`` names a series (``run`` of a frame holding one column's points, or ``run``,
+    ``context``); the last logged point has the latest ``time`` (null counts as
+    earliest; without a ``time`` column only the order counts), then the latest row:
+    the frame's row order is the read order. Points whose ``x`` is null are all kept.
+    The kept rows keep their order.
+
+    Vectorised: a pass over neighbouring rows finds the series that may repeat an x
+    (x not strictly increasing in read order, or the series' rows not contiguous); only
+    those are sorted, so the usual frame without repeats costs one cheap pass.
+    """
+    by = list(by)
+    same = pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).shift(1)) for k in by])
+    same = same & pl.int_range(pl.len()).gt(0)
+    rising = (pl.col(x) > pl.col(x).shift(1)).fill_null(False)
+    lazy = points.lazy()
+    starts = lazy.filter(~same).group_by(by).len().filter(pl.col("len") > 1).select(by)
+    suspects = pl.concat([lazy.filter(same & ~rising).select(by), starts]).unique().collect()
+    if suspects.is_empty():
+        return points
+    read = "__last_logged_row"
+    indexed = points.with_row_index(read)
+    check = indexed.join(suspects, on=by, how="semi", nulls_equal=True)
+    times = ["time"] if "time" in points.columns else []
+    check = check.sort([*by, x, *times, read], nulls_last=False)
+    later = pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).shift(-1)) for k in [*by, x]])
+    kept = check.filter(~(later & pl.col(x).is_not_null()).fill_null(False))
+    clean = indexed.join(suspects, on=by, how="anti", nulls_equal=True)
+    return pl.concat([clean, kept]).sort(read).drop(read)
+
+
 def reduce_runs(
     points: pl.DataFrame | pl.LazyFrame,
     columns: Sequence[Column],
@@ -801,11 +846,18 @@ def reduce_runs(
         "time": pl.col("time"),
     }[x]
 
+    kept: dict[tuple[str, tuple[tuple[str, str], ...]], pl.DataFrame] = {}
+
+    def logged(series: tuple[str, tuple[tuple[str, str], ...]]) -> pl.DataFrame:
+        # One value per (run, x) of the series, the last logged, before anything else.
+        if series not in kept:
+            frame = base.filter(filters[series]).with_columns(default_x.alias("_x")).collect()
+            kept[series] = last_logged(frame, ("run",), "_x")
+        return kept[series]
+
     def valid(series: tuple[str, tuple[tuple[str, str], ...]]) -> pl.LazyFrame:
-        return (
-            base.filter(filters[series])
-            .with_columns(default_x.alias("_x"))
-            .filter(pl.col("value").is_not_null() & pl.col("value").is_not_nan())
+        return logged(series).lazy().filter(
+            pl.col("value").is_not_null() & pl.col("value").is_not_nan()
         )
 
     order = ["_x", "time", "_row"]
@@ -849,11 +901,35 @@ def reduce_runs(
                 result = result.join(picked, on="run", how="left")
         if aggs:
             result = result.join(points_ok.group_by("run").agg(aggs), on="run", how="left")
-    return (
+    table = (
         result.select("run", *[pl.col(label).cast(pl.Float64) for label in unique])
         .sort("run")
         .collect()
     )
+    for column in unique.values():
+        if column.reduce.kind in ("at", "at-max", "at-min") and table.height and \
+                table[column.label].null_count() == table.height:
+            raise _nowhere(column, logged(key(column)), x)
+    return table
+
+
+def _nowhere(column: Column, points: pl.DataFrame, x: XAxis) -> SpecError:
+    """The error for an at=/at-max/at-min column that is null for every run."""
+    red = column.reduce
+    text = str(column.spec)
+    if red.kind != "at":
+        assert column.ref is not None
+        where = "highest" if red.kind == "at-max" else "lowest"
+        return _fail(text, f"no run has a value of {column.label.split('@')[0]} at the "
+                           f"{x} where {column.ref.label} is {where}")
+    axis = red.x or x
+    xs = points.get_column({"step": "_step", "epoch": "_epoch"}.get(axis, "_x"))
+    xs = xs.filter(xs.is_not_null() & xs.is_not_nan() & points["value"].is_not_nan()
+                   & points["value"].is_not_null())
+    label = column.label.split("@")[0]
+    have = (f"{label} has {axis}s {_format_number(xs.min())}..{_format_number(xs.max())}"
+            if xs.len() else f"{label} has no value with a{'n' if axis == 'epoch' else ''} {axis}")
+    return _fail(text, f"no run has a value at {axis} {_format_number(red.at)} ({have})")
 
 
 # --------------------------------------------------------------------------------------
