@@ -331,3 +331,31 @@ def test_two_metrics_keep_full_labels_and_compact_display(sample) -> None:
         "rank", "context", "curve", "peak", "peak_epoch", "final", "rel_drop", "slope", "auc",
         "status"]
     assert result.display().columns == result.table.columns
+
+
+def test_a_resumed_run_keeps_the_last_logged_value_per_epoch() -> None:
+    # Epochs 1, 2, 3 = 0.5, 0.9, 0.6, then resumed: 2, 3 = 0.55, 0.6. Kept by hand:
+    # 0.5, 0.55, 0.6 -> peak 0.6 at epoch 3, the last point.
+    frame = pl.DataFrame({"run": ["r"] * 5, "context": ["lang=en"] * 5,
+                          "epoch": [1.0, 2.0, 3.0, 2.0, 3.0], "time": [1.0, 2.0, 3.0, 4.0, 5.0],
+                          "value": [0.5, 0.9, 0.6, 0.55, 0.6]})
+    stats = row(curve_stats(frame), "lang=en")
+    assert (stats["peak"], stats["peak_epoch"], stats["final"], stats["points"],
+            stats["status"]) == (0.6, 3.0, 0.6, 3, "still_learning")
+    assert stats["auc"] == pytest.approx(((0.5 + 0.55) / 2 + (0.55 + 0.6) / 2) / 2)
+    # A later time wins over a later row; without a time column the later row wins.
+    skewed = frame.with_columns(pl.Series("time", [1.0, 9.0, 3.0, 4.0, 5.0]))
+    assert row(curve_stats(skewed), "lang=en")["peak"] == 0.9
+    assert row(curve_stats(frame.drop("time")), "lang=en")["peak"] == 0.6
+
+
+def test_where_takes_metric_specs_in_backticks(sample) -> None:
+    result = analyse(sample.points, sample.runs, "f1:lang=en", params=sample.params,
+                     where="`f1:lang=en@max` > 0.7 and lr == 3e-5")
+    runs = set(result.stats["run"].to_list())
+    expected = set(
+        sample.points.filter((pl.col("name") == "f1") & (pl.col("lang") == "en"))
+        .group_by("run").agg(pl.col("value").max()).filter(pl.col("value") > 0.7)
+        .join(sample.runs.select("run", "lr").filter(pl.col("lr") == 3e-5), on="run")
+        .collect()["run"].to_list())
+    assert runs == expected and runs

@@ -141,3 +141,59 @@ def test_table_output_does_not_load_matplotlib(sample_runs: Path) -> None:
     done = run_python(code, str(sample_runs))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def write_resumed(runs_dir: Path) -> Path:
+    """``r`` (lr 0.1) logs epochs 1, 2, 3 = 0.5, 0.9, 0.6, is resumed and logs 2, 3 again =
+    0.55, 0.6; ``s`` (lr 0.01) logs 0.8, 0.95, 0.7 once."""
+    from conftest import T0
+
+    from xpcli import Run
+
+    run = Run(runs_dir, "r", params={"lr": 0.1}, time=T0, flush_seconds=0)
+    for i, (epoch, value) in enumerate([(1, 0.5), (2, 0.9), (3, 0.6), (2, 0.55), (3, 0.6)]):
+        run.track(value, "f1", epoch=epoch, context={"lang": "en"}, time=T0 + 1 + i)
+    run.close(time=T0 + 10)
+    run = Run(runs_dir, "s", params={"lr": 0.01}, time=T0 + 60, flush_seconds=0)
+    for epoch, value in enumerate([0.8, 0.95, 0.7], start=1):
+        run.track(value, "f1", epoch=epoch, context={"lang": "en"}, time=T0 + 60 + epoch)
+    run.close(time=T0 + 70)
+    return runs_dir
+
+
+def run_xp(*args: str):
+    return CliRunner().invoke(cli, list(args), env={"XP_FORCE_TTY": "0"},
+                              catch_exceptions=False)
+
+
+def test_a_resumed_run_gets_one_answer_from_every_command(tmp_path: Path) -> None:
+    runs = str(write_resumed(tmp_path / "runs"))
+    # By hand, the last logged value per epoch: 1 -> 0.5, 2 -> 0.55, 3 -> 0.6.
+    result = run_xp("curves", "f1:lang=en", "--runs", runs, "--where", "lr == 0.1",
+                    "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(float(r["epoch"]), float(r["value"])) for r in rows] == [
+        (1.0, 0.5), (2.0, 0.55), (3.0, 0.6)]
+    result = run_xp("select", "-m", "f1:lang=en@max,f1:lang=en,f1:lang=en@mean", "--runs",
+                    runs, "--where", "lr == 0.1", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    (row,) = csv.DictReader(io.StringIO(result.stdout))
+    assert float(row["f1[lang=en]@max"]) == 0.6
+    assert float(row["f1[lang=en]"]) == 0.6
+    assert float(row["f1[lang=en]@mean"]) == pytest.approx((0.5 + 0.55 + 0.6) / 3)
+    result = invoke("f1:lang=en", "--runs", runs, "--run", "r", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    (row,) = csv.DictReader(io.StringIO(result.stdout))
+    assert (row["peak"], row["peak_epoch"], row["final"], row["points"], row["status"]) == (
+        "0.6", "3.0", "0.6", "3", "still_learning")
+
+
+def test_where_takes_metric_specs_in_backticks(tmp_path: Path) -> None:
+    runs = str(write_resumed(tmp_path / "runs"))
+    # r peaks at 0.6 once its re-logged epochs replace 0.9; s peaks at 0.95.
+    result = invoke("f1:lang=en", "--runs", runs, "--where", "`f1:lang=en@max` > 0.7",
+                    "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["run"], r["peak"], r["peak_epoch"]) for r in rows] == [("s", "0.95", "2.0")]

@@ -25,8 +25,13 @@ x axis (``epoch``, or ``step``). For each curve :func:`curve_stats` computes:
   e.g. a flat curve), ``single_point``, or ``missing`` (the run has no finite point in
   this context: every statistic null).
 
-NaN, infinite and null values, and points without an x value, are dropped before
-anything is computed: they neither peak nor enter the slope or the area.
+One value per x: a run that logs the same x of a context twice (a job resumed from a
+checkpoint re-logs its epochs) keeps only the last logged value there (latest ``time``,
+then read order), the rule of every reduce in :mod:`xpcli.spec` and of ``xp curves``
+(:func:`xpcli.spec.last_logged`), so ``peak``, ``final`` and ``points`` agree with
+``xp select -m 'f1:lang=en@max'``. Then NaN, infinite and null values, and points
+without an x value, are dropped before anything is computed: they neither peak nor
+enter the slope or the area.
 
 ``rank`` orders the contexts of a run (or of a group) by how much they forget: by
 ``rel_drop``, largest first (1 = forgets most), ties by context label, missing last. The
@@ -61,8 +66,8 @@ import polars as pl
 from ..errors import DataError, UsageError
 from ..spec import (
     Column,
-    compile_where,
     expand,
+    last_logged,
     parse_metric_specs,
     resolve_picker,
     series_filter,
@@ -89,10 +94,18 @@ def _check(curves: pl.DataFrame, x: str, keys: Sequence[str], best: str) -> None
 
 def clean_curves(curves: pl.DataFrame | pl.LazyFrame, x: str = "epoch",
                  keys: Sequence[str] = KEYS) -> pl.DataFrame:
-    """Finite values with an x, sorted by curve then x: what every statistic sees."""
-    lazy = curves.lazy()
+    """Finite values with an x, sorted by curve then x: what every statistic sees.
+
+    First one value per curve and x, the last logged (:func:`xpcli.spec.last_logged`:
+    the latest ``time`` if the frame has one, then row order); then non-finite values
+    and points without an x are dropped.
+    """
+    frame = curves.collect() if isinstance(curves, pl.LazyFrame) else curves
+    times = ["time"] if "time" in frame.columns else []
+    frame = last_logged(frame.select(*keys, pl.col(x).cast(pl.Float64), *times,
+                                     pl.col("value").cast(pl.Float64)), keys, x)
     return (
-        lazy.select(*keys, pl.col(x).cast(pl.Float64), pl.col("value").cast(pl.Float64))
+        frame.lazy().select(*keys, x, "value")
         .filter(pl.col("value").is_finite() & pl.col(x).is_not_null()
                 & pl.col(x).is_finite())
         .sort([*keys, x], maintain_order=True)
@@ -319,19 +332,21 @@ def context_labels(columns: Sequence[Column]) -> dict[str, str]:
 def series_curves(points: pl.DataFrame | pl.LazyFrame, columns: Sequence[Column],
                   x: str = "epoch") -> pl.DataFrame:
     """The points of each column as one long frame: ``run``, ``context`` (see
-    :func:`context_labels`: ``lang=de``), ``x`` and ``value``. One filter per column (a
+    :func:`context_labels`: ``lang=de``), ``x`` and ``value``, one value per run, context
+    and x: the last logged (:func:`xpcli.spec.last_logged`). One filter per column (a
     handful), never a loop over runs."""
     labels = context_labels(columns)
     parts = [
         points.lazy().filter(series_filter(column)).select(
             pl.col("run").cast(pl.String), pl.lit(labels[column.label]).alias("context"),
-            pl.col(x).cast(pl.Float64), pl.col("value").cast(pl.Float64))
+            pl.col(x).cast(pl.Float64), pl.col("time").cast(pl.Float64),
+            pl.col("value").cast(pl.Float64))
         for column in columns
     ]
     schema = {"run": pl.String, "context": pl.String, x: pl.Float64, "value": pl.Float64}
     if not parts:
         return pl.DataFrame(schema=schema)
-    return pl.concat(parts).collect()
+    return last_logged(pl.concat(parts).collect(), KEYS, x).drop("time")
 
 
 def varying_params(runs: pl.DataFrame, params: Sequence[str]) -> list[str]:
@@ -351,6 +366,20 @@ def describe_params(values: dict[str, Any]) -> str:
     return ", ".join(f"{k}={show(v)}" for k, v in values.items())
 
 
+def _kept_runs(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame,
+               params: Sequence[str], where: str) -> pl.DataFrame:
+    """The rows of ``runs`` that ``where`` keeps: params, meta and metric specs in
+    backticks (```f1:lang=en@max` > 0.9``), filtered by the helper of ``xp select``."""
+    from ..spec import context_keys
+    from ..store import Dataset, Diagnostics
+    from .select import reduced_table
+
+    dataset = Dataset(runs=runs.lazy(), points=points.lazy(), params=list(params), meta=[],
+                      context_keys=context_keys(points), files=[], diagnostics=Diagnostics())
+    kept = reduced_table(dataset, [], where=where).frame.get_column("run")
+    return runs.filter(pl.col("run").is_in(kept.implode()))
+
+
 def analyse(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame | pl.LazyFrame,
             spec: str, *, params: Sequence[str] = (), run: str | None = None,
             where: str | None = None, by: Sequence[str] = (), x: str = "epoch",
@@ -358,7 +387,8 @@ def analyse(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame | pl.LazyFra
     """Forgetting of the contexts of ``spec`` (``f1:lang=*``) for one run or many.
 
     ``run`` is a run id or picker (``best:f1:lang=en``), resolved among the runs kept by
-    ``where``; without it every kept run is analysed. ``by`` (params) adds the group
+    ``where`` (params, meta and metric specs in backticks, ```f1:lang=en@max` > 0.9``, as
+    in ``xp select``); without it every kept run is analysed. ``by`` (params) adds the group
     table. ``params`` are the param columns (to name the run's params in the title).
     Raises :class:`UsageError`/:class:`SpecError` for bad input, :class:`DataError` when
     no point has the x axis.
@@ -380,7 +410,7 @@ def analyse(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame | pl.LazyFra
     if unknown:
         raise UsageError(f"--by {unknown[0]}: no such param; known: {', '.join(params)}")
     if where:
-        runs_frame = runs_frame.filter(compile_where(where, runs_frame.schema))
+        runs_frame = _kept_runs(points, runs_frame, params, where)
         if runs_frame.is_empty():
             raise DataError(f"--where {where!r} keeps no run")
     points = points.lazy()
