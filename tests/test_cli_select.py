@@ -124,3 +124,17 @@ def test_docs_ci_example_is_current(sample_runs: Path) -> None:
     doc = (Path(__file__).resolve().parent.parent / "docs" / "ci.md").read_text()
     for line in result.stdout.splitlines() + result.stderr.splitlines():
         assert f"    {line}\n" in doc, line
+
+
+def test_at_an_epoch_nobody_logged_is_an_error(sample_runs: Path) -> None:
+    # sample_runs logs f1 at epochs 1..60 only.
+    result = invoke("--runs", str(sample_runs), "-m", "f1:lang=de@at=100", catch=True)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "f1:lang=de@at=100: no run has a value at epoch 100 (f1[lang=de] has epochs " \
+        "1..60)" in result.stderr
+    result = CliRunner().invoke(cli, ["selection", "--runs", str(sample_runs), "-s",
+                                      "f1:lang=en@at=100", "-t", "f1:lang=de"],
+                                env={"XP_FORCE_TTY": "0"})
+    assert result.exit_code == 2
+    assert "f1:lang=en@at=100: no run has a value at epoch 100" in result.stderr
