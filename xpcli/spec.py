@@ -851,7 +851,17 @@ def reduce_runs(
     def logged(series: tuple[str, tuple[tuple[str, str], ...]]) -> pl.DataFrame:
         # One value per (run, x) of the series, the last logged, before anything else.
         if series not in kept:
-            frame = base.filter(filters[series]).with_columns(default_x.alias("_x")).collect()
+            frame = (
+                base.filter(filters[series])
+                .select("run", "_step", "_epoch", "time", "value", "_row")
+                .collect()
+            )
+            x_expr = default_x
+            if x == "epoch":  # the per-run fallback costs a window; skip it when moot
+                missing = frame.get_column("_epoch").null_count()
+                if missing in (0, frame.height):
+                    x_expr = pl.col("_epoch" if missing == 0 else "_step")
+            frame = frame.with_columns(x_expr.alias("_x"))
             kept[series] = last_logged(frame, ("run",), "_x")
         return kept[series]
 
