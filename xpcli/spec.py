@@ -291,6 +291,10 @@ def _is_pattern(value: str) -> bool:
     return "*" in value or "?" in value
 
 
+def _as_float(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) else None
+
+
 def _format_number(value: float | None) -> str:
     if value is None:
         return ""
@@ -937,7 +941,8 @@ def _nowhere(column: Column, points: pl.DataFrame, x: XAxis) -> SpecError:
     xs = xs.filter(xs.is_not_null() & xs.is_not_nan() & points["value"].is_not_nan()
                    & points["value"].is_not_null())
     label = column.label.split("@")[0]
-    have = (f"{label} has {axis}s {_format_number(xs.min())}..{_format_number(xs.max())}"
+    lo, hi = xs.cast(pl.Float64).min(), xs.cast(pl.Float64).max()
+    have = (f"{label} has {axis}s {_format_number(_as_float(lo))}..{_format_number(_as_float(hi))}"
             if xs.len() else f"{label} has no value with a{'n' if axis == 'epoch' else ''} {axis}")
     return _fail(text, f"no run has a value at {axis} {_format_number(red.at)} ({have})")
 
