@@ -101,13 +101,21 @@ def run(command: str) -> subprocess.CompletedProcess[str]:
                           text=True, cwd=ROOT, env=env, timeout=120)
 
 
+def _same_text(line: str) -> str:
+    """A line's words with runs of blanks and of rule characters collapsed: what a table
+    says, whatever column padding the installed rich version chooses."""
+    return re.sub(r"([━─═])\1+", r"\1", " ".join(line.split()))
+
+
 def missing_line(shown: list[str], printed: list[str]) -> str | None:
     """The first shown line not found (in order) in the printed lines, else None."""
     position = 0
+    printed_text = [_same_text(line) for line in printed]
     for line in shown:
         if not line.strip() or line.strip() in ELISION:
             continue
-        while position < len(printed) and printed[position] != line:
+        wanted = _same_text(line)
+        while position < len(printed) and printed_text[position] != wanted:
             position += 1
         if position == len(printed):
             return line

@@ -133,8 +133,9 @@ def write_table(frame: pl.DataFrame, out: IO[str], title: str | None = None,
 
     term = term or terminal(out)
     names, numeric, rows = _display_rows(frame)
-    table = Table(title=Text(title) if title else None, show_edge=False, header_style="bold",
-                  pad_edge=False)
+    # A title is never wrapped: a line longer than the table beats a title cut in two.
+    table = Table(title=Text(title, no_wrap=True, overflow="ignore") if title else None,
+                  show_edge=False, header_style="bold", pad_edge=False)
     # A number cut short reads as another number (144000 as "1440…"): numeric columns
     # keep their full width. When the table does not fit, text columns shrink to at most
     # 12 characters, and past that the table is wider than the terminal rather than
