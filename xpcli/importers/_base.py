@@ -521,6 +521,16 @@ def read_json(path: str) -> Any:
         raise ValueError(f"not JSON ({str(exc)[:60]})") from None
 
 
+def read_json_or_skip(path: str, report: "Report", what: str) -> Any | None:
+    """A JSON file, or None after reporting it as unreadable (``what`` is what is lost:
+    ``"run skipped"``, ``"its params skipped"``)."""
+    try:
+        return read_json(path)
+    except (OSError, ValueError) as exc:
+        report.skip(path, "unreadable files", f"{exc}; {what}")
+        return None
+
+
 def require(module: str, extra: str, what: str) -> Any:
     """Import an optional package, or raise a one-line XpError naming the extra."""
     import importlib

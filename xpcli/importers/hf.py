@@ -35,7 +35,7 @@ from ._base import (
     RunData,
     SourceRun,
     finite_or_none,
-    read_json,
+    read_json_or_skip,
     relative_name,
     step_or_none,
     walk_files,
@@ -130,32 +130,24 @@ def _params(folder: str, state: dict[str, Any], report: Report) -> dict[str, Any
     params: dict[str, Any] = {k: state[k] for k in _STATE_PARAMS if state.get(k) is not None}
     args_path = os.path.join(folder, "training_args.json")
     if os.path.isfile(args_path):
-        try:
-            args = read_json(args_path)
-            if isinstance(args, dict):
-                params.update({k: v for k, v in args.items() if v is not None})
-        except (OSError, ValueError) as exc:
-            report.skip(args_path, "unreadable files", f"{exc}; its params skipped")
+        args = read_json_or_skip(args_path, report, "its params skipped")
+        if isinstance(args, dict):
+            params.update({k: v for k, v in args.items() if v is not None})
     if isinstance(state.get("trial_params"), dict):
         params.update(state["trial_params"])
     config_path = os.path.join(folder, "config.json")
     if os.path.isfile(config_path):
-        try:
-            config = read_json(config_path)
-            if isinstance(config, dict):
-                params["model"] = {k: v for k, v in config.items()
-                                   if k not in _CONFIG_DROP and v is not None}
-        except (OSError, ValueError) as exc:
-            report.skip(config_path, "unreadable files", f"{exc}; its params skipped")
+        config = read_json_or_skip(config_path, report, "its params skipped")
+        if isinstance(config, dict):
+            params["model"] = {k: v for k, v in config.items()
+                               if k not in _CONFIG_DROP and v is not None}
     return params
 
 
 def read(run: SourceRun, report: Report) -> RunData | None:
     """Points, params and meta of one trainer_state.json."""
-    try:
-        state = read_json(run.path)
-    except (OSError, ValueError) as exc:
-        report.skip(run.path, "unreadable files", f"{exc}; run skipped")
+    state = read_json_or_skip(run.path, report, "run skipped")
+    if state is None:
         return None
     history = state.get("log_history") if isinstance(state, dict) else None
     if not isinstance(history, list):
@@ -173,11 +165,7 @@ def read(run: SourceRun, report: Report) -> RunData | None:
     folder = os.path.dirname(run.path)
     results_path = os.path.join(folder, "all_results.json")
     if os.path.isfile(results_path):
-        try:
-            results = read_json(results_path)
-        except (OSError, ValueError) as exc:
-            report.skip(results_path, "unreadable files", f"{exc}; final results skipped")
-            results = None
+        results = read_json_or_skip(results_path, report, "final results skipped")
         if isinstance(results, dict):
             step = finite_or_none(state.get("global_step"))
             step_int = step_or_none(step) if step is not None else None

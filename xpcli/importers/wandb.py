@@ -37,7 +37,7 @@ from ._base import (
     checked_params,
     finite_or_none,
     load_yaml,
-    read_json,
+    read_json_or_skip,
     require,
     step_or_none,
 )
@@ -133,11 +133,7 @@ def read(run: SourceRun, report: Report) -> RunData | None:
     data.meta["wandb_id"] = run.name
     metadata = os.path.join(files, "wandb-metadata.json")
     if os.path.isfile(metadata):
-        try:
-            info = read_json(metadata)
-        except (OSError, ValueError) as exc:
-            report.skip(metadata, "unreadable files", f"{exc}; metadata skipped")
-            info = None
+        info = read_json_or_skip(metadata, report, "metadata skipped")
         if isinstance(info, dict):
             if isinstance(info.get("host"), str):
                 data.meta["host"] = info["host"]
@@ -156,11 +152,7 @@ def read(run: SourceRun, report: Report) -> RunData | None:
     elif os.path.isfile(history):
         _read_history(data, history, report)
     elif os.path.isfile(summary):
-        try:
-            row = read_json(summary)
-        except (OSError, ValueError) as exc:
-            report.skip(summary, "unreadable files", f"{exc}; summary skipped")
-            row = None
+        row = read_json_or_skip(summary, report, "summary skipped")
         if isinstance(row, dict):
             _add_row(data, row, report, summary)
     else:
