@@ -33,12 +33,11 @@ import polars as pl
 
 from ..errors import UsageError
 from ..output import format_number
-from ..spec import XAxis, parse_metric_specs
+from ..spec import XAxis
 from ..store import Dataset
 from .select import (
-    collect_points,
-    default_specs,
     reduced_table,
+    specs_or_defaults,
     split_list,
     varying_params,
 )
@@ -167,12 +166,7 @@ def group_table(
     (:func:`~xpcli.analysis.select.default_specs`); ``aggs`` to median, min, max.
     """
     agg_list = parse_aggs(aggs)
-    points = None
-    if metrics:
-        specs = parse_metric_specs(metrics)
-    else:
-        points = collect_points(dataset)
-        specs = default_specs(points)
+    specs, points = specs_or_defaults(dataset, metrics)
     table = reduced_table(dataset, specs, where=where, points=points, x=x)
     by_list = list(dict.fromkeys(split_list(by)))
     if not by_list:

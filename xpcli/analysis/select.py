@@ -166,6 +166,16 @@ def _spec_names(texts: Iterable[str | MetricSpec]) -> set[str]:
     return names
 
 
+def specs_or_defaults(dataset: Dataset, metrics: str | Sequence[str] | None
+                      ) -> tuple[list[MetricSpec], pl.DataFrame | None]:
+    """The metric specs a command was given, or the default ones (the last value of every
+    metric in every context) with the points read to find them (None when given)."""
+    if metrics:
+        return parse_metric_specs(metrics), None
+    points = collect_points(dataset)
+    return default_specs(points), points
+
+
 def collect_points(dataset: Dataset, specs: Iterable[str | MetricSpec] | None = None,
                    where: str | None = None) -> pl.DataFrame:
     """The points a command needs, read once: all of them (``specs`` None), or only the
@@ -329,12 +339,7 @@ def select_runs(
         raise UsageError("--best keeps one run; drop --top (or use --sort ... --top N)")
     if top is not None and top < 1:
         raise UsageError(f"--top {top}: expected a positive number of runs")
-    points = None
-    if metrics:
-        specs = parse_metric_specs(metrics)
-    else:
-        points = collect_points(dataset)
-        specs = default_specs(points)
+    specs, points = specs_or_defaults(dataset, metrics)
     sort_keys = parse_sort_keys(sort)
     extra: list[tuple[str, str | MetricSpec]] = [("--sort", key.name) for key in sort_keys]
     best_kind: Literal["best", "worst"] = "best"
