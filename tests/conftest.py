@@ -95,3 +95,25 @@ def check_golden(fig: object, name: str, tmp_path: Path) -> None:
                     f"{matplotlib.__version__} (XP_UPDATE_GOLDEN=1 to remake it)")
     assert out.read_bytes() == golden.read_bytes(), (
         f"{name} changed; look at it, then XP_UPDATE_GOLDEN=1 to accept")
+
+
+def half_then_enospc(monkeypatch: pytest.MonkeyPatch, fd: int) -> list[int]:
+    """``os.write`` on ``fd`` (as the writer calls it) writes half its data, then fails
+    with ENOSPC, alternately. Returns the sizes asked for, one per call."""
+    import errno
+
+    from xpcli import writer as writer_mod
+
+    real = os.write
+    calls: list[int] = []
+
+    def fake(target: int, data) -> int:  # noqa: ANN001
+        if target != fd:
+            return real(target, data)
+        calls.append(len(data))
+        if len(calls) % 2 == 1:
+            return real(target, bytes(data[: max(1, len(data) // 2)]))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(writer_mod.os, "write", fake)
+    return calls

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import T0
+from conftest import T0, half_then_enospc
 
 from xpcli import Run, load
 from xpcli import writer as writer_mod
@@ -36,23 +36,6 @@ def lines_of(path: Path) -> list[dict]:
 def steps_of(path: Path, run: str | None = None) -> list[int]:
     return [r["step"] for r in lines_of(path)
             if r["kind"] == "point" and (run is None or r["run"] == run)]
-
-
-def half_then_enospc(monkeypatch: pytest.MonkeyPatch, fd: int) -> list[int]:
-    """``os.write`` on ``fd`` writes half its data, then fails with ENOSPC, alternately."""
-    real = os.write
-    calls: list[int] = []
-
-    def fake(target: int, data) -> int:  # noqa: ANN001
-        if target != fd:
-            return real(target, data)
-        calls.append(len(data))
-        if len(calls) % 2 == 1:
-            return real(target, bytes(data[: max(1, len(data) // 2)]))
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(writer_mod.os, "write", fake)
-    return calls
 
 
 # -- disk full while writing -------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
@@ -14,10 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, ROOT, run_python
+from conftest import PYTHON, ROOT, half_then_enospc, run_python
 
 from xpcli import Run, new_run_id
-from xpcli import writer as writer_mod
 from xpcli.errors import UsageError, WriteError
 from xpcli.format import parse_line
 from xpcli.store import load
@@ -210,21 +208,6 @@ def test_import_does_not_load_polars() -> None:
     assert proc.stdout.strip() == "[]"
 
 
-def _failing_write(monkeypatch: pytest.MonkeyPatch, fd: int, calls: list[int]) -> None:
-    """``os.write`` on ``fd`` writes half of its data, then fails with ENOSPC."""
-    real = os.write
-
-    def fake(target: int, data) -> int:  # noqa: ANN001
-        if target != fd:
-            return real(target, data)
-        calls.append(len(data))
-        if len(calls) % 2 == 1:
-            return real(target, bytes(data[: max(1, len(data) // 2)]))
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(writer_mod.os, "write", fake)
-
-
 def test_failed_write_truncates_to_whole_lines(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     run = Run(tmp_path, "r1", flush_bytes=10**9, flush_seconds=0)
@@ -232,8 +215,7 @@ def test_failed_write_truncates_to_whole_lines(tmp_path: Path,
     run.flush()
     path = tmp_path / "r1.jsonl"
     before = path.read_bytes()
-    calls: list[int] = []
-    _failing_write(monkeypatch, run._fd, calls)
+    calls = half_then_enospc(monkeypatch, run._fd)
     for i in range(1, 50):
         run.track(1.0, "x", step=i)
     with pytest.raises(WriteError, match="No space left"):
@@ -252,7 +234,7 @@ def test_failed_write_raises_from_track(tmp_path: Path, monkeypatch: pytest.Monk
     run = Run(tmp_path, "r1", flush_bytes=200, flush_seconds=0)
     path = tmp_path / "r1.jsonl"
     before = path.read_bytes()
-    _failing_write(monkeypatch, run._fd, [])
+    half_then_enospc(monkeypatch, run._fd)
     with pytest.raises(WriteError):
         for i in range(100):
             run.track(1.0, "x", step=i)
@@ -266,8 +248,7 @@ def test_background_flush_failure_raised_by_next_call(tmp_path: Path,
     run = Run(tmp_path, "r1", flush_bytes=10**9, flush_seconds=0.02)
     path = tmp_path / "r1.jsonl"
     before = path.read_bytes()
-    calls: list[int] = []
-    _failing_write(monkeypatch, run._fd, calls)
+    calls = half_then_enospc(monkeypatch, run._fd)
     run.track(1.0, "x", step=0)
     assert wait_for(lambda: len(calls) >= 2)  # the background flush tried and failed
     monkeypatch.undo()
