@@ -54,7 +54,7 @@ def tiny_runs(tmp_path: Path) -> Path:
 
 
 def run_python(code: str, *args: str, env: dict[str, str] | None = None,
-               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+               timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run ``python -c code`` with the test interpreter; text output captured."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([PYTHON, "-c", code, *args], capture_output=True, text=True,

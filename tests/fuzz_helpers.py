@@ -9,7 +9,6 @@ import contextlib
 import os
 import signal
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -26,16 +25,18 @@ def examples(ci: int, soak: int | None = None) -> int:
     return ci
 
 
-def fuzz_settings(ci: int, deadline_s: float = 10.0, soak: int | None = None) -> Any:
-    """Settings of a fuzz target: its example count, a per-example deadline, no database."""
-    return settings(max_examples=examples(ci, soak), deadline=timedelta(seconds=deadline_s),
+def fuzz_settings(ci: int, soak: int | None = None) -> Any:
+    """Settings of a fuzz target: its example count, no database, and no per-example
+    deadline: on a loaded machine a slow example is not a failure (``no_hang`` catches a
+    real hang, with a bound far above any normal example)."""
+    return settings(max_examples=examples(ci, soak), deadline=None,
                     database=None, derandomize=False,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.function_scoped_fixture])
 
 
 @contextlib.contextmanager
-def no_hang(seconds: int = 30) -> Iterator[None]:
+def no_hang(seconds: int = 120) -> Iterator[None]:
     """Fail (TimeoutError) instead of hanging when one example runs for ``seconds``."""
     if not hasattr(signal, "SIGALRM"):
         yield

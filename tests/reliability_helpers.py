@@ -60,7 +60,7 @@ def load_points(runs: Path, cache: Path | None) -> tuple[pl.DataFrame, Any]:
                 os.environ[key] = value
 
 
-def xp(args: list[str], cache: Path | None, timeout: float = 120) -> subprocess.CompletedProcess:
+def xp(args: list[str], cache: Path | None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the real ``xp`` command (``python -m xpcli``) and return the finished process."""
     return subprocess.run([PYTHON, "-m", "xpcli", *args], capture_output=True, text=True,
                           env=env_with(cache), timeout=timeout, cwd=ROOT)
@@ -206,14 +206,18 @@ def killed_writers(base: Path, rounds: int, parallel: int = 4, seed: int = 1,
             procs.append((f"k{j}", progress, subprocess.Popen(
                 [PYTHON, "-c", KILLED_WRITER, str(runs), f"k{j}", str(r), str(progress),
                  str(rng.choice([0, 300, 4096]))], env=env, cwd=ROOT)))
-        deadline = time.monotonic() + rng.uniform(0.3, 1.0)
-        while time.monotonic() < deadline:
-            if any(p.exists() for _, p, _ in procs):
-                points, ds = load_points(runs, cache)  # readers never fail meanwhile
-                loads += 1
-            time.sleep(0.02)
+        # Wait for an event, not a time: every writer has flushed at least once (its
+        # progress file has a whole line). Only then do the kills start, each after a
+        # random extra number of flushes, so kills land at random moments of the work
+        # however loaded the machine is.
+        for _, progress, proc in procs:
+            _wait_for_lines(progress, proc, 1)
+        loads += 1
+        load_points(runs, cache)  # readers never fail meanwhile
         for run_id, progress, proc in procs:
-            time.sleep(rng.uniform(0, 0.05))
+            _wait_for_lines(progress, proc, rng.randrange(1, 80))
+            load_points(runs, cache)
+            loads += 1
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
@@ -242,6 +246,22 @@ def killed_writers(base: Path, rounds: int, parallel: int = 4, seed: int = 1,
             "records_from_background_flush": beyond, "lost_flushed": 0,
             "torn_lines_reported": torn, "of_them_cut_by_the_test": tears,
             "reader_loads": loads}
+
+
+def _lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def _wait_for_lines(progress: Path, proc: subprocess.Popen, lines: int,
+                    timeout: float = 300) -> None:
+    """Block until ``progress`` holds ``lines`` whole lines (each one a flush the writer
+    has finished). The timeout only turns a writer that died or hung into a clear failure;
+    it is not what the test waits for."""
+    end = time.monotonic() + timeout
+    while _lines(progress) < lines:
+        assert proc.poll() is None, f"writer exited with {proc.returncode} before flushing"
+        assert time.monotonic() < end, f"no flush {lines} from the writer in {timeout}s"
+        time.sleep(0.005)
 
 
 def _tear(path: Path, rng: random.Random) -> None:

@@ -184,7 +184,7 @@ def test_pipe_to_head_ends_quietly(sample_runs: Path) -> None:
     for fmt in ("csv", "jsonl"):
         proc = subprocess.run(
             f"'{PYTHON}' -m xpcli --runs '{sample_runs}' runs --format {fmt} | head -1",
-            shell=True, capture_output=True, text=True, cwd=ROOT, timeout=120)
+            shell=True, capture_output=True, text=True, cwd=ROOT, timeout=300)
         assert proc.stdout.startswith(("run,", '{"run"'))
         assert len(proc.stdout.splitlines()) == 1
         assert "Traceback" not in proc.stderr and "Error" not in proc.stderr, proc.stderr
@@ -229,7 +229,7 @@ def test_a_failed_write_is_one_line(sample_runs: Path) -> None:
         with open("/dev/full", "w") as full:
             proc = subprocess.run([PYTHON, "-m", "xpcli", "--runs", str(sample_runs), "runs",
                                    "--format", fmt], stdout=full, stderr=subprocess.PIPE,
-                                  text=True, timeout=60)
+                                  text=True, timeout=300)
         assert proc.returncode == 1
         assert proc.stderr.strip().splitlines() == [
             "Error: I/O error (writing the output): No space left on device"]

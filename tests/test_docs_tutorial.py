@@ -98,7 +98,7 @@ def run(command: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
            "COLUMNS": WIDTH, "NO_COLOR": "1", "XP_FORCE_TTY": "0"}
     return subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True,
-                          text=True, cwd=ROOT, env=env, timeout=120)
+                          text=True, cwd=ROOT, env=env, timeout=300)
 
 
 def _same_text(line: str) -> str:

@@ -114,7 +114,7 @@ def offline_run(tmp_path_factory):
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true",
            "WANDB_DIR": str(root), "WANDB_DISABLE_GIT": "true"}
     subprocess.run([sys.executable, "-c", _OFFLINE_RUN], cwd=root, env=env, check=True,
-                   timeout=120, capture_output=True)
+                   timeout=300, capture_output=True)
     return root
 
 

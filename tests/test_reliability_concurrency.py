@@ -29,6 +29,31 @@ def _resume(runs: Path) -> None:
     run.close(time=T0 + 200)
 
 
+def _blocked_on(path: Path) -> bool:
+    """True when some process waits for a ``flock`` on ``path`` (``/proc/locks`` lists a
+    blocked waiter as ``N: -> FLOCK ADVISORY WRITE PID MAJ:MIN:INODE ...``)."""
+    try:
+        inode = path.stat().st_ino
+    except FileNotFoundError:
+        return False
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 6 and fields[1] == "->" and fields[6].endswith(f":{inode}"):
+            return True
+    return False
+
+
+def _wait_until_blocked(path: Path, thread: threading.Thread, timeout: float = 300) -> None:
+    """Wait for an event, never a time: the resuming thread is blocked on the compaction's
+    lock of ``path`` (or has finished, if it never needed it)."""
+    if not Path("/proc/locks").exists():
+        pytest.skip("needs /proc/locks to see a writer waiting for the lock")
+    end = time.monotonic() + timeout
+    while thread.is_alive() and not _blocked_on(path):
+        assert time.monotonic() < end, "the resumed run neither blocked nor finished"
+        time.sleep(0.002)
+
+
 @pytest.mark.parametrize("window", ["after-read", "before-unlink"])
 def test_a_run_resumed_during_compaction_loses_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: str
@@ -54,13 +79,13 @@ def test_a_run_resumed_during_compaction_loses_nothing(
         thread = threading.Thread(target=_resume, args=(runs,))
         thread.start()
         resumed.append(thread)
-        time.sleep(0.2)  # let it reach the lock before the compaction goes on
+        _wait_until_blocked(runs / "r0.jsonl", thread)  # it waits for the lock now
         return out
 
     monkeypatch.setattr(compact_mod, hook_at, hooked)
     compact_mod.compact(str(runs), min_age=0)
     for thread in resumed:
-        thread.join(timeout=30)
+        thread.join(timeout=300)
         assert not thread.is_alive()
     for cache in ("1", ""):
         monkeypatch.setenv("XP_NO_CACHE", cache)

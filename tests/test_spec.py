@@ -1022,7 +1022,7 @@ WHERE_ALPHABET = st.sampled_from(
 SCHEMA = {"lr": pl.Float64, "seed": pl.Int64, "a": pl.String, "b": pl.Boolean}
 
 
-@settings(max_examples=400, deadline=2000)
+@settings(max_examples=400, deadline=None)
 @given(st.one_of(st.text(max_size=200), st.lists(WHERE_ALPHABET, max_size=60).map("".join)))
 def test_where_random_text_only_raises_spec_errors(text: str) -> None:
     try:
@@ -1037,7 +1037,7 @@ def test_where_random_text_only_raises_spec_errors(text: str) -> None:
     assert isinstance(expr, pl.Expr)
 
 
-@settings(max_examples=300, deadline=2000)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(WHERE_ALPHABET, min_size=1, max_size=40).map("".join))
 def test_valid_where_expressions_evaluate(text: str) -> None:
     try:
@@ -1060,7 +1060,7 @@ SPEC_ALPHABET = st.sampled_from(
 )
 
 
-@settings(max_examples=400, deadline=2000)
+@settings(max_examples=400, deadline=None)
 @given(st.one_of(st.text(max_size=100), st.lists(SPEC_ALPHABET, max_size=40).map("".join)))
 def test_metric_spec_random_text_only_raises_spec_errors(text: str) -> None:
     try:
@@ -1078,7 +1078,7 @@ def test_metric_spec_random_text_only_raises_spec_errors(text: str) -> None:
         )
 
 
-@settings(max_examples=200, deadline=2000)
+@settings(max_examples=200, deadline=None)
 @given(st.one_of(st.text(max_size=60), st.lists(SPEC_ALPHABET, max_size=20).map("best:".join)))
 def test_picker_random_text_only_raises_spec_errors(text: str) -> None:
     try:

@@ -253,7 +253,7 @@ def test_symlink_loop_does_not_hang(tmp_path: Path, tiny_runs: Path) -> None:
     os.symlink(tiny_runs / "sub", tiny_runs / "self")
     code = ("import sys\nfrom xpcli.store import load\n"
             "print(load(sys.argv[1]).runs.collect().height)")
-    proc = run_python(code, str(tiny_runs), timeout=60)
+    proc = run_python(code, str(tiny_runs), timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "2"
 
@@ -406,7 +406,7 @@ def test_four_processes_writing_one_runs_dir(tmp_path: Path) -> None:
     procs = [subprocess.Popen([PYTHON, "-c", WRITER, str(tmp_path), str(i)], cwd=ROOT)
              for i in range(4)]
     for proc in procs:
-        assert proc.wait(timeout=120) == 0
+        assert proc.wait(timeout=300) == 0
     ds = load(tmp_path)
     assert not len(ds.diagnostics)
     runs = ds.runs.collect().sort("run")
@@ -428,5 +428,5 @@ def test_concurrent_reader_sees_whole_records(tmp_path: Path) -> None:
                 assert steps == list(range(len(steps)))
                 assert all(d.kind == "torn" for d in ds.diagnostics.items)
     finally:
-        assert proc.wait(timeout=120) == 0
+        assert proc.wait(timeout=300) == 0
     shutil.rmtree(tmp_path / "unused", ignore_errors=True)
