@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reference_story import LEARNING_RATES, generate, run_id  # noqa: E402
 
-from xpcli.store import Diagnostics, read_records, write_parquet  # noqa: E402
+from xpcli.records import Diagnostics, read_records, write_parquet  # noqa: E402
 
 SEEDS = 40
 JSONL_SEEDS = 4

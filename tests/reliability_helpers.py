@@ -285,7 +285,7 @@ def _check_prefixes(points: pl.DataFrame, flushed: dict[tuple[str, str], int]) -
 
 COMPACT = r"""
 import sys
-import polars, pyarrow.parquet, xpcli.store
+import polars, pyarrow.parquet, xpcli.records
 from xpcli.compact import compact
 print("ready", flush=True)
 compact(sys.argv[1], min_age=0)
@@ -293,7 +293,7 @@ compact(sys.argv[1], min_age=0)
 
 CACHE_READ = r"""
 import sys, xpcli
-import polars, xpcli.store, xpcli.cache, xpcli.compact
+import polars, xpcli.dataset, xpcli.cache, xpcli.compact
 print("ready", flush=True)
 xpcli.load(sys.argv[1]).points.collect()
 """

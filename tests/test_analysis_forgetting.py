@@ -16,8 +16,8 @@ from xpcli.analysis.forgetting import (
     group_forgetting,
     sparklines,
 )
+from xpcli.dataset import load
 from xpcli.errors import DataError, SpecError, UsageError
-from xpcli.store import load
 
 SAMPLE_RUNS = Path(__file__).resolve().parent.parent / "sample_runs"
 

@@ -19,8 +19,8 @@ from xpcli.analysis.group import (
     parse_aggs,
     stat_column,
 )
+from xpcli.dataset import load
 from xpcli.errors import UsageError
-from xpcli.store import load
 
 NAN = float("nan")
 ALL = ["median", "mean", "std", "sem", "min", "max", "count", "q0", "q10", "q25", "q90", "q100"]

@@ -19,8 +19,8 @@ from xpcli.analysis.select import (
     sort_table,
     split_list,
 )
+from xpcli.dataset import load
 from xpcli.errors import DataError, GateError, SpecError, UsageError
-from xpcli.store import load
 
 NAN = float("nan")
 

@@ -21,9 +21,9 @@ from xpcli.analysis.selection import (
     selection_frame,
     spearman_rho,
 )
+from xpcli.dataset import load
 from xpcli.errors import UsageError
 from xpcli.spec import expand, parse_metric_specs
-from xpcli.store import load
 
 NAN = float("nan")
 

@@ -207,7 +207,7 @@ def test_large_reads_are_cut_into_bounded_batches(
 
 def test_writer_output_takes_the_fast_path(tmp_path: Path) -> None:
     """Clean files must parse in one Polars call; the careful path is for bad lines only."""
-    from xpcli import store
+    from xpcli import records
 
     runs = tmp_path / "runs"
     writer = Run(runs, "a", params={"lr": 0.5, "opt": {"b": 1.0}}, time=T0, flush_seconds=0)
@@ -217,7 +217,7 @@ def test_writer_output_takes_the_fast_path(tmp_path: Path) -> None:
         writer.track(float("nan"), "loss", step=i, time=T0 + i)
     writer.close(time=T0 + 9)
     body = (runs / "a.jsonl").read_bytes()
-    frame = store._fast_frame(body)
+    frame = records.fast_frame(body)
     assert frame is not None and frame.height == body.count(b"\n")
     contexts = frame.get_column("context").drop_nulls().unique().to_list()
     assert len(contexts) == 1

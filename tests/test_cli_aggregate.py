@@ -85,7 +85,7 @@ def test_sample_runs_against_numpy(sample_runs: Path) -> None:
     assert len(rows) == 4 * 60
     assert {r["n"] for r in rows} == {"40"}
     # Independent: read the records with polars, compute with numpy.
-    from xpcli.store import load
+    from xpcli.dataset import load
 
     points = load(sample_runs).points.filter(
         (pl.col("name") == "f1") & (pl.col("lang") == "zh") & (pl.col("epoch") == 30.0)

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 
 from xpcli import Run, load
 from xpcli.cli import cli
-from xpcli.compact import compact, sources_of
+from xpcli.compact import compact
+from xpcli.records import sources_of
 
 T0 = 1767225600.0
 

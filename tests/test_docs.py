@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, run_python
 
 from xpcli import Run
-from xpcli.store import Diagnostics, read_records, write_parquet
+from xpcli.records import Diagnostics, read_records, write_parquet
 
 FORMAT_MD = ROOT / "docs" / "format.md"
 RUNS_LINE = 'runs = "runs"  # the runs directory'

@@ -1,4 +1,4 @@
-"""Fuzzing the reader: ``store.load`` on a runs directory holding hostile files.
+"""Fuzzing the reader: ``dataset.load`` on a runs directory holding hostile files.
 
 Random bytes, huge numbers, deep nesting, invalid UTF-8, NUL bytes and very long lines,
 mixed with valid records: the read never raises anything but :class:`DataError` (nothing

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from xpcli.cli import cli
+from xpcli.dataset import load
 from xpcli.importers import import_runs
-from xpcli.store import load
 
 REAL = Path(__file__).parents[2] / "shared" / "realdata" / "tensorboard_pets_segmentation"
 real = pytest.mark.skipif(not REAL.is_dir(), reason=f"real logs not present at {REAL}")

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from xpcli.cli import cli
+from xpcli.dataset import load
 from xpcli.importers import import_runs
 from xpcli.importers.wandb import records
-from xpcli.store import load
 
 CONFIG = """\
 wandb_version: 1

@@ -10,8 +10,8 @@ import pytest
 from matplotlib.collections import LineCollection
 
 from xpcli.analysis.forgetting import analyse, curve_stats, forgetting_stats
+from xpcli.dataset import load
 from xpcli.plots.forgetting import forgetting_figure, run_figure, runs_figure, short_labels
-from xpcli.store import load
 
 SAMPLE_RUNS = Path(__file__).resolve().parent.parent / "sample_runs"
 

@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 
 from xpcli import Run
 from xpcli import format as fmt
+from xpcli.dataset import load
 from xpcli.errors import DataError
-from xpcli.store import Diagnostics, find_files, load, read_records, write_parquet
+from xpcli.records import Diagnostics, find_files, read_records, write_parquet
 
 T0 = 1767225600.0
 
@@ -251,7 +252,7 @@ def test_symlink_loop_does_not_hang(tmp_path: Path, tiny_runs: Path) -> None:
     (tiny_runs / "sub").mkdir()
     os.symlink(tiny_runs, tiny_runs / "sub" / "loop")
     os.symlink(tiny_runs / "sub", tiny_runs / "self")
-    code = ("import sys\nfrom xpcli.store import load\n"
+    code = ("import sys\nfrom xpcli.dataset import load\n"
             "print(load(sys.argv[1]).runs.collect().height)")
     proc = run_python(code, str(tiny_runs), timeout=300)
     assert proc.returncode == 0, proc.stderr

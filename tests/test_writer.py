@@ -16,9 +16,9 @@ import pytest
 from conftest import PYTHON, ROOT, half_then_enospc, run_python
 
 from xpcli import Run, new_run_id
+from xpcli.dataset import load
 from xpcli.errors import UsageError, WriteError
 from xpcli.format import parse_line
-from xpcli.store import load
 
 
 def records(path: Path) -> list[dict]:

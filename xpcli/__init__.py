@@ -23,11 +23,11 @@ __version__ = "0.1.0"
 __all__ = ["Run", "load", "new_run_id", "XpError", "__version__"]
 
 if TYPE_CHECKING:
-    from .store import Dataset
+    from .dataset import Dataset
 
 
 def load(runs_dir: Any = "runs") -> "Dataset":
-    """Load a runs directory: ``runs, points = xpcli.load("runs")`` (see :mod:`xpcli.store`)."""
-    from .store import load as _load
+    """Load a runs directory: ``runs, points = xpcli.load("runs")`` (see :mod:`xpcli.dataset`)."""
+    from .dataset import load as _load
 
     return _load(runs_dir)

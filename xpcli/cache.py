@@ -43,9 +43,17 @@ from typing import Any
 import polars as pl
 
 from . import format as fmt
-from . import store
 from .errors import WriteError
-from .store import RAW_SCHEMA, Diagnostics
+from .records import (
+    RAW_SCHEMA,
+    Diagnostics,
+    careful_frame,
+    fast_frame,
+    read_bytes,
+    read_parquet,
+    read_records,
+    write_parquet_frame,
+)
 
 CACHE_VERSION = 3
 MAX_SEGMENTS = 16
@@ -79,9 +87,9 @@ def cache_dir_for(runs_dir: str | os.PathLike[str], home: Path | None = None) ->
 
 @dataclass
 class RawData:
-    """What :func:`xpcli.store.build` needs, however it was read.
+    """What :func:`xpcli.dataset.build` needs, however it was read.
 
-    ``records``: every record (:data:`~xpcli.store.RAW_SCHEMA` plus ``__order``, the read
+    ``records``: every record (:data:`~xpcli.records.RAW_SCHEMA` plus ``__order``, the read
     order) as a LazyFrame; ``contexts``: the distinct context texts; ``stats``: per run and
     metric name the point count and first/last time, so counts need no pass over points.
     """
@@ -121,8 +129,8 @@ class Built:
 
     def save(self, runs: pl.DataFrame, series: pl.DataFrame, info: dict[str, Any]) -> None:
         try:
-            store.write_parquet_frame(runs, self.folder / f"built-{self.token}.runs.parquet")
-            store.write_parquet_frame(series, self.folder / f"built-{self.token}.series.parquet")
+            write_parquet_frame(runs, self.folder / f"built-{self.token}.runs.parquet")
+            write_parquet_frame(series, self.folder / f"built-{self.token}.series.parquet")
             tmp = self.folder / f".built-{self.token}.{os.getpid()}.tmp"
             tmp.write_text(json.dumps(info))
             os.replace(tmp, self.meta_path)
@@ -193,17 +201,17 @@ def parse_pieces(pieces: list[_Piece], order_base: int) -> tuple[pl.DataFrame, d
     srcs: list[str] = []
     counts: list[int] = []
     newlines = [p.lines for p in pieces]
-    whole = (store._fast_frame(b"".join(p.body for p in pieces), sum(newlines))
+    whole = (fast_frame(b"".join(p.body for p in pieces), sum(newlines))
              if pieces else None)
     if whole is not None and whole.height == sum(newlines):
         frames.append(whole)
         srcs, counts = [p.src for p in pieces], newlines
     else:
         for piece, lines in zip(pieces, newlines):
-            frame = store._fast_frame(piece.body, lines)
+            frame = fast_frame(piece.body, lines)
             if frame is None or frame.height != lines:
                 local = Diagnostics()
-                frame = store._careful_frame(piece.path, piece.body, local)
+                frame = careful_frame(piece.path, piece.body, local)
                 notes[piece.src] += _shifted(local, piece.first_line)
                 if local.blank_lines:
                     notes[piece.src].append([0, f"{local.blank_lines} blank lines", "blank"])
@@ -231,7 +239,7 @@ def read_uncached(files: list[str], offsets: dict[str, int] | None = None) -> Ra
 
     ``offsets``: files whose first bytes are to be skipped (held by a compacted file)."""
     diags = Diagnostics()
-    raw = store.read_records(files, diags, offsets)
+    raw = read_records(files, diags, offsets)
     raw = raw.with_columns(pl.int_range(0, raw.height, dtype=pl.Int64).alias(ORDER))
     stats = _stats(raw)
     return RawData(raw.lazy(), _contexts(raw), stats, diags)
@@ -370,7 +378,7 @@ class Cache:
             local = Diagnostics()
             ident = _identity(info)
             if path.endswith(".parquet"):
-                frame = store._read_parquet(path, local)
+                frame = read_parquet(path, local)
                 if frame is not None:
                     batch_parquet.append(frame.with_columns(pl.lit(src).alias(SRC)))
                     size += frame.estimated_size()
@@ -432,7 +440,7 @@ class Cache:
     @staticmethod
     def _read_from(path: str, start: int, diags: Diagnostics) -> bytes:
         if start == 0:
-            return store._read_bytes(path, diags) or b""
+            return read_bytes(path, diags) or b""
         try:
             with open(path, "rb") as fh:
                 fh.seek(start)
@@ -471,8 +479,8 @@ class Cache:
         # Rows clustered by metric (a stable partition, much cheaper than a sort): a query
         # for one metric skips the other metrics' row groups by their statistics.
         clustered = pl.concat(raw.partition_by("kind", "name", maintain_order=True))
-        store.write_parquet_frame(clustered, self.folder / name)
-        store.write_parquet_frame(_stats(raw), self.folder / stats_name)
+        write_parquet_frame(clustered, self.folder / name)
+        write_parquet_frame(_stats(raw), self.folder / stats_name)
         rows = dict(raw.group_by(SRC).len().iter_rows())
         manifest["segments"][seg] = {"file": name, "stats": stats_name, "rows": raw.height,
                                      "srcs": rows, "contexts": _contexts(raw)}
@@ -509,7 +517,7 @@ class Cache:
         merged.sink_parquet(tmp, compression="zstd", statistics=True)
         os.replace(tmp, self.folder / name)
         scan = pl.scan_parquet(self.folder / name)
-        store.write_parquet_frame(_stats(scan).collect(engine="streaming"),
+        write_parquet_frame(_stats(scan).collect(engine="streaming"),
                                   self.folder / stats_name)
         rows = dict(scan.group_by(SRC).len().collect(engine="streaming").iter_rows())
         contexts = sorted({c for info in segments.values() for c in info["contexts"]})

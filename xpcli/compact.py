@@ -12,95 +12,37 @@ after each one leaves:
 2. The source files are deleted. A crash part-way leaves some sources beside the Parquet
    file that holds them: readers skip a listed source whose size and hash still match
    (so no record is read twice), read only the new tail of a source that has grown since
-   (a resumed run), and the next compaction deletes the leftovers.
+   (a resumed run), and the next compaction deletes the leftovers. What the footers
+   hold is read by :func:`xpcli.records.superseded`, for readers and compaction alike.
 
 At no point is a record in neither place, and no reader ever counts a record twice.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+
+import polars as pl
+import pyarrow.parquet as pq
 
 from .errors import DataError
+from .records import (
+    COMPACTED_PREFIX,
+    RAW_SCHEMA,
+    SOURCES_KEY,
+    Diagnostics,
+    find_files,
+    parse_jsonl,
+    superseded,
+)
+from .writer import new_run_id
 
-if TYPE_CHECKING:  # polars is imported where used, so the module stays light
-    import polars as pl
-
-SOURCES_KEY = b"xp.sources"
-PREFIX = "compacted-"
 FINAL = ("finished", "failed")
-
-
-@dataclass
-class Superseded:
-    """What the compacted Parquet files say about JSONL files that may still exist."""
-
-    skip: set[str] = field(default_factory=set)  # sources fully held by a Parquet file
-    offsets: dict[str, int] = field(default_factory=dict)  # sources grown since: read from
-    leftovers: list[tuple[str, int]] = field(default_factory=list)  # (path, size) to delete
-
-
-def _digest(path: str, size: int | None = None) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as fh:
-        remaining = size
-        while True:
-            chunk = fh.read(1 << 20 if remaining is None else min(1 << 20, remaining))
-            if not chunk:
-                break
-            sha.update(chunk)
-            if remaining is not None:
-                remaining -= len(chunk)
-                if remaining <= 0:
-                    break
-    return sha.hexdigest()
-
-
-def sources_of(parquet_path: str) -> list[dict[str, object]]:
-    """The source list in a compacted file's footer (empty for any other Parquet file)."""
-    import pyarrow.parquet as pq
-
-    try:
-        meta = pq.read_metadata(parquet_path).metadata or {}
-        return list(json.loads(meta.get(SOURCES_KEY, b"[]")))
-    except (OSError, ValueError, TypeError):
-        return []
-
-
-def superseded(runs_dir: str, files: Iterable[str]) -> Superseded:
-    """Classify the JSONL files that a compacted Parquet file already holds."""
-    out = Superseded()
-    files = list(files)
-    present = {os.path.normpath(p): p for p in files if p.endswith(".jsonl")}
-    if not present:
-        return out
-    for path in files:
-        if not (path.endswith(".parquet") and os.path.basename(path).startswith(PREFIX)):
-            continue
-        folder = os.path.dirname(path)
-        for src in sources_of(path):
-            source = os.path.normpath(os.path.join(folder, str(src["path"])))
-            if source not in present:
-                continue
-            size = int(str(src["size"]))
-            try:
-                now = os.path.getsize(source)
-                if now < size or _digest(source, size) != src["sha256"]:
-                    continue  # a different file under the same name: read it as it is
-            except OSError:
-                continue
-            if now == size:
-                out.skip.add(present[source])
-                out.leftovers.append((present[source], size))
-            else:
-                out.offsets[present[source]] = size
-    return out
 
 
 @dataclass
@@ -122,12 +64,7 @@ def compact(runs_dir: str, min_age: float = 60.0, dry_run: bool = False) -> Comp
     modified for ``min_age`` seconds. Returns what was written and removed; ``skipped``
     says why each other JSONL file was left alone.
     """
-    import polars as pl
-
-    from . import store
-    from .writer import new_run_id
-
-    files = store.find_files(runs_dir)
+    files = find_files(runs_dir)
     done = superseded(runs_dir, files)
     removed = []
     for path, size in done.leftovers:  # finish a compaction that was cut short
@@ -136,7 +73,7 @@ def compact(runs_dir: str, min_age: float = 60.0, dry_run: bool = False) -> Comp
     candidates = [p for p in files if p.endswith(".jsonl") and p not in done.skip
                   and p not in done.offsets]
     for name in os.listdir(runs_dir):
-        if name.startswith(f".{PREFIX}") and name.endswith(".tmp") and not dry_run:
+        if name.startswith(f".{COMPACTED_PREFIX}") and name.endswith(".tmp") and not dry_run:
             os.unlink(os.path.join(runs_dir, name))  # a temporary file from a crash
     skipped: dict[str, str] = {}
     held: list[_Held] = []
@@ -149,12 +86,12 @@ def compact(runs_dir: str, min_age: float = 60.0, dry_run: bool = False) -> Comp
             return CompactResult(None, [], 0, 0, removed, skipped)
         records = pl.concat([h.records for h in held], how="vertical")
         runs = records.get_column("run").n_unique()
-        target = os.path.join(runs_dir, f"{PREFIX}{new_run_id()}.parquet")
+        target = os.path.join(runs_dir, f"{COMPACTED_PREFIX}{new_run_id()}.parquet")
         chosen = [h.path for h in held]
         if dry_run:
             return CompactResult(target, chosen, runs, records.height, removed, skipped)
         # Size and hash of exactly the bytes parsed: a source that grows later is read
-        # from there on (see superseded), never lost.
+        # from there on (see :func:`xpcli.records.superseded`), never lost.
         sources = [{"path": os.path.relpath(h.path, runs_dir), "size": len(h.data),
                     "sha256": hashlib.sha256(h.data).hexdigest()} for h in held]
         _write_with_sources(records, target, sources)
@@ -206,8 +143,6 @@ def _unlink_if_same(path: str, fd: int, size: int) -> bool:
 def _remove_leftover(path: str, size: int) -> bool:
     """Delete a source a compacted file already holds, under the writers' lock, if it
     still has exactly the bytes held (a run resumed meanwhile keeps its file)."""
-    import fcntl
-
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -226,10 +161,6 @@ def _remove_leftover(path: str, size: int) -> bool:
 
 def _take(path: str, min_age: float, skipped: dict[str, str]) -> _Held | None:
     """Lock and read one candidate; None (with the reason in ``skipped``) if it cannot go."""
-    import fcntl
-
-    from . import store
-
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
@@ -251,8 +182,8 @@ def _take(path: str, min_age: float, skipped: dict[str, str]) -> _Held | None:
             return None
         with os.fdopen(os.dup(fd), "rb") as fh:
             data = fh.read()
-        diags = store.Diagnostics()
-        records = store.parse_jsonl(path, data, diags)
+        diags = Diagnostics()
+        records = parse_jsonl(path, data, diags)
         reason = ("has torn or malformed lines: " + (diags.summary() or "torn")
                   if not data.endswith(b"\n") or len(diags) else _final_status(records))
         if reason is not None:
@@ -265,11 +196,8 @@ def _take(path: str, min_age: float, skipped: dict[str, str]) -> _Held | None:
         raise
 
 
-def _final_status(raw: "object") -> str | None:
+def _final_status(raw: pl.DataFrame) -> str | None:
     """None when every run in the file has a final status, else why not."""
-    import polars as pl
-
-    assert isinstance(raw, pl.DataFrame)
     runs = raw.get_column("run").unique().to_list()
     status: dict[str, str | None] = {run: None for run in runs}
     for run, meta in raw.filter(pl.col("kind") == "run").select("run", "meta").iter_rows():
@@ -283,13 +211,8 @@ def _final_status(raw: "object") -> str | None:
     return None
 
 
-def _write_with_sources(records: "object", target: str, sources: list[dict[str, object]]) -> None:
-    import polars as pl
-    import pyarrow.parquet as pq
-
-    from .store import RAW_SCHEMA
-
-    assert isinstance(records, pl.DataFrame)
+def _write_with_sources(records: pl.DataFrame, target: str,
+                        sources: list[dict[str, object]]) -> None:
     table = records.select([pl.col(n).cast(t) for n, t in RAW_SCHEMA.items()]).to_arrow()
     table = table.replace_schema_metadata({SOURCES_KEY: json.dumps(sources).encode()})
     folder = os.path.dirname(target)

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from ..dataset import Dataset
 from ..errors import UsageError
-from ..store import Dataset
 
 
 def runs_table(dataset: Dataset, columns: Sequence[str] | None = None) -> pl.DataFrame:

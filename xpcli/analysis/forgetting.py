@@ -370,8 +370,9 @@ def _kept_runs(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame,
                params: Sequence[str], where: str) -> pl.DataFrame:
     """The rows of ``runs`` that ``where`` keeps: params, meta and metric specs in
     backticks (```f1:lang=en@max` > 0.9``), filtered by the helper of ``xp select``."""
+    from ..dataset import Dataset
+    from ..records import Diagnostics
     from ..spec import context_keys
-    from ..store import Dataset, Diagnostics
     from .select import reduced_table
 
     dataset = Dataset(runs=runs.lazy(), points=points.lazy(), params=list(params), meta=[],

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from ..dataset import Dataset
 from ..errors import UsageError
 from ..output import format_number
 from ..spec import XAxis
-from ..store import Dataset
 from .select import (
     reduced_table,
     specs_or_defaults,

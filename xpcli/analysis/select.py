@@ -30,6 +30,7 @@ from typing import Literal
 
 import polars as pl
 
+from ..dataset import Dataset
 from ..errors import DataError, SpecError, UsageError
 from ..spec import (
     Column,
@@ -44,7 +45,6 @@ from ..spec import (
     reduce_runs,
     split_list,
 )
-from ..store import Dataset
 
 __all__ = [
     "ReducedTable",

@@ -33,9 +33,9 @@ from typing import Any, Literal
 
 import polars as pl
 
+from ..dataset import Dataset
 from ..errors import UsageError
 from ..spec import Column, MetricSpec, XAxis, expand
-from ..store import Dataset
 from .select import collect_points, parse_best, reduced_table, split_list
 
 __all__ = [

@@ -39,9 +39,9 @@ from typing import Any, Literal
 
 import polars as pl
 
+from ..dataset import Dataset
 from ..errors import DataError, UsageError
 from ..spec import Column, series_filter
-from ..store import Dataset
 
 X_AXES = ("epoch", "step", "time")
 XAxis = Literal["epoch", "step", "time"]

@@ -15,7 +15,7 @@ import click
 if TYPE_CHECKING:
     import polars as pl
 
-    from ..store import Dataset
+    from ..dataset import Dataset
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -76,7 +76,7 @@ def runs_dir(runs: str | None) -> str:
 
 def load_dataset(runs: str | None, quiet: bool = False) -> "Dataset":
     """Load the runs directory and report what was skipped on stderr."""
-    from ..store import load
+    from ..dataset import load
 
     dataset = load(runs_dir(runs))
     report_diagnostics(dataset, quiet)

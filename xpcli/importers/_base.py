@@ -338,10 +338,10 @@ def context_from_name(regex: re.Pattern[str], name: str) -> tuple[str, dict[str,
 
 
 def to_frame(run_id: str, data: RunData) -> Any:
-    """The raw record frame (``store.RAW_SCHEMA``) of one run: its run record, its points."""
+    """The raw record frame (``records.RAW_SCHEMA``) of one run: its run record, its points."""
     import polars as pl
 
-    from ..store import RAW_SCHEMA
+    from ..records import RAW_SCHEMA
 
     n = len(data)
     params = fmt.plain_params(data.params) if data.params else None
@@ -448,7 +448,7 @@ def import_source(module: Any, source: str, into: str, *,
     ids = assign_ids(runs, kind, existing_sources(into))
     by_key = {run.key: run_id for run, run_id in zip(runs, ids) if run.key}
     out_dir = os.path.join(into, IMPORTED_DIR, kind)
-    from ..store import write_parquet
+    from ..records import write_parquet
 
     for done, (run, run_id) in enumerate(zip(runs, ids), start=1):
         if progress is not None:

@@ -1,0 +1,305 @@
+"""The dataset: a runs directory's records built into the runs and points tables.
+
+``load(runs_dir)`` returns a :class:`Dataset` whose ``runs`` and ``points`` are Polars
+LazyFrames:
+
+- runs: ``run``, one column per flattened param (``optimizer.lr``), meta columns
+  (``status``, ``created``, ``ended``, ``host``, ...), and counts (``points``,
+  ``metrics``, ``first_time``, ``last_time``).
+- points: ``run``, ``name``, one String column per context key (null where a point has
+  no such key), ``step`` (Int64), ``epoch`` (Float64), ``time`` (Float64, unix seconds),
+  ``value`` (Float64).
+
+The records come from :mod:`xpcli.cache` (which parses with :mod:`xpcli.records`); bad
+input never stops a load: what was skipped is in ``Dataset.diagnostics``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from . import format as fmt
+from .cache import RawData, read
+from .errors import DataError
+from .records import Diagnostics, find_files, json_text, superseded
+
+POINT_COLUMNS = ("run", "name", "step", "epoch", "time", "value")
+COUNT_COLUMNS = ("points", "metrics", "first_time", "last_time")
+DATETIME_META = ("created", "ended")
+
+
+@dataclass
+class Dataset:
+    """A loaded runs directory. Unpacks as ``runs, points = xpcli.load("runs")``."""
+
+    runs: pl.LazyFrame
+    points: pl.LazyFrame
+    params: list[str]
+    meta: list[str]
+    context_keys: list[str]
+    files: list[str]
+    diagnostics: Diagnostics
+    #: One row per series: ``run``, ``name``, the context key columns, ``points``,
+    #: ``first_time``, ``last_time`` (unix seconds), ``step_min``/``step_max``,
+    #: ``epoch_min``/``epoch_max``. Small: which metrics and contexts exist, and their
+    #: ranges, without a pass over the points.
+    series: pl.DataFrame | None = None
+
+    def series_keys(self) -> pl.DataFrame:
+        """``run``, ``name`` and the context key columns, one row per series.
+
+        What :func:`xpcli.spec.metric.expand` needs to resolve ``f1:lang=*``, from the small
+        series index instead of a pass over every point."""
+        if self.series is None:
+            return self.points.select("run", "name", *self.context_keys).unique().collect()
+        return self.series.select("run", "name", *self.context_keys)
+
+    def __iter__(self) -> Iterator[pl.LazyFrame]:
+        yield self.runs
+        yield self.points
+
+
+def infer_column(name: str, values: list[Any], diags: Diagnostics | None = None,
+                 what: str = "param") -> pl.Series:
+    """One typed column from per-run Python values (None = absent).
+
+    bool -> Boolean; int -> Int64; int and float -> Float64 (non-finite floats written as
+    ``"NaN"``/``"Infinity"`` count as floats); str -> String; lists and dicts -> their JSON
+    text. Any other mix becomes text, with a diagnostic, rather than a guess.
+    """
+    kinds = set()
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            kinds.add("bool")
+        elif isinstance(v, int):
+            kinds.add("int" if -(2**63) <= v < 2**63 else "float")
+        elif isinstance(v, float):
+            kinds.add("float")
+        elif isinstance(v, str):
+            kinds.add("nonfinite" if v in fmt.NONFINITE else "str")
+        else:
+            kinds.add("json")
+    if not kinds:
+        return pl.Series(name, values, dtype=pl.Null)
+    if kinds == {"bool"}:
+        return pl.Series(name, values, dtype=pl.Boolean)
+    if kinds == {"int"}:
+        return pl.Series(name, values, dtype=pl.Int64)
+    if kinds <= {"int", "float", "nonfinite"} and kinds & {"int", "float"}:
+        return pl.Series(
+            name,
+            [None if v is None else fmt.NONFINITE[v] if isinstance(v, str) else float(v)
+             for v in values],
+            dtype=pl.Float64,
+        )
+    if len(kinds - {"nonfinite"} - {"str"}) and (kinds & {"str", "bool", "int", "float"}) and \
+            len(kinds) > 1 and diags is not None:
+        diags.add("", 0, f"{what} {name!r} has mixed types across runs "
+                  f"({', '.join(sorted(kinds))}); shown as text", "mixed-types")
+    return pl.Series(
+        name,
+        [None if v is None else v if isinstance(v, str) else json_text(v) for v in values],
+        dtype=pl.String,
+    )
+
+
+def _merge_run_records(records: pl.LazyFrame) -> tuple[list[str], dict[str, dict],
+                                                        dict[str, dict]]:
+    """Params and meta per run: run records merged in read order, later keys winning."""
+    recs = (records.filter(pl.col("kind") == "run").sort("__order")
+            .select("run", "params", "meta").collect())
+    params: dict[str, dict[str, Any]] = {}
+    meta: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    for run, p, m in recs.iter_rows():
+        if run not in params:
+            order.append(run)
+            params[run], meta[run] = {}, {}
+        if p:
+            params[run].update(fmt.flatten(json.loads(p)))
+        if m:
+            meta[run].update(json.loads(m))
+    return order, params, meta
+
+
+def _decode_contexts(raw_points: pl.LazyFrame, texts: list[str],
+                     diags: Diagnostics) -> tuple[pl.LazyFrame, list[str]]:
+    """Replace the JSON ``context`` column by one String column per key (lazily).
+
+    ``texts`` are the distinct context texts present; each is decoded once, and the
+    per-key columns are a lookup from text to value, so no point row is parsed again.
+    """
+    decoded: dict[str, dict[str, str]] = {}
+    keys: list[str] = []
+    bad: list[str] = []
+    for text in texts:
+        try:
+            ctx = json.loads(text)
+        except ValueError:
+            ctx = None
+        if not isinstance(ctx, dict) or not all(isinstance(v, str) for v in ctx.values()):
+            bad.append(text)
+            continue
+        decoded[text] = ctx
+        for key in ctx:
+            if key not in keys:
+                keys.append(key)
+    frame = raw_points
+    if bad:
+        diags.add("", 0, f"points with a context that is not an object of strings "
+                  f"(e.g. {bad[0][:60]}); skipped", "malformed")
+        frame = frame.filter(~pl.col("context").is_in(bad).fill_null(False))
+    keys.sort()
+    columns = []
+    known = list(decoded)
+    for key in keys:
+        column = key if key not in fmt.RESERVED_CONTEXT_KEYS else f"context.{key}"
+        values = [decoded[t].get(key) for t in known]
+        columns.append(
+            pl.col("context").replace_strict(known, values, default=None, return_dtype=pl.String)
+            .alias(column)
+        )
+    names = [k if k not in fmt.RESERVED_CONTEXT_KEYS else f"context.{k}" for k in keys]
+    frame = frame.select("run", "name", *columns, "step", "epoch", "time", "value")
+    return frame, names
+
+
+def _to_datetime(expr: pl.Expr) -> pl.Expr:
+    # Out-of-range times become null rather than failing the whole read.
+    return (expr.cast(pl.Float64) * 1e6).cast(pl.Int64, strict=False).cast(
+        pl.Datetime("us", "UTC"))
+
+
+def build(data: RawData, files: list[str]) -> Dataset:
+    """The runs and points tables from records read with or without the cache.
+
+    With the cache, the runs table and series index of an unchanged state are read back
+    instead of built again (:class:`xpcli.cache.Built`)."""
+    diags = data.diagnostics
+    raw_points = data.records.filter(pl.col("kind") == "point")
+    kept = data.built.load() if data.built is not None else None
+    if kept is not None:
+        runs, index, info = kept
+        for path, line, message, kind in info["diagnostics"]:
+            diags.add(path, line, message, kind)
+        points, context_keys = _decode_contexts(raw_points, data.contexts, Diagnostics())
+        return Dataset(runs=runs.lazy(), points=points, params=info["params"],
+                       meta=info["meta"], context_keys=context_keys, files=files,
+                       diagnostics=diags, series=index)
+    before = len(diags.items)
+    points, context_keys = _decode_contexts(raw_points, data.contexts, diags)
+    index = _series_index(data.stats, data.contexts)
+
+    order, params, meta = _merge_run_records(data.records)
+    counts = data.stats.group_by("run").agg(
+        pl.col("points").sum().alias("points"),
+        pl.col("name").n_unique().alias("metrics"),
+        pl.col("first_time").min().alias("first_time"),
+        pl.col("last_time").max().alias("last_time"),
+    )
+    known = set(order)
+    order += [r for r in counts.get_column("run").sort().to_list() if r not in known]
+
+    param_names: list[str] = []
+    for run in order:
+        for key in params.get(run, {}):
+            if key not in param_names:
+                param_names.append(key)
+    meta_names: list[str] = []
+    for run in order:
+        for key in meta.get(run, {}):
+            if key not in meta_names:
+                meta_names.append(key)
+
+    taken = {"run", *COUNT_COLUMNS}
+    columns: list[pl.Series] = [pl.Series("run", order, dtype=pl.String)]
+    param_cols: list[str] = []
+    for key in param_names:
+        col = key if key not in taken else f"params.{key}"
+        taken.add(col)
+        param_cols.append(col)
+        columns.append(infer_column(col, [params.get(r, {}).get(key) for r in order], diags))
+    meta_cols: list[str] = []
+    for key in meta_names:
+        col = key if key not in taken else f"meta.{key}"
+        taken.add(col)
+        meta_cols.append(col)
+        series = infer_column(col, [meta.get(r, {}).get(key) for r in order], diags, "meta")
+        if key in DATETIME_META and series.dtype in (pl.Float64, pl.Int64):
+            series = pl.select(_to_datetime(pl.lit(series))).to_series().alias(col)
+        columns.append(series)
+    runs = pl.DataFrame(columns)
+    runs = runs.join(
+        counts.with_columns(_to_datetime(pl.col(c)).alias(c) for c in ("first_time", "last_time")),
+        on="run", how="left",
+    ).with_columns(
+        pl.col("points").fill_null(0).cast(pl.Int64), pl.col("metrics").fill_null(0).cast(pl.Int64)
+    )
+    if data.built is not None:
+        notes = [[d.path, d.line, d.message, d.kind] for d in diags.items[before:]]
+        data.built.save(runs, index, {"params": param_cols, "meta": meta_cols,
+                                      "diagnostics": notes})
+    return Dataset(
+        runs=runs.lazy(),
+        points=points,
+        params=param_cols,
+        meta=meta_cols,
+        context_keys=context_keys,
+        files=files,
+        diagnostics=diags,
+        series=index,
+    )
+
+
+def _series_index(stats: pl.DataFrame, contexts: list[str]) -> pl.DataFrame:
+    """The per-series stats with the context decoded into key columns, like ``points``."""
+    # ``step`` carries the row number through the decoding, which drops the series whose
+    # context is not an object of strings; their counts are then left out too.
+    frame, _ = _decode_contexts(
+        stats.lazy().with_columns(step=pl.int_range(pl.len(), dtype=pl.Int64),
+                                  epoch=pl.lit(None, pl.Float64),
+                                  time=pl.lit(None, pl.Float64), value=pl.lit(None, pl.Float64)),
+        contexts, Diagnostics())
+    keys = [c for c in frame.collect_schema().names() if c not in POINT_COLUMNS]
+    rows = frame.select("run", "name", *keys, "step").collect()
+    counts = stats.select("points", "first_time", "last_time", "step_min", "step_max",
+                          "epoch_min", "epoch_max")[rows.get_column("step")]
+    return rows.drop("step").hstack(counts)
+
+
+def load(runs_dir: str | os.PathLike[str] = "runs") -> Dataset:
+    """Load a runs directory (or one file) into a :class:`Dataset`.
+
+    JSONL is parsed once and kept in a columnar cache (:mod:`xpcli.cache`; ``XP_NO_CACHE=1``
+    bypasses it), so ``points`` is a lazy scan: a query reads only the columns and
+    metrics it needs. Raises :class:`DataError` when the directory is missing or holds no
+    records at all; anything less (torn or malformed lines, empty files) is skipped and
+    reported in ``Dataset.diagnostics``.
+    """
+    root = os.fspath(runs_dir)
+    files = find_files(root)
+    if not files:
+        raise DataError(
+            f"no run files (*.jsonl, *.jsonl.gz, *.parquet) under {root}; "
+            "pass --runs DIR or set XP_RUNS"
+        )
+    held = superseded(root, files)  # JSONL already held by a compacted Parquet file
+    files = [f for f in files if f not in held.skip]
+    data = read(root, files, held.offsets)
+    if data.stats.height == 0 and data.records.filter(pl.col("kind") == "run").head(1) \
+            .collect().height == 0:
+        raise DataError(
+            f"no records in the {len(files)} run file(s) under {root}"
+            + (f" ({data.diagnostics.summary()})" if len(data.diagnostics) else "")
+        )
+    return build(data, files)
+
+
