@@ -28,9 +28,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check xpcli tests scripts
 	$(BIN)/mypy xpcli
 	$(BIN)/python scripts/gen_cli_docs.py --check
+	$(BIN)/python scripts/gen_spec_docs.py --check
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_cli_docs.py
+	$(BIN)/python scripts/gen_spec_docs.py
 
 sample-runs: $(STAMP)
 	$(BIN)/python scripts/make_sample_runs.py sample_runs

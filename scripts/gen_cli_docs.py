@@ -13,6 +13,8 @@ import click
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from generated_doc import write_or_check  # noqa: E402
+
 from xpcli.cli import COMMANDS, cli  # noqa: E402
 
 TARGET = ROOT / "docs" / "cli.md"
@@ -42,14 +44,7 @@ def render() -> str:
 
 
 def main() -> None:
-    text = render()
-    if "--check" in sys.argv:
-        if not TARGET.exists() or TARGET.read_text() != text:
-            print("docs/cli.md is stale: run `make docs`", file=sys.stderr)
-            sys.exit(1)
-        return
-    TARGET.write_text(text)
-    print(f"wrote {TARGET.relative_to(ROOT)}", file=sys.stderr)
+    write_or_check(TARGET, render(), ROOT)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ from fuzz_helpers import fuzz_settings, no_hang
 from hypothesis import given
 from hypothesis import strategies as st
 
+from xpcli.analysis.reduce import resolve_picker
 from xpcli.errors import SpecError
-from xpcli.spec import compile_where, parse_metric_specs, parse_picker, resolve_picker
+from xpcli.spec import compile_where, parse_metric_specs, parse_picker
 
 PIECES = ["f1", "lang", "=", ":", "@", ",", "*", "?", "[", "]", "(", ")", "max", "at=",
           "at-max(", "at-min(", "step:", "epoch:", "and ", "or ", "not ", " in ", " is ",

@@ -138,7 +138,8 @@ def test_synthetic_store_nested_runs_and_shared_step(tmp_path):
     points = dataset.points.collect().filter(pl.col("run") == "base_run")
     assert points["value"].to_list() == [0.9, 0.8, 0.7]
     # `last` is the latest timestamp when every point shares one step
-    from xpcli.spec import parse_metric_specs, reduce_runs
+    from xpcli.analysis.reduce import reduce_runs
+    from xpcli.spec import parse_metric_specs
 
     table = reduce_runs(dataset.points, [c for s in parse_metric_specs("loss")
                                          for c in _expand(s, dataset.points)])

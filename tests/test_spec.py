@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xpcli.analysis.reduce import last_logged, reduce_runs, resolve_picker
 from xpcli.errors import SpecError, UsageError
 from xpcli.spec import (
     Column,
@@ -22,14 +23,11 @@ from xpcli.spec import (
     compile_where,
     context_keys,
     expand,
-    last_logged,
     metric_names_in,
     parse_metric_spec,
     parse_metric_specs,
     parse_picker,
     parse_where,
-    reduce_runs,
-    resolve_picker,
     series_filter,
     split_list,
 )
@@ -1179,10 +1177,11 @@ def test_resolve_picker_errors(picked: tuple[pl.DataFrame, pl.DataFrame]) -> Non
 
 
 def doc_examples() -> list[list[str]]:
-    import xpcli.spec
+    import xpcli.spec.metric
+    import xpcli.spec.where
 
     blocks: list[list[str]] = []
-    lines = (xpcli.spec.__doc__ or "").splitlines()
+    lines = ((xpcli.spec.metric.__doc__ or "") + (xpcli.spec.where.__doc__ or "")).splitlines()
     for i, line in enumerate(lines):
         if line == "Examples::":
             block = []
@@ -1201,3 +1200,24 @@ def test_the_documented_examples_parse() -> None:
     for line in wheres:
         parse_where(line)
     assert len(specs) == 5 and len(wheres) == 5
+
+
+def test_the_reducer_table_drives_the_parser_and_the_error_text() -> None:
+    from typing import get_args
+
+    from xpcli.spec.metric import REDUCERS, ReduceKind
+
+    assert list(REDUCERS) == list(get_args(ReduceKind))
+    examples = {None: "", "N": "=3", "SPEC": "(f1:lang=en)"}
+    for kind, reducer in REDUCERS.items():
+        spec = parse_metric_spec(f"f1:lang=de@{kind.upper()}{examples[reducer.takes]}")
+        assert spec.reduce.kind == kind
+        assert spec.canonical_text() == f"f1:lang=de@{kind}{examples[reducer.takes]}".replace(
+            "@last", "")
+        assert parse_metric_spec(spec.canonical_text()).reduce == spec.reduce
+    with pytest.raises(SpecError) as info:
+        parse_metric_spec("f1@maxx")
+    assert str(info.value) == (
+        "f1@maxx: unknown reduce 'maxx' (expected one of last, first, max, min, mean, median, "
+        "at=N, at-max(SPEC), at-min(SPEC))"
+    )

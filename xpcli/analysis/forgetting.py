@@ -27,8 +27,8 @@ x axis (``epoch``, or ``step``). For each curve :func:`curve_stats` computes:
 
 One value per x: a run that logs the same x of a context twice (a job resumed from a
 checkpoint re-logs its epochs) keeps only the last logged value there (latest ``time``,
-then read order), the rule of every reduce in :mod:`xpcli.spec` and of ``xp curves``
-(:func:`xpcli.spec.last_logged`), so ``peak``, ``final`` and ``points`` agree with
+then read order), the rule of every reduce in :mod:`xpcli.analysis.reduce` and of ``xp curves``
+(:func:`xpcli.analysis.reduce.last_logged`), so ``peak``, ``final`` and ``points`` agree with
 ``xp select -m 'f1:lang=en@max'``. Then NaN, infinite and null values, and points
 without an x value, are dropped before anything is computed: they neither peak nor
 enter the slope or the area.
@@ -64,14 +64,8 @@ from typing import Any
 import polars as pl
 
 from ..errors import DataError, UsageError
-from ..spec import (
-    Column,
-    expand,
-    last_logged,
-    parse_metric_specs,
-    resolve_picker,
-    series_filter,
-)
+from ..spec.metric import Column, expand, parse_metric_specs, series_filter
+from .reduce import last_logged, resolve_picker
 
 KEYS = ("run", "context")
 BEST = ("max", "min")
@@ -96,7 +90,7 @@ def clean_curves(curves: pl.DataFrame | pl.LazyFrame, x: str = "epoch",
                  keys: Sequence[str] = KEYS) -> pl.DataFrame:
     """Finite values with an x, sorted by curve then x: what every statistic sees.
 
-    First one value per curve and x, the last logged (:func:`xpcli.spec.last_logged`:
+    First one value per curve and x, the last logged (:func:`xpcli.analysis.reduce.last_logged`:
     the latest ``time`` if the frame has one, then row order); then non-finite values
     and points without an x are dropped.
     """
@@ -333,7 +327,7 @@ def series_curves(points: pl.DataFrame | pl.LazyFrame, columns: Sequence[Column]
                   x: str = "epoch") -> pl.DataFrame:
     """The points of each column as one long frame: ``run``, ``context`` (see
     :func:`context_labels`: ``lang=de``), ``x`` and ``value``, one value per run, context
-    and x: the last logged (:func:`xpcli.spec.last_logged`). One filter per column (a
+    and x: the last logged (:func:`xpcli.analysis.reduce.last_logged`). One filter per column (a
     handful), never a loop over runs."""
     labels = context_labels(columns)
     parts = [
@@ -372,7 +366,7 @@ def _kept_runs(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame,
     backticks (```f1:lang=en@max` > 0.9``), filtered by the helper of ``xp select``."""
     from ..dataset import Dataset
     from ..records import Diagnostics
-    from ..spec import context_keys
+    from ..spec.metric import context_keys
     from .select import reduced_table
 
     dataset = Dataset(runs=runs.lazy(), points=points.lazy(), params=list(params), meta=[],

@@ -1,6 +1,6 @@
 """CI gates: ``--fail-if EXPR`` over the rows a command produced.
 
-The condition is a ``--where`` expression (:mod:`xpcli.spec`) over the result's columns,
+The condition is a ``--where`` expression (:mod:`xpcli.spec.where`) over the result's columns,
 e.g. ``--fail-if '`f1[lang=de]` < 0.7'`` on ``xp select`` or ``--fail-if 'regret > 0.02'``
 on ``xp selection``. The gate fails (exit 3) when
 
@@ -18,7 +18,7 @@ import polars as pl
 
 from ..errors import GateError
 from ..output import format_number
-from ..spec import parse_where
+from ..spec.where import parse_where
 
 __all__ = ["check_gate", "failing_rows", "gate_error"]
 

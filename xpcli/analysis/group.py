@@ -34,7 +34,7 @@ import polars as pl
 from ..dataset import Dataset
 from ..errors import UsageError
 from ..output import format_number
-from ..spec import XAxis
+from .reduce import XAxis
 from .select import (
     reduced_table,
     specs_or_defaults,

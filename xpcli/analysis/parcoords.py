@@ -2,7 +2,7 @@
 
 Axes come in the order asked for: an optional run axis (run number or run id) first, then
 params, then one column per metric spec (``f1:lang=*`` expands to one column per language,
-each reduced to one number per run by :func:`xpcli.spec.reduce_runs`). A run without a
+each reduced to one number per run by :func:`xpcli.analysis.reduce.reduce_runs`). A run without a
 value on an axis stays in the table with a null there, and is counted in
 :attr:`Parcoords.missing`, so a figure can show the gap instead of dropping the run.
 
@@ -24,21 +24,17 @@ from typing import Any, Literal
 import polars as pl
 
 from ..errors import SpecError, UsageError
-from ..spec import (
+from ..spec.metric import (
     Column,
     MetricSpec,
-    Where,
-    XAxis,
     expand,
-    metric_names_in,
     parse_metric_spec,
     parse_metric_specs,
-    parse_picker,
-    parse_where,
-    reduce_runs,
-    resolve_picker,
     split_list,
 )
+from ..spec.picker import parse_picker
+from ..spec.where import Where, metric_names_in, parse_where
+from .reduce import XAxis, reduce_runs, resolve_picker
 
 RUN_NUMBER = "run_number"
 RUN_ID = "run"

@@ -19,7 +19,7 @@ order (creation time, then run id), so the result is deterministic.
 ``--best SPEC`` keeps the run with the highest value of SPEC (``min:SPEC`` or
 ``worst:SPEC``: the lowest; ``max:``/``best:`` are accepted too). Runs without a value are
 never picked and ties go to the smallest run id, exactly like the run picker
-``best:SPEC`` (:func:`xpcli.spec.resolve_picker`).
+``best:SPEC`` (:func:`xpcli.analysis.reduce.resolve_picker`).
 """
 
 from __future__ import annotations
@@ -32,19 +32,17 @@ import polars as pl
 
 from ..dataset import Dataset
 from ..errors import DataError, SpecError, UsageError
-from ..spec import (
+from ..spec.metric import (
     Column,
     MetricSpec,
-    XAxis,
     expand,
-    metric_names_in,
     parse_metric_spec,
     parse_metric_specs,
-    parse_picker,
-    parse_where,
-    reduce_runs,
     split_list,
 )
+from ..spec.picker import parse_picker
+from ..spec.where import metric_names_in, parse_where
+from .reduce import XAxis, reduce_runs
 
 __all__ = [
     "ReducedTable",

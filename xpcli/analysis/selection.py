@@ -35,7 +35,8 @@ import polars as pl
 
 from ..dataset import Dataset
 from ..errors import UsageError
-from ..spec import Column, MetricSpec, XAxis, expand
+from ..spec.metric import Column, MetricSpec, expand
+from .reduce import XAxis
 from .select import collect_points, parse_best, reduced_table, split_list
 
 __all__ = [

@@ -41,7 +41,7 @@ import polars as pl
 
 from ..dataset import Dataset
 from ..errors import DataError, UsageError
-from ..spec import Column, series_filter
+from ..spec.metric import Column, series_filter
 
 X_AXES = ("epoch", "step", "time")
 XAxis = Literal["epoch", "step", "time"]
@@ -273,7 +273,7 @@ def load_series(
 ) -> SeriesSet:
     """Expand ``specs`` (``f1:lang=*``), keep the runs matching ``where`` (params, meta and
     metric specs in backticks, as in ``xp select``), extract and smooth their series."""
-    from ..spec import expand, parse_metric_specs
+    from ..spec.metric import expand, parse_metric_specs
     from .select import reduced_table
 
     _check_x(x)

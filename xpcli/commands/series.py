@@ -206,8 +206,8 @@ def curves_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: s
         return
 
     from ..analysis.aggregate import aggregate
+    from ..analysis.reduce import resolve_picker
     from ..plots.series import curves_figure, curves_title
-    from ..spec import resolve_picker
 
     picked = label = None
     if highlight:

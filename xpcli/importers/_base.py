@@ -29,7 +29,7 @@ from ..errors import UsageError, XpError
 #: Where imported runs go inside the runs directory.
 IMPORTED_DIR = "imported"
 
-#: Characters a metric spec cannot hold in a name (see xpcli/spec.py), replaced by "_".
+#: Characters a metric spec cannot hold in a name (see xpcli/spec/metric.py), replaced by "_".
 _NAME_UNSAFE = re.compile(r"[\s:@,()\[\]=*?'\"`]+")
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _HASH_CHARS = 6
