@@ -27,9 +27,9 @@ import polars as pl
 from . import format as fmt
 from .cache import RawData, read
 from .errors import DataError
+from .format import POINT_COLUMNS
 from .records import Diagnostics, find_files, json_text, superseded
 
-POINT_COLUMNS = ("run", "name", "step", "epoch", "time", "value")
 COUNT_COLUMNS = ("points", "metrics", "first_time", "last_time")
 DATETIME_META = ("created", "ended")
 

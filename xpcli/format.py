@@ -33,8 +33,11 @@ POINT_FIELDS = ("kind", "run", "name", "value", "step", "epoch", "time", "contex
 #: How non-finite floats are written: JSON has no NaN, so they are strings.
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
+#: The columns of the points table that are not context keys (one per context key follows).
+POINT_COLUMNS = ("run", "name", "step", "epoch", "time", "value")
+
 #: Column names the points table uses itself; a context key may not take them.
-RESERVED_CONTEXT_KEYS = frozenset({"kind", "run", "name", "value", "step", "epoch", "time"})
+RESERVED_CONTEXT_KEYS = frozenset({"kind", *POINT_COLUMNS})
 
 RUN_ID_MAX = 128
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")

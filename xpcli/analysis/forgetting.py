@@ -66,6 +66,7 @@ import polars as pl
 from ..errors import DataError, UsageError
 from ..spec.metric import Column, expand, parse_metric_specs, series_filter
 from .reduce import last_logged, resolve_picker
+from .select import varying_params
 
 KEYS = ("run", "context")
 BEST = ("max", "min")
@@ -341,14 +342,6 @@ def series_curves(points: pl.DataFrame | pl.LazyFrame, columns: Sequence[Column]
     if not parts:
         return pl.DataFrame(schema=schema)
     return last_logged(pl.concat(parts).collect(), KEYS, x).drop("time")
-
-
-def varying_params(runs: pl.DataFrame, params: Sequence[str]) -> list[str]:
-    """The params that take more than one value over ``runs`` (what tells runs apart)."""
-    if runs.is_empty():
-        return []
-    counts = runs.select(pl.col(p).n_unique() for p in params if p in runs.columns)
-    return [name for name in counts.columns if counts[name][0] > 1]
 
 
 def describe_params(values: dict[str, Any]) -> str:

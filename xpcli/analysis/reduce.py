@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import polars as pl
 
@@ -20,15 +20,17 @@ from ..errors import SpecError
 from ..spec.metric import REDUCERS, Column, expand, series_filter, spec_number
 from ..spec.picker import parse_picker
 
-__all__ = ["XAxis", "last_logged", "reduce_runs", "resolve_picker"]
+__all__ = ["X_AXES", "XAxis", "check_x", "last_logged", "reduce_runs", "resolve_picker"]
 
+#: The axes a series can be read along: what orders its points and places ``at=N``.
 XAxis = Literal["epoch", "step", "time"]
+X_AXES: tuple[XAxis, ...] = get_args(XAxis)
 
 
-def _check_x(x: str) -> None:
-    if x not in ("epoch", "step", "time"):
-        raise SpecError(f"unknown x axis {x!r} (expected epoch, step or time)")
-
+def check_x(x: str) -> None:
+    """Refuse an x axis other than epoch, step or time (a :class:`SpecError`, exit 2)."""
+    if x not in X_AXES:
+        raise SpecError(f"--x {x}: unknown x axis {x!r} (expected epoch, step or time)")
 
 
 def last_logged(
@@ -80,7 +82,7 @@ def reduce_runs(
     distinct series, never a loop over runs. :mod:`xpcli.spec.metric` says what each
     reduce means and what NaN does.
     """
-    _check_x(x)
+    check_x(x)
     unique: dict[str, Column] = {}
     for column in columns:
         unique.setdefault(column.label, column)

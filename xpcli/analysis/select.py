@@ -137,9 +137,14 @@ def default_specs(points: pl.DataFrame | pl.LazyFrame) -> list[MetricSpec]:
 
 
 def varying_params(runs: pl.DataFrame, params: Sequence[str]) -> list[str]:
-    """The params whose value differs between runs (null counts as a value)."""
+    """The params whose value differs between runs: what tells them apart.
+
+    Null counts as a value; a nested value (a list param) is compared by its text; a
+    param that is not a column of ``runs`` is left out."""
     out = []
     for name in params:
+        if name not in runs.columns:
+            continue
         column = runs[name]
         try:
             distinct = column.n_unique()

@@ -42,9 +42,7 @@ import polars as pl
 from ..dataset import Dataset
 from ..errors import DataError, UsageError
 from ..spec.metric import Column, series_filter
-
-X_AXES = ("epoch", "step", "time")
-XAxis = Literal["epoch", "step", "time"]
+from .reduce import check_x
 
 
 @dataclass(frozen=True)
@@ -97,11 +95,6 @@ def series_keys(columns: Sequence[Column]) -> list[str]:
     return keys
 
 
-def _check_x(x: str) -> None:
-    if x not in X_AXES:
-        raise UsageError(f"--x {x}: expected one of {', '.join(X_AXES)}")
-
-
 def extract_series(
     points: pl.DataFrame | pl.LazyFrame,
     columns: Sequence[Column],
@@ -115,7 +108,7 @@ def extract_series(
     :class:`DataError` naming an axis to use instead; reduced columns (``f1@max``) raise
     :class:`UsageError`, since a series is not reduced.
     """
-    _check_x(x)
+    check_x(x)
     keys = series_keys(columns)
     context_keys = keys[1:]
     for column in columns:
@@ -276,7 +269,7 @@ def load_series(
     from ..spec.metric import expand, parse_metric_specs
     from .select import reduced_table
 
-    _check_x(x)
+    check_x(x)
     parsed = parse_metric_specs(specs)
     if not parsed:
         raise UsageError("name at least one metric spec, e.g. f1:lang=*")

@@ -79,6 +79,7 @@ from typing import Literal
 import polars as pl
 
 from xpcli.errors import SpecError
+from xpcli.format import POINT_COLUMNS
 
 __all__ = [
     "POINT_COLUMNS",
@@ -97,9 +98,6 @@ __all__ = [
     "spec_number",
     "split_list",
 ]
-
-#: Columns of the points frame that are not context keys.
-POINT_COLUMNS = ("run", "name", "step", "epoch", "time", "value")
 
 ReduceKind = Literal["last", "first", "max", "min", "mean", "median", "at", "at-max", "at-min"]
 
