@@ -76,7 +76,8 @@ def test_shared_run_file_keeps_the_other_writers_lines(
     path = tmp_path / "shared.jsonl"
     recs = lines_of(path)
     assert [r["step"] for r in recs if r.get("name") == "b"] == list(range(21))
-    assert [r["step"] for r in recs if r.get("name") == "a"] == [0, 99]
+    # a's failed flush was kept and written by its next one, after b's lines.
+    assert [r["step"] for r in recs if r.get("name") == "a"] == [*range(30), 99]
 
 
 def test_a_co_writers_torn_tail_does_not_swallow_the_next_line(tmp_path: Path) -> None:
@@ -126,7 +127,9 @@ def test_filling_a_real_filesystem(tiny_fs: Path) -> None:
     assert len(steps) >= written > 100
     (tiny_fs / "ballast").unlink()  # room again: the run goes on
     run.track(-1.0, "m", step=-1, time=T0)
-    run.close()  # the records of the failed flush were reported lost; the rest is kept
+    run.close()  # the records of the failed flush were kept and are written now
+    final = steps_of(tiny_fs / "filler.jsonl")
+    assert final == [*range(len(final) - 1), -1] and len(final) > len(steps) + 1
     recs = lines_of(tiny_fs / "filler.jsonl")[-2:]
     assert recs[0]["step"] == -1 and recs[1]["meta"]["status"] == "finished"
 
@@ -141,9 +144,15 @@ def test_close_on_a_full_disk_raises_and_leaves_whole_lines(
     with pytest.raises(WriteError, match=r"r\.jsonl: No space left on device"):
         run.close()
     monkeypatch.undo()
-    assert run.closed
+    assert not run.closed  # the records are kept; the status is not written before them
     assert steps_of(tmp_path / "r.jsonl") == []
-    run.close()  # idempotent, no second error
+    assert [r["meta"]["status"] for r in lines_of(tmp_path / "r.jsonl")] == ["running"]
+    run.close()  # room again: the records, then the status, once
+    assert run.closed
+    recs = lines_of(tmp_path / "r.jsonl")
+    assert steps_of(tmp_path / "r.jsonl") == list(range(50))
+    assert [r["meta"]["status"] for r in recs if r["kind"] == "run"] == ["running", "finished"]
+    run.close()  # idempotent
 
 
 # -- permission denied while writing -----------------------------------------------------
@@ -328,3 +337,4 @@ def test_a_run_file_removed_while_open_is_created_again(tmp_path: Path) -> None:
     run.track(2.0, "m", step=2, time=T0)
     run.close()
     assert steps_of(tmp_path / "r.jsonl") == [2]
+

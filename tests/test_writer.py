@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -227,7 +228,8 @@ def test_failed_write_truncates_to_whole_lines(tmp_path: Path,
     run.close()
     ds = load(tmp_path)
     assert not len(ds.diagnostics)
-    assert ds.points.collect()["step"].to_list() == [0, 99]
+    # The records of the failed flush were kept and written by the next one.
+    assert ds.points.collect()["step"].to_list() == [*range(50), 99]
 
 
 def test_failed_write_raises_from_track(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -319,3 +321,221 @@ def test_unclosed_run_is_closed_at_exit(tmp_path: Path) -> None:
     runs = load(tmp_path).runs.collect().sort("run")
     assert runs["status"].to_list() == ["finished", "failed"]
     assert runs["points"].to_list() == [1, 1]
+
+
+# -- text that cannot be written, bad input types --------------------------------------
+
+SURROGATE = "bad\udcff"  # what os.fsdecode gives for the byte 0xff in a file name
+
+
+def _points_of(path: Path) -> list[int]:
+    return [r["step"] for r in records(path) if r["kind"] == "point"]
+
+
+@pytest.mark.parametrize(("call", "field"), [
+    (lambda run: run.track(1.0, SURROGATE), "metric name"),
+    (lambda run: run.track(1.0, "m", context={"k": SURROGATE}), "context value 'k'"),
+    (lambda run: run.log_params({"p": SURROGATE}), "param 'p'"),
+    (lambda run: run.log_params({SURROGATE: 1}), "param name"),
+    (lambda run: run.log_params({"opt": {SURROGATE: 1}}), "param 'opt'"),
+    (lambda run: run.log_params({"opt": [1, SURROGATE]}), "param 'opt'"),
+    (lambda run: run.set_meta(tags=["ok", SURROGATE]), "meta 'tags'"),
+    (lambda run: run.set_meta(note=SURROGATE), "meta 'note'"),
+])
+def test_text_that_is_not_utf8_is_refused_and_nothing_buffered_is_lost(
+        tmp_path: Path, call, field: str) -> None:  # noqa: ANN001
+    run = Run(tmp_path, "r", flush_bytes=10**9, flush_seconds=0)
+    for i in range(100):
+        run.track(float(i), "m", step=i)
+    with pytest.raises(UsageError, match=rf"{field}.*not valid Unicode"):
+        call(run)
+    run.close()
+    path = tmp_path / "r.jsonl"
+    assert _points_of(path) == list(range(100))
+    assert records(path)[-1]["meta"]["status"] == "finished"
+
+
+@pytest.mark.parametrize("where", ["run", "params", "meta"])
+def test_run_with_text_that_is_not_utf8_is_refused(tmp_path: Path, where: str) -> None:
+    kwargs = {"run": {"run": SURROGATE}, "params": {"params": {"p": SURROGATE}},
+              "meta": {"meta": {"tags": [SURROGATE]}}}[where]
+    with pytest.raises(UsageError, match="run id|not valid Unicode"):
+        Run(tmp_path, **kwargs)
+
+
+def test_background_flusher_survives_any_exception_and_reports_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected error in the background flush neither kills the flusher nor drops
+    the buffer: the next call raises it, and the points are written afterwards."""
+    run = Run(tmp_path, "r", flush_bytes=10**9, flush_seconds=0.02)
+    path = tmp_path / "r.jsonl"
+    real = Run._write_now
+    failed = threading.Event()
+
+    def broken(self: Run, text: str) -> None:
+        if threading.current_thread() is not threading.main_thread() and not failed.is_set():
+            failed.set()
+            raise RuntimeError("boom")
+        real(self, text)
+
+    monkeypatch.setattr(Run, "_write_now", broken)
+    for i in range(100):
+        run.track(float(i), "m", step=i)
+    assert failed.wait(120)
+    with pytest.raises(WriteError, match="background flush.*boom"):
+        run.track(100.0, "m", step=100)
+    # The flusher is still alive: a timed flush writes the next point without any call.
+    run.track(101.0, "m", step=101)
+    assert wait_for(lambda: _points_of(path) == list(range(102)))
+    run.close()
+    assert _points_of(path) == list(range(102))
+    assert records(path)[-1]["meta"]["status"] == "finished"
+
+
+def test_failed_flush_keeps_the_buffer_for_the_next_flush(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = Run(tmp_path, "r", flush_bytes=10**9, flush_seconds=0)
+    path = tmp_path / "r.jsonl"
+    for i in range(50):
+        run.track(float(i), "m", step=i)
+    half_then_enospc(monkeypatch, run._fd)
+    with pytest.raises(WriteError, match="kept"):
+        run.flush()
+    assert _points_of(path) == []
+    monkeypatch.undo()
+    run.flush()
+    assert _points_of(path) == list(range(50))
+    run.close()
+    assert _points_of(path) == list(range(50))
+
+
+def test_failed_write_that_cannot_be_cut_back_keeps_only_what_was_not_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the file cannot be truncated after a partial write, the whole lines that
+    reached it are not written again (no duplicates); the rest is kept."""
+    from xpcli import writer as writer_mod
+
+    run = Run(tmp_path, "r", flush_bytes=10**9, flush_seconds=0)
+    path = tmp_path / "r.jsonl"
+    for i in range(50):
+        run.track(float(i), "m", step=i)
+    half_then_enospc(monkeypatch, run._fd)
+
+    def no_truncate(fd: int, size: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(writer_mod.os, "ftruncate", no_truncate)
+    with pytest.raises(WriteError):
+        run.flush()
+    monkeypatch.undo()
+    run.close()
+    text = path.read_text()
+    good = []
+    for line in text.splitlines():
+        try:
+            good.append(parse_line(line))
+        except ValueError:
+            continue  # the line cut by the failed write, ended by the next flush
+    assert [r["step"] for r in good if r["kind"] == "point"] == list(range(50))
+    assert good[-1]["meta"]["status"] == "finished"
+
+
+def test_context_values_of_equal_hash_keep_their_type(tmp_path: Path) -> None:
+    with Run(tmp_path, "r", flush_seconds=0) as run:
+        for value in (1, True, 1.0, 0.0, -0.0, False, 0, "1"):
+            run.track(1.0, "m", context={"fold": value})
+    got = [r["context"]["fold"] for r in records(tmp_path / "r.jsonl") if r["kind"] == "point"]
+    assert got == ["1", "true", "1.0", "0.0", "-0.0", "false", "0", "1"]
+
+
+@pytest.mark.parametrize(("call", "field"), [
+    (lambda run: run.track(10**400, "m"), "value"),
+    (lambda run: run.track(1.0, "m", epoch=10**400), "epoch"),
+    (lambda run: run.track(1.0, "m", time=10**400), "time"),
+    (lambda run: run.track(1.0, "m", context={"k": [1, 2]}), "context value 'k'"),
+    (lambda run: run.track(1.0, "m", context={"k": {"a": 1}}), "context value 'k'"),
+    (lambda run: run.track(1.0, "m", context={"k": 10**5000}), "context value 'k'"),
+    (lambda run: run.log_params({"p": 10**5000}), "param 'p'"),
+    (lambda run: run.log_params({"p": [10**5000]}), "param 'p'"),
+    (lambda run: run.log_params({1: "a", "1": "b"}), "param '1'"),
+    (lambda run: run.log_params({"o": {1: "a", "1": "b"}}), "param 'o.1'"),
+    (lambda run: run.set_meta(big=10**5000), "meta 'big'"),
+])
+def test_bad_writer_input_is_a_usage_error_naming_the_field(
+        tmp_path: Path, call, field: str) -> None:  # noqa: ANN001
+    run = Run(tmp_path, "r", flush_bytes=10**9, flush_seconds=0)
+    run.track(1.0, "m", step=0)
+    with pytest.raises(UsageError, match=re.escape(field)):
+        call(run)
+    run.close()
+    assert _points_of(tmp_path / "r.jsonl") == [0]
+
+
+# -- fork ------------------------------------------------------------------------------
+
+FORK_CHILD = r"""
+import json, os, sys
+from xpcli import Run
+from xpcli.errors import UsageError
+runs = sys.argv[1]
+run = Run(runs, "parent", flush_bytes=10**9, flush_seconds=float(sys.argv[2]))
+for i in range(10):
+    run.track(float(i), "m", step=i)
+pid = os.fork()
+if pid == 0:
+    try:
+        run.track(99.0, "m", step=99)
+    except UsageError as exc:
+        print("child refused:", exc, flush=True)
+    mine = Run(runs, "child", flush_seconds=0)  # a run the child opens is its own
+    mine.track(1.0, "c", step=0)
+    sys.exit(0)  # a normal exit: atexit handlers run in the child
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0
+with open(os.path.join(runs, "parent.jsonl")) as fh:
+    print("after child:", json.dumps(fh.read()), flush=True)
+for i in range(10, 20):
+    run.track(float(i), "m", step=i)
+run.close()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("flush_seconds", [0, 0.05])
+def test_forked_child_drops_the_inherited_buffer_and_writes_no_status(
+        tmp_path: Path, flush_seconds: float) -> None:
+    proc = run_python(FORK_CHILD, str(tmp_path), str(flush_seconds))
+    assert proc.returncode == 0, proc.stderr
+    assert "child refused: run parent was opened by process" in proc.stdout
+    between = json.loads(proc.stdout.split("after child: ", 1)[1].splitlines()[0])
+    assert '"status":"finished"' not in between  # the parent still runs
+    recs = records(tmp_path / "parent.jsonl")
+    assert [r["step"] for r in recs if r["kind"] == "point"] == list(range(20))
+    statuses = [r["meta"]["status"] for r in recs if r["kind"] == "run" and "status" in r["meta"]]
+    assert statuses == ["running", "finished"]
+    child = records(tmp_path / "child.jsonl")
+    assert [r["step"] for r in child if r["kind"] == "point"] == [0]
+    assert child[-1]["meta"]["status"] == "finished"
+
+
+FORK_IDS = r"""
+import os, sys
+from xpcli import writer
+writer._time.time_ns = lambda: 1_767_225_600_000_000_000  # every id in the same ms
+first = writer.new_run_id()
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.write(write, writer.new_run_id().encode())
+    os._exit(0)
+os.waitpid(pid, 0)
+print(first, os.read(read, 100).decode(), writer.new_run_id())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_makes_run_ids_of_its_own() -> None:
+    proc = run_python(FORK_IDS)
+    assert proc.returncode == 0, proc.stderr
+    first, child, parent = proc.stdout.split()
+    assert len({first, child, parent}) == 3

@@ -59,13 +59,28 @@ def check_run_id(run: str) -> str:
     return run
 
 
+def check_text(text: str, what: str) -> str:
+    """Return ``text`` if it can be written as UTF-8, else raise :class:`UsageError`
+    naming ``what``. A lone surrogate (what ``os.fsdecode`` gives for a file name that is
+    not UTF-8) cannot: caught here, it never reaches a buffer whose flush would fail."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            f"{what}: {text!r} is not valid Unicode text (a lone surrogate, as os.fsdecode "
+            "gives for a file name that is not UTF-8); decode such bytes with "
+            "errors='replace' first"
+        ) from None
+    return text
+
+
 def check_name(name: str, what: str = "metric name") -> str:
     """Validate a metric name or context key: non-empty text without control characters."""
     if not isinstance(name, str) or not name or len(name) > 256 or any(
         ord(c) < 32 or ord(c) == 127 for c in name
     ):
         raise UsageError(f"invalid {what} {name!r}: use 1-256 printable characters")
-    return name
+    return check_text(name, f"invalid {what}")
 
 
 def check_context_key(key: str) -> str:
@@ -108,61 +123,110 @@ def decode_value(raw: Any) -> float:
 MAX_PARAM_DEPTH = 100
 
 
-def _plain(value: Any, path: str, parents: list[int]) -> Any:
+#: The largest integer a param may hold: the reader turns larger ones into floats (as it
+#: does ``1e400``), so they would not read back. Record such a number as a string.
+MAX_INT_BITS = 999
+
+
+def _plain(value: Any, what: str, path: str, parents: list[int]) -> Any:
     """Turn a param value into plain JSON types (numpy scalars, tuples, paths...).
 
-    ``parents`` holds the ids of the dicts and lists enclosing ``value``: meeting one of
-    them again is a cycle (``d["self"] = d``, a YAML alias of its own parent).
+    ``what`` and ``path`` name the value in errors (``param 'opt.lr'``). ``parents`` holds
+    the ids of the dicts and lists enclosing ``value``: meeting one of them again is a
+    cycle (``d["self"] = d``, a YAML alias of its own parent).
     """
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return check_text(value, f"{what} {path!r}")
     if isinstance(value, int):
+        if value.bit_length() > MAX_INT_BITS:
+            raise UsageError(
+                f"{what} {path!r}: an integer of {value.bit_length()} bits does not read "
+                f"back (at most {MAX_INT_BITS}); record it as a string or a float"
+            )
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else encode_float(value).strip('"')
     if isinstance(value, (Mapping, list, tuple)):
         if id(value) in parents:
             raise UsageError(
-                f"param {path!r}: a value refers to itself (a reference cycle, e.g. a YAML "
+                f"{what} {path!r}: a value refers to itself (a reference cycle, e.g. a YAML "
                 "alias inside itself)"
             )
         if len(parents) > MAX_PARAM_DEPTH:  # the params dict itself is parents[0]
             raise UsageError(
-                f"param {path!r}: nested more than {MAX_PARAM_DEPTH} levels deep; "
+                f"{what} {path!r}: nested more than {MAX_PARAM_DEPTH} levels deep; "
                 "flatten it or record it as a string"
             )
         parents.append(id(value))
         try:
             if isinstance(value, Mapping):
-                return {str(k): _plain(v, f"{path}.{k}", parents) for k, v in value.items()}
-            return [_plain(v, path, parents) for v in value]
+                return _plain_mapping(value, what, path, parents)
+            return [_plain(v, what, path, parents) for v in value]
         finally:
             parents.pop()
     item = getattr(value, "item", None)  # numpy / torch scalars
     if callable(item):
         try:
-            return _plain(item(), path, parents)
+            return _plain(item(), what, path, parents)
         except (TypeError, ValueError):
             pass
     if hasattr(value, "__fspath__"):
-        return str(value)
+        return check_text(str(value), f"{what} {path!r}")
     raise UsageError(
-        f"param {path!r}: cannot record a {type(value).__name__}; "
+        f"{what} {path!r}: cannot record a {type(value).__name__}; "
         "use numbers, strings, booleans, None, lists or dicts"
     )
 
 
-def plain_params(params: Mapping[str, Any]) -> dict[str, Any]:
+def _plain_mapping(value: Mapping[Any, Any], what: str, path: str,
+                   parents: list[int]) -> dict[str, Any]:
+    """A nested dict with string keys; two keys that read the same (``1`` and ``"1"``)
+    are refused rather than silently merged."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = check_text(str(key), f"{what} {path!r}: key")
+        inner = f"{path}.{name}"
+        if name in out:
+            raise UsageError(f"{what} {inner!r}: two keys are written as {name!r}; rename one")
+        out[name] = _plain(item, what, inner, parents)
+    return out
+
+
+def plain_params(params: Mapping[str, Any], what: str = "param") -> dict[str, Any]:
     """Params as plain JSON values, keys as strings; raises UsageError on other types.
 
-    A value that contains itself (a cycle) or nests deeper than :data:`MAX_PARAM_DEPTH`
-    is refused with a UsageError naming the param.
+    A value that contains itself (a cycle) or nests deeper than :data:`MAX_PARAM_DEPTH`,
+    text that is not valid Unicode, an integer too large to read back, or two keys that
+    are written the same (``1`` and ``"1"``) is refused with a UsageError naming the
+    param (``what`` is ``param`` or ``meta``).
     """
     if not isinstance(params, Mapping):
-        raise UsageError(f"params must be a dict, got {type(params).__name__}")
+        raise UsageError(f"{what}s must be a dict, got {type(params).__name__}")
     parents = [id(params)]
-    return {check_name(str(k), "param name"): _plain(v, str(k), parents)
-            for k, v in params.items()}
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        name = check_name(str(key), f"{what} name")
+        if name in out:
+            raise UsageError(f"{what} {name!r}: two keys are written as {name!r}; rename one")
+        out[name] = _plain(value, what, name, parents)
+    return out
+
+
+def context_text(key: str, value: Any) -> str:
+    """A context value as the string it is written as: text as is, numbers and booleans
+    as their JSON text (``3`` -> ``"3"``, ``True`` -> ``"true"``)."""
+    what = f"context value {key!r}"
+    if isinstance(value, str):
+        return check_text(value, what)
+    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        raise UsageError(
+            f"{what}: a {type(value).__name__} cannot be a context value; use a string, "
+            "number or boolean"
+        )
+    plain = _plain(value, "context value", key, [])
+    return plain if isinstance(plain, str) else dumps(plain)
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -9,9 +9,16 @@ Guarantees (see ``docs/guarantees.md``):
   ``O_APPEND``; the buffer holds whole lines only. A job killed with SIGKILL loses at most
   what is still buffered: by default at most 1 second or 64 KiB of records.
 - A failed write (disk full, permission denied) truncates the file back to its last whole
-  line, so nothing written before is damaged, and raises :class:`WriteError` to the
-  caller of ``track``/``flush``/``close`` at once; a failure in the background flush is
-  raised by the next call.
+  line, so nothing written before is damaged, keeps the records in memory for the next
+  flush, and raises :class:`WriteError` to the caller of ``track``/``flush``/``close`` at
+  once; a failure in the background flush (of any kind) is raised by the next call, and
+  the background flushes go on. A ``close`` that fails leaves the run open, so its status
+  is never written before its records.
+- Text that cannot be written (a lone surrogate from ``os.fsdecode``), values that would
+  not read back and params that would merge are refused by the call that passes them
+  (:class:`UsageError` naming the field), before anything reaches the buffer.
+- A child made by ``os.fork`` drops the runs it inherited: it never writes their
+  buffered records again nor their status (its own runs are its own).
 - Safe to call from several threads. Several processes may write the same run: each
   flush holds an exclusive ``flock`` on the file, so their lines never interleave, a
   failed write is cut back without touching the others' lines, and a torn line left by a
@@ -69,6 +76,13 @@ def new_run_id() -> str:
     return "".join(reversed(chars))
 
 
+def _short(number: Any) -> str:
+    """A number for a message: huge integers by their size, not their 400 digits."""
+    if isinstance(number, int) and number.bit_length() > 128:
+        return f"an integer of {number.bit_length()} bits"
+    return repr(number)
+
+
 @contextlib.contextmanager
 def _exclusive(fd: int) -> Iterator[None]:
     """An exclusive ``flock`` on ``fd`` (skipped where the filesystem has no locks)."""
@@ -92,6 +106,8 @@ def _ends_with_newline(fd: int, size: int) -> bool:
 
 
 _open_runs: "set[Run]" = set()  # strong refs: an unclosed run is flushed at exit
+_EXACT = 2**53  # an int value within this converts to a float exactly and cannot overflow
+_MAX_PREFIXES = 10_000  # cached line prefixes per run (distinct names and contexts)
 _uncaught = False
 _hook_installed = False
 
@@ -121,6 +137,33 @@ def _close_all_at_exit() -> None:
 
 
 atexit.register(_close_all_at_exit)
+
+
+def _after_fork_in_child() -> None:
+    """In a child made by ``os.fork``: the runs belong to the parent. Dropping them here
+    means the child never writes their buffered records a second time nor their status at
+    its exit, and its run ids do not repeat the parent's."""
+    global _id_lock, _last_id
+    _id_lock = threading.Lock()  # another thread may have held it at the fork
+    _last_id = (0, 0)
+    for run in list(_open_runs):
+        run._disown()
+    _open_runs.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class _Unwritten(Exception):
+    """A failed append: ``error`` for the caller; ``landed`` bytes of the data, whole
+    lines, are in the file anyway (it could not be cut back) and must not be written
+    again."""
+
+    def __init__(self, error: WriteError, landed: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.landed = landed
 
 
 class Run:
@@ -164,6 +207,8 @@ class Run:
         self._error: WriteError | None = None
         self._closed = False
         self._status: str | None = None
+        self._pid = os.getpid()
+        self._forked = False
         try:
             os.makedirs(self.runs_dir, exist_ok=True)
             self._fd = self._open(self.path)
@@ -173,12 +218,14 @@ class Run:
         run_meta: dict[str, Any] = {
             "status": "running",
             "created": now,
-            "host": socket.gethostname(),
+            # A host name that is not UTF-8 comes back with surrogates: written readable.
+            "host": socket.gethostname().encode("utf-8", "surrogateescape")
+                                        .decode("utf-8", "replace"),
             "pid": os.getpid(),
             "format": fmt.VERSION,
         }
         if meta:
-            run_meta.update(fmt.plain_params(meta))
+            run_meta.update(fmt.plain_params(meta, "meta"))
         self._emit(fmt.run_record(self.id, now, fmt.plain_params(params or {}), run_meta))
         self._flush()
         self._last_flush = _time.monotonic()
@@ -213,15 +260,17 @@ class Run:
         kind = type(value)
         if kind is float:
             number = value
-        elif kind is int:
+        elif kind is int and -_EXACT <= value <= _EXACT:
             number = float(value)
         else:
             number = self._as_float(value, name)
         key = (name, *context.items()) if context else name
-        prefix = self._prefixes.get(key)
+        try:
+            prefix = self._prefixes.get(key)
+        except TypeError:  # an unhashable context value: refused by _prefix
+            prefix = None
         if prefix is None:
-            prefix = self._prefix(name, context)
-            self._prefixes[key] = prefix
+            prefix = self._prefix(key, name, context)
         text = repr(number) if number - number == 0.0 else fmt.encode_float(number)
         if step is not None:
             if type(step) is not int or not _INT64_MIN <= step <= _INT64_MAX:
@@ -235,7 +284,7 @@ class Run:
         line = f'{prefix},"value":{text},"time":{when!r}}}\n'
         with self._lock:
             if self._closed:
-                raise UsageError(f"run {self.id} is closed; tracking after close() is lost")
+                raise UsageError(self._closed_message("tracking after close() is lost"))
             self._buffer.append(line)
             self._buffered += len(line)
             # A pending background-flush error is raised here, by the next call.
@@ -244,11 +293,11 @@ class Run:
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Add or change params after the start (later values win when read)."""
-        self._append_run_record(params=fmt.plain_params(params))
+        self._append_run_record(params=fmt.plain_params(params, "param"))
 
     def set_meta(self, **meta: Any) -> None:
         """Add free-form metadata to the run (``tags=["baseline"]``, ``note="..."``)."""
-        self._append_run_record(meta=fmt.plain_params(meta))
+        self._append_run_record(meta=fmt.plain_params(meta, "meta"))
 
     def flush(self) -> None:
         """Write everything buffered now."""
@@ -258,24 +307,35 @@ class Run:
     def close(self, status: str = "finished", time: float | None = None) -> None:
         """Flush and record the final ``status`` (``finished`` or ``failed``). Idempotent.
 
-        ``time`` is the end time (unix seconds; default now)."""
+        ``time`` is the end time (unix seconds; default now). When the write fails, the
+        :class:`WriteError` is raised and the run stays open with its records kept: the
+        status is never written before them. Call ``close()`` again once the disk has
+        room (an unclosed run is closed at interpreter exit too)."""
         with self._lock:
             if self._closed:
                 return
+            end = _time.time() if time is None else self._as_time(time)
+            line = fmt.run_record(self.id, end, None, {"status": status, "ended": end})
+            pending, self._error = self._error, None
+            self._emit(line)
+            try:
+                self._write_buffer()
+            except BaseException:
+                if self._buffer and self._buffer[-1] is line:
+                    self._buffer.pop()  # written by the next close(), after the records
+                    self._buffered -= len(line)
+                raise
+            self._closed = True
+            self._status = status
             if self._flusher is not None:
                 self._stop.set()
+            _open_runs.discard(self)
             try:
-                end = _time.time() if time is None else self._as_time(time)
-                self._emit(fmt.run_record(self.id, end, None, {"status": status, "ended": end}))
-                self._flush()
-            finally:
-                self._closed = True
-                self._status = status
-                _open_runs.discard(self)
-                try:
-                    os.close(self._fd)
-                except OSError:
-                    pass
+                os.close(self._fd)
+            except OSError:
+                pass
+            if pending is not None:  # everything is written now, but say what happened
+                raise pending
 
     @property
     def closed(self) -> bool:
@@ -293,13 +353,37 @@ class Run:
 
     # -- internals ----------------------------------------------------------------
 
-    def _prefix(self, name: str, context: Mapping[str, Any] | None) -> str:
+    def _prefix(self, key: Any, name: str, context: Mapping[str, Any] | None) -> str:
+        """The checked line prefix of a (name, context) not found under ``key``.
+
+        ``key`` (name and context items) is the cache key only when every context value
+        is a ``str``: 1, True and 1.0 are equal keys but are written "1", "true" and
+        "1.0", so other values are cached under a key with their types, looked up here.
+        0.0 and -0.0 (written differently) are equal keys of one type, and NaN is not
+        equal to itself: those are not cached at all.
+        """
+        values = list(context.values()) if context else []
+        if all(type(val) is str for val in values):
+            cached_as = key
+        else:
+            try:
+                cached_as = (key, *map(type, values))
+                prefix = self._prefixes.get(cached_as)
+            except TypeError:
+                cached_as = prefix = None
+            if prefix is not None:
+                return prefix
+            if any(val != val or val == 0 for val in values if type(val) is not str):
+                cached_as = None
         fmt.check_name(name)
-        ctx: dict[str, str] = {}
-        for key, val in (context or {}).items():
-            fmt.check_context_key(key)
-            ctx[key] = val if isinstance(val, str) else fmt.dumps(fmt.plain_params({"v": val})["v"])
-        return fmt.point_prefix(self.id, name, ctx)
+        ctx = {fmt.check_context_key(k): fmt.context_text(k, v)
+               for k, v in (context or {}).items()}
+        prefix = fmt.point_prefix(self.id, name, ctx)
+        if cached_as is not None:
+            if len(self._prefixes) >= _MAX_PREFIXES:
+                self._prefixes.clear()  # a context per sample: bounded, not a leak
+            self._prefixes[cached_as] = prefix
+        return prefix
 
     @staticmethod
     def _as_float(value: Any, name: str) -> float:
@@ -310,6 +394,10 @@ class Run:
         except (TypeError, ValueError):
             raise UsageError(
                 f"track(name={name!r}): cannot turn a {type(value).__name__} into a number"
+            ) from None
+        except OverflowError:
+            raise UsageError(
+                f"track(name={name!r}): value {_short(value)} is too large for a float"
             ) from None
 
     @staticmethod
@@ -323,15 +411,15 @@ class Run:
         if as_int != step:
             raise UsageError(f"{what} must be an integer, got {step!r}")
         if not _INT64_MIN <= as_int <= _INT64_MAX:
-            raise UsageError(f"{what} must fit in 64 bits, got {step!r}")
+            raise UsageError(f"{what} must fit in 64 bits, got {_short(step)}")
         return as_int
 
     @staticmethod
     def _as_time(time: Any) -> float:
         try:
             value = float(time)
-        except (TypeError, ValueError):
-            raise UsageError(f"time must be unix seconds, got {time!r}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise UsageError(f"time must be unix seconds, got {_short(time)}") from None
         if not math.isfinite(value):
             raise UsageError(f"time must be finite, got {time!r}")
         return value
@@ -342,8 +430,8 @@ class Run:
             raise UsageError(f"epoch must be a number, got {epoch!r}")
         try:
             value = float(epoch)
-        except (TypeError, ValueError):
-            raise UsageError(f"epoch must be a number, got {epoch!r}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise UsageError(f"epoch must be a number, got {_short(epoch)}") from None
         if not math.isfinite(value):
             raise UsageError(f"epoch must be finite, got {epoch!r}")
         return value
@@ -352,26 +440,65 @@ class Run:
                            meta: Mapping[str, Any] | None = None) -> None:
         with self._lock:
             if self._closed:
-                raise UsageError(f"run {self.id} is closed")
+                raise UsageError(self._closed_message("nothing more can be recorded"))
             self._emit(fmt.run_record(self.id, _time.time(), params, meta))
             self._flush()
+
+    def _closed_message(self, consequence: str) -> str:
+        if self._forked:
+            return (f"run {self.id} was opened by process {self._pid}; this process "
+                    f"({os.getpid()}) is a fork of it and cannot write to it: open a Run "
+                    "of its own")
+        return f"run {self.id} is closed; {consequence}"
+
+    def _disown(self) -> None:
+        """After ``os.fork``, in the child: this run is the parent's. Forget its buffer
+        and file without writing anything; later calls raise UsageError."""
+        self._lock = threading.Lock()  # may have been held by a thread of the parent
+        self._buffer = []
+        self._buffered = 0
+        self._error = None
+        self._closed = True
+        self._forked = True
+        self._flusher = None
+        try:
+            os.close(self._fd)  # the parent's descriptor stays open
+        except OSError:
+            pass
 
     def _emit(self, line: str) -> None:
         self._buffer.append(line)
         self._buffered += len(line)
 
     def _flush(self) -> None:
-        """Write the buffer in one append; on failure cut the file back to whole lines."""
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        """Write the buffer, then raise a pending error of the background flush."""
+        pending, self._error = self._error, None
+        self._write_buffer()
+        if pending is not None:
+            raise pending
+
+    def _write_buffer(self) -> None:
+        """Write the buffer in one append, and only then empty it: on failure the file is
+        cut back to whole lines and the records stay buffered for the next flush."""
         if not self._buffer:
             return
-        data = "".join(self._buffer)
+        try:
+            self._write_now("".join(self._buffer))
+        except _Unwritten as failed:
+            self._drop_written(failed.landed)
+            raise failed.error from None
         self._buffer.clear()
         self._buffered = 0
-        self._write_now(data)
         self._last_flush = _time.monotonic()
+
+    def _drop_written(self, landed: int) -> None:
+        """Drop the first ``landed`` bytes of buffered lines (they are in the file)."""
+        done = count = 0
+        while count < len(self._buffer) and done < landed:
+            done += len(self._buffer[count].encode("utf-8"))
+            count += 1
+        self._buffered -= sum(len(line) for line in self._buffer[:count])
+        del self._buffer[:count]
 
     @staticmethod
     def _open(path: str) -> int:
@@ -398,7 +525,7 @@ class Run:
                 try:
                     info = os.fstat(self._fd)
                 except OSError as exc:
-                    raise self._failed(exc, len(data), len(data)) from None
+                    raise _Unwritten(self._failed(exc, len(data)), 0) from None
                 removed = info.st_nlink == 0
                 if not removed:
                     self._append(data, info.st_size)
@@ -409,7 +536,8 @@ class Run:
 
     def _append(self, data: bytes, start: int) -> None:
         """Write ``data`` after the ``start`` bytes of the file, whole or not at all (the
-        caller holds the lock)."""
+        caller holds the lock). Raises :class:`_Unwritten`."""
+        size = len(data)
         if start and not _ends_with_newline(self._fd, start):
             data = b"\n" + data
         view = memoryview(data)
@@ -418,12 +546,15 @@ class Run:
                 written = os.write(self._fd, view)
                 view = view[written:]
         except OSError as exc:
-            lost = len(view)
+            landed = 0
             try:  # never leave a partial line that would join the next one
                 os.ftruncate(self._fd, start)
             except OSError:
-                pass
-            raise self._failed(exc, len(data), lost) from None
+                # What reached the file stays there: its whole lines are not written
+                # again; the cut line is ended by the next flush (read as malformed).
+                done = len(data) - len(view)
+                landed = max(0, data.rfind(b"\n", 0, done) + 1 - (len(data) - size))
+            raise _Unwritten(self._failed(exc, size - landed), landed) from None
 
     def _reopen(self) -> None:
         try:
@@ -439,21 +570,30 @@ class Run:
         except OSError:
             pass
 
-    def _failed(self, exc: OSError, size: int, lost: int) -> WriteError:
+    def _failed(self, exc: OSError, kept: int) -> WriteError:
         return WriteError(
-            f"cannot write to {self.path}: {exc.strerror}; "
-            f"{size} bytes of records were not written ({lost} unwritten at failure)"
+            f"cannot write to {self.path}: {exc.strerror}; {kept} bytes of records are "
+            "kept in memory and written by the next flush"
         )
 
     def _flush_periodically(self) -> None:
+        """Flush every ``flush_seconds``; any error is kept for the job's next call, and
+        the flushes go on (the records stay buffered until one succeeds)."""
         while not self._stop.wait(self._flush_seconds):
             with self._lock:
                 if self._closed:
                     return
                 try:
-                    self._flush()
+                    self._write_buffer()
                 except WriteError as exc:
                     self._error = exc
+                except Exception as exc:  # noqa: BLE001 - reported to the job, not lost
+                    error = WriteError(
+                        f"background flush of {self.path} failed ({type(exc).__name__}: "
+                        f"{exc}); the records are kept in memory for the next flush"
+                    )
+                    error.__cause__ = exc
+                    self._error = error
 
     def _failed_exit(self) -> bool:
         return _uncaught
