@@ -2,7 +2,9 @@
 
 Runs, each in a fresh temporary folder: 32 writers appending at once while readers and
 ``xp`` commands run; writers SIGKILLed at random moments; compactions and cache updates
-SIGKILLed at random moments; then the fuzz tests with ``XP_SOAK=1`` (many more examples).
+SIGKILLed at random moments; writers that fork children at random moments; writers fed
+text that cannot be written (non-UTF-8 file names) between good points; then the fuzz
+tests with ``XP_SOAK=1`` (many more examples).
 Prints the numbers (writers x records, kills, fuzz cases per target, what was lost) and
 exits non-zero when any property fails.
 
@@ -31,6 +33,8 @@ FUZZ_FILES = ["tests/test_fuzz_reader.py", "tests/test_fuzz_spec.py",
 def scenarios(quick: bool) -> dict[str, dict]:
     from reliability_helpers import (
         concurrent_writers,
+        forking_writers,
+        hostile_text_writers,
         killed_cache_updates,
         killed_compactions,
         killed_writers,
@@ -47,6 +51,11 @@ def scenarios(quick: bool) -> dict[str, dict]:
         "killed_cache_updates": lambda base: killed_cache_updates(
             base, attempts=60 if big else 3, runs_n=60 if big else 20,
             points=3000 if big else 1000),
+        "forking_writers": lambda base: forking_writers(
+            base, writers=8 if big else 2, points=20000 if big else 2000,
+            forks=200 if big else 10),
+        "hostile_text_writers": lambda base: hostile_text_writers(
+            base, writers=8 if big else 2, points=20000 if big else 2000),
     }
     results = {}
     for name, run in plan.items():
@@ -113,6 +122,8 @@ def main() -> int:
     k = results["killed_writers"]
     c = results["killed_compactions"]
     u = results["killed_cache_updates"]
+    f = results["forking_writers"]
+    h = results["hostile_text_writers"]
     print("\nsummary")
     if not failed:
         print(f"  {w['writers']} writers x {w['records_per_writer']} records = {w['records']} "
@@ -127,6 +138,11 @@ def main() -> int:
               f"({c['records']} records): lost {c['lost']}, duplicated {c['duplicated']}")
         print(f"  {u['kills']} cache-update kills in {u['attempts']} attempts "
               f"({u['files']} files): every next read exact")
+        print(f"  {f['forks']} forked children of {f['writers']} writers "
+              f"({f['records']} records, {f['child_runs']} runs of the children's own): "
+              f"lost {f['lost']}, duplicated {f['duplicated']}, no status from a child")
+        print(f"  {h['refused_calls']} calls with unwritable text refused among "
+              f"{h['records']} good records of {h['writers']} writers: lost {h['lost']}")
     for name in failed:
         print(f"  FAILED {name}: {results[name]['FAILED']}")
     print(f"  total {time.monotonic() - started:.0f}s")

@@ -412,3 +412,168 @@ def killed_cache_updates(base: Path, attempts: int, runs_n: int = 40, points: in
     return {"attempts": attempts, "kills": kills, "finished_before_kill": completed,
             "work_seconds": round(span, 2), "files": len(list(runs.iterdir())),
             "appended_points": appended, "lost": 0, "duplicated": 0}
+
+
+# -- 4. writers that fork --------------------------------------------------------------
+
+FORKING_WRITER = r"""
+import os, random, sys
+from xpcli import Run
+from xpcli.errors import UsageError
+runs, index, points, forks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rng = random.Random(index)
+run = Run(runs, f"f{index}", params={"writer": index}, flush_bytes=rng.choice([0, 300, 4096]),
+          flush_seconds=0.002)  # the background flusher may hold the lock at a fork
+at = sorted(rng.sample(range(points), forks))
+kinds = ["exit", "raise", "_exit", "track", "own"]
+children = []
+for i in range(points):
+    run.track(index * 1e6 + i, "m", step=i)
+    while at and at[0] == i:
+        at.pop(0)
+        kind = kinds[len(children) % len(kinds)]
+        pid = os.fork()
+        if pid == 0:  # the child: every way out of a forked child
+            if kind == "_exit":
+                os._exit(0)
+            if kind == "raise":
+                raise SystemExit(3)
+            if kind == "track":
+                try:
+                    run.track(-1.0, "m", step=-1)
+                except UsageError:
+                    sys.exit(0)
+                sys.exit(5)  # writing to the parent's run must be refused
+            if kind == "own":
+                own = Run(runs, f"c{index}-{len(children)}", flush_seconds=0)
+                own.track(1.0, "c", step=0)
+            sys.exit(0)  # the exit handlers run in the child
+        children.append((pid, 3 if kind == "raise" else 0, kind))
+for pid, expected, kind in children:
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == expected, (kind, status)
+run.close()
+print(len(children), sum(kind == "own" for *_, kind in children))
+"""
+
+
+def forking_writers(base: Path, writers: int, points: int, forks: int) -> dict[str, Any]:
+    """``writers`` processes track ``points`` points each and fork ``forks`` children at
+    random moments, with a background flush every 2 ms; the children leave every way there
+    is (a normal exit, an uncaught exception, ``os._exit``, a refused ``track`` on the
+    parent's run, a run of their own). Every parent's record is read back exactly once and
+    its status goes ``running`` -> ``finished`` only; the children's runs are their own."""
+    runs = base / "runs"
+    runs.mkdir(parents=True)
+    env = env_with(None)
+    procs = [subprocess.Popen([PYTHON, "-c", FORKING_WRITER, str(runs), str(i), str(points),
+                               str(forks)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(writers)]
+    children = own = 0
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+        made, mine = map(int, out.split())
+        children += made
+        own += mine
+    from xpcli.format import parse_line
+
+    for i in range(writers):
+        recs = [parse_line(line) for line in (runs / f"f{i}.jsonl").read_bytes().splitlines()]
+        steps = [r["step"] for r in recs if r["kind"] == "point"]
+        assert steps == list(range(points)), (i, len(steps), points)
+        values = [r["value"] for r in recs if r["kind"] == "point"]
+        assert values == [i * 1e6 + s for s in range(points)], i
+        statuses = [r["meta"]["status"] for r in recs
+                    if r["kind"] == "run" and "status" in r["meta"]]
+        assert statuses == ["running", "finished"], (i, statuses)
+    points_read, ds = load_points(runs, None)
+    assert not len(ds.diagnostics), ds.diagnostics.summary()
+    child_runs = ds.runs.filter(pl.col("run").str.starts_with("c")).collect()
+    assert child_runs.height == own
+    assert child_runs["status"].to_list() == ["finished"] * own
+    assert points_read.filter(pl.col("name") == "c").height == own
+    return {"writers": writers, "points_per_writer": points, "forks": children,
+            "child_runs": own, "records": writers * points, "lost": 0, "duplicated": 0}
+
+
+# -- 5. text that cannot be written, among good points -----------------------------------
+
+HOSTILE_WRITER = r"""
+import os, random, sys
+from xpcli import Run
+from xpcli.errors import UsageError
+runs, names_dir, index, points = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+rng = random.Random(index)
+# Real non-UTF-8 file names, as a job finds them: os.listdir gives lone surrogates.
+bad = sorted(n for n in os.listdir(names_dir) if n != os.fsencode(n).decode("utf-8", "replace"))
+assert bad, "no surrogate names"
+calls = [
+    lambda run, n: run.track(1.0, n),
+    lambda run, n: run.track(1.0, "m", context={"file": n}),
+    lambda run, n: run.track(1.0, "m", context={"k": [n]}),
+    lambda run, n: run.log_params({"path": n}),
+    lambda run, n: run.log_params({n: 1}),
+    lambda run, n: run.log_params({"cfg": {"files": [n]}}),
+    lambda run, n: run.set_meta(tags=["ok", n]),
+    lambda run, n: run.track(10**400, "m"),
+    lambda run, n: run.log_params({1: "a", "1": "b"}),
+]
+run = Run(runs, f"h{index}", params={"writer": index}, flush_bytes=rng.choice([0, 300, 4096]),
+          flush_seconds=0.002)
+refused = 0
+for i in range(points):
+    run.track(index * 1e6 + i, "m", step=i, context={"w": str(index)})
+    if rng.random() < 0.2:
+        try:
+            rng.choice(calls)(run, rng.choice(bad))
+        except UsageError:
+            refused += 1
+        else:
+            raise SystemExit("accepted text that cannot be written")
+    if i % 97 == 0:
+        run.log_params({"seen": i})
+run.close()
+print(refused)
+"""
+
+
+def hostile_text_writers(base: Path, writers: int, points: int) -> dict[str, Any]:
+    """``writers`` processes track ``points`` good points each and, between them, text that
+    cannot be written (real non-UTF-8 file names, as ``os.listdir`` decodes them) and
+    other bad input, with a background flush every 2 ms. Every bad call is refused at once
+    with a UsageError; every good point reads back exactly once; the status is finished."""
+    runs, names = base / "runs", base / "names"
+    runs.mkdir(parents=True)
+    names.mkdir()
+    for raw in (b"caf\xe9.txt", b"\xff\xfe", b"ok-\x80", b"\xed\xa0\x80"):
+        try:
+            (names / os.fsdecode(raw)).touch()
+        except OSError:  # a filesystem that takes UTF-8 names only
+            pass
+    if not os.listdir(names):
+        raise AssertionError("this filesystem takes no non-UTF-8 names")
+    env = env_with(None)
+    procs = [subprocess.Popen([PYTHON, "-c", HOSTILE_WRITER, str(runs), str(names), str(i),
+                               str(points)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(writers)]
+    refused = 0
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+        refused += int(out)
+    points_read, ds = load_points(runs, None)
+    assert not len(ds.diagnostics), ds.diagnostics.summary()
+    got = points_read.select("w", "step", "value").sort("w", "step")
+    expected = pl.DataFrame({
+        "w": [str(i) for i in range(writers) for _ in range(points)],
+        "step": [s for _ in range(writers) for s in range(points)],
+        "value": [i * 1e6 + s for i in range(writers) for s in range(points)],
+    }).sort("w", "step")
+    assert got.equals(expected)
+    runs_table = ds.runs.collect()
+    assert runs_table["status"].to_list() == ["finished"] * writers
+    assert runs_table["seen"].to_list() == [97 * ((points - 1) // 97)] * writers
+    assert not {"path", "tags", "cfg.files"} & set(runs_table.columns)
+    return {"writers": writers, "points_per_writer": points, "refused_calls": refused,
+            "records": writers * points, "lost": 0, "duplicated": 0}

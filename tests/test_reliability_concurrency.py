@@ -6,12 +6,13 @@ size. Every record written is read back exactly once, with and without the cache
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from reliability_helpers import T0, concurrent_writers, scale
+from reliability_helpers import T0, concurrent_writers, forking_writers, scale
 
 
 def test_32_writers_readers_and_commands_lose_and_duplicate_nothing(tmp_path: Path) -> None:
@@ -91,3 +92,11 @@ def test_a_run_resumed_during_compaction_loses_nothing(
         monkeypatch.setenv("XP_NO_CACHE", cache)
         steps = sorted(load(runs).points.collect()["step"].to_list())
         assert steps == [*range(10), 99]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_children_of_writers_duplicate_nothing_and_leave_the_status_alone(
+        tmp_path: Path) -> None:
+    numbers = forking_writers(tmp_path, writers=scale(2, 8), points=scale(2000, 20000),
+                              forks=scale(10, 200))
+    assert numbers["forks"] == scale(2, 8) * scale(10, 200)

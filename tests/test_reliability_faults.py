@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import T0, half_then_enospc
+from reliability_helpers import hostile_text_writers, scale
 
 from xpcli import Run, load
 from xpcli import writer as writer_mod
@@ -338,3 +339,10 @@ def test_a_run_file_removed_while_open_is_created_again(tmp_path: Path) -> None:
     run.close()
     assert steps_of(tmp_path / "r.jsonl") == [2]
 
+
+# -- text that cannot be written -------------------------------------------------------
+
+
+def test_writers_refuse_non_utf8_text_and_keep_every_good_point(tmp_path: Path) -> None:
+    numbers = hostile_text_writers(tmp_path, writers=scale(2, 8), points=scale(2000, 20000))
+    assert numbers["refused_calls"] > 0
