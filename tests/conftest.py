@@ -117,3 +117,12 @@ def half_then_enospc(monkeypatch: pytest.MonkeyPatch, fd: int) -> list[int]:
 
     monkeypatch.setattr(writer_mod.os, "write", fake)
     return calls
+
+
+def raw_controls(text: str) -> list[str]:
+    """Characters a terminal would act on or hide (C0/C1 controls, bidi and other format
+    characters, separators, lone surrogates) in ``text``; newlines between lines are fine."""
+    import unicodedata
+
+    return [c for c in text if c != "\n" and unicodedata.category(c) in ("Cc", "Cf", "Zl",
+                                                                          "Zp", "Cs")]

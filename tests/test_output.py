@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 
 import polars as pl
 import pytest
+from conftest import raw_controls
 
 from xpcli.errors import UsageError
 from xpcli.output import Terminal, emit, format_number, resolve_format, terminal
@@ -158,3 +160,88 @@ def test_list_columns_as_json(frame: pl.DataFrame) -> None:
     listed = pl.DataFrame({"tags": [["a", "b"], []]})
     assert render(listed, "csv") == 'tags\n"[""a"", ""b""]"\n[]\n'
     assert render(listed, "jsonl") == '{"tags": ["a", "b"]}\n{"tags": []}\n'
+
+
+# -- hostile text: terminals, Markdown, spreadsheets -------------------------------------
+
+HOSTILE = {
+    "csi": "\x1b[2J\x1b[Hcleared",
+    "osc8": "\x1b]8;;http://evil.example/\x1b\\click\x1b]8;;\x1b\\",
+    "title": "\x1b]0;pwned\x07",
+    "bidi": "abc\u202egnp.exe",
+    "c1": "x\x9b31mred",
+    "cr": "line1\rline2\nline3\ttab",
+    "zero": "a\u200bb\ufeff",
+}
+
+
+def test_visible_escapes_controls_and_bidi_and_keeps_the_rest() -> None:
+    from xpcli.text import visible
+
+    assert visible("f1[lang=de] é 中 😀 a b") == "f1[lang=de] é 中 😀 a b"
+    assert visible("\x1b[2J") == "\\x1b[2J"
+    assert visible("a\u202eb") == "a\\u202eb"
+    assert visible("a\r\n\tb\x00\x7f\x9b") == "a\\r\\n\\tb\\x00\\x7f\\x9b"
+    assert visible("bad\udcff") == "bad\\udcff"
+    assert visible("tag\U000e0041") == "tag\\U000e0041"
+    for text in HOSTILE.values():
+        assert not raw_controls(visible(text))
+
+
+@pytest.mark.parametrize("width", [40, 200])
+def test_table_shows_control_and_bidi_characters_visibly(width: int) -> None:
+    frame = pl.DataFrame({"run\x1b[31m": list(HOSTILE), "value": list(HOSTILE.values())})
+    out = io.StringIO()
+    from xpcli.output import write_table
+
+    write_table(frame, out, title="runs \x1b]0;t\x07",
+                term=Terminal(is_tty=True, width=width, color=False))
+    text = out.getvalue()
+    assert not raw_controls(text), raw_controls(text)
+    assert "run\\x1b[31m" in text and "runs \\x1b]0;t\\x07" in text
+    if width == 200:  # room for every cell in full
+        assert "\\x1b]8;;http://evil.example/\\x1b\\click" in text
+        assert "abc\\u202egnp.exe" in text and "line1\\rline2\\nline3\\ttab" in text
+
+
+def test_markdown_escapes_html_links_images_pipes_and_line_breaks() -> None:
+    cells = ["<img src=x onerror=alert(1)>", "![](http://t.example/p.png)",
+             "[click](http://evil.example)", "a|b", "row\r| x |\nnext", "\x1b[2J",
+             "&lt;b&gt;", "back\\|slash", "f1[lang=de]"]
+    frame = pl.DataFrame({"run": [f"r{i}" for i in range(len(cells))], "note": cells})
+    text = render(frame, "markdown", title="<b>t</b>")
+    lines = text.splitlines()
+    assert len(lines) == 2 + 2 + len(cells)  # title, blank, header, rule, one line per row
+    assert lines[3] == "|:---|:---|"
+    assert all(line.startswith("| ") and line.endswith(" |") for line in [lines[2], *lines[4:]])
+    assert all(len(re.findall(r"(?<!\\)\|", line)) == 3 for line in lines[2:])
+    for bad in ("<img", "<b>", "![", "](", "\r", "\x1b"):
+        assert bad not in text, bad
+    rows = {line.split(" | ")[0][2:]: line.split(" | ", 1)[1][:-2] for line in lines[4:]}
+    assert rows["r0"] == "&lt;img src=x onerror=alert(1)&gt;"
+    assert rows["r1"] == "!\\[]\\(http://t.example/p.png)"
+    assert rows["r2"] == "[click]\\(http://evil.example)"
+    assert rows["r3"] == "a\\|b"
+    assert rows["r4"] == "row\\\\r\\| x \\|\\\\nnext"
+    assert rows["r6"] == "&amp;lt;b&amp;gt;"
+    assert rows["r7"] == "back\\\\\\|slash"
+    assert rows["r8"] == "f1[lang=de]"  # brackets alone are no link: left as they are
+    assert "**&lt;b&gt;t&lt;/b&gt;**" in text
+
+
+def test_csv_neutralises_formulas_and_keeps_numbers() -> None:
+    cells = ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", "-0.5", "-1e-5", "+3",
+             "plain", "=", "-", "- note"]
+    frame = pl.DataFrame({"=head": cells, "n": list(range(len(cells)))})
+    for fmt, sep in (("csv", ","), ("tsv", "\t")):
+        out = io.StringIO()
+        emit(frame, fmt, out)
+        got = list(__import__("csv").reader(io.StringIO(out.getvalue()), delimiter=sep))
+        assert got[0] == ["'=head", "n"]
+        assert [row[0] for row in got[1:]] == [
+            "'=1+2", "'+SUM(A1)", "'-2+3", "'@cmd", "'\tx", "'\rx", "-0.5", "-1e-5", "+3",
+            "plain", "'=", "'-", "'- note"]
+        raw = io.StringIO()
+        emit(frame, fmt, raw, csv_raw=True)
+        got = list(__import__("csv").reader(io.StringIO(raw.getvalue()), delimiter=sep))
+        assert got[0] == ["=head", "n"] and [row[0] for row in got[1:]] == cells

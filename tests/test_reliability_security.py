@@ -9,13 +9,14 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, T0
+from conftest import ROOT, T0, raw_controls
 from fuzz_helpers import no_hang
 
 from xpcli import Run, load
@@ -287,3 +288,107 @@ def test_commands_write_clean_svg_from_hostile_params_and_names(tmp_path: Path) 
             assert "Traceback" not in proc.stderr, proc.stderr
             pytest.fail(f"{name}: {proc.stderr}")
         assert_clean_svg(out.read_bytes())
+
+
+# -- terminals, Markdown and spreadsheets ------------------------------------------------
+
+#: Notes (a param) from a foreign file: HTML, a tracking pixel, a link, a formula, a row
+#: break, an OSC 8 link, an ESC sequence.
+HOSTILE_NOTES = [
+    "<img src=x onerror=alert(1)>",
+    "![](http://t.example/pixel.png)",
+    "[click](http://evil.example)",
+    '=HYPERLINK("http://evil.example","x")',
+    "a|b\r\n| x |\rrow",
+    "\x1b]8;;http://evil.example\x1b\\link\x1b]8;;\x1b\\ \x1b[2J\x1b[H",
+]
+HOSTILE_RUN_IDS = ["r0\x1b]0;pwned\x07", "r1\u202egnp.exe", "r2", "r3", "r4\x9b31m", "r5"]
+HOSTILE_FILE = "evil\x1b[31m\u202e.jsonl"
+
+
+def _foreign_runs(runs: Path) -> Path:
+    """Records as another program may write them (the reader takes any run id)."""
+    runs.mkdir(parents=True)
+    lines = []
+    for i, (run, note) in enumerate(zip(HOSTILE_RUN_IDS, HOSTILE_NOTES)):
+        lines.append({"kind": "run", "run": run, "time": T0 + i,
+                      "params": {"lr": 0.1 * (i + 1), "note": note}})
+        lines.append({"kind": "point", "run": run, "name": "f1", "value": 0.5 + i / 10,
+                      "epoch": 1, "time": T0 + i, "context": {"lang": "x\x1b[5m\u202e"}})
+        lines.append({"kind": "point", "run": run, "name": "loss\x1b]0;t\x07", "value": 1.0,
+                      "epoch": 1, "time": T0 + i})
+    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    (runs / HOSTILE_FILE).write_text(text + '{"kind":"point","run":"r2","na')  # torn
+    return runs
+
+
+@pytest.mark.parametrize("args", [["runs"], ["metrics"], ["select", "-p", "note,lr"],
+                                  ["select", "-p", "note", "-m", "f1:lang=*"],
+                                  ["group", "--by", "note", "-m", "f1:lang=*"]])
+@pytest.mark.parametrize("columns", ["60", "250"])
+def test_tables_and_warnings_show_control_characters_visibly(tmp_path: Path, args: list[str],
+                                                            columns: str) -> None:
+    runs = _foreign_runs(tmp_path / "runs")
+    proc = subprocess.run([sys.executable, "-m", "xpcli", *args, "--runs", str(runs)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, "XP_FORCE_TTY": "1", "NO_COLOR": "1",
+                               "COLUMNS": columns, "XP_CACHE_DIR": str(tmp_path / "c")})
+    assert proc.returncode == 0, proc.stderr
+    assert not raw_controls(proc.stdout), raw_controls(proc.stdout)
+    assert not raw_controls(proc.stderr), proc.stderr
+    assert "evil\\x1b[31m\\u202e.jsonl" in proc.stderr  # the torn line's file, escaped
+    if columns == "250" and args[0] in ("select", "runs"):
+        assert "r0\\x1b]0;pwned\\x07" in proc.stdout and "r1\\u202egnp.exe" in proc.stdout
+
+
+def test_error_messages_show_control_characters_visibly(tmp_path: Path) -> None:
+    missing = tmp_path / "no\x1b[2Jdir\u202e"
+    for args, code in ((["runs", "--runs", str(missing)], 1),
+                       (["select", "--runs", str(tmp_path), "--format", "x\x1b[2J"], 2),
+                       (["select", "--runs", str(tmp_path), "--x", "\x1b]0;t\x07"], 2)):
+        proc = subprocess.run([sys.executable, "-m", "xpcli", *args], capture_output=True,
+                              text=True, cwd=ROOT, timeout=300,
+                              env={**os.environ, "XP_CACHE_DIR": str(tmp_path / "c")})
+        assert proc.returncode == code, proc.stderr
+        assert proc.stderr.count("\n") >= 1 and not raw_controls(proc.stderr), proc.stderr
+        assert "\\x1b" in proc.stderr
+
+
+def test_markdown_from_hostile_values_is_inert(tmp_path: Path) -> None:
+    runs = _foreign_runs(tmp_path / "runs")
+    proc = _xp("select", "--runs", str(runs), "-p", "note,lr", "-m", "f1:lang=*",
+               "--format", "markdown", "-q", cache=tmp_path / "c")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    lines = text.split("\n")
+    assert lines[0].startswith("**") and lines[1] == "" and lines[-1] == ""
+    table = lines[2:-1]
+    assert len(table) == 2 + len(HOSTILE_RUN_IDS)  # header, rule, one line per run
+    width = len(re.findall(r"(?<!\\)\|", table[0]))
+    assert all(len(re.findall(r"(?<!\\)\|", line)) == width for line in table)
+    for bad in ("<img", "![", "](", "\r", "\x1b", "\u202e", "\x9b", "\x07"):
+        assert bad not in text, repr(bad)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "!\\[]\\(http://t.example/pixel.png)" in text
+    assert "a\\|b\\\\r\\\\n\\| x \\|\\\\rrow" in text
+
+
+def test_csv_from_hostile_values_cannot_run_as_a_formula(tmp_path: Path) -> None:
+    import csv
+    import io
+
+    runs = _foreign_runs(tmp_path / "runs")
+    for fmt, sep, command in (("csv", ",", "select"), ("tsv", "\t", "select"),
+                              ("csv", ",", "runs")):  # one option, the same on every command
+        got = {}
+        for raw in (False, True):
+            proc = _xp(command, "--runs", str(runs), "--params", "note,lr", "--format", fmt,
+                       "-q", *(["--csv-raw"] if raw else []), cache=tmp_path / "c")
+            assert proc.returncode == 0, proc.stderr
+            rows = list(csv.DictReader(io.StringIO(proc.stdout, newline=""), delimiter=sep))
+            got[raw] = {row["run"]: row for row in rows}
+        assert got[False]["r3"]["note"] == "'" + HOSTILE_NOTES[3]
+        assert got[True]["r3"]["note"] == HOSTILE_NOTES[3]
+        for run in HOSTILE_RUN_IDS:
+            assert not got[False][run]["note"].startswith(("=", "+", "-", "@"))
+            assert float(got[False][run]["lr"]) > 0  # numbers untouched

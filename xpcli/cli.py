@@ -15,6 +15,7 @@ import click
 
 from . import __version__
 from .errors import XpError
+from .text import visible
 
 #: command name -> "module:attribute", in the order ``xp --help`` lists them.
 COMMANDS: dict[str, str] = {
@@ -37,7 +38,8 @@ class XpClickError(click.ClickException):
     """An :class:`XpError` shown the click way: one line on stderr, its exit code."""
 
     def __init__(self, error: XpError) -> None:
-        super().__init__(str(error))
+        # Messages quote file names, run ids and params: control characters as escapes.
+        super().__init__(visible(str(error)))
         # click types exit_code as a ClassVar but reads it from the instance (e.exit_code),
         # so a per-error code set here is what click exits with.
         self.exit_code = error.exit_code  # type: ignore[misc]
@@ -61,9 +63,21 @@ class XpGroup(click.Group):
         command: click.Command = getattr(importlib.import_module(module), attr)
         return command
 
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            # click marks message Final but formats it when shown: escaped, as typed.
+            exc.message = visible(exc.message)  # type: ignore[misc]
+            raise
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.ClickException as exc:
+            exc.message = visible(exc.message)  # type: ignore[misc]  # as in make_context
+            raise
         except XpError as exc:
             if os.environ.get("XP_DEBUG") == "1":
                 raise
@@ -77,7 +91,7 @@ class XpGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("xp: interrupted", err=True)
             raise click.exceptions.Exit(130) from None
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except (click.exceptions.Exit, click.Abort):
             raise
         except OSError as exc:
             # Mostly writing the output failed (disk full, /dev/full): one line, no trace.

@@ -4,6 +4,12 @@ Formats: ``table`` (rich, for people), ``csv``, ``tsv``, ``json`` (an array of o
 ``jsonl``, ``markdown`` (GitHub tables, for CI step summaries) and ``parquet``. ``auto``
 is ``table`` on a terminal and ``csv`` in a pipe. Machine formats keep full precision;
 only ``table`` and ``markdown`` round floats, for display.
+
+Text in cells comes from files anyone may write, so each format makes it inert for its
+reader: ``table`` and ``markdown`` show control and bidi characters as escapes
+(:func:`xpcli.text.visible`), ``markdown`` also escapes HTML, pipes and link/image syntax,
+and ``csv``/``tsv`` put a ``'`` before a cell a spreadsheet would run as a formula
+(unless ``csv_raw``). JSON, JSONL and Parquet carry the text exactly.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import IO, Any
 import polars as pl
 
 from .errors import UsageError
+from .text import visible
 
 FORMATS = ("auto", "table", "csv", "tsv", "json", "jsonl", "markdown", "parquet")
 
@@ -105,9 +112,9 @@ def _display_rows(frame: pl.DataFrame) -> tuple[list[str], list[bool], list[list
             elif hasattr(value, "strftime") and hasattr(value, "hour"):
                 texts.append(value.strftime("%Y-%m-%d %H:%M:%S"))
             else:
-                texts.append(str(value))
+                texts.append(visible(str(value)))
         rows.append(texts)
-    return names, numeric, rows
+    return [visible(name) for name in names], numeric, rows
 
 
 def _machine_frame(frame: pl.DataFrame) -> pl.DataFrame:
@@ -126,13 +133,15 @@ def _machine_frame(frame: pl.DataFrame) -> pl.DataFrame:
 
 def write_table(frame: pl.DataFrame, out: IO[str], title: str | None = None,
                 term: Terminal | None = None) -> None:
-    """A rich table: numbers right-aligned and rounded, nulls blank."""
+    """A rich table: numbers right-aligned and rounded, nulls blank, control characters
+    shown as escapes (before any cell is cut short, so no cut can split a sequence)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     term = term or terminal(out)
     names, numeric, rows = _display_rows(frame)
+    title = visible(title) if title else title
     # A title is never wrapped: a line longer than the table beats a title cut in two.
     table = Table(title=Text(title, no_wrap=True, overflow="ignore") if title else None,
                   show_edge=False, header_style="bold", pad_edge=False)
@@ -158,12 +167,43 @@ def write_table(frame: pl.DataFrame, out: IO[str], title: str | None = None,
     console.print(table)
 
 
-def write_csv(frame: pl.DataFrame, out: IO[str], separator: str = ",") -> None:
-    """CSV (or TSV): a header row, full precision, empty cells for null."""
+#: A cell a spreadsheet would run as a formula (OWASP's list), unless it is a number.
+_FORMULA_START = r"^[=+\-@\t\r]"
+_PLAIN_NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+
+
+def _formula_safe(text: str) -> str:
+    if re.match(_FORMULA_START, text) and not re.match(_PLAIN_NUMBER, text):
+        return "'" + text
+    return text
+
+
+def _neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text cells and column names starting with ``= + - @``, tab or CR get a leading
+    ``'``, so a spreadsheet shows them instead of running them (``=HYPERLINK(...)``);
+    numbers such as ``-0.5`` or ``+1e-5`` are left alone."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if dtype == pl.String:
+            risky = col.str.contains(_FORMULA_START) & ~col.str.contains(_PLAIN_NUMBER)
+            col = pl.when(risky).then(pl.lit("'") + col).otherwise(col)
+        exprs.append(col.alias(_formula_safe(name)))
+    return frame.select(exprs)
+
+
+def write_csv(frame: pl.DataFrame, out: IO[str], separator: str = ",",
+              raw: bool = False) -> None:
+    """CSV (or TSV): a header row, full precision, empty cells for null.
+
+    Cells that a spreadsheet would run as a formula get a leading ``'`` unless ``raw``
+    (see :func:`_neutralise_formulas`)."""
     buf = io.StringIO()
-    _machine_frame(frame).write_csv(buf, separator=separator,
-                                    datetime_format="%Y-%m-%dT%H:%M:%S%.fZ",
-                                    float_precision=None)
+    machine = _machine_frame(frame)
+    if not raw:
+        machine = _neutralise_formulas(machine)
+    machine.write_csv(buf, separator=separator, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ",
+                      float_precision=None)
     out.write(buf.getvalue())
 
 
@@ -201,8 +241,15 @@ def write_json(frame: pl.DataFrame, out: IO[str]) -> None:
     out.write("\n]\n" if frame.height else "]\n")
 
 
+_MD_ESCAPES = str.maketrans({"\\": "\\\\", "|": "\\|", "&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
 def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """A cell as inert Markdown: control characters as escapes (a CR or newline would end
+    the row), HTML and autolinks as text (``<img onerror=...>``), pipes kept in the cell,
+    and no inline link or image (``](`` and ``![`` are escaped; ``f1[lang=de]`` stays)."""
+    text = visible(text).translate(_MD_ESCAPES)
+    return text.replace("](", "]\\(").replace("![", "!\\[")
 
 
 def write_markdown(frame: pl.DataFrame, out: IO[str], title: str | None = None) -> None:
@@ -227,8 +274,6 @@ def write_parquet(frame: pl.DataFrame, out: IO[Any]) -> None:
 
 
 _WRITERS: dict[str, Callable[..., None]] = {
-    "csv": write_csv,
-    "tsv": lambda f, o: write_csv(f, o, separator="\t"),
     "json": write_json,
     "jsonl": write_jsonl,
     "parquet": write_parquet,
@@ -236,14 +281,18 @@ _WRITERS: dict[str, Callable[..., None]] = {
 
 
 def emit(frame: pl.DataFrame, fmt: str = "auto", out: IO[Any] | None = None,
-         title: str | None = None) -> None:
-    """Write ``frame`` to ``out`` (stdout) in ``fmt``; the one entry point for tables."""
+         title: str | None = None, csv_raw: bool = False) -> None:
+    """Write ``frame`` to ``out`` (stdout) in ``fmt``; the one entry point for tables.
+
+    ``csv_raw`` writes CSV/TSV cells as they are, formulas included (``--csv-raw``)."""
     out = out if out is not None else sys.stdout
     chosen = resolve_format(fmt, terminal(out))
     if chosen == "table":
         write_table(frame, out, title=title)
     elif chosen == "markdown":
         write_markdown(frame, out, title=title)
+    elif chosen in ("csv", "tsv"):
+        write_csv(frame, out, separator="," if chosen == "csv" else "\t", raw=csv_raw)
     else:
         _WRITERS[chosen](frame, out)
     out.flush()

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from ..text import visible
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -34,8 +36,27 @@ def runs_option(func: F) -> F:
     )(func)
 
 
+CSV_RAW = "xp.csv_raw"  # where --csv-raw is kept for emit(), in the click context's meta
+
+
+def _remember_csv_raw(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    ctx.meta[CSV_RAW] = value
+    return value
+
+
 def format_option(func: F) -> F:
-    """``--format``: table on a terminal, CSV in a pipe, or what is asked for."""
+    """``--format`` (table on a terminal, CSV in a pipe, or what is asked for) and
+    ``--csv-raw``, which only :func:`emit` reads (it is not a parameter of the command)."""
+    func = click.option(
+        "--csv-raw",
+        "csv_raw",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_csv_raw,
+        help="CSV/TSV: write cells starting with = + - @ (or a tab or CR) as they are. By "
+        "default such a cell, unless it is a number like -0.5, gets a leading ' so a "
+        "spreadsheet shows it instead of running it as a formula.",
+    )(func)
     return click.option(
         "--format",
         "format_",
@@ -89,24 +110,29 @@ def report_diagnostics(dataset: "Dataset", quiet: bool = False) -> None:
     if not len(diags) or quiet:
         return
     for item in diags.items[:MAX_WARNINGS]:
-        click.echo(f"xp: warning: {item}", err=True)
+        info(f"xp: warning: {item}")
     if len(diags) > MAX_WARNINGS:
-        click.echo(
-            f"xp: warning: {len(diags) - MAX_WARNINGS} more problems ({diags.summary()})",
-            err=True,
-        )
+        info(f"xp: warning: {len(diags) - MAX_WARNINGS} more problems ({diags.summary()})")
 
 
 def info(message: str) -> None:
-    """A message for people, on stderr (data goes to stdout)."""
-    click.echo(message, err=True)
+    """A message for people, on stderr (data goes to stdout). Control and bidi characters
+    (from file names, run ids, params) are shown as escapes, never sent raw."""
+    click.echo(visible(message), err=True)
+
+
+def say(message: str) -> None:
+    """A line for people on stdout (``xp cache info``), escaped like :func:`info`."""
+    click.echo(visible(message))
 
 
 def emit(frame: "pl.DataFrame", format_: str, title: str | None = None) -> None:
-    """Hand a table to the output module (stdout)."""
+    """Hand a table to the output module (stdout), with the command's ``--csv-raw``."""
     from ..output import emit as _emit
 
-    _emit(frame, format_, sys.stdout, title=title)
+    ctx = click.get_current_context(silent=True)
+    csv_raw = bool(ctx.meta.get(CSV_RAW)) if ctx is not None else False
+    _emit(frame, format_, sys.stdout, title=title, csv_raw=csv_raw)
 
 
 def output_option(func: F) -> F:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..text import visible
 from ._common import MAX_WARNINGS, emit, format_option, info, quiet_option, runs_dir
 
 KIND_CHOICES = ("hf", "lightning", "mlflow", "tensorboard", "wandb")
@@ -81,7 +82,7 @@ class _progress_bar:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self._bar = Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
-                             TextColumn("{task.description}"),
+                             TextColumn("{task.description}", markup=False),
                              console=Console(stderr=True), transient=True)
         self._bar.start()
         self._task = self._bar.add_task("", total=None)
@@ -89,7 +90,8 @@ class _progress_bar:
         bar, task = self._bar, self._task
 
         def update(done: int, total: int, name: str) -> None:
-            bar.update(task, completed=done, total=total, description=name[:40])
+            # A run name from the source: escaped first, so the cut splits no sequence.
+            bar.update(task, completed=done, total=total, description=visible(name)[:40])
 
         return update
 

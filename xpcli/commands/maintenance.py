@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import info, runs_dir, runs_option
+from ._common import info, runs_dir, runs_option, say
 
 
 @click.command("compact")
@@ -69,9 +69,9 @@ def cache_info_cmd(runs: str | None) -> None:
     folder = cache_dir_for(runs_dir(runs), home)
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder and \
         folder.exists() else 0
-    click.echo(f"cache home: {home}")
-    click.echo(f"runs directory cache: {folder} ({size / 1e6:.1f} MB"
-               f"{'' if folder and folder.exists() else ', not built yet'})")
+    say(f"cache home: {home}")
+    say(f"runs directory cache: {folder} ({size / 1e6:.1f} MB"
+        f"{'' if folder and folder.exists() else ', not built yet'})")
 
 
 @cache_cmd.command("clear")
