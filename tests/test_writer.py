@@ -539,3 +539,15 @@ def test_forked_child_makes_run_ids_of_its_own() -> None:
     assert proc.returncode == 0, proc.stderr
     first, child, parent = proc.stdout.split()
     assert len({first, child, parent}) == 3
+
+
+def test_a_host_name_that_is_not_utf8_does_not_stop_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xpcli import writer as writer_mod
+
+    monkeypatch.setattr(writer_mod.socket, "gethostname", lambda: "node\udcff7")
+    with Run(tmp_path, "r", flush_seconds=0) as run:
+        run.track(1.0, "m", step=0)
+    recs = records(tmp_path / "r.jsonl")
+    assert recs[0]["meta"]["host"] == "node\ufffd7"
+    assert _points_of(tmp_path / "r.jsonl") == [0]
