@@ -362,19 +362,19 @@ class Run:
         0.0 and -0.0 (written differently) are equal keys of one type, and NaN is not
         equal to itself: those are not cached at all.
         """
-        values = list(context.values()) if context else []
+        values = context.values() if context else ()
+        cached_as: Any
+        try:
+            cached_as = (key, *map(type, values))
+            prefix = self._prefixes.get(cached_as)
+        except TypeError:  # unhashable: refused below
+            cached_as = prefix = None
+        if prefix is not None:
+            return prefix
         if all(type(val) is str for val in values):
             cached_as = key
-        else:
-            try:
-                cached_as = (key, *map(type, values))
-                prefix = self._prefixes.get(cached_as)
-            except TypeError:
-                cached_as = prefix = None
-            if prefix is not None:
-                return prefix
-            if any(val != val or val == 0 for val in values if type(val) is not str):
-                cached_as = None
+        elif any(val != val or val == 0 for val in values if type(val) is not str):
+            cached_as = None
         fmt.check_name(name)
         ctx = {fmt.check_context_key(k): fmt.context_text(k, v)
                for k, v in (context or {}).items()}
