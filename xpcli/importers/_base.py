@@ -345,7 +345,7 @@ def to_frame(run_id: str, data: RunData) -> Any:
 
     n = len(data)
     params = fmt.plain_params(data.params) if data.params else None
-    meta = fmt.plain_params(data.meta) if data.meta else None
+    meta = fmt.plain_params(data.meta, "meta") if data.meta else None
     head = {
         "kind": ["run"], "run": [run_id], "name": [None], "value": [None], "step": [None],
         "epoch": [None], "time": [data.created],
