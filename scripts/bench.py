@@ -17,10 +17,14 @@ each measured as
 - floor:    raw Polars over that same Parquet file (the floor)
 
 plus peak memory (max RSS) of each xp process, the cold JSONL parse rate, the
-``Run.track`` rate, and ``xp --help``. Results go to ``docs/benchmarks.md``, with ratios
-from this one run (machines are noisy; compare within a run, not across runs).
+``Run.track`` rate, ``xp --help``, and ``xp import tensorboard`` on a generated folder of
+Keras-shaped event files (1 M scalar points with HParams). Results go to
+``docs/benchmarks.md``, with ratios from this one run (machines are noisy; compare within
+a run, not across runs).
 
 Usage: python scripts/bench.py [--sizes 240,2400,10000] [--data DIR] [--out FILE]
+       python scripts/bench.py --only tensorboard   (that case alone; its section of
+                                                     --out is replaced in place)
 """
 
 from __future__ import annotations
@@ -267,6 +271,118 @@ def bench_track(points: int = 1_000_000) -> float:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+TB_RUNS, TB_EPOCHS = 100, 1000
+TB_TAGS = ("epoch_loss", "epoch_accuracy", "epoch_auc", "epoch_precision", "epoch_recall")
+TB_GRAPH_BYTES = 100_000
+
+
+def make_tensorboard_logs(folder: Path, runs: int = TB_RUNS, epochs: int = TB_EPOCHS) -> int:
+    """Keras-shaped TensorBoard logs, written with the tensorboard package's own writer.
+
+    Per run, as Keras' TensorBoard and HParams callbacks write them: an HParams
+    ``session_start_info`` event in the run folder, and ``train/`` and ``validation/``
+    folders of TF2 tensor scalars (float32 ``tensor_content``, the scalars plugin's
+    metadata on every value), one event per value; ``train/`` starts with the model graph.
+    Returns the number of scalar points written.
+    """
+    import math
+    import struct
+
+    from tensorboard.compat.proto import (
+        event_pb2,
+        summary_pb2,
+        tensor_pb2,
+        tensor_shape_pb2,
+        types_pb2,
+    )
+    from tensorboard.plugins.hparams import summary_v2 as hp
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    meta = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+    graph = bytes(range(256)) * (TB_GRAPH_BYTES // 256)
+    points = 0
+    for r in range(runs):
+        run = folder / f"run_{r:03d}"
+        writer = EventFileWriter(str(run))
+        hparams = {"lr": (1e-4, 3e-4, 1e-3)[r % 3], "units": 64 * (1 + r % 4),
+                   "optimizer": ("adam", "sgd")[r % 2]}
+        writer.add_event(event_pb2.Event(summary=hp.hparams_pb(hparams), wall_time=1.7e9))
+        writer.close()
+        for split in ("train", "validation"):
+            writer = EventFileWriter(str(run / split))
+            if split == "train":
+                writer.add_event(event_pb2.Event(graph_def=graph, wall_time=1.7e9))
+            for epoch in range(epochs):
+                for k, tag in enumerate(TB_TAGS):
+                    value = math.exp(-epoch / epochs) + 0.001 * ((r * 7 + epoch + k) % 13)
+                    tensor = tensor_pb2.TensorProto(
+                        dtype=types_pb2.DT_FLOAT, tensor_shape=tensor_shape_pb2.TensorShapeProto(),
+                        tensor_content=struct.pack("<f", value))
+                    summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(
+                        tag=tag, tensor=tensor, metadata=meta)])
+                    writer.add_event(event_pb2.Event(summary=summary, step=epoch,
+                                                     wall_time=1.7e9 + r * epochs + epoch))
+                    points += 1
+            writer.close()
+    return points
+
+
+def bench_tensorboard(data: Path) -> dict[str, Any]:
+    """``import_runs('tensorboard', ...)`` in-process on the generated folder, timed once."""
+    from xpcli.importers import import_runs
+
+    folder = data / f"tensorboard-{TB_RUNS}x{TB_EPOCHS}"
+    done = folder / ".complete"
+    if not done.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        print("bench: writing the TensorBoard logs (once) ...", file=sys.stderr, flush=True)
+        done.parent.mkdir(parents=True, exist_ok=True)
+        done.write_text(str(make_tensorboard_logs(folder)))
+    size = sum(p.stat().st_size for p in folder.rglob("*tfevents*"))
+    into = Path(tempfile.mkdtemp(prefix="xp-bench-tb-"))
+    try:
+        start = time.perf_counter()
+        summary = import_runs("tensorboard", str(folder), str(into))
+        seconds = time.perf_counter() - start
+    finally:
+        shutil.rmtree(into, ignore_errors=True)
+    return {"runs": len(summary.runs), "points": summary.points, "seconds": seconds,
+            "mb": size / 1e6, "skipped": summary.skipped_text()}
+
+
+TB_HEADING = "## Importing TensorBoard logs"
+
+
+def tensorboard_section(tb: dict[str, Any]) -> list[str]:
+    return [
+        TB_HEADING,
+        "",
+        f"`import_runs('tensorboard', ...)` in-process, once, on {tb['runs']} Keras-shaped runs "
+        f"({tb['mb']:.0f} MB of event files: `train/` and `validation/` folders of float32 "
+        f"tensor scalars, HParams, a {TB_GRAPH_BYTES // 1000} KB graph per run; "
+        "`scripts/bench.py` writes them once with the tensorboard package's writer): "
+        f"{tb['points']:,} points in {fmt_s(tb['seconds'])}, "
+        f"**{tb['points'] / tb['seconds']:,.0f} points/s** (skipped: {tb['skipped']}).",
+        "",
+    ]
+
+
+def replace_section(text: str, heading: str, section: list[str]) -> str:
+    """``text`` with the section under ``heading`` replaced (or added before the footer)."""
+    lines = text.splitlines()
+    if heading in lines:
+        start = lines.index(heading)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")
+                    or lines[i].startswith("The xp commands:")), len(lines))
+        lines[start:end] = section
+    else:
+        at = next((i for i, line in enumerate(lines) if line.startswith("The xp commands:")),
+                  len(lines))
+        lines[at:at] = section
+    return "\n".join(lines) + "\n"
+
+
 def bench_help() -> float:
     return min(run_process(XP + ["--help"], dict(os.environ))[0] for _ in range(5))
 
@@ -295,7 +411,8 @@ def fmt_s(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
-def report(results: dict[int, dict[str, Any]], track: float, help_s: float) -> str:
+def report(results: dict[int, dict[str, Any]], track: float, help_s: float,
+           tb: dict[str, Any]) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -345,6 +462,7 @@ def report(results: dict[int, dict[str, Any]], track: float, help_s: float) -> s
             f"SVG {fmt_s(pc['svg'][0])} ({pc['svg'][1]:.0f} MB).",
             "",
         ]
+    lines += tensorboard_section(tb)
     lines += [
         "The xp commands: "
         + "; ".join(f"{k}: `xp {' '.join(v)}`" for k, v in queries("RUN").items()) + ".",
@@ -359,16 +477,27 @@ def main() -> None:
     parser.add_argument("--sizes", default="240,2400,10000")
     parser.add_argument("--data", default=os.environ.get("XP_BENCH_DATA", "bench-data"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--only", choices=["tensorboard"], default=None,
+                        help="run one case and replace its section of --out")
     args = parser.parse_args()
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
+    if args.only == "tensorboard":
+        section = tensorboard_section(bench_tensorboard(data))
+        out = Path(args.out)
+        old = out.read_text() if out.exists() else ""
+        out.write_text(replace_section(old, TB_HEADING, section))
+        print("\n".join(section))
+        return
     results = {}
     for n in (int(s) for s in args.sizes.split(",")):
         print(f"bench: {n} runs ...", file=sys.stderr, flush=True)
         results[n] = bench_size(n, data)
     track = bench_track()
     help_s = bench_help()
-    text = report(results, track, help_s)
+    print("bench: TensorBoard import ...", file=sys.stderr, flush=True)
+    tb = bench_tensorboard(data)
+    text = report(results, track, help_s, tb)
     Path(args.out).write_text(text)
     print(text)
 
