@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from fuzz_helpers import fuzz_settings
+from hypothesis import given
+from hypothesis import strategies as st
 
 from xpcli.cli import cli
 from xpcli.dataset import load
@@ -193,10 +199,314 @@ def test_truncated_file_keeps_what_was_read(tmp_path):
 
 
 def test_missing_tensorboard_names_the_extra(tmp_path, monkeypatch):
-    for name in ("tensorboard", "tensorboard.backend.event_processing.event_file_loader"):
+    for name in [m for m in sys.modules if m.split(".")[0] == "tensorboard"] + ["tensorboard"]:
         monkeypatch.setitem(sys.modules, name, None)
     (tmp_path / "logs").mkdir()
     result = CliRunner().invoke(cli, ["import", "tensorboard", str(tmp_path / "logs"),
                                       "--into", str(tmp_path / "runs")])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1].endswith("pip install 'xpcli[tensorboard]'")
+
+
+# -- the column-wise reader gives what tensorboard's own loader gives -----------------------
+
+
+def _reference(path: Path) -> tuple[list[tuple[str, int, float, str]], dict]:
+    """Scalars and hparams of one file as the importer read them before the column-wise
+    reader: tensorboard's EventFileLoader (it stops at the first record that fails its
+    checksum), data_compat, the plugin of a tag's first value, make_ndarray."""
+    from tensorboard import data_compat
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import metadata as hp_metadata
+    from tensorboard.util import tensor_util
+
+    points, params, plugin_of = [], {}, {}
+    try:
+        for event in EventFileLoader(str(path)).Load():
+            if event.WhichOneof("what") != "summary":
+                continue
+            for raw in event.summary.value:
+                value = data_compat.migrate_value(raw)
+                plugin = value.metadata.plugin_data.plugin_name
+                if plugin:
+                    plugin_of.setdefault(value.tag, plugin)
+                else:
+                    plugin = plugin_of.get(value.tag, "")
+                if plugin == "scalars":
+                    try:
+                        number = float(tensor_util.make_ndarray(value.tensor))
+                    except (TypeError, ValueError):
+                        continue
+                    points.append((value.tag, event.step, event.wall_time, repr(number)))
+                elif plugin == "hparams" and value.tag.endswith("session_start_info"):
+                    info = hp_metadata.parse_session_start_info_plugin_data(
+                        value.metadata.plugin_data.content)
+                    for key, hp in info.hparams.items():
+                        params[key] = getattr(hp, hp.WhichOneof("kind"))
+    except Exception:  # noqa: BLE001 - a record that does not decode ends the file
+        pass
+    return points, params
+
+
+def _fast(path: Path) -> tuple[list[tuple[str, int, float, str]], dict]:
+    from xpcli.importers.tensorboard import read_file
+
+    result = read_file(str(path))
+    tags = [result.tags[c] for c in result.codes.tolist()]
+    points = list(zip(tags, result.steps.tolist(), result.times.tolist(),
+                      map(repr, result.values.tolist())))
+    return points, {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                    for k, v in result.params.items()}
+
+
+def _same(path: Path) -> list:
+    points, params = _reference(path)
+    fast_points, fast_params = _fast(path)
+    assert fast_points == points, path
+    assert fast_params == {k: float(v) if isinstance(v, int) and not isinstance(v, bool)
+                           else v for k, v in params.items()}, path
+    return points
+
+
+def _event(tag: str, step: int, wall: float, encoding: str, value: float,
+           metadata: bool = True) -> Any:
+    """An event with one scalar value, in one of the encodings writers use."""
+    import struct
+
+    from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
+    from tensorboard.plugins.scalar import metadata as scalar_metadata
+
+    if encoding == "simple":
+        summary_value = summary_pb2.Summary.Value(tag=tag, simple_value=value)
+    else:
+        dtype, field, pack = {"f32content": (types_pb2.DT_FLOAT, "tensor_content", "<f"),
+                              "f32val": (types_pb2.DT_FLOAT, "float_val", None),
+                              "f64content": (types_pb2.DT_DOUBLE, "tensor_content", "<d"),
+                              "f64val": (types_pb2.DT_DOUBLE, "double_val", None),
+                              "i64val": (types_pb2.DT_INT64, "int64_val", None)}[encoding]
+        tensor = tensor_pb2.TensorProto(dtype=dtype)
+        tensor.tensor_shape.SetInParent()
+        if pack:
+            tensor.tensor_content = struct.pack(pack, value)
+        else:
+            if encoding == "i64val":  # an integer scalar (only finite values have one)
+                value = int(value) if value == value and abs(value) != float("inf") else 7
+            getattr(tensor, field).append(value)
+        summary_value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
+        if metadata:
+            summary_value.metadata.CopyFrom(scalar_metadata.create_summary_metadata("", ""))
+    return event_pb2.Event(step=step, wall_time=wall,
+                           summary=summary_pb2.Summary(value=[summary_value]))
+
+
+def _write_varied(folder: Path) -> None:
+    """One file with every encoding and quirk the column-wise reader must agree on."""
+    import math
+
+    np = pytest.importorskip("numpy")
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.plugins.hparams import summary_v2 as hp
+    from tensorboard.plugins.text import metadata as text_metadata
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    from tensorboard.util import tensor_util
+
+    writer = EventFileWriter(str(folder))
+    writer.add_event(event_pb2.Event(summary=hp.hparams_pb({"lr": 0.5, "opt": "adam",
+                                                             "deep": True}), wall_time=5.0))
+    writer.add_event(event_pb2.Event(graph_def=b"\x01" * 70_000, wall_time=5.0))
+    encodings = ("simple", "f32content", "f32val", "f64content", "f64val", "i64val")
+    values = [0.1, -2.5, 1e-30, 3.0, math.nan, math.inf, -math.inf, -0.0, 123456.789]
+    steps = [0, 1, 127, 128, 16383, 16384, 2**40, -1, -(2**63)]
+    for i, encoding in enumerate(encodings * 3):
+        for j, (step, value) in enumerate(zip(steps, values)):
+            # metadata on a tag's first value only (as TF1 writes), and none at all for
+            # "bare" tensors (no plugin: TensorBoard does not take them as scalars)
+            tag = "bare" if i >= 12 and encoding != "simple" else f"m{i % 4}/{encoding}"
+            writer.add_event(_event(tag, step, 1000.0 + i + j / 8, encoding, value,
+                                    metadata=(j == 0 and tag != "bare")))
+    writer.add_event(_event("zero wall", 3, 0.0, "f32val", 2.0))
+    several = summary_pb2.Summary(value=[  # several values in one event (TF1)
+        summary_pb2.Summary.Value(tag="a", simple_value=1.5),
+        summary_pb2.Summary.Value(tag="b", simple_value=2.5)])
+    writer.add_event(event_pb2.Event(step=7, wall_time=2000.0, summary=several))
+    vector = _event("vector", 8, 2001.0, "f32val", 1.0)  # a scalars value that is not one
+    vector.summary.value[0].tensor.float_val.append(2.0)
+    vector.summary.value[0].tensor.tensor_shape.dim.add(size=2)
+    writer.add_event(vector)
+    text = summary_pb2.Summary.Value(
+        tag="note", metadata=text_metadata.create_summary_metadata("note", ""),
+        tensor=tensor_util.make_tensor_proto(np.array([b"hello"])))
+    writer.add_event(event_pb2.Event(summary=summary_pb2.Summary(value=[text]), step=9,
+                                     wall_time=2002.0))
+    writer.close()
+
+
+def test_column_wise_reader_matches_tensorboards_loader(tmp_path):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    _write_varied(tmp_path / "varied")
+    _write_run(tmp_path / "run")
+    sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+    try:
+        from bench import make_tensorboard_logs
+    finally:
+        sys.path.pop(0)
+    written = make_tensorboard_logs(tmp_path / "keras", runs=2, epochs=30)
+    files = sorted(p for p in tmp_path.rglob("*") if "tfevents" in p.name)
+    assert len(files) == 1 + 3 + 2 * 3
+    total = sum(len(_same(path)) for path in files)
+    (varied,) = (tmp_path / "varied").glob("*tfevents*")
+    points, params = _reference(varied)
+    assert params == {"lr": 0.5, "opt": "adam", "deep": True}
+    # 13 rounds of 9 values (5 'bare' rounds are not scalars), 'zero wall', a and b
+    assert len(points) == 13 * 9 + 3
+    assert total == written + len(points) + 8
+
+
+@real
+def test_column_wise_reader_matches_on_the_real_logs():
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    files = sorted(p for p in REAL.rglob("*") if "tfevents" in p.name)
+    assert files and sum(len(_same(path)) for path in files) > 0
+
+
+def test_a_damaged_record_ends_the_file_where_tensorboard_stops(tmp_path):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(str(tmp_path / "logs" / "run"))
+    for step in range(20):
+        writer.add_event(_event("loss", step, 100.0 + step, "f32content", 1.0 / (step + 1)))
+    writer.close()
+    (path,) = (tmp_path / "logs" / "run").iterdir()
+    whole = path.read_bytes()
+    # record 11 (file_version is record 0): a bit of its data, of its length (one more
+    # byte: within the file), of its length (far beyond the end: the framing stops there)
+    start = 0
+    for _ in range(11):
+        start += 16 + int.from_bytes(whole[start:start + 8], "little")
+    for where, bit, reason, message in (
+            (start + 12 + 30, 0x40, "damaged event files", "record 12 of 21 fails its checksum"),
+            (start, 0x01, "damaged event files", "the length of record 12 of"),
+            (start + 1, 0x40, "truncated event files", "truncated: the last")):
+        data = bytearray(whole)
+        data[where] ^= bit
+        path.write_bytes(bytes(data))
+        points = _same(path)
+        assert [p[1] for p in points] == list(range(10))
+        summary = import_runs("tensorboard", str(tmp_path / "logs"), str(tmp_path / "runs"))
+        assert summary.points == 10 and summary.skipped[reason] == 1
+        assert any(p.path == str(path) and message in p.message for p in summary.problems)
+
+
+@pytest.mark.parametrize("length", [0, 1, 3, 4, 7, 8, 63, 64, 65, 1000])
+def test_masked_crc32c_matches_tensorboards(length):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    import numpy as np
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c as reference
+
+    from xpcli.importers.tensorboard import masked_crc32c
+
+    rng = np.random.default_rng(length)
+    buf = rng.integers(0, 256, 5000, dtype=np.uint8)
+    starts = np.array([0, 17, 1000, 3999 - length], dtype=np.int64)
+    got = masked_crc32c(buf, starts, np.full(len(starts), length, dtype=np.int64))
+    assert got.tolist() == [reference(buf[s:s + length].tobytes()) for s in starts]
+
+
+@fuzz_settings(ci=15, soak=600)
+@given(events=st.lists(st.tuples(st.sampled_from(["loss", "acc", "l/r"]),
+                                 st.integers(-(2**63), 2**63 - 1),
+                                 st.floats(0, 2e9),
+                                 st.sampled_from(["simple", "f32content", "f32val",
+                                                  "f64content", "f64val"]),
+                                 st.floats(allow_nan=True, allow_infinity=True, width=32),
+                                 st.booleans()), max_size=25),
+       damage=st.one_of(st.none(), st.tuples(st.sampled_from(["flip", "cut"]),
+                                             st.floats(0, 1), st.integers(0, 7))))
+def test_column_wise_reader_agrees_on_random_and_damaged_files(events, damage):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    folder = Path(tempfile.mkdtemp(prefix="xp-tb-fuzz-"))
+    try:
+        writer = EventFileWriter(str(folder))
+        for tag, step, wall, encoding, value, metadata in events:
+            writer.add_event(_event(tag, step, wall, encoding, value, metadata))
+        writer.close()
+        (path,) = folder.iterdir()
+        if damage is not None:
+            data = bytearray(path.read_bytes())
+            where = int(damage[1] * (len(data) - 1))
+            if damage[0] == "flip":
+                data[where] ^= 1 << damage[2]
+            else:
+                del data[where:]
+            path.write_bytes(bytes(data))
+        _same(path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- PyTorch's add_scalars ---------------------------------------------------------------
+
+CLASSES = ("Sandal", "Ankle boot", "Bag")
+
+
+def _write_add_scalars(logdir: Path, epochs: int = 4) -> None:
+    """What PyTorch's SummaryWriter writes for add_scalar and add_scalars: the run's own
+    event file, and per dict key a folder ``<main_tag>_<key>`` (``/`` in the main tag
+    written as ``_``) of legacy scalars tagged with the main tag."""
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    own = EventFileWriter(str(logdir))
+    subs: dict[str, Any] = {}
+    for epoch in range(epochs):
+        own.add_event(_event("Loss/train", epoch, 100.0 + epoch, "simple", 1.0 / (epoch + 1)))
+        for main_tag, values in (
+                ("Accuracy per class", {c: (i + 1) / 8 + epoch / 16
+                                        for i, c in enumerate(CLASSES)}),
+                ("loss/split", {"train": 2.0 - epoch / 4, "valid": 2.5 - epoch / 8})):
+            for key, value in values.items():
+                folder = logdir / f"{main_tag.replace('/', '_')}_{key}"
+                if folder not in subs:
+                    subs[folder] = EventFileWriter(str(folder))
+                subs[folder].add_event(_event(main_tag, epoch, 100.0 + epoch, "simple", value))
+    for writer in (own, *subs.values()):
+        writer.close()
+
+
+def test_add_scalars_folders_are_a_context_of_their_run(tmp_path):
+    _write_add_scalars(tmp_path / "runs" / "fashion lr 0.01")
+    into = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["import", "tensorboard", str(tmp_path / "runs"),
+                                      "--into", str(into), "--format", "csv"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1:] == [
+        f"fashion_lr_0.01,fashion lr 0.01,{4 + 4 * 3 + 4 * 2},"
+        f"{into / 'imported' / 'tensorboard' / 'fashion_lr_0.01.parquet'}"]
+    points = load(into).points.collect()
+    boot = points.filter(pl.col("name") == "Accuracy_per_class", pl.col("tag") == "Ankle boot")
+    assert boot.sort("step").select("step", "value").rows() == [
+        (e, 2 / 8 + e / 16) for e in range(4)]
+    valid = points.filter(pl.col("name") == "loss/split", pl.col("tag") == "valid")
+    assert valid.sort("step")["value"].to_list() == [2.5 - e / 8 for e in range(4)]
+    assert points.filter(pl.col("name") == "Loss/train")["tag"].is_null().all()
+    metrics = CliRunner().invoke(cli, ["metrics", "--runs", str(into), "--format", "csv"],
+                                 catch_exceptions=False)
+    assert any(line.startswith("Accuracy_per_class,tag=Ankle boot|Bag|Sandal,")
+               for line in metrics.stdout.splitlines()), metrics.stdout
+
+
+def test_folders_named_like_their_tag_are_runs_when_the_parent_has_no_events(tmp_path):
+    """Runs ``loss_a`` and ``loss_b`` logging ``loss`` under a folder of runs stay runs."""
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    for name in ("loss_a", "loss_b"):
+        writer = EventFileWriter(str(tmp_path / "runs" / name))
+        writer.add_event(_event("loss", 1, 10.0, "simple", 0.5))
+        writer.close()
+    summary = import_runs("tensorboard", str(tmp_path / "runs"), str(tmp_path / "out"))
+    assert sorted(r.run for r in summary.runs) == ["loss_a", "loss_b"]

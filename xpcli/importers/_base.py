@@ -19,7 +19,7 @@ import os
 import re
 import time as _time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +71,7 @@ class RunData:
         self.epochs: list[float | None] = []
         self.times: list[float | None] = []
         self.contexts: list[str | None] = []
+        self.chunks: list[_Chunk] = []
         self._context_text: dict[tuple[tuple[str, str], ...], str] = {}
 
     def add(self, name: str, value: float, step: int | None = None,
@@ -84,6 +85,18 @@ class RunData:
         self.times.append(None if time is None else float(time))
         self.contexts.append(self._context(context))
 
+    def add_columns(self, names: Sequence[str], codes: Any, values: Any, steps: Any,
+                    times: Any, context: Mapping[str, str] | None = None) -> None:
+        """Add many points of one context column-wise (numpy arrays, no epoch).
+
+        ``codes[i]`` indexes ``names`` (the distinct raw names, each made spec-safe once as
+        :meth:`add` does); ``values``, ``steps`` (int64) and ``times`` are arrays of the
+        same length. Such points are stored after those added with :meth:`add`.
+        """
+        text = self._context(context)
+        self.chunks.append(_Chunk([metric_name(n) for n in names], [text] * len(names),
+                                  codes, values, steps, times))
+
     def _context(self, context: Mapping[str, str] | None) -> str | None:
         if not context:
             return None
@@ -96,7 +109,40 @@ class RunData:
         return text
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.values) + sum(len(chunk.values) for chunk in self.chunks)
+
+
+@dataclass
+class _Chunk:
+    """Points added column-wise: per code a (spec-safe) name and a context text."""
+
+    names: list[str]
+    contexts: list[str | None]
+    codes: Any
+    values: Any
+    steps: Any
+    times: Any
+
+    def frame(self, run_id: str) -> Any:
+        """The chunk's rows in ``records.RAW_SCHEMA``."""
+        import polars as pl
+
+        from ..records import RAW_SCHEMA
+
+        n = len(self.values)
+        codes = pl.Series(self.codes, dtype=pl.UInt32)
+        return pl.DataFrame({
+            "kind": pl.repeat("point", n, dtype=pl.String, eager=True),
+            "run": pl.repeat(run_id, n, dtype=pl.String, eager=True),
+            "name": pl.Series(self.names, dtype=pl.String).gather(codes),
+            "value": pl.Series(self.values, dtype=pl.Float64),
+            "step": pl.Series(self.steps, dtype=pl.Int64),
+            "epoch": pl.repeat(None, n, dtype=pl.Float64, eager=True),
+            "time": pl.Series(self.times, dtype=pl.Float64),
+            "context": pl.Series(self.contexts, dtype=pl.String).gather(codes),
+            "params": pl.repeat(None, n, dtype=pl.String, eager=True),
+            "meta": pl.repeat(None, n, dtype=pl.String, eager=True),
+        }, schema=RAW_SCHEMA)
 
 
 @dataclass
@@ -343,7 +389,7 @@ def to_frame(run_id: str, data: RunData) -> Any:
 
     from ..records import RAW_SCHEMA
 
-    n = len(data)
+    n = len(data.values)
     params = fmt.plain_params(data.params) if data.params else None
     meta = fmt.plain_params(data.meta, "meta") if data.meta else None
     head = {
@@ -358,22 +404,28 @@ def to_frame(run_id: str, data: RunData) -> Any:
         "step": data.steps, "epoch": data.epochs, "time": data.times,
         "context": data.contexts, "params": [None] * n, "meta": [None] * n,
     }
-    return pl.concat([pl.DataFrame(head, schema=RAW_SCHEMA),
-                      pl.DataFrame(body, schema=RAW_SCHEMA)], how="vertical")
+    return pl.concat([pl.DataFrame(head, schema=RAW_SCHEMA), pl.DataFrame(body, schema=RAW_SCHEMA),
+                      *(chunk.frame(run_id) for chunk in data.chunks)], how="vertical")
 
 
 def _apply_context_regex(data: RunData, regex: re.Pattern[str]) -> None:
     cache: dict[str, tuple[str, dict[str, str]]] = {}
-    for i, name in enumerate(data.names):
+
+    def split(name: str, text: str | None) -> tuple[str, str | None]:
         if name not in cache:
             cache[name] = context_from_name(regex, name)
         new, extra = cache[name]
         if not extra:
-            continue
-        text = data.contexts[i]
+            return name, text
         old = json.loads(text) if text else {}
-        data.names[i] = new
-        data.contexts[i] = data._context({**old, **extra})
+        return new, data._context({**old, **extra})
+
+    for i, name in enumerate(data.names):
+        data.names[i], data.contexts[i] = split(name, data.contexts[i])
+    for chunk in data.chunks:
+        pairs = [split(n, t) for n, t in zip(chunk.names, chunk.contexts)]
+        chunk.names = [n for n, _ in pairs]
+        chunk.contexts = [t for _, t in pairs]
 
 
 def finite_or_none(value: Any) -> float | None:
