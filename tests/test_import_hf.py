@@ -234,3 +234,41 @@ def test_same_name_from_two_sources_does_not_merge(tmp_path):
     assert runs.height == 2
     assert sorted(runs["run"].to_list())[0] == "out"
     assert sorted(runs["run"].to_list())[1].startswith("out-")
+
+
+def test_last_checkpoint_is_a_copy_not_a_second_run(tmp_path):
+    """``hub_strategy="checkpoint"`` leaves ``last-checkpoint/`` beside the final state."""
+    history = [{"loss": 1.0 - i / 10, "learning_rate": 5e-5, "step": 10 * (i + 1),
+                "epoch": (i + 1) / 2} for i in range(6)]
+    history.append({"eval_loss": 0.4, "eval_f1": 0.7, "step": 60, "epoch": 3.0})
+    out = tmp_path / "src" / "bert lr 5e-5"
+    for folder in (out, out / "last-checkpoint", out / "checkpoint-60"):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "trainer_state.json").write_text(
+            json.dumps({"log_history": history, "global_step": 60, "epoch": 3.0}))
+    into = tmp_path / "runs"
+    summary = import_runs("hf", str(tmp_path / "src"), str(into))
+    assert [r.name for r in summary.runs] == ["bert lr 5e-5"]
+    assert summary.skipped == {"checkpoint states": 2}
+    points = load(into).points.collect()
+    loss = points.filter(pl.col("name") == "loss", pl.col("split") == "train").sort("step")
+    assert loss["value"].to_list() == [1.0 - i / 10 for i in range(6)]
+    assert points.height == 6 * 2 + 2  # loss and learning_rate per step, one eval
+
+
+def test_only_checkpoints_the_latest_is_read_last_checkpoint_by_its_step(tmp_path):
+    def state(folder: Path, step: int) -> None:
+        folder.mkdir(parents=True)
+        (folder / "trainer_state.json").write_text(
+            json.dumps({"log_history": [{"loss": step / 100, "step": step}],
+                        "global_step": step}))
+
+    state(tmp_path / "src" / "pushed" / "checkpoint-40", 40)
+    state(tmp_path / "src" / "pushed" / "last-checkpoint", 80)  # newer than checkpoint-40
+    state(tmp_path / "src" / "local" / "checkpoint-80", 80)
+    state(tmp_path / "src" / "local" / "last-checkpoint", 80)  # a copy: the named one wins
+    summary = import_runs("hf", str(tmp_path / "src"), str(tmp_path / "runs"))
+    assert sorted(r.name for r in summary.runs) == ["local/checkpoint-80",
+                                                     "pushed/last-checkpoint"]
+    assert summary.skipped == {"checkpoint states": 2}
+    assert sorted(load(tmp_path / "runs").points.collect()["value"].to_list()) == [0.8, 0.8]

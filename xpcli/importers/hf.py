@@ -1,8 +1,9 @@
 """Hugging Face Trainer: ``trainer_state.json`` (its ``log_history``) and neighbouring files.
 
 One run per ``trainer_state.json`` under the source. A ``checkpoint-N`` folder's state is a
-prefix of its output folder's, so it is skipped when the output folder has its own state,
-and only the latest checkpoint is read when it does not.
+prefix of its output folder's, and ``last-checkpoint/`` (pushed by ``hub_strategy=
+"checkpoint"``) a copy of the latest checkpoint: they are skipped when the output folder
+has its own state, and only the latest checkpoint is read when it does not.
 
 Names and contexts (see docs/importers.md):
 
@@ -35,6 +36,7 @@ from ._base import (
     RunData,
     SourceRun,
     finite_or_none,
+    read_json,
     read_json_or_skip,
     relative_name,
     step_or_none,
@@ -46,6 +48,7 @@ LOOK_FOR = "point it at a folder holding trainer_state.json files (a Trainer out
 
 _SPLITS = ("eval", "test", "predict")
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+_LAST_CHECKPOINT = "last-checkpoint"
 _ENTITY = re.compile(r"(.+)_(precision|recall|f1|number|accuracy)")
 _STATE_PARAMS = ("train_batch_size", "num_train_epochs", "max_steps", "logging_steps",
                  "eval_steps", "save_steps")
@@ -56,27 +59,47 @@ def discover(source: str, report: Report) -> list[SourceRun]:
     """One source run per trainer_state.json; checkpoints only when no final state."""
     states = walk_files(source, "trainer_state.json")
     folders = {os.path.dirname(s) for s in states}
-    latest: dict[str, tuple[int, str]] = {}
+    latest: dict[str, tuple[tuple[int, int], str]] = {}
     chosen: list[str] = []
     for state in states:
         folder = os.path.dirname(state)
-        match = _CHECKPOINT.fullmatch(os.path.basename(folder))
-        if not match:
+        rank = _checkpoint_rank(folder, state)
+        if rank is None:
             chosen.append(state)
             continue
         parent = os.path.dirname(folder)
         if parent in folders:
             report.skip(state, "checkpoint states")
             continue
-        number = int(match.group(1))
         if parent in latest:
             report.skip(state, "checkpoint states")
-            if latest[parent][0] > number:
+            if latest[parent][0] > rank:
                 continue
-        latest[parent] = (number, state)
+        latest[parent] = (rank, state)
     chosen += [state for _, state in latest.values()]
     root = source if os.path.isdir(source) else os.path.dirname(source)
     return [SourceRun(relative_name(root, os.path.dirname(s)), s) for s in sorted(chosen)]
+
+
+def _checkpoint_rank(folder: str, state: str) -> tuple[int, int] | None:
+    """How late a checkpoint folder's state is (its step; a named one wins a tie), or
+    None for a folder that is no checkpoint.
+
+    ``checkpoint-N`` is at step N. ``last-checkpoint`` (what ``hub_strategy="checkpoint"``
+    pushes) is a copy of the latest one: its step is its state's ``global_step``.
+    """
+    base = os.path.basename(folder)
+    match = _CHECKPOINT.fullmatch(base)
+    if match:
+        return int(match.group(1)), 1
+    if base != _LAST_CHECKPOINT:
+        return None
+    try:
+        step = read_json(state).get("global_step")
+    except (OSError, ValueError, AttributeError):
+        step = None  # read() reports the file if it is the one chosen
+    number = finite_or_none(step)
+    return (int(number) if number is not None and abs(number) < 2**63 else -1), 0
 
 
 def _split_key(key: str, entity_prefixes: set[str]) -> tuple[str, dict[str, str]]:
