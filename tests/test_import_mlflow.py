@@ -201,3 +201,56 @@ def test_store_written_by_mlflow_client_native_and_via_uri(tmp_path, monkeypatch
         assert points.select("run", "step", "time", "value").rows() == [
             ("child", 0, 4.0, 2.0), ("parent_run", 0, 1.0, 1.5), ("parent_run", 1, 2.0, 1.2),
             ("parent_run", 2, 3.0, 0.9)]
+
+
+def _nested_store(root: Path) -> dict[str, list[float]]:
+    """A hyperparameter search as MLflow's file store holds it: a parent run with tags
+    only (no params, no metrics) and three nested trials naming it in
+    ``mlflow.parentRunId``. Returns each trial's val_acc values."""
+    exp = root / "mlruns" / "3"
+    exp.mkdir(parents=True)
+    (exp / "meta.yaml").write_text("experiment_id: '3'\nlifecycle_stage: active\nname: tuning\n")
+    parent = "5f0c" * 8
+    values = {f"trial-{i}": [0.5 + e / 10 - i / 20 for e in range(3)] for i in range(3)}
+    for uuid, name, tags in [(parent, "search", {"team": "nlp"})] + [
+            (f"a{i}b{i}" * 8, f"trial-{i}", {"mlflow.parentRunId": parent}) for i in range(3)]:
+        run = exp / uuid
+        for sub in ("params", "metrics", "tags"):
+            (run / sub).mkdir(parents=True)
+        (run / "meta.yaml").write_text(
+            f"run_id: {uuid}\nrun_uuid: {uuid}\nexperiment_id: '3'\nlifecycle_stage: active\n"
+            f"status: 3\nstart_time: 1700000000000\nend_time: 1700000090000\nrun_name: {name}\n")
+        for key, text in {"mlflow.runName": name, "mlflow.user": "ana", **tags}.items():
+            (run / "tags" / key).write_text(text)
+        if name in values:
+            (run / "params" / "lr").write_text(str(10.0 ** -(3 - int(name[-1]))))
+            (run / "metrics" / "val_acc").write_text("".join(
+                f"{1700000001000 + e} {v} {e}\n" for e, v in enumerate(values[name])))
+    return values
+
+
+def test_parent_without_metrics_is_imported_so_parent_resolves(tmp_path):
+    values = _nested_store(tmp_path / "src")
+    into = tmp_path / "runs"
+    summary = import_runs("mlflow", str(tmp_path / "src"), str(into))
+    assert not summary.skipped
+    assert {r.run: r.points for r in summary.runs} == {"search": 0, "trial-0": 3,
+                                                        "trial-1": 3, "trial-2": 3}
+    runs = load(into).runs.collect().sort("run")
+    assert set(runs["parent"].drop_nulls().to_list()) == {"search"} <= set(runs["run"])
+    parent = runs.row(0, named=True)
+    assert (parent["run"], parent["status"], parent["experiment"], parent["points"]) == (
+        "search", "finished", "tuning", 0)
+    assert json.loads(parent["tags"]) == {"team": "nlp"}
+    # the commands take a run of no points: no value where it has none
+    runner = CliRunner()
+    selected = runner.invoke(cli, ["select", "--runs", str(into), "-p", "lr", "-m",
+                                   "val_acc@max", "--format", "csv"], catch_exceptions=False)
+    assert selected.exit_code == 0, selected.output
+    assert selected.stdout.splitlines() == ["run,lr,val_acc@max", "search,,"] + [
+        f"{name},{10.0 ** -(3 - i)},{max(values[name])}" for i, name in enumerate(values)]
+    grouped = runner.invoke(cli, ["group", "--runs", str(into), "--by", "parent", "-m",
+                                  "val_acc@max", "--where", "points > 0", "--format", "csv"],
+                            catch_exceptions=False)
+    best = sorted(max(v) for v in values.values())
+    assert grouped.stdout.splitlines()[1] == f"search,3,{best[1]},{best[0]},{best[2]}"

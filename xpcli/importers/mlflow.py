@@ -12,7 +12,9 @@ a list); each metric point keeps its step and its timestamp (as ``time``), no ep
 points sharing a step stay in timestamp order. Meta: ``experiment``, ``mlflow_run_id``,
 ``status``, ``created``/``ended``, ``user``, ``parent`` (the xp id of the parent run of a
 nested run when it is imported too, else its MLflow uuid) and the user's ``tags``.
-Deleted runs (lifecycle ``deleted``) are skipped and counted. Metric names stay as logged
+Every active run is imported, one with no metrics too (a run of no points: the parent of
+nested runs often logs none, and children name it). Deleted runs (lifecycle
+``deleted``) are skipped and counted. Metric names stay as logged
 (``validation_loss``); ``--context-from-name`` splits them where a project has a rule.
 """
 
@@ -164,10 +166,7 @@ def read(run: SourceRun, report: Report) -> RunData | None:
     experiment = _experiment_name(os.path.dirname(run.path))
     _meta_common(data, meta.get("status"), meta.get("start_time"), meta.get("end_time"),
                  tags, experiment, run.key)
-    if not len(data) and not data.params:
-        report.skip(run.path, "empty runs", "no params and no metrics; run skipped")
-        return None
-    return data
+    return data  # a run without metrics (the parent of nested runs) is still a run
 
 
 def _experiment_name(folder: str) -> str | None:
@@ -265,7 +264,4 @@ def _client_read(run: SourceRun, report: Report) -> RunData | None:
             data.add(key, m.value, step=m.step, time=m.timestamp / 1000.0)
     _meta_common(data, info.status, info.start_time, info.end_time, dict(found.data.tags),
                  run.extra.get("experiment"), info.run_id)
-    if not len(data) and not data.params:
-        report.skip(run.path, "empty runs", "no params and no metrics; run skipped")
-        return None
     return data
