@@ -80,20 +80,64 @@ def _version(root: Path, name: str, csv_text: str | None, yaml_text: str | None)
     return folder
 
 
-def test_unsafe_yaml_is_refused_and_metrics_still_imported(tmp_path):
+#: What ``save_hyperparameters()`` writes when a model is passed to ``__init__``: PyYAML's
+#: dump of the module object beside the plain hyperparameters.
+SAVED_HPARAMS = """\
+batch_size: 64
+lr: 0.001
+model: !!python/object:__main__.Net
+  _backward_hooks: !!python/object/apply:collections.OrderedDict
+  - []
+  _modules: !!python/object/apply:collections.OrderedDict
+  - - - fc
+      - !!python/object:torch.nn.modules.linear.Linear
+        in_features: 784
+        out_features: 10
+  training: true
+optimizer:
+  name: adam
+  betas: !!python/tuple
+  - 0.9
+  - 0.999
+  factory: !!python/name:torch.optim.Adam ''
+schedule: [1, !!python/object/apply:os.system ['touch {marker}'], 3]
+"""
+
+
+def test_python_objects_in_hparams_are_refused_and_the_plain_keys_kept(tmp_path):
     marker = tmp_path / "pwned"
     src = tmp_path / "src"
-    _version(src, "version_0", "epoch,step,val_loss\n0,9,0.5\n",
-             f"lr: 0.1\nx: !!python/object/apply:os.system ['touch {marker}']\n")
+    folder = _version(src, "version_0", "epoch,step,val_loss\n0,9,0.5\n",
+                      SAVED_HPARAMS.format(marker=marker))
     result = CliRunner().invoke(cli, ["import", "lightning", str(src), "--into",
                                       str(tmp_path / "runs"), "--format", "csv"])
     assert result.exit_code == 0, result.output
-    assert "Python object tags" in result.stderr and "params skipped" in result.stderr
-    assert "1 unsafe YAML files" in result.stderr
     assert not marker.exists()
+    hparams = folder / "hparams.yaml"
+    for key, tag in (("model", "python/object:__main__.Net"),
+                     ("optimizer.factory", "python/name:torch.optim.Adam"),
+                     ("schedule[1]", "python/object/apply:os.system")):
+        assert (f"{hparams}: '{key}' holds a Python object (tag:yaml.org,2002:{tag}); "
+                "refused, never loaded") in result.stderr, result.stderr
+    assert "3 unsafe YAML values" in result.stderr
     dataset = load(tmp_path / "runs")
+    row = dataset.runs.collect().row(0, named=True)
+    assert (row["lr"], row["batch_size"], row["optimizer.name"]) == (0.001, 64, "adam")
+    assert json.loads(row["optimizer.betas"]) == [0.9, 0.999]  # a tuple is plain data
+    assert not any(c.startswith(("model", "schedule", "optimizer.factory"))
+                   for c in dataset.runs.collect().columns)
     assert dataset.points.collect()["value"].to_list() == [0.5]
-    assert "lr" not in dataset.params
+
+
+def test_a_whole_hparams_file_that_is_an_object_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    src = tmp_path / "src"
+    _version(src, "version_0", "epoch,step,val_loss\n0,9,0.5\n",
+             f"!!python/object/apply:os.system ['touch {marker}']\n")
+    summary = import_runs("lightning", str(src), str(tmp_path / "runs"))
+    assert not marker.exists() and summary.points == 1
+    assert summary.skipped == {"unsafe YAML values": 1}
+    assert "the whole file holds a Python object" in str(summary.problems[0])
 
 
 def test_malformed_rows_and_missing_files_are_skipped(tmp_path):

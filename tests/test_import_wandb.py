@@ -86,15 +86,20 @@ def test_history_jsonl_gives_every_point(tmp_path):
         (i, float(i), 1.0 / (i + 1)) for i in range(4)]
 
 
-def test_unsafe_config_is_refused(tmp_path):
+def test_unsafe_config_value_is_refused_and_the_rest_kept(tmp_path):
     marker = tmp_path / "pwned"
-    config = f"lr:\n  value: !!python/object/apply:os.system ['touch {marker}']\n"
+    config = (f"lr:\n  value: !!python/object/apply:os.system ['touch {marker}']\n"
+              "bs:\n  desc: null\n  value: 16\n")
     _run_folder(tmp_path, "run-x-bad", {"loss": 1.0, "_step": 0}, config=config)
     result = CliRunner().invoke(cli, ["import", "wandb", str(tmp_path), "--into",
                                       str(tmp_path / "runs"), "--format", "csv"])
     assert result.exit_code == 0
-    assert "Python object tags" in result.stderr
+    config_path = tmp_path / "wandb" / "run-x-bad" / "files" / "config.yaml"
+    assert (f"{config_path}: 'lr.value' holds a Python object "
+            "(tag:yaml.org,2002:python/object/apply:os.system)") in result.stderr
     assert not marker.exists()
+    runs = load(tmp_path / "runs").runs.collect()
+    assert runs["bs"].to_list() == [16] and "lr" not in runs.columns
 
 
 _OFFLINE_RUN = textwrap.dedent("""

@@ -615,3 +615,103 @@ def load_yaml(path: str) -> Any:
     except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()[0][:80]
         raise ValueError(f"not valid YAML ({first})") from None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Where a YAML node with a Python (or unknown) tag was: never constructed."""
+
+    tag: str
+
+
+_PARAMS_LOADER: Any = None
+
+
+def _params_loader(yaml: Any) -> Any:
+    """A SafeLoader that builds a :class:`Refused` marker for every tag it cannot build
+    safely (``!!python/object...``, ``!!python/name...``, local tags) instead of failing,
+    and ``!!python/tuple`` (plain data, what YAML dumps of tuples use) as a list."""
+    global _PARAMS_LOADER
+    if _PARAMS_LOADER is None:
+        class ParamsLoader(yaml.SafeLoader):
+            pass
+
+        def refuse(loader: Any, suffix: str, node: Any) -> Refused:
+            return Refused(str(node.tag))  # the node's children are never built
+
+        def as_list(loader: Any, node: Any) -> list[Any]:
+            return list(loader.construct_sequence(node, deep=True))
+
+        ParamsLoader.add_constructor("tag:yaml.org,2002:python/tuple", as_list)
+        ParamsLoader.add_multi_constructor("", refuse)  # tags SafeLoader has no constructor for
+        _PARAMS_LOADER = ParamsLoader
+    return _PARAMS_LOADER
+
+
+def load_yaml_params(path: str) -> tuple[Any, list[tuple[str, str]]]:
+    """A params YAML file (``hparams.yaml``, W&B's ``config.yaml``) read safely, keeping
+    what is plain data when some nodes are Python objects.
+
+    Returns the data without the refused nodes, and (key, tag) of each refused node: a
+    mapping entry is left out (``model`` of ``save_hyperparameters()``), a list holding
+    one is left out whole; the key is dotted (``optimizer.cls``), ``""`` for the whole
+    document. Nothing in the file is constructed but plain YAML. Raises ValueError
+    naming the problem for a file that is not YAML.
+    """
+    yaml = require("yaml", "yaml", "reading YAML files")
+    with open(path, "rb") as fh:
+        text = fh.read()
+    loader = _params_loader(yaml)(text)  # what yaml.safe_load does, with that loader
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0][:80]
+        raise ValueError(f"not valid YAML ({first})") from None
+    finally:
+        loader.dispose()
+    refused: list[tuple[str, str]] = []
+    if isinstance(data, Refused):
+        return None, [("", data.tag)]
+    _drop_refused(data, "", refused, set())
+    return data, refused
+
+
+def _drop_refused(value: Any, where: str, refused: list[tuple[str, str]],
+                  seen: set[int]) -> bool:
+    """Remove :class:`Refused` nodes from ``value`` in place, noting them in ``refused``;
+    True when ``value`` (a list) holds one and must go as a whole."""
+    if id(value) in seen or not isinstance(value, (dict, list)):
+        return False
+    seen.add(id(value))
+    if isinstance(value, dict):
+        for key in list(value):
+            item = value[key]
+            label = f"<{key.tag}>" if isinstance(key, Refused) else str(key)
+            name = f"{where}.{label}" if where else label
+            if isinstance(key, Refused) or isinstance(item, Refused):
+                refused.append((name, item.tag if isinstance(item, Refused) else key.tag))
+                del value[key]
+            elif _drop_refused(item, name, refused, seen):
+                del value[key]
+        return False
+    gone = False
+    for i, item in enumerate(value):
+        if isinstance(item, Refused):
+            refused.append((f"{where}[{i}]", item.tag))
+            gone = True
+        elif _drop_refused(item, f"{where}[{i}]", refused, seen):
+            gone = True
+    return gone
+
+
+def report_refused(report: Report, path: str, refused: list[tuple[str, str]]) -> None:
+    """Report each node :func:`load_yaml_params` refused: the file, the key, the tag."""
+    for key, tag in refused:
+        if not key:
+            what, lost = "the whole file", "the run's params skipped"
+        elif "[" in key:  # an item: its list went whole
+            what, lost = repr(key), f"{key[:key.index('[')]!r} skipped, the other params kept"
+        else:
+            what, lost = repr(key), "the other params kept"
+        report.skip(path, "unsafe YAML values", f"{what} holds a Python object ({tag}); "
+                    f"refused, never loaded (it could run code): {lost}")

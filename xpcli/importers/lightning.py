@@ -6,8 +6,9 @@ and only the metrics logged at that moment; every non-empty cell becomes one poi
 that row's step and epoch, so the train and validation rows of one step merge by
 themselves. Metric names stay as logged (``train_loss``, ``valid_loss``): Lightning
 imposes no naming convention; ``--context-from-name`` splits them where a project has
-one. ``hparams.yaml`` is read with a safe YAML loader: a file with Python object tags is
-refused (the run's params are skipped, with a warning), never executed.
+one. ``hparams.yaml`` is read with a safe YAML loader: a value with a Python object tag
+(the ``model`` that ``save_hyperparameters()`` dumps) is refused, never constructed, and
+reported with its key; the plain params beside it (``lr``, ``batch_size``) are kept.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from ._base import (
     RunData,
     SourceRun,
     checked_params,
-    load_yaml,
+    load_yaml_params,
     relative_name,
+    report_refused,
     step_or_none,
     walk_files,
 )
@@ -57,13 +59,13 @@ def read(run: SourceRun, report: Report) -> RunData | None:
     hparams = os.path.join(run.path, "hparams.yaml")
     if os.path.isfile(hparams):
         try:
-            params = load_yaml(hparams)
+            params, refused = load_yaml_params(hparams)
         except ValueError as exc:
-            reason = "unsafe YAML files" if "refused" in str(exc) else "unreadable files"
-            report.skip(hparams, reason, f"{exc}; the run's params skipped")
+            report.skip(hparams, "unreadable files", f"{exc}; the run's params skipped")
         except OSError as exc:
             report.skip(hparams, "unreadable files", f"cannot read: {exc.strerror}")
         else:
+            report_refused(report, hparams, refused)
             if isinstance(params, dict):
                 data.params = checked_params({str(k): v for k, v in params.items()}, hparams,
                                              report)

@@ -36,8 +36,9 @@ from ._base import (
     SourceRun,
     checked_params,
     finite_or_none,
-    load_yaml,
+    load_yaml_params,
     read_json_or_skip,
+    report_refused,
     require,
     step_or_none,
 )
@@ -104,19 +105,21 @@ def _add_row(data: RunData, row: dict[str, Any], report: Report, path: str) -> N
 
 def _params(path: str, report: Report) -> dict[str, Any]:
     try:
-        config = load_yaml(path)
+        config, refused = load_yaml_params(path)
     except ValueError as exc:
-        reason = "unsafe YAML files" if "refused" in str(exc) else "unreadable files"
-        report.skip(path, reason, f"{exc}; the run's params skipped")
+        report.skip(path, "unreadable files", f"{exc}; the run's params skipped")
         return {}
     except OSError as exc:
         report.skip(path, "unreadable files", f"cannot read: {exc.strerror}")
         return {}
+    report_refused(report, path, refused)
     if not isinstance(config, dict):
         return {}
+    lost = {key.split(".")[0] for key, _ in refused if key.count(".") == 1
+            and key.endswith(".value")}  # a refused value: the key has nothing left
     params = {}
     for key, entry in config.items():
-        if str(key).startswith("_wandb") or key == "wandb_version":
+        if str(key).startswith("_wandb") or key == "wandb_version" or str(key) in lost:
             continue
         params[str(key)] = entry.get("value") if isinstance(entry, dict) and "value" in entry \
             else entry
