@@ -112,15 +112,19 @@ _OFFLINE_RUN = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="module")
-def offline_run(tmp_path_factory):
+def _write_offline(root: Path, script: str) -> Path:
+    """Run ``script`` (a training run logging to W&B) offline in ``root``; returns root."""
     pytest.importorskip("wandb", reason="the wandb extra is not installed")
-    root = tmp_path_factory.mktemp("wb")
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true",
            "WANDB_DIR": str(root), "WANDB_DISABLE_GIT": "true"}
-    subprocess.run([sys.executable, "-c", _OFFLINE_RUN], cwd=root, env=env, check=True,
+    subprocess.run([sys.executable, "-c", script], cwd=root, env=env, check=True,
                    timeout=300, capture_output=True)
     return root
+
+
+@pytest.fixture(scope="module")
+def offline_run(tmp_path_factory):
+    return _write_offline(tmp_path_factory.mktemp("wb"), _OFFLINE_RUN)
 
 
 def test_binary_history_of_an_offline_run(offline_run, tmp_path):
@@ -158,3 +162,80 @@ def test_truncated_binary_keeps_the_records_before_the_cut(offline_run, tmp_path
     summary = import_runs("wandb", str(tmp_path), str(tmp_path / "runs"))
     assert summary.skipped["truncated .wandb files"] == 1
     assert 0 < summary.points < 18
+
+
+# -- a truncated history: the summary's final values are kept -------------------------------
+
+EPOCHS = 40
+_SWEEP_RUN = textwrap.dedent(f"""
+    import wandb
+    run = wandb.init(project="sweep", config={{"lr": 0.01}}, mode="offline")
+    for epoch in range({EPOCHS}):
+        run.log({{"train_loss": 1.0 / (epoch + 1), "val_acc": epoch / 100, "epoch": epoch}})
+    run.log({{"test_acc_epoch": 0.8125, "epoch": {EPOCHS - 1}}})
+    run.finish()
+""")
+#: wandb-summary.json as W&B writes it for that run (last value of each key, the run's
+#: last step) with a value set in the summary only (``run.summary["best_val_acc"]``).
+SUMMARY = {"train_loss": 1.0 / EPOCHS, "val_acc": (EPOCHS - 1) / 100, "epoch": EPOCHS - 1,
+           "test_acc_epoch": 0.8125, "best_val_acc": 0.39, "_step": EPOCHS,
+           "_runtime": 12.5, "_timestamp": 1709290000.5, "_wandb": {"runtime": 12}}
+
+
+@pytest.fixture(scope="module")
+def sweep_run(tmp_path_factory):
+    """A run's binary history, written by wandb itself (offline)."""
+    root = _write_offline(tmp_path_factory.mktemp("sweep"), _SWEEP_RUN)
+    (source,) = root.glob("wandb/offline-run-*/*.wandb")
+    return source.read_bytes()
+
+
+def _synced_run(root: Path, wandb_bytes: bytes) -> Path:
+    """A run folder as a synced sweep leaves it: files/ with the summary beside the .wandb."""
+    folder = _run_folder(root, "run-20240301_100000-swp1", SUMMARY)
+    (folder / "run-swp1.wandb").write_bytes(wandb_bytes)
+    return folder
+
+
+def test_truncated_history_keeps_the_summarys_final_values(sweep_run, tmp_path):
+    folder = _synced_run(tmp_path, sweep_run[: len(sweep_run) * 2 // 3])
+    into = tmp_path / "runs"
+    result = CliRunner().invoke(cli, ["import", "wandb", str(tmp_path), "--into", str(into),
+                                      "--format", "csv"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    summary_path = folder / "files" / "wandb-summary.json"
+    assert (f"{summary_path}: the history is cut (truncated .wandb file); 5 final values "
+            f"it lacks taken from the summary at step {EPOCHS}") in result.stderr
+    dataset = load(into)
+    points = dataset.points.collect()
+
+    def series(name: str) -> pl.DataFrame:
+        return points.filter(pl.col("name") == name).sort("step")
+
+    assert series("test_acc_epoch").select("step", "value").rows() == [(EPOCHS, 0.8125)]
+    assert series("best_val_acc")["value"].to_list() == [0.39]
+    loss = series("train_loss")
+    kept = loss.height - 1  # the history before the cut, then the summary's final value
+    assert 0 < kept < EPOCHS
+    assert loss["value"].to_list() == [1.0 / (e + 1) for e in range(kept)] + [1.0 / EPOCHS]
+    assert loss["step"].to_list()[-1] == EPOCHS and loss["epoch"][-1] == EPOCHS - 1
+    assert series("val_acc")["value"][-1] == (EPOCHS - 1) / 100
+    meta = dataset.runs.collect().row(0, named=True)
+    assert json.loads(meta["from_summary"]) == ["best_val_acc", "epoch", "test_acc_epoch",
+                                                "train_loss", "val_acc"]
+    selected = CliRunner().invoke(cli, ["select", "--runs", str(into), "-m",
+                                        "test_acc_epoch@last,train_loss@last", "--format",
+                                        "csv"], catch_exceptions=False)
+    assert selected.stdout.splitlines()[1].endswith(f",0.8125,{1.0 / EPOCHS}")
+
+
+def test_complete_history_is_not_doubled_by_the_summary(sweep_run, tmp_path):
+    _synced_run(tmp_path, sweep_run)
+    summary = import_runs("wandb", str(tmp_path), str(tmp_path / "runs"))
+    assert not summary.problems
+    dataset = load(tmp_path / "runs")
+    points = dataset.points.collect()
+    counts = dict(points.group_by("name").len().rows())
+    assert counts == {"train_loss": EPOCHS, "val_acc": EPOCHS, "epoch": EPOCHS + 1,
+                      "test_acc_epoch": 1, "best_val_acc": 1}  # only the summary-only key
+    assert json.loads(dataset.runs.collect()["from_summary"][0]) == ["best_val_acc"]

@@ -204,6 +204,10 @@ class Report:
         if message:
             self.summary.problems.append(Problem(path, reason, message))
 
+    def note(self, path: str, reason: str, message: str) -> None:
+        """Report something the user should know that skipped nothing (a warning line)."""
+        self.summary.problems.append(Problem(path, reason, message))
+
 
 # -- names, ids and params -----------------------------------------------------------------
 

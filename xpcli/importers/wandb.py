@@ -19,6 +19,9 @@ read: its records are decoded with the wandb package's own protobuf classes
 reader for the file any more, so the record framing (LevelDB's log format: 32 KiB
 blocks of chunks with a 7-byte header) is unpacked here. History, config and display name
 then come from it; a truncated file keeps the records before the cut.
+
+With a history, the summary's values that the history lacks become final points (all of
+them when the history is cut), listed in meta ``from_summary``; see ``_add_summary``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from ._base import (
     checked_params,
     finite_or_none,
     load_yaml_params,
+    metric_name,
     read_json_or_skip,
     report_refused,
     require,
@@ -150,10 +154,17 @@ def read(run: SourceRun, report: Report) -> RunData | None:
     history = os.path.join(files, "wandb-history.jsonl")
     summary = os.path.join(files, "wandb-summary.json")
     binary = sorted(f for f in os.listdir(run.path) if f.endswith(".wandb"))
-    if binary and _has_wandb():
-        _read_binary(data, os.path.join(run.path, binary[-1]), report)
-    elif os.path.isfile(history):
-        _read_history(data, history, report)
+    if (binary and _has_wandb()) or os.path.isfile(history):
+        if binary and _has_wandb():
+            source = os.path.join(run.path, binary[-1])
+            final, cut = _read_binary(data, source, report)
+        else:
+            source, final, cut = history, {}, _read_history(data, history, report)
+        if os.path.isfile(summary):
+            row = read_json_or_skip(summary, report, "summary skipped")
+            final = {**final, **row} if isinstance(row, dict) else final
+            source = summary
+        _add_summary(data, final, cut, report, source)
     elif os.path.isfile(summary):
         row = read_json_or_skip(summary, report, "summary skipped")
         if isinstance(row, dict):
@@ -168,7 +179,54 @@ def read(run: SourceRun, report: Report) -> RunData | None:
     return data
 
 
-def _read_history(data: RunData, path: str, report: Report) -> None:
+def _add_summary(data: RunData, summary: dict[str, Any], cut: str | None, report: Report,
+                 path: str) -> None:
+    """Final points from the run summary for what the history lacks; names in meta
+    ``from_summary``.
+
+    A metric the history has no point of is always added (a test metric logged after
+    the cut, a value set in the summary only). When the history is ``cut`` (the reason,
+    e.g. a truncated ``.wandb`` file), so is a value the history never reached (the
+    summary's is later than the cut); a complete history's own values are never doubled,
+    nor is a summary that is not the last value (W&B's ``summary="max"``) made a point.
+    """
+    logged: dict[str, set[Any]] = {}
+    for name, value in zip(data.names, data.values):
+        logged.setdefault(name, set()).add("nan" if value != value else value)
+    flat: dict[str, Any] = {}
+    for key, value in summary.items():
+        if not str(key).startswith("_"):
+            _flatten(str(key), value, flat, {})  # media: counted with the history
+    fresh: dict[str, float] = {}
+    for key, value in flat.items():
+        number = finite_or_none(value)
+        name = metric_name(key)
+        if number is None or name in fresh:
+            continue
+        seen = logged.get(name)
+        if seen is None or (cut and ("nan" if number != number else number) not in seen):
+            fresh[name] = number
+    if not fresh:
+        return
+    raw_step = finite_or_none(summary.get("_step"))
+    step = None if raw_step is None else step_or_none(raw_step)
+    if raw_step is not None and step is None:
+        report.skip(path, BAD_STEP, count=len(fresh))
+        return
+    time = finite_or_none(summary.get("_timestamp"))
+    epoch = finite_or_none(summary.get("epoch"))
+    for name, number in fresh.items():
+        data.add(name, number, step=step, time=time, epoch=epoch)
+    data.meta["from_summary"] = sorted(fresh)
+    if cut:
+        names = ", ".join(sorted(fresh)[:5]) + (", ..." if len(fresh) > 5 else "")
+        report.note(path, "values from the summary",
+                    f"the history is cut ({cut}); {len(fresh)} final values it lacks taken "
+                    f"from the summary at step {step}: {names} (meta from_summary)")
+
+
+def _read_history(data: RunData, path: str, report: Report) -> str | None:
+    """Points of ``wandb-history.jsonl``; the reason it is cut (a torn line), or None."""
     bad: list[int] = []
     with open(path, "rb") as fh:
         for number, line in enumerate(fh, start=1):
@@ -186,6 +244,7 @@ def _read_history(data: RunData, path: str, report: Report) -> None:
     if bad:
         report.skip(path, "malformed lines",
                     f"{len(bad)} malformed lines skipped (first: line {bad[0]})", len(bad))
+    return f"line {bad[-1]} is malformed" if bad else None
 
 
 # -- the binary .wandb file (needs the wandb package for its protobuf classes) -----------
@@ -254,7 +313,9 @@ def _json_value(text: str) -> Any:
         return text
 
 
-def _read_binary(data: RunData, path: str, report: Report) -> None:
+def _read_binary(data: RunData, path: str, report: Report) -> tuple[dict[str, Any], str | None]:
+    """History, config, name and status from a .wandb file; its summary records, and why
+    its history may be cut (a truncated or damaged file, no exit record), or None."""
     pb = require("wandb.proto.wandb_internal_pb2", "wandb", "reading .wandb files")
     raw, problem = records(path)
     if problem:
@@ -298,5 +359,9 @@ def _read_binary(data: RunData, path: str, report: Report) -> None:
         elif kind == "exit":
             data.meta["status"] = "finished" if record.exit.exit_code == 0 else "failed"
     report.skip(path, "undecodable records", count=undecodable)
-    if not len(data) and summary:
-        _add_row(data, summary, report, path)
+    if problem:
+        return summary, ("truncated .wandb file" if problem.startswith("truncated")
+                         else "damaged .wandb file")
+    if "status" not in data.meta:
+        return summary, "the .wandb file has no exit record"
+    return summary, None
