@@ -510,3 +510,34 @@ def test_folders_named_like_their_tag_are_runs_when_the_parent_has_no_events(tmp
         writer.close()
     summary = import_runs("tensorboard", str(tmp_path / "runs"), str(tmp_path / "out"))
     assert sorted(r.run for r in summary.runs) == ["loss_a", "loss_b"]
+
+
+def test_repeated_fields_are_read_as_protobuf_reads_them(tmp_path):
+    """Serialized messages concatenate into one (the last scalar field wins, messages
+    merge): records a writer built that way are decoded as protobuf decodes them."""
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    def value(**fields: Any) -> bytes:
+        return summary_pb2.Summary.Value(**fields).SerializeToString()
+
+    def event(step: int, *values: bytes) -> bytes:
+        head = event_pb2.Event(step=step, wall_time=50.0 + step).SerializeToString()
+        summary = b"".join(b"\x0a" + bytes([len(v)]) + v for v in values)
+        return head + b"\x2a" + bytes([len(summary)]) + summary
+
+    records = [
+        event(1, value(tag="twice", simple_value=1.0) + value(simple_value=2.0)),
+        event(2, value(tag="name", simple_value=3.0) + value(node_name="n")),
+        event(3, value(tag="x", simple_value=4.0) + value(tag="renamed")),
+        event(4, value(tag="y", simple_value=5.0)) + event(5, value(tag="z", simple_value=6.0)),
+    ]
+    path = tmp_path / "events.out.tfevents.1.host"
+    with open(path, "wb") as fh:
+        writer = RecordWriter(fh)
+        for record in records:
+            writer.write(record)
+    assert _same(path) == [("twice", 1, 51.0, "2.0"), ("name", 2, 52.0, "3.0"),
+                           ("renamed", 3, 53.0, "4.0"), ("y", 5, 55.0, "5.0"),
+                           ("z", 5, 55.0, "6.0")]

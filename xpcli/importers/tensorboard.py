@@ -25,10 +25,11 @@ encodings writers use (legacy ``simple_value``, a float32 or float64 tensor as
 ``tensor_content`` or ``float_val``/``double_val``) are decoded with numpy over all
 records at once, and every other event with tensorboard's protobuf classes. A value with
 no plugin metadata takes the plugin of the first earlier value of its tag, as
-TensorBoard does. The CRC-32C of every length header, and of every record a point or a
-param is read from, is checked; the read of a file stops at the first record that fails
-(or does not decode), as TensorBoard's loader does, and the file is reported. A
-truncated file keeps the records before the cut, and is reported.
+TensorBoard does. The CRC-32C of every record is checked, with numpy in bulk, but for
+records of 64 KiB or more that give no point or param (graphs, images); the read of a
+file stops at the first record that fails (or does not decode), as TensorBoard's loader
+does, and the file is reported. A truncated file keeps the records before the cut, and is
+reported.
 """
 
 from __future__ import annotations
@@ -333,9 +334,17 @@ def _decode_fast(data: bytes, buf: Any, starts: Any, lengths: Any) -> _Fast:
     after_tag = v0 + 1 + n + _length(size)
     ok &= (n > 0) & (after_tag < ends)
     kind = at(after_tag)
+
+    def then_metadata(pos: Any) -> Any:
+        """Nothing more after ``pos``, or exactly the metadata (9) up to the end."""
+        size, n = _varint(buf, pos + 1, limit)
+        return (pos == ends) | ((at(pos) == 0x4A) & (n > 0) & (pos + 1 + n + _length(size)
+                                                               == ends))
+
     value_at = np.zeros(len(starts), dtype=np.int64)
     width = np.zeros(len(starts), dtype=np.int64)
     simple = ok & (kind == 0x15) & (after_tag + 5 <= ends)
+    simple &= then_metadata(after_tag + 5)
     value_at[simple] = after_tag[simple] + 1
     width[simple] = 4
     tensor = ok & (kind == 0x42)
@@ -343,9 +352,7 @@ def _decode_fast(data: bytes, buf: Any, starts: Any, lengths: Any) -> _Fast:
     t0 = after_tag + 1 + n
     t1 = t0 + _length(size)
     tensor &= (n > 0) & (t1 <= ends)
-    meta_size, meta_n = _varint(buf, t1 + 1, limit)
-    tensor &= (t1 == ends) | ((at(t1) == 0x4A) & (meta_n > 0)
-                              & (t1 + 1 + meta_n + _length(meta_size) == ends))
+    tensor &= then_metadata(t1)
     matched = np.zeros(len(starts), dtype=bool)
     for prefix, bytes_ in _TENSOR_PREFIXES:
         hit = tensor & ~matched & (t1 - t0 == len(prefix) + bytes_)
