@@ -342,13 +342,15 @@ def bench_tensorboard(data: Path) -> dict[str, Any]:
     size = sum(p.stat().st_size for p in folder.rglob("*tfevents*"))
     into = Path(tempfile.mkdtemp(prefix="xp-bench-tb-"))
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         summary = import_runs("tensorboard", str(folder), str(into))
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
         shutil.rmtree(into, ignore_errors=True)
     return {"runs": len(summary.runs), "points": summary.points, "seconds": seconds,
-            "mb": size / 1e6, "skipped": summary.skipped_text()}
+            "cpu": cpu, "mb": size / 1e6, "skipped": summary.skipped_text(),
+            "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"),
+            "date": time.strftime("%Y-%m-%d")}
 
 
 TB_HEADING = "## Importing TensorBoard logs"
@@ -363,7 +365,9 @@ def tensorboard_section(tb: dict[str, Any]) -> list[str]:
         f"tensor scalars, HParams, a {TB_GRAPH_BYTES // 1000} KB graph per run; "
         "`scripts/bench.py` writes them once with the tensorboard package's writer): "
         f"{tb['points']:,} points in {fmt_s(tb['seconds'])}, "
-        f"**{tb['points'] / tb['seconds']:,.0f} points/s** (skipped: {tb['skipped']}).",
+        f"**{tb['points'] / tb['seconds']:,.0f} points/s** (skipped: {tb['skipped']}); "
+        f"CPU time {fmt_s(tb['cpu'])}. Measured {tb['date']}, load average "
+        f"{tb['load']:.1f} at the end.",
         "",
     ]
 
