@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import polars as pl
@@ -176,10 +177,11 @@ _SWEEP_RUN = textwrap.dedent(f"""
     run.finish()
 """)
 #: wandb-summary.json as W&B writes it for that run (last value of each key, the run's
-#: last step) with a value set in the summary only (``run.summary["best_val_acc"]``).
+#: last step; its time is set when the run folder is made, after the history's) with a
+#: value set in the summary only (``run.summary["best_val_acc"]``).
 SUMMARY = {"train_loss": 1.0 / EPOCHS, "val_acc": (EPOCHS - 1) / 100, "epoch": EPOCHS - 1,
            "test_acc_epoch": 0.8125, "best_val_acc": 0.39, "_step": EPOCHS,
-           "_runtime": 12.5, "_timestamp": 1709290000.5, "_wandb": {"runtime": 12}}
+           "_runtime": 12.5, "_wandb": {"runtime": 12}}
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +194,8 @@ def sweep_run(tmp_path_factory):
 
 def _synced_run(root: Path, wandb_bytes: bytes) -> Path:
     """A run folder as a synced sweep leaves it: files/ with the summary beside the .wandb."""
-    folder = _run_folder(root, "run-20240301_100000-swp1", SUMMARY)
+    folder = _run_folder(root, "run-20240301_100000-swp1",
+                         {**SUMMARY, "_timestamp": time.time()})
     (folder / "run-swp1.wandb").write_bytes(wandb_bytes)
     return folder
 
@@ -219,6 +222,7 @@ def test_truncated_history_keeps_the_summarys_final_values(sweep_run, tmp_path):
     assert 0 < kept < EPOCHS
     assert loss["value"].to_list() == [1.0 / (e + 1) for e in range(kept)] + [1.0 / EPOCHS]
     assert loss["step"].to_list()[-1] == EPOCHS and loss["epoch"][-1] == EPOCHS - 1
+    assert loss["time"][-1] >= loss["time"][:-1].max()  # the summary's time is the last
     assert series("val_acc")["value"][-1] == (EPOCHS - 1) / 100
     meta = dataset.runs.collect().row(0, named=True)
     assert json.loads(meta["from_summary"]) == ["best_val_acc", "epoch", "test_acc_epoch",

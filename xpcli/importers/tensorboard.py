@@ -19,7 +19,7 @@ image, histogram, audio, graph and other plugin events are skipped and counted. 
 plugin data (``session_start_info``) gives the run's params.
 
 How a file is read (the same values as tensorboard's own ``event_file_loader`` with
-``data_compat``, about 20 times faster; see docs/importers.md): the whole file is framed
+``data_compat``, about 15 times faster; see docs/importers.md): the whole file is framed
 into records by their length headers; the events with a single scalar value in one of the
 encodings writers use (legacy ``simple_value``, a float32 or float64 tensor as
 ``tensor_content`` or ``float_val``/``double_val``) are decoded with numpy over all

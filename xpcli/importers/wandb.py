@@ -187,8 +187,9 @@ def _add_summary(data: RunData, summary: dict[str, Any], cut: str | None, report
     A metric the history has no point of is always added (a test metric logged after
     the cut, a value set in the summary only). When the history is ``cut`` (the reason,
     e.g. a truncated ``.wandb`` file), so is a value the history never reached (the
-    summary's is later than the cut); a complete history's own values are never doubled,
-    nor is a summary that is not the last value (W&B's ``summary="max"``) made a point.
+    summary's is later than the cut). A complete history's metrics get no summary point:
+    their values are never doubled, nor is a summary value set under a logged name taken
+    for the last one.
     """
     logged: dict[str, set[Any]] = {}
     for name, value in zip(data.names, data.values):
