@@ -16,7 +16,7 @@ from xpcli.analysis.forgetting import (
     group_forgetting,
     sparklines,
 )
-from xpcli.dataset import load
+from xpcli.dataset import Dataset, load
 from xpcli.errors import DataError, SpecError, UsageError
 
 SAMPLE_RUNS = Path(__file__).resolve().parent.parent / "sample_runs"
@@ -257,8 +257,7 @@ def sample():
 
 
 def test_zh_forgets_fastest_for_the_best_english_run(sample) -> None:
-    result = analyse(sample.points, sample.runs, "f1:lang=*", params=sample.params,
-                     run="best:f1:lang=en", sparkline=True)
+    result = analyse(sample, "f1:lang=*", run="best:f1:lang=en", sparkline=True)
     table = result.table
     assert result.run == "lr3e-5-s05"
     assert table["context"].to_list()[0] == "lang=zh"
@@ -277,7 +276,7 @@ def test_zh_forgets_fastest_for_the_best_english_run(sample) -> None:
 
 
 def test_groups_by_lr_rank_zh_first_where_models_learn(sample) -> None:
-    result = analyse(sample.points, sample.runs, "f1:lang=*", params=sample.params, by=["lr"])
+    result = analyse(sample, "f1:lang=*", by=["lr"])
     groups = result.table
     assert groups.height == 6 * 5
     assert set(groups["runs"].to_list()) == {40}
@@ -294,14 +293,14 @@ def test_groups_by_lr_rank_zh_first_where_models_learn(sample) -> None:
 
 
 def test_where_and_step_axis(sample) -> None:
-    result = analyse(sample.points, sample.runs, "loss:split=train", params=sample.params,
-                     where="seed < 2 and lr == 1e-4", x="step", best="min")
+    result = analyse(sample, "loss:split=train", where="seed < 2 and lr == 1e-4", x="step",
+                     best="min")
     assert sorted(result.table["run"].to_list()) == ["lr1e-4-s00", "lr1e-4-s01"]
     assert "peak_step" in result.table.columns
 
 
 def test_errors(sample) -> None:
-    args = (sample.points, sample.runs)
+    args = (sample,)
     with pytest.raises(UsageError, match="whole curves"):
         analyse(*args, "f1:lang=*@max")
     with pytest.raises(UsageError, match="exclude"):
@@ -316,13 +315,13 @@ def test_errors(sample) -> None:
                              "epoch": [None, None], "time": [1.0, 2.0], "value": [0.1, 0.2]},
                             schema_overrides={"epoch": pl.Float64})
     with pytest.raises(DataError, match="--x step"):
-        analyse(no_epoch, pl.DataFrame({"run": ["a"]}), "acc")
-    assert analyse(no_epoch, pl.DataFrame({"run": ["a"]}), "acc", x="step").table.height == 1
+        analyse(Dataset.from_frames(pl.DataFrame({"run": ["a"]}), no_epoch), "acc")
+    assert analyse(Dataset.from_frames(pl.DataFrame({"run": ["a"]}), no_epoch), "acc",
+                   x="step").table.height == 1
 
 
 def test_two_metrics_keep_full_labels_and_compact_display(sample) -> None:
-    result = analyse(sample.points, sample.runs, "f1:lang=zh,f1:lang=en,lms_score",
-                     params=sample.params, run="lr1e-4-s00", sparkline=True)
+    result = analyse(sample, "f1:lang=zh,f1:lang=en,lms_score", run="lr1e-4-s00", sparkline=True)
     assert sorted(result.table["context"].to_list()) == ["f1[lang=en]", "f1[lang=zh]",
                                                          "lms_score"]
     lms = row(result.table, "lms_score", "lr1e-4-s00")
@@ -350,8 +349,7 @@ def test_a_resumed_run_keeps_the_last_logged_value_per_epoch() -> None:
 
 
 def test_where_takes_metric_specs_in_backticks(sample) -> None:
-    result = analyse(sample.points, sample.runs, "f1:lang=en", params=sample.params,
-                     where="`f1:lang=en@max` > 0.7 and lr == 3e-5")
+    result = analyse(sample, "f1:lang=en", where="`f1:lang=en@max` > 0.7 and lr == 3e-5")
     runs = set(result.stats["run"].to_list())
     expected = set(
         sample.points.filter((pl.col("name") == "f1") & (pl.col("lang") == "en"))

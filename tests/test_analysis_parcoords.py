@@ -14,6 +14,7 @@ from xpcli.analysis.parcoords import (
     readable_label,
     resolve_axis_words,
 )
+from xpcli.dataset import Dataset
 from xpcli.errors import SpecError, UsageError
 from xpcli.spec import expand, parse_metric_specs
 
@@ -36,6 +37,11 @@ POINTS = [
     ("c", "f1", "de", 1, 0.2), ("c", "f1", "de", 2, 0.1),
     ("d", "f1", "en", 1, 0.1), ("d", "f1", "en", 2, 0.2), ("d", "lms_score", None, 2, 0.15),
 ]
+
+
+def table_of(runs: pl.DataFrame, points: pl.LazyFrame, *args, **kwargs):
+    """``parcoords_table`` on a dataset of these frames."""
+    return parcoords_table(Dataset.from_frames(runs, points), *args, **kwargs)
 
 
 @pytest.fixture()
@@ -70,7 +76,7 @@ def points() -> pl.LazyFrame:
 
 
 def test_one_row_per_run_one_column_per_axis_in_order(runs, points):
-    pc = parcoords_table(runs, points, ["lr", "seed"], "f1:lang=*,lms_score")
+    pc = table_of(runs, points, ["lr", "seed"], "f1:lang=*,lms_score")
     assert pc.table.columns == ["run", "lr", "seed", "f1[lang=de]", "f1[lang=en]", "lms_score"]
     assert [a.label for a in pc.axes] == ["lr", "seed", "f1 lang=de", "f1 lang=en", "lms_score"]
     assert [a.kind for a in pc.axes] == ["param", "param", "metric", "metric", "metric"]
@@ -83,7 +89,7 @@ def test_one_row_per_run_one_column_per_axis_in_order(runs, points):
 
 
 def test_missing_values_are_kept_and_counted(runs, points):
-    pc = parcoords_table(runs, points, ["lr"], "f1:lang=*,lms_score")
+    pc = table_of(runs, points, ["lr"], "f1:lang=*,lms_score")
     assert pc.table.height == 4
     assert pc.missing == {"f1[lang=de]": 1, "lms_score": 1}
 
@@ -91,12 +97,12 @@ def test_missing_values_are_kept_and_counted(runs, points):
 def test_nan_param_counts_as_missing(runs, points):
     runs = runs.with_columns(pl.when(pl.col("run") == "a").then(float("nan"))
                              .otherwise(pl.col("lr")).alias("lr"))
-    pc = parcoords_table(runs, points, ["lr", "seed"], [])
+    pc = table_of(runs, points, ["lr", "seed"], [])
     assert pc.missing == {"lr": 1}
 
 
 def test_reduce_and_several_metric_options(runs, points):
-    pc = parcoords_table(runs, points, ["seed"], ["f1:lang=de@max", "f1:lang=en@first"])
+    pc = table_of(runs, points, ["seed"], ["f1:lang=de@max", "f1:lang=en@first"])
     assert pc.table.columns == ["run", "seed", "f1[lang=de]@max", "f1[lang=en]@first"]
     assert pc.table["f1[lang=de]@max"].to_list() == [None, 0.4, 0.5, 0.2]
     assert pc.table["f1[lang=en]@first"].to_list() == [0.1, 0.5, 0.7, 0.6]
@@ -104,79 +110,79 @@ def test_reduce_and_several_metric_options(runs, points):
 
 
 def test_run_axis_number_and_id(runs, points):
-    pc = parcoords_table(runs, points, ["lr"], "f1:lang=en", run_axis="number")
+    pc = table_of(runs, points, ["lr"], "f1:lang=en", run_axis="number")
     assert pc.axes[0].column == RUN_NUMBER and pc.axes[0].label == "run #"
     assert pc.table.columns == ["run", RUN_NUMBER, "lr", "f1[lang=en]"]
     assert pc.table[RUN_NUMBER].to_list() == [1, 2, 3, 4]
-    pc = parcoords_table(runs, points, ["lr"], "f1:lang=en", run_axis="id")
+    pc = table_of(runs, points, ["lr"], "f1:lang=en", run_axis="id")
     assert [a.column for a in pc.axes] == ["run", "lr", "f1[lang=en]"]
     assert pc.table.columns == ["run", "lr", "f1[lang=en]"]
 
 
 def test_where_filters_runs_and_title_counts(runs, points):
-    pc = parcoords_table(runs, points, ["lr", "seed"], "f1:lang=en", where="lr >= 1e-5")
+    pc = table_of(runs, points, ["lr", "seed"], "f1:lang=en", where="lr >= 1e-5")
     assert pc.table["run"].to_list() == ["a", "b", "c"]
     assert pc.title == "3 of 4 runs where lr >= 1e-5"
-    assert parcoords_table(runs, points, ["lr", "seed"], []).title == "4 runs"
+    assert table_of(runs, points, ["lr", "seed"], []).title == "4 runs"
 
 
 def test_where_on_a_metric_spec(runs, points):
-    pc = parcoords_table(runs, points, ["lr", "seed"], [], where="`f1:lang=en` > 0.7")
+    pc = table_of(runs, points, ["lr", "seed"], [], where="`f1:lang=en` > 0.7")
     assert pc.table["run"].to_list() == ["b", "c"]
 
 
 def test_where_matching_nothing_is_an_error(runs, points):
     with pytest.raises(UsageError, match="no runs match"):
-        parcoords_table(runs, points, ["lr", "seed"], [], where="lr > 1")
+        table_of(runs, points, ["lr", "seed"], [], where="lr > 1")
 
 
 def test_highlights_resolve_among_kept_runs(runs, points):
-    pc = parcoords_table(runs, points, ["lr"], "f1:lang=en",
+    pc = table_of(runs, points, ["lr"], "f1:lang=en",
                          highlights=["best:f1:lang=en", "best:lms_score", "a"])
     assert pc.highlights == [("best:f1:lang=en", "c"), ("best:lms_score", "b"), ("a", "a")]
-    pc = parcoords_table(runs, points, ["lr"], "f1:lang=en", where="lr < 1e-3",
+    pc = table_of(runs, points, ["lr"], "f1:lang=en", where="lr < 1e-3",
                          highlights=["best:f1:lang=en"])
     assert pc.highlights == [("best:f1:lang=en", "b")]
     assert pc.figure_kwargs()["highlights"] == [("b", "best:f1:lang=en")]
 
 
 def test_default_color_is_the_last_metric_axis(runs, points):
-    pc = parcoords_table(runs, points, ["lr", "seed"], "f1:lang=*")
+    pc = table_of(runs, points, ["lr", "seed"], "f1:lang=*")
     assert (pc.color, pc.color_label) == ("f1[lang=en]", "f1 lang=en")
-    pc = parcoords_table(runs, points, ["lr", "seed"], [])
+    pc = table_of(runs, points, ["lr", "seed"], [])
     assert pc.color == "seed"
-    assert parcoords_table(runs, points, ["lr", "seed"], [], color="none").color is None
+    assert table_of(runs, points, ["lr", "seed"], [], color="none").color is None
 
 
 def test_color_by_a_column_that_is_not_an_axis_adds_it(runs, points):
-    pc = parcoords_table(runs, points, ["lr", "seed"], "f1:lang=en", color="optimizer.name")
+    pc = table_of(runs, points, ["lr", "seed"], "f1:lang=en", color="optimizer.name")
     assert pc.table.columns[-1] == "optimizer.name"
     assert pc.table["optimizer.name"].to_list() == ["sgd", "adam", "sgd", "adam"]
-    pc = parcoords_table(runs, points, ["lr", "seed"], "f1:lang=en", color="lms_score")
+    pc = table_of(runs, points, ["lr", "seed"], "f1:lang=en", color="lms_score")
     assert pc.color == "lms_score"
     assert pc.table["lms_score"].to_list() == [0.15, 0.35, 0.5, None]
-    pc = parcoords_table(runs, points, ["lr", "seed"], "f1:lang=*", color="f1:lang=de")
+    pc = table_of(runs, points, ["lr", "seed"], "f1:lang=*", color="f1:lang=de")
     assert pc.color == "f1[lang=de]" and pc.table.width == 5
 
 
 def test_color_naming_several_axes_is_an_error(runs, points):
     with pytest.raises(UsageError, match="several axes"):
-        parcoords_table(runs, points, ["lr"], "f1:lang=*", color="f1")
+        table_of(runs, points, ["lr"], "f1:lang=*", color="f1")
 
 
 def test_default_params_are_those_that_vary(runs, points):
     runs = runs.with_columns(pl.lit("bert").alias("model"))
-    pc = parcoords_table(runs, points, None, "f1:lang=en")
+    pc = table_of(runs, points, None, "f1:lang=en")
     assert [a.column for a in pc.axes] == ["lr", "seed", "optimizer.name", "f1[lang=en]"]
 
 
 def test_auto_log_candidates_are_numeric_params(runs, points):
-    pc = parcoords_table(runs, points, ["lr", "optimizer.name", "seed"], "f1:lang=en")
+    pc = table_of(runs, points, ["lr", "optimizer.name", "seed"], "f1:lang=en")
     assert pc.auto_log == ["lr", "seed"]
 
 
 def test_axis_words_for_log_and_invert(runs, points):
-    pc = parcoords_table(runs, points, ["lr", "seed"], "f1:lang=*,lms_score",
+    pc = table_of(runs, points, ["lr", "seed"], "f1:lang=*,lms_score",
                          log=["seed"], invert=["f1", "lms_score"], linear=["lr"])
     assert pc.log == ["seed"]
     assert pc.linear == ["lr"]
@@ -195,7 +201,7 @@ def test_axis_words_keep_commas_inside_brackets(runs, points):
     """``--invert 'f1:lang=de@at-max(f1[lang=en,split=dev]),lms_score'`` is two words."""
     points = points.with_columns(split=pl.when(pl.col("name") == "f1").then(pl.lit("dev")))
     spec = "f1:lang=de@at-max(f1[lang=en,split=dev])"
-    pc = parcoords_table(runs, points, ["lr"], f"{spec},lms_score",
+    pc = table_of(runs, points, ["lr"], f"{spec},lms_score",
                          invert=[f"{spec}, lms_score"], log=["lr,"])
     label = "f1[lang=de]@at-max(f1[lang=en,split=dev])"
     assert pc.table.columns == ["run", "lr", label, "lms_score"]
@@ -207,18 +213,18 @@ def test_axis_words_keep_commas_inside_brackets(runs, points):
 
 def test_log_and_linear_on_the_same_axis_is_an_error(runs, points):
     with pytest.raises(UsageError, match="pick one"):
-        parcoords_table(runs, points, ["lr", "seed"], [], log=["lr"], linear=["lr"])
+        table_of(runs, points, ["lr", "seed"], [], log=["lr"], linear=["lr"])
 
 
 def test_errors_name_the_problem(runs, points):
     with pytest.raises(UsageError, match="unknown param 'lrr'"):
-        parcoords_table(runs, points, ["lrr"], "f1:lang=en")
+        table_of(runs, points, ["lrr"], "f1:lang=en")
     with pytest.raises(UsageError, match="at least 2 axes"):
-        parcoords_table(runs, points, ["lr"], [])
+        table_of(runs, points, ["lr"], [])
     with pytest.raises(SpecError):
-        parcoords_table(runs, points, ["lr"], "f2")
+        table_of(runs, points, ["lr"], "f2")
     with pytest.raises(SpecError):
-        parcoords_table(runs, points, ["lr"], "f1:lang=en", highlights=["nope"])
+        table_of(runs, points, ["lr"], "f1:lang=en", highlights=["nope"])
 
 
 def test_readable_label():

@@ -70,8 +70,7 @@ def sample():
 
 
 def test_best_english_run_figure(sample) -> None:
-    result = analyse(sample.points, sample.runs, "f1:lang=*", params=sample.params,
-                     run="best:f1:lang=en")
+    result = analyse(sample, "f1:lang=*", run="best:f1:lang=en")
     fig = forgetting_figure(result)
     (ax,) = fig.axes
     title = fig._suptitle.get_text()
@@ -85,8 +84,7 @@ def test_best_english_run_figure(sample) -> None:
 
 
 def test_many_runs_one_panel_per_context_coloured_by_group(sample) -> None:
-    result = analyse(sample.points, sample.runs, "f1:lang=*", params=sample.params,
-                     by=["lr"], where="seed < 4")
+    result = analyse(sample, "f1:lang=*", by=["lr"], where="seed < 4")
     fig = forgetting_figure(result)
     panels = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in panels] == ["lang=de", "lang=en", "lang=es", "lang=nl",

@@ -431,3 +431,17 @@ def test_concurrent_reader_sees_whole_records(tmp_path: Path) -> None:
     finally:
         assert proc.wait(timeout=300) == 0
     shutil.rmtree(tmp_path / "unused", ignore_errors=True)
+
+
+def test_a_dataset_from_frames_in_memory() -> None:
+    from xpcli.dataset import Dataset
+
+    runs = pl.DataFrame({"run": ["a"], "lr": [0.1], "points": [2]})
+    points = pl.DataFrame({"run": ["a", "a"], "name": ["f1", "f1"], "lang": ["de", "en"],
+                           "step": [1, 1], "epoch": [1.0, 1.0], "time": [0.0, 0.0],
+                           "value": [0.5, 0.6]})
+    ds = Dataset.from_frames(runs, points)
+    assert (ds.params, ds.meta, ds.context_keys) == (["lr"], [], ["lang"])
+    assert Dataset.from_frames(runs, points, params=[]).params == []
+    got_runs, got_points = ds
+    assert got_runs.collect().equals(runs) and got_points.collect().equals(points)

@@ -63,10 +63,11 @@ from typing import Any
 
 import polars as pl
 
+from ..dataset import Dataset
 from ..errors import DataError, UsageError
 from ..spec.metric import Column, expand, parse_metric_specs, series_filter
 from .reduce import last_logged, resolve_picker
-from .select import varying_params
+from .select import reduced_table, varying_params
 
 KEYS = ("run", "context")
 BEST = ("max", "min")
@@ -353,23 +354,7 @@ def describe_params(values: dict[str, Any]) -> str:
     return ", ".join(f"{k}={show(v)}" for k, v in values.items())
 
 
-def _kept_runs(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame,
-               params: Sequence[str], where: str) -> pl.DataFrame:
-    """The rows of ``runs`` that ``where`` keeps: params, meta and metric specs in
-    backticks (```f1:lang=en@max` > 0.9``), filtered by the helper of ``xp select``."""
-    from ..dataset import Dataset
-    from ..records import Diagnostics
-    from ..spec.metric import context_keys
-    from .select import reduced_table
-
-    dataset = Dataset(runs=runs.lazy(), points=points.lazy(), params=list(params), meta=[],
-                      context_keys=context_keys(points), files=[], diagnostics=Diagnostics())
-    kept = reduced_table(dataset, [], where=where).frame.get_column("run")
-    return runs.filter(pl.col("run").is_in(kept.implode()))
-
-
-def analyse(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame | pl.LazyFrame,
-            spec: str, *, params: Sequence[str] = (), run: str | None = None,
+def analyse(dataset: Dataset, spec: str, *, run: str | None = None,
             where: str | None = None, by: Sequence[str] = (), x: str = "epoch",
             best: str = "max", sparkline: bool = False) -> Forgetting:
     """Forgetting of the contexts of ``spec`` (``f1:lang=*``) for one run or many.
@@ -377,10 +362,11 @@ def analyse(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame | pl.LazyFra
     ``run`` is a run id or picker (``best:f1:lang=en``), resolved among the runs kept by
     ``where`` (params, meta and metric specs in backticks, ```f1:lang=en@max` > 0.9``, as
     in ``xp select``); without it every kept run is analysed. ``by`` (params) adds the group
-    table. ``params`` are the param columns (to name the run's params in the title).
+    table. The title names the run's params (``dataset.params``) that vary.
     Raises :class:`UsageError`/:class:`SpecError` for bad input, :class:`DataError` when
     no point has the x axis.
     """
+    points, runs, params = dataset.points, dataset.runs, dataset.params
     if x not in ("epoch", "step"):
         raise UsageError(f"--x {x}: use epoch or step")
     if best not in BEST:
@@ -393,15 +379,16 @@ def analyse(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame | pl.LazyFra
         if item.reduce.kind != "last" or "@" in item.text:
             raise UsageError(f"{item.text}: forgetting reads whole curves; drop the '@...' "
                              f"(e.g. {item.name}{''.join(f':{k}={v}' for k, v in item.context)})")
-    runs_frame = runs.lazy().collect()
+    all_runs = runs.collect()
+    runs_frame = all_runs
     unknown = [b for b in by if b not in runs_frame.columns]
     if unknown:
         raise UsageError(f"--by {unknown[0]}: no such param; known: {', '.join(params)}")
     if where:
-        runs_frame = _kept_runs(points, runs_frame, params, where)
+        kept = reduced_table(dataset, [], where=where).frame.get_column("run")
+        runs_frame = runs_frame.filter(pl.col("run").is_in(kept.implode()))
         if runs_frame.is_empty():
             raise DataError(f"--where {where!r} keeps no run")
-    points = points.lazy()
     columns = expand(specs, points)
     picked_by = ""
     if run is not None:
@@ -437,7 +424,7 @@ def analyse(points: pl.DataFrame | pl.LazyFrame, runs: pl.DataFrame | pl.LazyFra
     metric = ", ".join(dict.fromkeys(s.name for s in specs))
     order = "most forgotten first (by rel_drop)"
     if run is not None:
-        varying = varying_params(runs.lazy().collect(), shown) or shown
+        varying = varying_params(all_runs, shown) or shown
         row = runs_frame.row(0, named=True)
         run_params = {p: row[p] for p in varying}
         described = describe_params(run_params)

@@ -2,16 +2,15 @@
 
 Axes come in the order asked for: an optional run axis (run number or run id) first, then
 params, then one column per metric spec (``f1:lang=*`` expands to one column per language,
-each reduced to one number per run by :func:`xpcli.analysis.reduce.reduce_runs`). A run without a
-value on an axis stays in the table with a null there, and is counted in
+each reduced to one number per run by :func:`xpcli.analysis.reduce.reduce_runs`). A run
+without a value on an axis stays in the table with a null there, and is counted in
 :attr:`Parcoords.missing`, so a figure can show the gap instead of dropping the run.
 
 The colour column (``color``) and the highlighted runs (``highlights``, from run pickers
 such as ``best:f1:lang=en``) are resolved here too, so a notebook user gets the same
 figure as ``xp parcoords``::
 
-    pc = parcoords_table(ds.runs, ds.points, ["lr", "seed"], "f1:lang=*",
-                         highlights=["best:f1:lang=en"])
+    pc = parcoords_table(ds, ["lr", "seed"], "f1:lang=*", highlights=["best:f1:lang=en"])
     fig = parcoords_figure(**pc.figure_kwargs())   # xpcli.plots.parcoords
 """
 
@@ -23,6 +22,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from ..dataset import Dataset
 from ..errors import SpecError, UsageError
 from ..spec.metric import (
     Column,
@@ -231,8 +231,7 @@ def _filter_runs(
 
 
 def parcoords_table(
-    runs: pl.DataFrame | pl.LazyFrame,
-    points: pl.DataFrame | pl.LazyFrame,
+    dataset: Dataset,
     params: Sequence[str] | None = None,
     metrics: str | Sequence[str] | Sequence[MetricSpec] = (),
     *,
@@ -258,7 +257,7 @@ def parcoords_table(
     comma-separated lists allowed) forced to a log or linear scale, or drawn top-down.
     Raises :class:`UsageError`/:class:`SpecError` naming what is unknown.
     """
-    run_frame = runs.lazy().collect() if isinstance(runs, pl.LazyFrame) else runs
+    run_frame, points = dataset.runs.collect(), dataset.points
     total_runs = run_frame.height
     if "run" not in run_frame.columns:
         raise UsageError("the runs table has no 'run' column")
@@ -282,9 +281,9 @@ def parcoords_table(
     parsed_where = parse_where(where) if where is not None else None
     where_specs: list[MetricSpec] = []
     if parsed_where is not None and any(n not in run_frame.columns for n in parsed_where.names()):
-        known = set(points.lazy().select(pl.col("name").unique()).collect().to_series())
+        known = set(points.select(pl.col("name").unique()).collect().to_series())
         where_specs = metric_names_in(parsed_where, run_frame.columns, known)
-    point_set = _Points(points.lazy(), _names_read([*specs, *extra, *where_specs]))
+    point_set = _Points(points, _names_read([*specs, *extra, *where_specs]))
 
     if parsed_where is not None:
         run_frame = _filter_runs(run_frame, point_set, parsed_where, where_specs, x)

@@ -73,8 +73,8 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
     groups = split_list(by)
     chosen = resolve_format(format_)
     sparkline = not output and chosen in ("table", "markdown")
-    result = analyse(dataset.points, dataset.runs, spec, params=dataset.params, run=run,
-                     where=where, by=groups, x=x, best=best, sparkline=sparkline)
+    result = analyse(dataset, spec, run=run, where=where, by=groups, x=x, best=best,
+                     sparkline=sparkline)
     if output:
         from ..plots.forgetting import forgetting_figure
 

@@ -88,8 +88,7 @@ def parcoords_cmd(
         check_output_path(output)
     dataset = load_dataset(runs, quiet)
     table = parcoords_table(
-        dataset.runs,
-        dataset.points,
+        dataset,
         params=split_list(params) if params is not None else None,
         metrics=[m for m in metrics if m.strip()],
         run_axis=run_axis,  # type: ignore[arg-type]
