@@ -29,10 +29,12 @@ lint: $(STAMP)
 	$(BIN)/mypy xpcli
 	$(BIN)/python scripts/gen_cli_docs.py --check
 	$(BIN)/python scripts/gen_spec_docs.py --check
+	$(BIN)/python scripts/gen_importer_docs.py --check
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_cli_docs.py
 	$(BIN)/python scripts/gen_spec_docs.py
+	$(BIN)/python scripts/gen_importer_docs.py
 
 sample-runs: $(STAMP)
 	$(BIN)/python scripts/make_sample_runs.py sample_runs

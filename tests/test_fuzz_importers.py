@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from xpcli import load
 from xpcli.errors import XpError
-from xpcli.importers import KINDS, import_runs
+from xpcli.importers import KINDS, REGISTRY, import_runs
 
 #: Exceptions that mean a bug in the importer, not a broken file. (A RecursionError from
 #: nesting deeper than Python's JSON/YAML parsers go skips that run, naming its file.)
@@ -70,21 +70,20 @@ YAML_PAYLOADS = [
 ]
 
 
-def _hf(src: Path, files: list[bytes]) -> None:
-    names = ["trainer_state.json", "config.json", "all_results.json", "training_args.json"]
-    for name, data in zip(names, files):
-        (src / "run1" / name).parent.mkdir(parents=True, exist_ok=True)
-        (src / "run1" / name).write_bytes(data)
-
-
-def _lightning(src: Path, files: list[bytes]) -> None:
-    folder = src / "version_0"
-    folder.mkdir(parents=True)
-    for name, data in zip(["metrics.csv", "hparams.yaml"], files):
-        (folder / name).write_bytes(data)
+def _registered_layout(kind: str) -> Callable[[Path, list[bytes]], None]:
+    """The hostile files at the places a minimal source of ``kind`` keeps its files
+    (``Registration.layout``), one file each, in order."""
+    def layout(src: Path, files: list[bytes]) -> None:
+        for name, data in zip(REGISTRY[kind].layout, files):
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            (src / name).write_bytes(data)
+    return layout
 
 
 def _mlflow(src: Path, files: list[bytes]) -> None:
+    """Deeper than the registered layout: a valid experiment, and a run meta.yaml whose
+    start time (or, when the bytes start with ``#raw``, the whole file) is hostile, so the
+    rest reaches the metric, param and tag readers."""
     run = src / "0" / "0123456789abcdef"
     for sub in ("metrics", "params", "tags"):
         (run / sub).mkdir(parents=True)
@@ -98,31 +97,21 @@ def _mlflow(src: Path, files: list[bytes]) -> None:
         (run / where).write_bytes(data)
 
 
-def _tensorboard(src: Path, files: list[bytes]) -> None:
-    pytest.importorskip("tensorboard")
-    for i, data in enumerate(files or [b""]):
-        folder = src / "run" / ("train" if i % 2 else "")
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"events.out.tfevents.{1700000000 + i}.host").write_bytes(data)
-
-
-def _wandb(src: Path, files: list[bytes]) -> None:
-    run = src / "run-20250101_000000-abc123"
-    (run / "files").mkdir(parents=True)
-    names = ["files/config.yaml", "files/wandb-summary.json", "files/wandb-metadata.json",
-             "files/wandb-history.jsonl", "run-abc123.wandb"]
-    for name, data in zip(names, files):
-        (run / name).write_bytes(data)
-
-
+#: Where each registered importer gets its hostile files.
 LAYOUTS: dict[str, Callable[[Path, list[bytes]], None]] = {
-    "hf": _hf, "lightning": _lightning, "mlflow": _mlflow, "tensorboard": _tensorboard,
-    "wandb": _wandb,
+    **{kind: _registered_layout(kind) for kind in REGISTRY}, "mlflow": _mlflow,
 }
 
 
-def test_every_committed_importer_is_fuzzed() -> None:
-    assert set(KINDS) <= set(LAYOUTS), f"add a layout for {set(KINDS) - set(LAYOUTS)}"
+def test_every_importer_module_is_registered_and_fuzzed() -> None:
+    import pkgutil
+
+    import xpcli.importers
+
+    modules = {m.name for m in pkgutil.iter_modules(xpcli.importers.__path__)
+               if not m.name.startswith("_")}
+    assert modules == set(KINDS), "register each importer module in xpcli/importers/__init__.py"
+    assert set(KINDS) == set(LAYOUTS)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))

@@ -141,3 +141,23 @@ def test_write_and_reimport_replace_files(tmp_path):
     meta = json.loads(frame.filter(pl.col("kind") == "run")["meta"][0])
     assert meta["name"] == "out" and meta["source_kind"] == "hf"
     assert meta["source"] == os.path.join(str(src), "trainer_state.json")
+
+
+def test_the_registry_names_real_extras_and_unambiguous_kinds() -> None:
+    import tomllib
+
+    from conftest import ROOT
+
+    from xpcli.importers import ALIASES, REGISTRY, importer
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    for kind, registration in REGISTRY.items():
+        assert registration.importer.KIND == kind
+        assert registration.layout and all(not p.startswith("/") for p in registration.layout)
+        for _, extra in registration.reads:
+            assert extra is None or extra in extras, (kind, extra)
+    assert not set(ALIASES) & set(REGISTRY)
+    assert importer("TB") is REGISTRY["tensorboard"].importer
+    with pytest.raises(UsageError, match="unknown import kind 'nope'; use one of hf, lightning"):
+        importer("nope")

@@ -7,13 +7,32 @@ from typing import Any
 
 import click
 
+from ..importers import REGISTRY
 from ..text import visible
 from ._common import MAX_WARNINGS, emit, format_option, info, quiet_option, runs_dir
 
-KIND_CHOICES = ("hf", "lightning", "mlflow", "tensorboard", "wandb")
+KIND_CHOICES = tuple(REGISTRY)
 
 
-@click.command("import")
+def _one_of(words: list[str]) -> str:
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else "".join(words)
+
+
+# The docstring names every registered importer, so it is built from the registry.
+IMPORT_HELP = f"""Import runs from {_one_of([r.title for r in REGISTRY.values()])} logs.
+
+    KIND is {_one_of([f"{r.kind} ({r.help})" for r in REGISTRY.values()])}. Each source run
+    becomes one Parquet file under INTO/imported/KIND/; importing again replaces those
+    files. Prints the imported runs; skipped input is reported on stderr and counted.
+
+    \b
+    Examples:
+      xp import tensorboard logs/ --into runs --params-from-name 'lr(?P<lr>[0-9e_]+)'
+      xp import hf outputs/ --into runs && xp runs --runs runs
+    """
+
+
+@click.command("import", help=IMPORT_HELP)
 @click.argument("kind", metavar="KIND", type=click.Choice(KIND_CHOICES, case_sensitive=False))
 @click.argument("source", metavar="SOURCE")
 @click.option("--into", "into", metavar="DIR", default=None,
@@ -29,19 +48,6 @@ KIND_CHOICES = ("hf", "lightning", "mlflow", "tensorboard", "wandb")
 @quiet_option
 def import_cmd(kind: str, source: str, into: str | None, params_from_name: str | None,
                context_from_name: str | None, format_: str, quiet: bool) -> None:
-    """Import runs from TensorBoard, MLflow, HF Trainer, Lightning CSV or W&B logs.
-
-    KIND is hf (trainer_state.json), lightning (CSVLogger metrics.csv), mlflow (an
-    mlruns/ folder, or a tracking URI with the mlflow extra), tensorboard (event
-    files) or wandb (local wandb/run-* folders). Each source run becomes one Parquet
-    file under INTO/imported/KIND/; importing again replaces those files. Prints the
-    imported runs; skipped input is reported on stderr and counted.
-
-    \b
-    Examples:
-      xp import tensorboard logs/ --into runs --params-from-name 'lr(?P<lr>[0-9e_]+)'
-      xp import hf outputs/ --into runs && xp runs --runs runs
-    """
     import polars as pl
 
     from ..importers import import_runs

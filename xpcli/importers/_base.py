@@ -1,7 +1,9 @@
 """What every importer shares: source runs, points, run ids, params from names, writing.
 
-An importer module provides ``KIND``, ``discover(source, report) -> list[SourceRun]`` and
-``read(run, report) -> RunData | None``. :func:`import_source` drives it: it finds the
+An importer module provides what :class:`Importer` names: ``KIND``, ``LOOK_FOR``,
+``discover(source, report) -> list[SourceRun]`` and ``read(run, report) -> RunData | None``
+(and, to take a URI instead of a path, ``is_uri(source) -> bool``); it is registered in
+:data:`xpcli.importers.REGISTRY`. :func:`import_source` drives it: it finds the
 source runs, gives each a stable run id, reads it, and writes one Parquet file per source
 run to ``<into>/imported/<kind>/<run>.parquet`` (atomically, so a reader never sees half a
 file and a re-import replaces the file instead of adding a second copy).
@@ -21,7 +23,7 @@ import time as _time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .. import format as fmt
 from ..errors import UsageError, XpError
@@ -477,7 +479,27 @@ def checked_params(params: dict[str, Any], path: str, report: Report) -> dict[st
 Progress = Callable[[int, int, str], None]
 
 
-def import_source(module: Any, source: str, into: str, *,
+class Importer(Protocol):
+    """The interface of an importer module (its top-level names; mypy checks each one
+    registered in :data:`xpcli.importers.REGISTRY` against it).
+
+    ``KIND``: the name ``xp import`` takes and the folder runs go to. ``LOOK_FOR``: the hint
+    when a source holds no run. ``discover`` lists the runs of a source (an absolute path,
+    or a URI when the module also has ``is_uri(source) -> bool`` and says True), reporting
+    what it skips; ``read`` gives one run's params, meta and points, or None after
+    reporting why it cannot. Any exception but :class:`XpError` from ``read`` skips that
+    run, named in the summary.
+    """
+
+    KIND: str
+    LOOK_FOR: str
+
+    def discover(self, source: str, report: Report) -> list[SourceRun]: ...
+
+    def read(self, run: SourceRun, report: Report) -> RunData | None: ...
+
+
+def import_source(module: Importer, source: str, into: str, *,
                   params_regex: str | None = None, context_regex: str | None = None,
                   progress: Progress | None = None) -> ImportSummary:
     """Import every run of ``source`` with importer ``module`` into the runs dir ``into``.
@@ -486,7 +508,7 @@ def import_source(module: Any, source: str, into: str, *,
     not exist or holds no run at all (anything less is skipped and counted).
     """
     started = _time.perf_counter()
-    kind: str = module.KIND
+    kind = module.KIND
     p_regex = compile_name_regex(params_regex, "--params-from-name")
     c_regex = compile_name_regex(context_regex, "--context-from-name")
     root = os.path.abspath(os.fspath(source))
@@ -496,11 +518,10 @@ def import_source(module: Any, source: str, into: str, *,
     into = os.fspath(into)
     summary = ImportSummary(kind=kind, source=source, into=into)
     report = Report(summary)
-    runs: list[SourceRun] = module.discover(root if os.path.exists(root) else source, report)
+    runs = module.discover(root if os.path.exists(root) else source, report)
     if not runs:
         detail = f" ({summary.skipped_text()})" if summary.skipped else ""
-        raise XpError(f"no {kind} runs found under {source}{detail}; "
-                      f"{getattr(module, 'LOOK_FOR', 'check the path')}")
+        raise XpError(f"no {kind} runs found under {source}{detail}; {module.LOOK_FOR}")
     ids = assign_ids(runs, kind, existing_sources(into))
     by_key = {run.key: run_id for run, run_id in zip(runs, ids) if run.key}
     out_dir = os.path.join(into, IMPORTED_DIR, kind)
