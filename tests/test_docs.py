@@ -102,3 +102,14 @@ def test_docs_exist_and_name_the_version() -> None:
     guarantees = (ROOT / "docs" / "guarantees.md").read_text()
     for code in ("| 0 ", "| 1 ", "| 2 ", "| 3 "):
         assert code in guarantees
+
+
+def test_the_readme_opens_with_the_command_ci_runs() -> None:
+    """The newcomer's check command is the one .ci/run runs, and that target exists."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    targets = re.findall(r"^make (\S+)", ci, flags=re.M)
+    assert targets, ".ci/run runs no make target"
+    opening = (ROOT / "README.md").read_text().split("\n## ")[0]
+    for target in targets:
+        assert f"\n    make {target} " in opening, f"README does not open with make {target}"
+        assert re.search(rf"^{target}:", (ROOT / "Makefile").read_text(), flags=re.M)
