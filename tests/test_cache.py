@@ -148,6 +148,7 @@ def test_unwritable_cache_folder_falls_back(
     assert values(runs) == [1.0]
 
 
+@pytest.mark.slow
 def test_concurrent_readers_and_a_live_writer(tmp_path: Path, own_cache: Path) -> None:
     """Readers in several processes while a writer appends: each sees a prefix, never junk."""
     runs = tmp_path / "runs"

@@ -131,6 +131,7 @@ compact(sys.argv[1], min_age=0)
 """
 
 
+@pytest.mark.slow
 def test_killed_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     base = tmp_path / "base"
     make_runs(base, n=12, points=200, open_runs=0)

@@ -39,6 +39,7 @@ def run_snippet(library: str, runs: Path) -> tuple[list[float], Any, dict[str, A
     return frame["value"].tolist(), frame, scope
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("library", ["duckdb", "pandas"])
 def test_snippet_reads_sample_runs(library: str, sample_runs: Path) -> None:
     values, frame, scope = run_snippet(library, sample_runs)

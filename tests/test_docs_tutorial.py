@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # the whole module: make test-fast leaves it out
+
 DOCS = (ROOT / "README.md", ROOT / "docs" / "tutorial.md")
 ELISION = {"…", "...", "⋮"}
 WIDTH = "120"

@@ -25,6 +25,8 @@ from xpcli import load
 from xpcli.errors import XpError
 from xpcli.importers import KINDS, REGISTRY, import_runs
 
+pytestmark = pytest.mark.slow  # the whole module: make test-fast leaves it out
+
 #: Exceptions that mean a bug in the importer, not a broken file. (A RecursionError from
 #: nesting deeper than Python's JSON/YAML parsers go skips that run, naming its file.)
 BUGS = ("TypeError", "AttributeError", "KeyError", "IndexError", "OverflowError",

@@ -16,12 +16,15 @@ import tempfile
 from pathlib import Path
 
 import polars as pl
+import pytest
 from fuzz_helpers import fuzz_settings, good_line, no_hang, record_line
 from hypothesis import given
 from hypothesis import strategies as st
 
 from xpcli import load
 from xpcli.errors import DataError
+
+pytestmark = pytest.mark.slow  # the whole module: make test-fast leaves it out
 
 
 def _load(runs: Path, cache: Path | None):  # noqa: ANN202

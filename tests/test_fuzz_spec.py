@@ -22,6 +22,8 @@ from xpcli.analysis.reduce import resolve_picker
 from xpcli.errors import SpecError
 from xpcli.spec import compile_where, parse_metric_specs, parse_picker
 
+pytestmark = pytest.mark.slow  # the whole module: make test-fast leaves it out
+
 PIECES = ["f1", "lang", "=", ":", "@", ",", "*", "?", "[", "]", "(", ")", "max", "at=",
           "at-max(", "at-min(", "step:", "epoch:", "and ", "or ", "not ", " in ", " is ",
           "null", "true", "`", "'", '"', "\\", "==", "!=", "<=", ">", "lr", "seed", "run",

@@ -167,6 +167,7 @@ def test_missing_folder_is_a_usage_error(tmp_path):
     assert result.exit_code == 2 and "does not exist" in result.stderr
 
 
+@pytest.mark.slow
 def test_store_written_by_mlflow_client_native_and_via_uri(tmp_path, monkeypatch):
     pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
     from mlflow.tracking import MlflowClient

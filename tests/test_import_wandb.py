@@ -128,6 +128,7 @@ def offline_run(tmp_path_factory):
     return _write_offline(tmp_path_factory.mktemp("wb"), _OFFLINE_RUN)
 
 
+@pytest.mark.slow
 def test_binary_history_of_an_offline_run(offline_run, tmp_path):
     into = tmp_path / "runs"
     result = CliRunner().invoke(cli, [
@@ -149,6 +150,7 @@ def test_binary_history_of_an_offline_run(offline_run, tmp_path):
     assert f1["value"].to_list() == [i / 10 for i in range(6)]
 
 
+@pytest.mark.slow
 def test_truncated_binary_keeps_the_records_before_the_cut(offline_run, tmp_path):
     (source,) = list(offline_run.glob("wandb/offline-run-*/*.wandb"))
     whole, problem = records(str(source))
@@ -200,6 +202,7 @@ def _synced_run(root: Path, wandb_bytes: bytes) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_truncated_history_keeps_the_summarys_final_values(sweep_run, tmp_path):
     folder = _synced_run(tmp_path, sweep_run[: len(sweep_run) * 2 // 3])
     into = tmp_path / "runs"
@@ -233,6 +236,7 @@ def test_truncated_history_keeps_the_summarys_final_values(sweep_run, tmp_path):
     assert selected.stdout.splitlines()[1].endswith(f",0.8125,{1.0 / EPOCHS}")
 
 
+@pytest.mark.slow
 def test_complete_history_is_not_doubled_by_the_summary(sweep_run, tmp_path):
     _synced_run(tmp_path, sweep_run)
     summary = import_runs("wandb", str(tmp_path), str(tmp_path / "runs"))

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from reliability_helpers import T0, concurrent_writers, forking_writers, scale
 
+pytestmark = pytest.mark.slow  # the whole module: make test-fast leaves it out
+
 
 def test_32_writers_readers_and_commands_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     numbers = concurrent_writers(tmp_path, writers=32, records=scale(150, 5000),

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from reliability_helpers import killed_cache_updates, killed_compactions, killed_writers, scale
+
+pytestmark = pytest.mark.slow  # the whole module: make test-fast leaves it out
 
 
 def test_writers_killed_at_random_keep_everything_flushed(tmp_path: Path) -> None:

@@ -89,6 +89,7 @@ def _xp(*args: str, cache: Path) -> subprocess.CompletedProcess:
                           text=True, env={**os.environ, "XP_CACHE_DIR": str(cache)}, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_hostile_record_keys_are_only_data(tmp_path: Path, marker: Path) -> None:
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -270,6 +271,7 @@ def _nasty_runs(runs: Path) -> None:
         run.close(time=T0 + 9)
 
 
+@pytest.mark.slow
 def test_commands_write_clean_svg_from_hostile_params_and_names(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     _nasty_runs(runs)

@@ -73,6 +73,7 @@ def expected_cell(value: Any) -> Any:
 # -- round trip -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(params=params_st, points=points_st)
 def test_whatever_the_writer_writes_reads_back_equal(params: dict, points: list) -> None:
@@ -145,6 +146,7 @@ def _small_run_bytes(tmp: Path) -> bytes:
     return (tmp / "cut.jsonl").read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cache", ["cache", "no-cache"])
 def test_cutting_a_file_at_any_byte_loses_at_most_the_cut_record(
         tmp_path: Path, cache: str, monkeypatch: pytest.MonkeyPatch) -> None:
