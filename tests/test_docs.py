@@ -114,3 +114,24 @@ def test_the_readme_opens_with_the_command_ci_runs() -> None:
     for target in targets:
         assert f"\n    make {target} " in opening, f"README does not open with make {target}"
         assert re.search(rf"^{target}:", (ROOT / "Makefile").read_text(), flags=re.M)
+
+
+def test_the_readme_names_every_reducer() -> None:
+    from xpcli.spec.metric import REDUCERS
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [kind for kind in REDUCERS
+               if not re.search(rf"[`@]{re.escape(kind)}[`=(]", readme)]
+    assert not missing, f"README's list of reducers lacks {missing} (docs/specs.md has all)"
+
+
+def test_the_version_is_written_in_one_place() -> None:
+    import tomllib
+
+    import xpcli
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "xpcli.__version__"}
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert re.search(rf"^## {re.escape(xpcli.__version__)}\b", changelog, flags=re.M)

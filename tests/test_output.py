@@ -245,3 +245,10 @@ def test_csv_neutralises_formulas_and_keeps_numbers() -> None:
         emit(frame, fmt, raw, csv_raw=True)
         got = list(__import__("csv").reader(io.StringIO(raw.getvalue()), delimiter=sep))
         assert got[0] == ["=head", "n"] and [row[0] for row in got[1:]] == cells
+
+
+def test_the_format_option_offers_exactly_the_formats_output_writes() -> None:
+    from xpcli.commands._common import FORMAT_CHOICES
+    from xpcli.output import FORMATS
+
+    assert FORMAT_CHOICES == FORMATS  # two copies: --help must not import polars

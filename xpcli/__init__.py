@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import XpError
 from .writer import Run, new_run_id
 
+#: The one place the version is written: pyproject.toml reads it, CHANGELOG.md lists it.
 __version__ = "0.1.0"
 __all__ = ["Run", "load", "new_run_id", "XpError", "__version__"]
 
