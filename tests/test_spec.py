@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
 import random
 from pathlib import Path
 
@@ -1035,22 +1036,126 @@ def test_where_random_text_only_raises_spec_errors(text: str) -> None:
     assert isinstance(expr, pl.Expr)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(WHERE_ALPHABET, min_size=1, max_size=40).map("".join))
-def test_valid_where_expressions_evaluate(text: str) -> None:
-    try:
-        expr = compile_where(text, SCHEMA)
-    except SpecError:
-        return
-    frame = pl.DataFrame(
-        {
-            "lr": [1.0, None, NAN],
-            "seed": [1, None, 3],
-            "a": ["x", None, "y"],
-            "b": [True, None, False],
-        }
+#: The rows every compiled expression is evaluated on, and the same rows as Python values
+#: for :func:`kleene`, with NaN already as null (``--where`` counts NaN as null).
+WHERE_FRAME = pl.DataFrame(
+    {
+        "lr": [1.0, None, NAN, 0.25],
+        "seed": [1, None, 3, 2],
+        "a": ["x", None, "y", "x"],
+        "b": [True, None, False, False],
+    }
+)
+WHERE_ROWS = [
+    {"lr": 1.0, "seed": 1, "a": "x", "b": True},
+    {"lr": None, "seed": None, "a": None, "b": None},
+    {"lr": None, "seed": 3, "a": "y", "b": False},
+    {"lr": 0.25, "seed": 2, "a": "x", "b": False},
+]
+
+
+def kleene(node: object, row: dict[str, object]) -> bool | None:
+    """An expression's value on one row, in plain Python with three-valued logic (None =
+    unknown): the reference the compiled Polars expression is held against."""
+    from xpcli.spec.where import BoolOp, Compare, InList, IsNull, Name, Not, Truth
+
+    def operand(item: object) -> object:
+        return row[item.name] if isinstance(item, Name) else item.value  # type: ignore[attr-defined]
+
+    if isinstance(node, BoolOp):
+        values = [kleene(n, row) for n in node.operands]
+        decisive = node.op == "or"  # True decides an "or", False an "and"
+        if decisive in values:
+            return decisive
+        return None if None in values else not decisive
+    if isinstance(node, Not):
+        inner = kleene(node.operand, row)
+        return None if inner is None else not inner
+    if isinstance(node, IsNull):
+        return (row[node.name.name] is not None) if node.negated else row[node.name.name] is None
+    if isinstance(node, Truth):
+        return row[node.name.name]  # type: ignore[return-value]
+    if isinstance(node, InList):
+        value = row[node.name.name]
+        if value is None:
+            return None
+        found = any(value == v.value for v in node.values)
+        return not found if node.negated else found
+    assert isinstance(node, Compare)
+    left, right = operand(node.left), operand(node.right)
+    if left is None or right is None:
+        return None
+    compare = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+               ">": operator.gt, ">=": operator.ge}[node.op]
+    return bool(compare(left, right))
+
+
+def kept_rows(text: str) -> list[int]:
+    """The rows of WHERE_FRAME that the compiled expression keeps."""
+    frame = WHERE_FRAME.with_row_index("row")
+    return frame.filter(compile_where(text, SCHEMA))["row"].to_list()
+
+
+def where_texts() -> st.SearchStrategy[str]:
+    """Valid ``--where`` texts over SCHEMA: every kind of test, nested with not/and/or."""
+    numbers = st.sampled_from(["0", "1", "2", "3", "0.25", "-1", "1e0", ".5", "2.0"])
+    texts = st.sampled_from(["'x'", '"y"', "'z'", "''"])
+    ops = st.sampled_from(["==", "=", "!=", "<", "<=", ">", ">="])
+    numeric = st.sampled_from(["lr", "seed"])
+
+    def joined(*parts: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        return st.tuples(*parts).map(" ".join)
+
+    def listed(values: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        return st.lists(values, min_size=1, max_size=3).map(lambda v: f"({', '.join(v)})")
+
+    leaf = st.one_of(
+        joined(numeric, ops, numbers),
+        joined(numbers, ops, numeric),
+        joined(numeric, ops, numeric),
+        joined(st.just("a"), ops, texts),
+        joined(st.just("b"), st.sampled_from(["==", "!="]), st.sampled_from(["true", "FALSE"])),
+        joined(numeric, st.sampled_from(["in", "not in"]), listed(numbers)),
+        joined(st.just("a"), st.sampled_from(["in", "NOT IN"]), listed(texts)),
+        joined(st.sampled_from(["lr", "seed", "a", "b"]), st.sampled_from(["is null",
+                                                                         "is not null"])),
+        st.just("b"),
     )
-    frame.filter(expr)  # compiles to something Polars accepts
+    return st.recursive(leaf, lambda inner: st.one_of(
+        inner.map(lambda e: f"not {e}"),
+        inner.map(lambda e: f"({e})"),
+        joined(inner, st.sampled_from(["and", "or", "AND", "Or"]), inner),
+    ), max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(where_texts())
+def test_valid_where_expressions_evaluate(text: str) -> None:
+    """Every valid expression keeps exactly the rows where it is true, by kleene()."""
+    root = parse_where(text).root
+    assert kept_rows(text) == [i for i, row in enumerate(WHERE_ROWS)
+                               if kleene(root, row) is True], text
+
+
+@pytest.mark.parametrize(
+    ("text", "rows"),
+    [
+        ("lr > 0.5 or seed == 3", [0, 2]),  # row 2: lr is NaN (unknown), seed decides
+        ("not lr > 0.5", [3]),  # unknown stays unknown under not: rows 1 and 2 dropped
+        ("lr != 1", [3]),
+        ("lr is null", [1, 2]),  # NaN counts as null
+        ("seed in (1, 3)", [0, 2]),
+        ("a not in ('x')", [2]),
+        ("not b", [2, 3]),
+        ("b == false and seed >= 2", [2, 3]),
+        ("0.5 < lr or a == 'y'", [0, 2]),
+        ("seed is not null and not (lr > 0.5 or b)", [3]),
+    ],
+)
+def test_where_keeps_the_rows_worked_by_hand(text: str, rows: list[int]) -> None:
+    assert kept_rows(text) == rows
+    root = parse_where(text).root
+    assert [i for i, row in enumerate(WHERE_ROWS) if kleene(root, row) is True] == rows
 
 
 SPEC_ALPHABET = st.sampled_from(
@@ -1079,10 +1184,27 @@ def test_metric_spec_random_text_only_raises_spec_errors(text: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.one_of(st.text(max_size=60), st.lists(SPEC_ALPHABET, max_size=20).map("best:".join)))
 def test_picker_random_text_only_raises_spec_errors(text: str) -> None:
+    """A picker is a run id unless it starts with best:, max:, worst: or min: followed by a
+    metric spec; anything else is a SpecError."""
+    stripped = text.strip()
+    head, colon, tail = stripped.partition(":")
+    kind = {"best": "best", "max": "best", "worst": "worst", "min": "worst"}.get(
+        head.strip().lower()) if colon else None
     try:
-        parse_picker(text)
+        picker = parse_picker(text)
     except SpecError:
-        pass
+        if kind is None:
+            assert not stripped, text  # only an empty run id is refused
+        else:
+            with pytest.raises(SpecError):
+                parse_metric_spec(tail)
+        return
+    assert picker.text == stripped
+    if kind is None:
+        assert (picker.kind, picker.run, picker.spec) == ("run", stripped, None)
+    else:
+        assert (picker.kind, picker.run) == (kind, None)
+        assert picker.spec == parse_metric_spec(tail) and picker.spec.text == tail.strip()
 
 
 # --------------------------------------------------------------------------------------
