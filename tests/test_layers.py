@@ -112,12 +112,15 @@ def documented_layers() -> list[str]:
 def test_imports_run_down_the_documented_layers() -> None:
     layers = documented_layers()
 
-    def layer(module: str) -> int:
-        return max(i for i, top in enumerate(layers)
-                   if module == top or module.startswith(top + "."))
+    def placed(module: str, top: str) -> bool:  # "xpcli" is the package's __init__.py only
+        return module == top or (top != "xpcli" and module.startswith(top + "."))
 
-    undocumented = [m for m in MODULES if not any(
-        m == top or m.startswith(top + ".") for top in layers) and m != "xpcli.__main__"]
+    def layer(module: str) -> int:
+        (index,) = [i for i, top in enumerate(layers) if placed(module, top)]
+        return index
+
+    undocumented = [m for m in MODULES if m != "xpcli.__main__"
+                    and not any(placed(m, top) for top in layers)]
     assert not undocumented, f"add {undocumented} to CONTRIBUTING.md's layer map"
     upward = [f"{a} -> {b}" for a in sorted(MODULES) if a != "xpcli.__main__"
               for b in sorted(GRAPH[a]) if layer(b) > layer(a)]
@@ -126,7 +129,7 @@ def test_imports_run_down_the_documented_layers() -> None:
 
 def test_the_layer_map_is_read() -> None:
     layers = documented_layers()
-    assert layers[:3] == ["xpcli.errors", "xpcli.format", "xpcli.writer"]
+    assert layers[0] == "xpcli.errors" and "xpcli.format" in layers
     assert layers.index("xpcli.records") < layers.index("xpcli.cache") < \
         layers.index("xpcli.dataset")
     assert layers[-1] == "xpcli.cli"
