@@ -7,6 +7,8 @@ import json
 import pytest
 from conftest import ROOT, run_python
 
+pytestmark = pytest.mark.slow  # one interpreter per command: make test-fast leaves it out
+
 TABLE_COMMANDS = [
     ["runs"],
     ["metrics"],

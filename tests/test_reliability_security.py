@@ -22,6 +22,8 @@ from fuzz_helpers import no_hang
 from xpcli import Run, load
 from xpcli.errors import UsageError
 
+pytestmark = pytest.mark.slow  # the whole module: make test-fast leaves it out
+
 PACKAGE = ROOT / "xpcli"
 
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "execfile", "input"}
@@ -89,7 +91,6 @@ def _xp(*args: str, cache: Path) -> subprocess.CompletedProcess:
                           text=True, env={**os.environ, "XP_CACHE_DIR": str(cache)}, cwd=ROOT)
 
 
-@pytest.mark.slow
 def test_hostile_record_keys_are_only_data(tmp_path: Path, marker: Path) -> None:
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -271,7 +272,6 @@ def _nasty_runs(runs: Path) -> None:
         run.close(time=T0 + 9)
 
 
-@pytest.mark.slow
 def test_commands_write_clean_svg_from_hostile_params_and_names(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     _nasty_runs(runs)
