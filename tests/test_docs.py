@@ -79,7 +79,7 @@ def test_help_imports_neither_polars_nor_matplotlib() -> None:
         "except SystemExit as exc:\n"
         "    assert exc.code in (0, None), exc.code\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
-        "{'polars', 'matplotlib', 'pyarrow', 'numpy', 'pandas'})\n"
+        "{'polars', 'matplotlib', 'pyarrow', 'numpy', 'pandas', 'scipy', 'sklearn'})\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     proc = run_python(code)

@@ -29,6 +29,9 @@ COMMANDS: dict[str, str] = {
     "parcoords": "xpcli.commands.parcoords:parcoords_cmd",
     "import": "xpcli.commands.importing:import_cmd",
     "forgetting": "xpcli.commands.forgetting:forgetting_cmd",
+    "compare": "xpcli.commands.stats:compare_cmd",
+    "importance": "xpcli.commands.stats:importance_cmd",
+    "scatter": "xpcli.commands.stats:scatter_cmd",
     "compact": "xpcli.commands.maintenance:compact_cmd",
     "cache": "xpcli.commands.maintenance:cache_cmd",
 }
