@@ -11,8 +11,8 @@ Every param is a factor (each distinct value a level; null is a level too). With
 sum of squares about the mean:
 
 - a param's ``ss`` is how much the residual sum of squares of the additive model (every
-  param's main effect) grows when that param is dropped from it ("type II" sums of
-  squares); ``df`` its levels - 1;
+  param's main effect, fitted by least squares) grows when that param is dropped from
+  it ("type II" sums of squares); ``df`` its levels - 1;
 - a pair's interaction ``A × B`` is how much the residual shrinks when the (A, B) cells
   are added to the additive model. A pair with one run per cell (``lr × seed`` when every
   (lr, seed) ran once) cannot be told from noise; it stays in the residual, and the
@@ -140,20 +140,53 @@ def _codes(series: pl.Series) -> tuple[np.ndarray, int]:
     return codes, len(seen)
 
 
-def _one_hot(codes: np.ndarray, levels: int) -> np.ndarray:
-    """Indicator columns of levels 1..k-1 (level 0 is the intercept's)."""
-    out = np.zeros((codes.size, max(levels - 1, 0)))
-    rows = np.nonzero(codes > 0)[0]
-    out[rows, codes[rows] - 1] = 1.0
-    return out
+Factor = tuple[np.ndarray, int]  # level codes 0..k-1 of every run, and k
 
 
-def _fit(y: np.ndarray, blocks: Sequence[np.ndarray]) -> tuple[float, int]:
-    """Residual sum of squares and rank of the least-squares fit on intercept + blocks."""
-    design = np.column_stack([np.ones(y.size), *blocks])
-    beta, _, rank, _ = np.linalg.lstsq(design, y, rcond=None)
-    residual = y - design @ beta
-    return float(residual @ residual), int(rank)
+def _cross(a: Factor, b: Factor) -> np.ndarray:
+    """The (k_a x k_b) table of runs per pair of levels: X_a' X_b of the indicators."""
+    (codes_a, levels_a), (codes_b, levels_b) = a, b
+    counts = np.bincount(codes_a * levels_b + codes_b, minlength=levels_a * levels_b)
+    return counts.reshape(levels_a, levels_b).astype(np.float64)
+
+
+def _fit(y: np.ndarray, factors: Sequence[Factor]) -> tuple[float, int]:
+    """Residual sum of squares and rank of the least-squares fit of ``y`` on an intercept
+    and the level indicators of ``factors`` (every level observed at least once).
+
+    The normal equations are solved with the factor of most levels absorbed: its block
+    of X'X is diagonal (the runs per level), so only the Schur complement of the other
+    columns, S = C - B' D^-1 B, is decomposed (:func:`numpy.linalg.eigh`; eigenvalues
+    below 1e-9 of the largest are the design's redundancies, e.g. the intercept and a
+    full set of indicators). Fitted values are sums of per-level effects, so the residual
+    is computed directly, not as y'y - b'X'y.
+    """
+    n = y.size
+    if not factors:
+        residual = y - y.mean()
+        return float(residual @ residual), 1
+    big = max(range(len(factors)), key=lambda i: factors[i][1])
+    absorbed = factors[big]
+    others: list[Factor] = [(np.zeros(n, dtype=np.int64), 1),
+                            *(f for i, f in enumerate(factors) if i != big)]
+    counts = np.bincount(absorbed[0], minlength=absorbed[1]).astype(np.float64)
+    sums = np.bincount(absorbed[0], weights=y, minlength=absorbed[1])
+    cross = np.hstack([_cross(absorbed, f) for f in others])  # B: big x others
+    gram = np.block([[_cross(f, g) for g in others] for f in others])  # C
+    rhs = np.concatenate([np.bincount(c, weights=y, minlength=k) for c, k in others])
+    schur = gram - cross.T @ (cross / counts[:, None])
+    reduced = rhs - cross.T @ (sums / counts)
+    values, vectors = np.linalg.eigh(schur)
+    keep = values > 1e-9 * max(float(values.max()), 1.0)
+    beta = vectors[:, keep] @ ((vectors[:, keep].T @ reduced) / values[keep])
+    beta_big = (sums - cross @ beta) / counts
+    fitted = beta_big[absorbed[0]]
+    start = 0
+    for codes, levels in others:
+        fitted = fitted + beta[start:start + levels][codes]
+        start += levels
+    residual = y - fitted
+    return float(residual @ residual), absorbed[1] + int(keep.sum())
 
 
 def _pair_codes(a: np.ndarray, b: np.ndarray, levels_b: int) -> tuple[np.ndarray, int]:
@@ -188,16 +221,15 @@ def anova(y: np.ndarray, factors: dict[str, pl.Series], interactions: bool = Tru
     n = y.size
     names = list(factors)
     coded = {name: _codes(series) for name, series in factors.items()}
-    blocks = {name: _one_hot(*coded[name]) for name in names}
     # A constant metric has nothing to explain (its mean's rounding is no variance).
     total = 0.0 if np.all(y == y[0]) else float(((y - y.mean()) ** 2).sum())
-    rss_add, rank_add = _fit(y, [blocks[name] for name in names])
+    rss_add, rank_add = _fit(y, [coded[name] for name in names])
     rows: list[dict[str, Any]] = []
     for name in names:
-        rss, rank = _fit(y, [blocks[other] for other in names if other != name])
+        rss, rank = _fit(y, [coded[other] for other in names if other != name])
         rows.append({"term": name, "df": rank_add - rank, "ss": max(rss - rss_add, 0.0),
                      "note": None})
-    pair_blocks: list[np.ndarray] = []
+    pairs: list[Factor] = []
     confounded: list[str] = []
     for a, b in itertools.combinations(names, 2) if interactions else ():
         codes, cells = _pair_codes(coded[a][0], coded[b][0], coded[b][1])
@@ -205,17 +237,16 @@ def anova(y: np.ndarray, factors: dict[str, pl.Series], interactions: bool = Tru
         if cells == n:  # one run per cell: the interaction is the residual
             confounded.append(term)
             continue
-        block = _one_hot(codes, cells)
-        rss, rank = _fit(y, [*(blocks[name] for name in names), block])
+        rss, rank = _fit(y, [*(coded[name] for name in names), (codes, cells)])
         if rank - rank_add == 0:  # the cells add nothing the main effects do not hold
             continue
         if n - rank == 0:
             confounded.append(term)
             continue
-        pair_blocks.append(block)
+        pairs.append((codes, cells))
         rows.append({"term": term, "df": rank - rank_add, "ss": max(rss_add - rss, 0.0),
                      "note": None})
-    rss_full, rank_full = _fit(y, [*(blocks[name] for name in names), *pair_blocks])
+    rss_full, rank_full = _fit(y, [*(coded[name] for name in names), *pairs])
     df_resid = n - rank_full
     for row in rows:
         row["share"] = row["ss"] / total if total > 0 else None
