@@ -17,10 +17,11 @@ each measured as
 - floor:    raw Polars over that same Parquet file (the floor)
 
 plus peak memory (max RSS) of each xp process, the cold JSONL parse rate, the
-``Run.track`` rate, ``xp --help``, and ``xp import tensorboard`` on a generated folder of
-Keras-shaped event files (1 M scalar points with HParams). Results go to
-``docs/benchmarks.md``, with ratios from this one run (machines are noisy; compare within
-a run, not across runs).
+``Run.track`` rate, ``xp --help``, the statistics commands (``xp compare`` with and
+without pairing, ``xp importance``) warm and in-process, and ``xp import tensorboard`` on
+a generated folder of Keras-shaped event files (1 M scalar points with HParams). Results
+go to ``docs/benchmarks.md``, with ratios from this one run (machines are noisy; compare
+within a run, not across runs).
 
 Usage: python scripts/bench.py [--sizes 240,2400,10000] [--data DIR] [--out FILE]
        python scripts/bench.py --only tensorboard   (that case alone; its section of
@@ -63,6 +64,17 @@ def queries(best_en: str) -> dict[str, list[str]]:
         "best": ["select", "--best", "f1:lang=en@max", "-m", "f1:lang=*@max", "-p", "lr,seed",
                  "--format", "csv"],
         "series": ["curves", "f1:lang=*", "--where", f"run == '{best_en}'", "--format", "csv"],
+    }
+
+
+def stats_queries() -> dict[str, list[str]]:
+    """The statistics commands: no pandas or Polars baseline does what they do."""
+    compare = ["compare", "-m", "f1:lang=de@max", "--by", "lr", "--format", "csv"]
+    return {
+        "compare": compare,
+        "compare --paired-by seed": [*compare, "--paired-by", "seed"],
+        "importance": ["importance", "-m", "f1:lang=de@max", "--params", "lr,seed",
+                       "--format", "csv"],
     }
 
 
@@ -248,6 +260,13 @@ def bench_size(n_runs: int, data: Path) -> dict[str, Any]:
             warm_env = {**env, "XP_CACHE_DIR": str(cache_root / "warm")}
             wall, rss = run_process(XP + parcoords_args + ["-o", str(out)], warm_env)
             result["parcoords"][suffix] = (wall, rss)
+        result["stats"] = {}
+        for name, args in stats_queries().items():
+            warm_env = {**env, "XP_CACHE_DIR": str(cache_root / "warm")}
+            wall, rss = min(run_process(XP + args, warm_env) for _ in range(REPEAT))
+            in_process(["--runs", str(runs_dir), *args])  # imports and first-call costs
+            library = best_of(lambda a=args: in_process(["--runs", str(runs_dir), *a]))
+            result["stats"][name] = (wall, rss, library)
         shutil.rmtree(flat, ignore_errors=True)
     finally:
         os.environ.pop("XP_CACHE_DIR", None)
@@ -465,11 +484,18 @@ def report(results: dict[int, dict[str, Any]], track: float, help_s: float,
             f"warm: PNG {fmt_s(pc['png'][0])} ({pc['png'][1]:.0f} MB), "
             f"SVG {fmt_s(pc['svg'][0])} ({pc['svg'][1]:.0f} MB).",
             "",
+            "| statistics | xp warm | library | peak RSS warm |",
+            "|---|---:|---:|---:|",
         ]
+        for name, (wall, rss, library) in res["stats"].items():
+            lines.append(f"| {name} | {fmt_s(wall)} | {fmt_s(library)} | {rss:.0f} MB |")
+        lines.append("")
     lines += tensorboard_section(tb)
     lines += [
         "The xp commands: "
         + "; ".join(f"{k}: `xp {' '.join(v)}`" for k, v in queries("RUN").items()) + ".",
+        "The statistics: "
+        + "; ".join(f"{k}: `xp {' '.join(v)}`" for k, v in stats_queries().items()) + ".",
         "",
         "Aim and MLflow on the same queries: [benchmarks-peers.md](benchmarks-peers.md).\n",
     ]
