@@ -105,7 +105,25 @@ def test_unbalanced_design_gives_type_ii_sums_of_squares() -> None:
     assert got["a"]["ss"] == pytest.approx(rss(db) - rss(da, db))
     assert got["b"]["ss"] == pytest.approx(rss(da) - rss(da, db))
     assert got["residual"]["ss"] == pytest.approx(rss(da, db))
+    cells = frame.select(pl.concat_str("a", "b")).to_series().to_list()
+    dab = np.array([[c == level for level in sorted(set(cells))[1:]] for c in cells], float)
+    with_pairs = rows_by_term(importance_runs(frame, ["y"], ["a", "b"]).table)
+    assert with_pairs["a × b"]["ss"] == pytest.approx(rss(da, db) - rss(da, db, dab))
+    assert with_pairs["a × b"]["df"] == np.linalg.matrix_rank(
+        np.column_stack([np.ones(len(y)), da, db, dab])) - np.linalg.matrix_rank(
+        np.column_stack([np.ones(len(y)), da, db]))
     assert not is_balanced([(np.array([0, 0, 1]), 2)])
+
+
+def test_a_param_confounded_with_another_has_no_degrees_of_freedom() -> None:
+    # a=0 only ran with b in (0, 1), a=1 only with b in (2, 3): b tells a apart.
+    frame = pl.DataFrame({"a": [0, 0, 0, 0, 1, 1, 1, 1], "b": [0, 0, 1, 1, 2, 2, 3, 3],
+                          "y": [1.0, 1.2, 2.0, 2.1, 3.0, 3.3, 4.0, 4.1]})
+    got = rows_by_term(importance_runs(frame, ["y"], ["a", "b"]).table)
+    assert got["a"]["df"] == 0 and got["a"]["ss"] == pytest.approx(0.0, abs=1e-9)
+    assert got["a"]["note"] == "confounded: the other params already tell its values apart"
+    assert got["b"]["df"] == 2  # 3 of b's contrasts, one of them is a's
+    assert got["residual"]["df"] == 4
 
 
 def test_one_run_per_cell_leaves_the_interaction_in_the_residual() -> None:

@@ -251,8 +251,10 @@ def anova(y: np.ndarray, factors: dict[str, pl.Series], interactions: bool = Tru
     for row in rows:
         row["share"] = row["ss"] / total if total > 0 else None
         row["f"] = row["p"] = None
-        if row["df"] == 0:
+        if row["df"] == 0 and coded.get(row["term"], (None, 2))[1] == 1:
             row["note"] = "one value: explains nothing"
+        elif row["df"] == 0:
+            row["note"] = "confounded: the other params already tell its values apart"
         elif df_resid > 0 and rss_full > 0:
             row["f"] = (row["ss"] / row["df"]) / (rss_full / df_resid)
             row["p"] = float(f_dist.sf(row["f"], row["df"], df_resid))
