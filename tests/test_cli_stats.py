@@ -63,10 +63,10 @@ def test_compare_markdown_is_the_compact_view(grid_runs: Path) -> None:
                     "--baseline", "0.1", "--resamples", "500", "--format", "markdown")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("**f1[lang=de] by lr: median a - median b, 95% bootstrap CI "
-                               "(500 resamples, seed 0), Mann–Whitney U, Holm over 1 tests**")
+    assert lines[0] == ("**f1[lang=de] by lr: median a - b, 95% CI (bootstrap, 500, seed 0), "
+                        "Mann–Whitney U, Holm (1 test)**")
     assert lines[2] == ("| a | b | n | median_diff [95% CI] | p_holm | delta | verdict |")
-    assert lines[4] == "| 0.001 | 0.1 | 1 / 3 | -0.22 |  | -1 | n=1 in 0.001: no CI or test |"
+    assert lines[4] == "| 0.001 | 0.1 | 1/3 | -0.22 |  | -1 | n=1 in 0.001: no CI or test |"
     assert "(1 of 3 runs in 0.01 have no value)" in lines[5]
 
 

@@ -22,7 +22,8 @@ per metric column:
   (|delta| < 0.147 is usually called negligible, < 0.33 small, < 0.474 medium);
 - ``verdict``: the answer in words, e.g. ``1e-5 > 3e-5, CI excludes 0`` (CI excludes 0
   and p_holm < 1 - level), ``1e-5 > 3e-5 by the CI only, p_holm >= 0.05`` (the CI and the
-  corrected test disagree), ``no clear difference, CI includes 0``;
+  corrected test disagree), ``unclear: CI includes 0, p_holm < 0.05`` (the other way
+  round), ``no clear difference`` (the CI includes 0, p_holm >= 0.05);
 - ``note``: what was left out, or why a statistic is missing (``n=1 in 3e-5``).
 
 With ``paired_by`` (e.g. ``seed``, where every group ran the same seeds) the runs of the
@@ -120,15 +121,15 @@ class CompareResult:
     def title(self) -> str:
         """One line: what the numbers are."""
         paired = f", paired by {self.paired_by}" if self.paired_by else ""
-        what = "median of paired a - b" if self.paired_by else "median a - median b"
-        test = "Wilcoxon signed-rank" if self.paired_by else "Mann–Whitney U"
+        what = "median of a - b" if self.paired_by else "median a - b"
+        test = "Wilcoxon" if self.paired_by else "Mann–Whitney U"
         metric = f"{self.metrics[0]} " if len(self.metrics) == 1 else ""
-        return (f"{metric}by {', '.join(self.by)}{paired}: {what}, {self.level:.0%} "
-                f"bootstrap CI ({self.resamples:,} resamples, seed {self.seed}), {test}, "
-                f"Holm over {self.tests} tests")
+        tests = f"{self.tests} test" + ("" if self.tests == 1 else "s")
+        return (f"{metric}by {', '.join(self.by)}{paired}: {what}, {self.level:.0%} CI "
+                f"(bootstrap, {self.resamples:,}, seed {self.seed}), {test}, Holm ({tests})")
 
     def compact(self) -> pl.DataFrame:
-        """The view for people: ``n`` as ``n_a / n_b``, the difference and its CI in one
+        """The view for people: ``n`` as ``n_a/n_b``, the difference and its CI in one
         cell, p_holm, delta and the verdict with its note (the metric only with several;
         the uncorrected p and the medians are in :attr:`table`)."""
         rows = []
@@ -139,7 +140,7 @@ class CompareResult:
             if row["ci_low"] is not None:
                 cell += f" [{format_number(row['ci_low'])}, {format_number(row['ci_high'])}]"
             out = {"metric": row["metric"], "a": row["a"], "b": row["b"],
-                   "n": f"{row['n_a']} / {row['n_b']}", ci_name: cell,
+                   "n": f"{row['n_a']}/{row['n_b']}", ci_name: cell,
                    "p_holm": row["p_holm"], "delta": row["delta"], "verdict": row["verdict"]}
             if row["note"]:
                 out["verdict"] = f"{row['verdict']} ({row['note']})"
@@ -306,7 +307,7 @@ def _verdict(row: dict[str, Any], level: float) -> str:
         return f"{a} {sign} {b} by the CI only, p_holm >= {alpha:g}"
     if significant:
         return f"unclear: CI includes 0, p_holm < {alpha:g}"
-    return "no clear difference, CI includes 0"
+    return "no clear difference"
 
 
 def compare_runs(frame: pl.DataFrame, metrics: Sequence[str], by: Sequence[str], *,
