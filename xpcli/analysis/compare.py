@@ -54,6 +54,7 @@ from ..dataset import Dataset
 from ..errors import UsageError
 from ..output import format_number
 from ..spec import parse_metric_specs
+from .binning import bin_params
 from .group import default_by
 from .reduce import XAxis
 from .select import ReducedTable, reduced_table, split_list
@@ -131,9 +132,12 @@ class CompareResult:
     def compact(self) -> pl.DataFrame:
         """The view for people: ``n`` as ``n_a/n_b``, the difference and its CI in one
         cell, p_holm, delta and the verdict with its note (the metric only with several;
-        the uncorrected p and the medians are in :attr:`table`)."""
+        the uncorrected p and the medians are in :attr:`table`). Long group labels (bins
+        such as ``[1e-6, 6.694e-6)``) are written ``a``/``b`` in the verdict, which sits
+        next to the ``a`` and ``b`` columns anyway."""
         rows = []
         ci_name = f"median_diff [{self.level:.0%} CI]"
+        long_labels = any(len(label) > 8 for label in (*self.table["a"], *self.table["b"]))
         for row in self.table.iter_rows(named=True):
             diff = row["median_diff"]
             cell = "" if diff is None else format_number(diff)
@@ -142,8 +146,12 @@ class CompareResult:
             out = {"metric": row["metric"], "a": row["a"], "b": row["b"],
                    "n": f"{row['n_a']}/{row['n_b']}", ci_name: cell,
                    "p_holm": row["p_holm"], "delta": row["delta"], "verdict": row["verdict"]}
+            for sign in ("<", ">"):
+                named = f"{row['a']} {sign} {row['b']}"
+                if long_labels and out["verdict"].startswith(named):
+                    out["verdict"] = f"a {sign} b" + out["verdict"][len(named):]
             if row["note"]:
-                out["verdict"] = f"{row['verdict']} ({row['note']})"
+                out["verdict"] = f"{out['verdict']} ({row['note']})"
             rows.append(out)
         schema: dict[str, Any] = {"metric": pl.String(), "a": pl.String(), "b": pl.String(),
                                   "n": pl.String(), ci_name: pl.String(),
@@ -394,15 +402,17 @@ def compare(
     x: XAxis = "epoch",
 ) -> CompareResult:
     """``xp compare``: reduce ``metrics`` per run, keep the runs matching ``where``, group
-    by ``by`` (default: the params that vary, except seeds) and compare the groups."""
+    by ``by`` (default: the params that vary, except seeds; ``lr:log=5`` groups by bins,
+    :mod:`~xpcli.analysis.binning`) and compare the groups."""
     table = runs_with_metrics(dataset, metrics, "compare", where=where, x=x)
     by_list = list(dict.fromkeys(split_list(by)))
     if not by_list:
         by_list = default_by(dataset.runs.collect(), table.params)
+    frame, by_list = bin_params(table.frame, by_list)  # lr:log=5 -> lr, binned
     check_params(table, by_list, "--by")
     if paired_by is not None:
         check_params(table, [paired_by], "--paired-by")
-    result = compare_runs(table.frame, table.metrics, by_list, baseline=baseline,
+    result = compare_runs(frame, table.metrics, by_list, baseline=baseline,
                           paired_by=paired_by, level=level, resamples=resamples, seed=seed)
     return CompareResult(result, by_list, list(table.metrics), paired_by, level, resamples,
                          seed)

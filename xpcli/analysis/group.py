@@ -34,6 +34,7 @@ import polars as pl
 from ..dataset import Dataset
 from ..errors import UsageError
 from ..output import format_number
+from .binning import bin_params
 from .reduce import XAxis
 from .select import (
     reduced_table,
@@ -162,7 +163,8 @@ def group_table(
 ) -> GroupResult:
     """``xp group``: reduce metrics per run, filter with ``where``, group by ``by``.
 
-    ``by`` defaults to :func:`default_by`; ``metrics`` to the summary of every metric
+    ``by`` defaults to :func:`default_by`; an item such as ``lr:log=5`` groups by bins of
+    a continuous param (:mod:`~xpcli.analysis.binning`); ``metrics`` to the summary of every metric
     (:func:`~xpcli.analysis.select.default_specs`); ``aggs`` to median, min, max.
     """
     agg_list = parse_aggs(aggs)
@@ -171,12 +173,13 @@ def group_table(
     by_list = list(dict.fromkeys(split_list(by)))
     if not by_list:
         by_list = default_by(dataset.runs.collect(), table.params)
+    frame, by_list = bin_params(table.frame, by_list)  # lr:log=5 -> lr, binned
     known = [c for c in table.frame.columns if c != "run" and c not in table.metrics]
     for name in by_list:
         if name not in known:
             raise UsageError(f"--by: unknown param {name!r}; known: {', '.join(known)}")
-    wide = group_runs(table.frame, by_list, table.metrics, agg_list)
-    return GroupResult(table.frame, by_list, table.metrics, agg_list, wide)
+    wide = group_runs(frame, by_list, table.metrics, agg_list)
+    return GroupResult(frame, by_list, table.metrics, agg_list, wide)
 
 
 def _cell(row: dict[str, object], label: str, placed: dict[str, str | None]) -> str:

@@ -61,6 +61,7 @@ import polars as pl
 
 from ..dataset import Dataset
 from ..errors import UsageError
+from .binning import bin_params
 from .compare import check_params, runs_with_metrics
 from .reduce import XAxis
 from .select import split_list, varying_params
@@ -410,11 +411,12 @@ def importance(
 ) -> ImportanceResult:
     """``xp importance``: reduce ``metrics`` per run, keep the runs matching ``where``,
     and explain each metric's variance by ``params`` (default: every param that varies,
-    seeds included)."""
+    seeds included; ``lr:log=5`` uses bins of lr, :mod:`~xpcli.analysis.binning`)."""
     table = runs_with_metrics(dataset, metrics, "explain", where=where, x=x)
     param_list = list(dict.fromkeys(split_list(params)))
     if not param_list:
         param_list = varying_params(dataset.runs.collect(), table.params)
+    frame, param_list = bin_params(table.frame, param_list, "--params")
     check_params(table, param_list, "--params")
-    return importance_runs(table.frame, table.metrics, param_list, method=method,
+    return importance_runs(frame, table.metrics, param_list, method=method,
                            interactions=interactions, seed=seed)

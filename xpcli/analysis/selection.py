@@ -36,6 +36,7 @@ import polars as pl
 from ..dataset import Dataset
 from ..errors import UsageError
 from ..spec.metric import Column, MetricSpec, expand
+from .binning import bin_params
 from .reduce import XAxis
 from .select import collect_points, parse_best, reduced_table, split_list
 
@@ -317,8 +318,9 @@ def selection(
     by_list = list(dict.fromkeys(split_list(by)))
     table = reduced_table(dataset, [], columns=[*selector_columns, *target_columns],
                           where=where, points=points, x=x)
+    frame, by_list = bin_params(table.frame, by_list)  # lr:log=5 -> lr, binned
     known = [c for c in table.frame.columns if c != "run" and c not in table.metrics]
     for name in by_list:
         if name not in known:
             raise UsageError(f"--by: unknown param {name!r}; known: {', '.join(known)}")
-    return selection_frame(table.frame, selector_roles, target_roles, by_list)
+    return selection_frame(frame, selector_roles, target_roles, by_list)

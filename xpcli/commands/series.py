@@ -63,7 +63,8 @@ def _facet(text: str | None) -> list[str] | None:
 @click.command("aggregate")
 @_series_options
 @click.option("--by", "by", metavar="PARAMS", default=None,
-              help="Group runs by these params (comma-separated), e.g. lr. Default: one group.")
+              help="Group runs by these params (comma-separated), e.g. lr, or lr:log=5 for "
+              "bins of a continuous param. Default: one group.")
 @click.option("--center", "center", type=click.Choice(["mean", "median", "min", "max"]),
               default=None,
               help="Centre line of each group (default: mean with a std/sem/ci95 band, "
@@ -115,12 +116,14 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
     smoothing = parse_smoothing(smooth)
     dataset = load_dataset(runs, quiet)
     data = load_series(dataset, list(specs), x=x, where=where, smoothing=smoothing)
-    by_keys = _list(by)
-    check_run_columns(data.runs, by_keys, "--by")
-    table = aggregate(data.series, data.keys, x, runs=data.runs, by=by_keys, center=center,
+    from ..analysis.binning import bin_params
+
+    run_frame, by_keys = bin_params(data.runs, _list(by))  # lr:log=5 -> lr, binned
+    check_run_columns(run_frame, by_keys, "--by")
+    table = aggregate(data.series, data.keys, x, runs=run_frame, by=by_keys, center=center,
                       band=band_spec, align=align, grid=grid, min_runs=min_runs)
     policy = describe_policy(x, align, min_runs, grid)
-    counts = runs_per_group(data.series, data.runs, by_keys)
+    counts = runs_per_group(data.series, run_frame, by_keys)
     what = _what(data, center, band_spec.describe(), by_keys, len(counts))
     if not quiet:
         info(f"xp aggregate: {what}; {policy}")

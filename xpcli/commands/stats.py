@@ -31,8 +31,8 @@ def _metrics_option(func: Any) -> Any:
 @runs_option
 @_metrics_option
 @click.option("--by", "-b", "by", metavar="LIST", multiple=True,
-              help="Params whose groups to compare, e.g. lr (default: the params that vary, "
-              "except seeds).")
+              help="Params whose groups to compare, e.g. lr, or lr:log=5 / lr:bins=4 / lr:q=4 "
+              "for bins of a continuous param (default: the params that vary, except seeds).")
 @click.option("--baseline", "baseline", metavar="VALUE", default=None,
               help="Compare every group with this one, e.g. 3e-5 (default: every pair).")
 @click.option("--paired-by", "paired_by", metavar="PARAM", default=None,
@@ -87,8 +87,8 @@ def compare_cmd(runs: str | None, metrics: tuple[str, ...], by: tuple[str, ...],
 @runs_option
 @_metrics_option
 @click.option("--params", "-p", "params", metavar="LIST", default=None,
-              help="Params to weigh, comma-separated, e.g. lr,seed (default: every param "
-              "that varies, seeds included).")
+              help="Params to weigh, comma-separated, e.g. lr,seed or lr:log=5,seed (bins of "
+              "lr) (default: every param that varies, seeds included).")
 @click.option("--method", "method", type=click.Choice(("auto", "anova", "forest")),
               default="auto", show_default=True,
               help="anova: variance decomposition of a grid (main effects and pair "

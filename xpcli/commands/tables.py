@@ -116,7 +116,7 @@ def select_cmd(runs: str | None, metrics: tuple[str, ...], params: str | None,
 @runs_option
 @click.option("--by", "-b", "by", metavar="LIST", multiple=True,
               help="Params to group by, comma-separated or repeated (default: the params "
-              "that vary, except seeds).")
+              "that vary, except seeds); lr:log=5, lr:bins=4 or lr:q=4 bin a continuous param.")
 @click.option("--agg", "-a", "agg", metavar="LIST", multiple=True,
               help="Statistics: median, mean, std, sem, min, max, count, qNN (q10, q90); "
               "comma-separated or repeated (default: median,min,max).")
@@ -172,7 +172,8 @@ def group_cmd(runs: str | None, by: tuple[str, ...], agg: tuple[str, ...],
 @click.option("--exclude", "exclude", metavar="KEY=GLOB", multiple=True,
               help="Drop target columns whose context matches, e.g. lang=en (repeatable).")
 @click.option("--by", "-b", "by", metavar="LIST", multiple=True,
-              help="Analyse each group of these params separately, e.g. lr.")
+              help="Analyse each group of these params separately, e.g. lr (lr:log=5: by "
+              "bins of lr).")
 @where_option
 @_x_option
 @_fail_if_option
