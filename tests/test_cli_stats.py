@@ -109,10 +109,13 @@ def test_importance_gate(grid_runs: Path) -> None:
     assert result.exit_code == 3
     assert "gate failed" in result.stderr
     result = invoke("importance", "--runs", str(grid_runs), "-m", "f1:lang=de",
-                    "--params", "lr", catch=True)  # 0.001 ran once: forest, 6 runs
+                    "--params", "seed,lr", "--format", "csv")  # 3 lrs, 3 seeds, 6 runs: anova
+    assert result.exit_code == 0, result.stderr
+    assert "share" in result.stdout.splitlines()[0]
+    result = invoke("importance", "--runs", str(grid_runs), "-m", "f1:lang=de",
+                    "--params", "lr", "--where", "lr > 0.005", "--method", "forest", catch=True)
     assert result.exit_code == 2
-    assert ("--method auto chose forest (lr has a value only one run has): --method forest: "
-            "6 runs with a value; it needs at least 10") in result.stderr
+    assert "--method forest: 5 runs with a value; it needs at least 10" in result.stderr
 
 
 def test_scatter_table_and_figure(grid_runs: Path, tmp_path: Path) -> None:

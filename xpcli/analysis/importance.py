@@ -43,8 +43,10 @@ training data, so a param the forest merely memorised (a seed) scores near 0. Nu
 and booleans are used as they are (trees are unaffected by a log scale), other values
 as ordered codes. Install with ``pip install 'xpcli[importance]'``.
 
-``auto`` picks ``anova`` when every value of every param was run at least twice (a
-grid, seeds included) and ``forest`` otherwise. Binning a continuous param
+``auto`` picks ``forest`` when a param takes a different value in more than half of the
+runs (a continuous param of a random search: a factor with that many levels leaves the
+decomposition next to nothing to estimate the noise from), and ``anova`` otherwise (a
+grid, seeds included, also with a crashed run or two). Binning a continuous param
 (``lr:log=5``, see :mod:`xpcli.analysis.binning`) turns a random search into a design
 ``anova`` can decompose, without scikit-learn.
 """
@@ -334,19 +336,18 @@ def forest(y: np.ndarray, factors: dict[str, pl.Series], seed: int = 0
 # --------------------------------------------------------------------------------------
 
 
-def _unreplicated(frame: pl.DataFrame, params: Sequence[str]) -> str | None:
-    """The first param with a value that only one run has, else None."""
+def _continuous(frame: pl.DataFrame, params: Sequence[str]) -> str | None:
+    """The first param with more distinct values than half the runs, else None."""
     for name in params:
-        counts = frame.group_by(name).len()["len"]
-        if counts.len() and int(counts.min()) < 2:  # type: ignore[arg-type]
+        if frame[name].n_unique() > frame.height / 2:
             return name
     return None
 
 
 def choose_method(frame: pl.DataFrame, params: Sequence[str]) -> Literal["anova", "forest"]:
-    """``anova`` when every value of every param occurs in at least two runs, else
-    ``forest`` (a continuous param with a new value per run has no replicated levels)."""
-    return "anova" if _unreplicated(frame, params) is None else "forest"
+    """``forest`` when a param takes a different value in more than half of the runs (a
+    continuous param of a random search), else ``anova`` (see the module docs)."""
+    return "anova" if _continuous(frame, params) is None else "forest"
 
 
 def importance_runs(frame: pl.DataFrame, metrics: Sequence[str], params: Sequence[str], *,
@@ -387,8 +388,8 @@ def importance_runs(frame: pl.DataFrame, metrics: Sequence[str], params: Sequenc
             except UsageError as exc:
                 if method != "auto":
                     raise
-                raise UsageError(f"--method auto chose forest ({_unreplicated(frame, params)} "
-                                 f"has a value only one run has): {exc}") from None
+                raise UsageError(f"--method auto chose forest ({_continuous(frame, params)} "
+                                 f"takes a different value in most runs): {exc}") from None
             for row in part:
                 row["cv_r2"] = cv_r2
         rows += [{"metric": metric, **row} for row in part]

@@ -93,8 +93,8 @@ def compare_cmd(runs: str | None, metrics: tuple[str, ...], by: tuple[str, ...],
               default="auto", show_default=True,
               help="anova: variance decomposition of a grid (main effects and pair "
               "interactions, F tests); forest: permutation importance of a random forest "
-              "(needs scikit-learn: pip install 'xpcli[importance]'); auto: anova when every "
-              "param value was run at least twice, else forest.")
+              "(needs scikit-learn: pip install 'xpcli[importance]'); auto: forest when a "
+              "param takes a different value in more than half of the runs, else anova.")
 @click.option("--no-interactions", "no_interactions", is_flag=True,
               help="anova: main effects only, no pair interactions.")
 @click.option("--seed", "seed", type=int, default=0, show_default=True,
