@@ -83,8 +83,10 @@ def test_bins_sort_low_to_high_and_params_pass_through() -> None:
     assert binned["lr"].to_list() == ["[1e-4, 1e-3]", "[1e-6, 1e-5)", "[1e-4, 1e-3]",
                                       "[1e-5, 1e-4)"]
     assert binned["seed"].to_list() == [1, 2, 3, 4]
-    same, names = bin_params(frame, ["wd:log=3"])  # not a column: the caller says so
-    assert names == ["wd:log=3"] and same.equals(frame)
+    same, names = bin_params(frame, ["wd:log=3", "f1:lang=de"])  # the caller says so
+    assert names == ["wd:log=3", "f1:lang=de"] and same.equals(frame)
+    with pytest.raises(UsageError, match="--by lr:lg=3: unknown binning 'lg'"):
+        bin_params(frame, ["lr:lg=3"])
 
 
 @pytest.mark.parametrize("values,spec,message", [

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
@@ -69,7 +70,7 @@ def test_parcoords_params_and_axis_words(monkeypatch: pytest.MonkeyPatch,
 
 def test_aggregate_by(monkeypatch: pytest.MonkeyPatch, tiny_runs: Path) -> None:
     monkeypatch.setattr(xpcli.analysis.series, "load_series",
-                        lambda *a, **k: SimpleNamespace(runs=None))
+                        lambda *a, **k: SimpleNamespace(runs=pl.DataFrame({"run": []})))
     monkeypatch.setattr(xpcli.analysis.series, "check_run_columns", stub)
     got = captured(["aggregate", "f1:lang=*", "--by", TEXT], tiny_runs)
     assert got.args_[1] == ITEMS

@@ -153,9 +153,13 @@ def bin_params(frame: pl.DataFrame, items: Sequence[str], option: str = "--by"
         if item in frame.columns:
             names.append(item)
             continue
-        spec = parse_bin(item, option)
-        if spec is None or spec.param not in frame.columns or spec.param == "run":
+        match = _BIN_RE.fullmatch(item.strip())
+        if match is None or match.group("param").strip() not in frame.columns:
             names.append(item)  # the caller names what is unknown, and what is known
+            continue
+        spec = parse_bin(item, option)
+        if spec is None or spec.param == "run":
+            names.append(item)
             continue
         frame = frame.with_columns(bin_column(frame[spec.param], spec, option))
         names.append(spec.param)
