@@ -137,3 +137,11 @@ def test_scatter_bad_suffix_fails_before_reading(tmp_path: Path) -> None:
                     str(tmp_path / "x.jpg"), catch=True)
     assert result.exit_code == 2
     assert "the figure format comes from the suffix" in result.stderr
+
+
+def test_compare_gate_is_undecided_for_single_run_groups(tiny_runs: Path) -> None:
+    result = invoke("compare", "--runs", str(tiny_runs), "-m", "f1:lang=en", "--by", "lr",
+                    "--format", "csv", "--fail-if", "ci_high < 0")
+    assert result.exit_code == 3
+    assert "n=1 in 0.01 and 0.1: no CI or test" in result.stdout
+    assert "(ci_high=null; undecided, a value is missing)" in result.stderr
