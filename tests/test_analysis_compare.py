@@ -159,6 +159,17 @@ def test_paired_by_seed_uses_the_differences_and_wilcoxon() -> None:
     assert row["note"] == "1 runs without a partner in seed left out"
 
 
+def test_paired_by_counts_missing_values_and_runs_without_partner_apart() -> None:
+    a = [0.71, 0.74, None, 0.75, 0.73]
+    b = [0.70, 0.70, 0.70, 0.70]  # no seed 4
+    row = compare_runs(runs({1e-5: a, 3e-5: b}), ["m"], ["lr"], paired_by="seed",
+                       resamples=500).row(0, named=True)
+    assert (row["n_a"], row["n_b"]) == (3, 3)  # seeds 0, 1, 3
+    assert row["median_diff"] == pytest.approx(np.median([0.01, 0.04, 0.05]))
+    assert row["note"] == ("1 of 5 runs in 1e-5 have no value; "
+                           "2 runs without a partner in seed left out")
+
+
 def test_paired_by_refuses_duplicate_partners() -> None:
     frame = runs({1e-5: A, 3e-5: B}).with_columns(pl.lit(1).alias("seed"))
     with pytest.raises(UsageError, match=r"--paired-by seed: 6 runs of 1e-5 have seed=1"):

@@ -248,23 +248,21 @@ def _pair_row(metric: str, a: _Group, b: _Group, *, paired_by: str | None, level
     notes: list[str] = []
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
     row.update(metric=metric, a=a.label, b=b.label)
-    if paired_by is None:
-        va = finite(a.frame[metric].to_numpy())
-        vb = finite(b.frame[metric].to_numpy())
-    else:
+    va = finite(a.frame[metric].to_numpy())
+    vb = finite(b.frame[metric].to_numpy())
+    for group, values in ((a, va), (b, vb)):
+        missing = group.frame.height - values.size
+        if missing:
+            notes.append(f"{missing} of {group.frame.height} runs in {group.label} "
+                         "have no value")
+    if paired_by is not None:
         va, vb, left_over = _paired_values(a, b, metric, paired_by)
         if left_over:
             notes.append(f"{left_over} runs without a partner in {paired_by} left out")
-    for group, values in ((a, va), (b, vb)):
-        missing = group.frame.height - values.size
-        if paired_by is None and missing:
-            notes.append(f"{missing} of {group.frame.height} runs in {group.label} "
-                         "have no value")
     row.update(n_a=int(va.size), n_b=int(vb.size))
     if va.size == 0 or vb.size == 0:
         empty = a.label if va.size == 0 else b.label
-        what = "pairs" if paired_by is not None else "values"
-        row["verdict"] = (f"no {what}: not compared" if paired_by is not None
+        row["verdict"] = ("no pairs: not compared" if paired_by is not None
                           else f"no values in {empty}: not compared")
         row["note"] = "; ".join(notes) or None
         return row
