@@ -19,9 +19,10 @@ sum of squares about the mean:
   residual's note says so;
 - ``residual``: what the additive model with the separable interactions leaves;
 - ``share`` = ss / total SS, the fraction of the metric's variance; ``f`` = (ss / df) /
-  (residual ss / residual df) and ``p`` its F-test p-value (:func:`scipy.stats.f.sf`): a
-  param that does nothing (a seed) still gets a small share by chance, and ``p`` says
-  whether it is more than chance.
+  (residual ss / residual df) and ``p`` its F-test p-value (the F distribution's
+  survival function, :func:`scipy.special.fdtrc`, which spares the import of
+  :mod:`scipy.stats`): a param that does nothing (a seed) still gets a small share by
+  chance, and ``p`` says whether it is more than chance.
 
 On a balanced grid (every combination of values run equally often) these are the
 classical two-way (n-way) ANOVA sums of squares: the shares of the params, the
@@ -219,7 +220,7 @@ def anova(y: np.ndarray, factors: dict[str, pl.Series], interactions: bool = Tru
     ``term``, ``df``, ``ss``, ``share``, ``f``, ``p``, ``note`` (no ``metric``), params
     and pairs ordered by share, the residual last; and whether the design is balanced.
     """
-    from scipy.stats import f as f_dist
+    from scipy.special import fdtrc  # P(F(df1, df2) > f)
 
     n = y.size
     names = list(factors)
@@ -260,7 +261,7 @@ def anova(y: np.ndarray, factors: dict[str, pl.Series], interactions: bool = Tru
             row["note"] = "confounded: the other params already tell its values apart"
         elif df_resid > 0 and rss_full > 0:
             row["f"] = (row["ss"] / row["df"]) / (rss_full / df_resid)
-            row["p"] = float(f_dist.sf(row["f"], row["df"], df_resid))
+            row["p"] = float(fdtrc(row["df"], df_resid, row["f"]))
         elif df_resid > 0:
             row["note"] = "no residual variance: no F test"
         else:
