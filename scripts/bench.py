@@ -26,6 +26,8 @@ within a run, not across runs).
 Usage: python scripts/bench.py [--sizes 240,2400,10000] [--data DIR] [--out FILE]
        python scripts/bench.py --only tensorboard   (that case alone; its section of
                                                      --out is replaced in place)
+       python scripts/bench.py --only stats [--sizes 2400]   (the same for xp compare
+                                                     and xp importance)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import contextlib
 import io
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -260,13 +263,6 @@ def bench_size(n_runs: int, data: Path) -> dict[str, Any]:
             warm_env = {**env, "XP_CACHE_DIR": str(cache_root / "warm")}
             wall, rss = run_process(XP + parcoords_args + ["-o", str(out)], warm_env)
             result["parcoords"][suffix] = (wall, rss)
-        result["stats"] = {}
-        for name, args in stats_queries().items():
-            warm_env = {**env, "XP_CACHE_DIR": str(cache_root / "warm")}
-            wall, rss = min(run_process(XP + args, warm_env) for _ in range(REPEAT))
-            in_process(["--runs", str(runs_dir), *args])  # imports and first-call costs
-            library = best_of(lambda a=args: in_process(["--runs", str(runs_dir), *a]))
-            result["stats"][name] = (wall, rss, library)
         shutil.rmtree(flat, ignore_errors=True)
     finally:
         os.environ.pop("XP_CACHE_DIR", None)
@@ -345,6 +341,75 @@ def make_tensorboard_logs(folder: Path, runs: int = TB_RUNS, epochs: int = TB_EP
                     points += 1
             writer.close()
     return points
+
+
+def cpu_of_children() -> float:
+    """User + system CPU seconds of every child process that has ended so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_stats(data: Path, sizes: list[int]) -> dict[str, Any]:
+    """The statistics commands on each size's runs (written if missing), warm: the best
+    of REPEAT processes (wall, its CPU time, peak RSS), and in-process."""
+    rows = []
+    cache = Path(tempfile.mkdtemp(prefix="xp-bench-stats-"))
+    try:
+        for n_runs in sizes:
+            seeds = seeds_for(n_runs)
+            runs_dir = data / f"runs-{n_runs}"
+            if not runs_dir.exists():
+                generate(runs_dir, seeds=seeds)
+            env = {**os.environ, "XP_RUNS": str(runs_dir),
+                   "XP_CACHE_DIR": str(cache / str(n_runs))}
+            run_process(XP + ["metrics", "--format", "csv"], env)  # parse once: warm
+            for name, args in stats_queries().items():
+                best: tuple[float, float, float] | None = None
+                for _ in range(REPEAT):
+                    before = cpu_of_children()
+                    wall, rss = run_process(XP + args, env)
+                    measured = (wall, cpu_of_children() - before, rss)
+                    best = measured if best is None or measured[0] < best[0] else best
+                assert best is not None
+                os.environ["XP_CACHE_DIR"] = env["XP_CACHE_DIR"]
+                command = ["--runs", str(runs_dir), *args]
+                try:
+                    in_process(command)  # imports and first-call costs
+                    library = best_of(lambda c=command: in_process(c))
+                finally:
+                    os.environ.pop("XP_CACHE_DIR", None)
+                rows.append({"runs": seeds * len(LEARNING_RATES), "name": name,
+                             "wall": best[0], "cpu": best[1], "rss": best[2],
+                             "library": library})
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return {"rows": rows, "date": time.strftime("%Y-%m-%d"),
+            "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")}
+
+
+STATS_HEADING = "## Statistics: xp compare and xp importance"
+
+
+def stats_section(stats: dict[str, Any]) -> list[str]:
+    lines = [
+        STATS_HEADING,
+        "",
+        "Warm (the runs parsed once): the best of three processes end to end, with that "
+        "process's CPU time (user + system; on a busy machine the wall time waits for a core, "
+        "the CPU time does not), and the same command in-process (imports done). "
+        "`compare` draws 10,000 bootstrap resamples per group (15 pairs of 6 learning rates); "
+        "`importance` is the ANOVA of lr and seed.",
+        "",
+        "| runs | command | xp warm | CPU time | library | peak RSS |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for row in stats["rows"]:
+        lines.append(f"| {row['runs']:,} | {row['name']} | {fmt_s(row['wall'])} | "
+                     f"{fmt_s(row['cpu'])} | {fmt_s(row['library'])} | {row['rss']:.0f} MB |")
+    lines += ["", f"Measured {stats['date']}, load average {stats['load']:.1f} at the end. "
+              "The commands: " + "; ".join(f"{k}: `xp {' '.join(v)}`"
+                                            for k, v in stats_queries().items()) + ".", ""]
+    return lines
 
 
 def bench_tensorboard(data: Path) -> dict[str, Any]:
@@ -435,7 +500,7 @@ def fmt_s(seconds: float) -> str:
 
 
 def report(results: dict[int, dict[str, Any]], track: float, help_s: float,
-           tb: dict[str, Any]) -> str:
+           stats: dict[str, Any], tb: dict[str, Any]) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -484,18 +549,12 @@ def report(results: dict[int, dict[str, Any]], track: float, help_s: float,
             f"warm: PNG {fmt_s(pc['png'][0])} ({pc['png'][1]:.0f} MB), "
             f"SVG {fmt_s(pc['svg'][0])} ({pc['svg'][1]:.0f} MB).",
             "",
-            "| statistics | xp warm | library | peak RSS warm |",
-            "|---|---:|---:|---:|",
         ]
-        for name, (wall, rss, library) in res["stats"].items():
-            lines.append(f"| {name} | {fmt_s(wall)} | {fmt_s(library)} | {rss:.0f} MB |")
-        lines.append("")
+    lines += stats_section(stats)
     lines += tensorboard_section(tb)
     lines += [
         "The xp commands: "
         + "; ".join(f"{k}: `xp {' '.join(v)}`" for k, v in queries("RUN").items()) + ".",
-        "The statistics: "
-        + "; ".join(f"{k}: `xp {' '.join(v)}`" for k, v in stats_queries().items()) + ".",
         "",
         "Aim and MLflow on the same queries: [benchmarks-peers.md](benchmarks-peers.md).\n",
     ]
@@ -507,27 +566,35 @@ def main() -> None:
     parser.add_argument("--sizes", default="240,2400,10000")
     parser.add_argument("--data", default=os.environ.get("XP_BENCH_DATA", "bench-data"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
-    parser.add_argument("--only", choices=["tensorboard"], default=None,
-                        help="run one case and replace its section of --out")
+    parser.add_argument("--only", choices=["tensorboard", "stats"], default=None,
+                        help="run one case and replace its section of --out (stats: at "
+                        "--sizes, default 2400)")
     args = parser.parse_args()
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
-    if args.only == "tensorboard":
-        section = tensorboard_section(bench_tensorboard(data))
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.only is not None:
+        if args.only == "tensorboard":
+            heading, section = TB_HEADING, tensorboard_section(bench_tensorboard(data))
+        else:
+            chosen = sizes if "--sizes" in sys.argv else [2400]
+            heading, section = STATS_HEADING, stats_section(bench_stats(data, chosen))
         out = Path(args.out)
         old = out.read_text() if out.exists() else ""
-        out.write_text(replace_section(old, TB_HEADING, section))
+        out.write_text(replace_section(old, heading, section))
         print("\n".join(section))
         return
     results = {}
-    for n in (int(s) for s in args.sizes.split(",")):
+    for n in sizes:
         print(f"bench: {n} runs ...", file=sys.stderr, flush=True)
         results[n] = bench_size(n, data)
     track = bench_track()
     help_s = bench_help()
+    print("bench: statistics ...", file=sys.stderr, flush=True)
+    stats = bench_stats(data, sizes)
     print("bench: TensorBoard import ...", file=sys.stderr, flush=True)
     tb = bench_tensorboard(data)
-    text = report(results, track, help_s, tb)
+    text = report(results, track, help_s, stats, tb)
     Path(args.out).write_text(text)
     print(text)
 
