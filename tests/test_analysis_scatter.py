@@ -11,10 +11,11 @@ from scipy import stats as sps
 
 import xpcli
 from xpcli.analysis.scatter import scatter_table
+from xpcli.dataset import Dataset
 from xpcli.errors import UsageError
 
 
-def small() -> tuple[pl.DataFrame, pl.DataFrame]:
+def small() -> Dataset:
     runs = pl.DataFrame({"run": ["r1", "r2", "r3", "r4", "r5"],
                          "lr": [1e-5, 1e-4, 1e-3, 1e-5, 1e-4],
                          "opt": ["adam", "sgd", "adam", "sgd", "adam"]})
@@ -26,12 +27,11 @@ def small() -> tuple[pl.DataFrame, pl.DataFrame]:
         if de is not None:
             rows.append({"run": run, "name": "f1", "lang": "de", "step": 1, "epoch": 1.0,
                          "time": 0.0, "value": de})
-    return runs, pl.DataFrame(rows)
+    return Dataset.from_frames(runs, pl.DataFrame(rows))
 
 
 def test_param_against_metric_with_correlation_and_missing_runs() -> None:
-    runs, points = small()
-    sc = scatter_table(runs, points, "f1:lang=en", "f1:lang=de", color="lr",
+    sc = scatter_table(small(), "f1:lang=en", "f1:lang=de", color="lr",
                        highlights=["best:f1:lang=en"])
     assert sc.table.columns == ["run", "f1[lang=en]", "f1[lang=de]", "lr"]
     assert (sc.x, sc.y, sc.color) == ("f1[lang=en]", "f1[lang=de]", "lr")
@@ -44,8 +44,7 @@ def test_param_against_metric_with_correlation_and_missing_runs() -> None:
 
 
 def test_param_axis_and_forced_scales() -> None:
-    runs, points = small()
-    sc = scatter_table(runs, points, "lr", "f1:lang=en", log="x", linear="y")
+    sc = scatter_table(small(), "lr", "f1:lang=en", log="x", linear="y")
     assert sc.table.columns == ["run", "lr", "f1[lang=en]"]
     assert (sc.log, sc.linear, sc.color) == (["lr"], ["f1[lang=en]"], None)
 
@@ -58,20 +57,18 @@ def test_param_axis_and_forced_scales() -> None:
     ("lr", "nope", "Y nope"),
 ])
 def test_bad_axes_are_usage_errors(x: str, y: str, message: str) -> None:
-    runs, points = small()
     with pytest.raises(UsageError, match=message):
-        scatter_table(runs, points, x, y)
+        scatter_table(small(), x, y)
 
 
 def test_scale_words_are_x_or_y() -> None:
-    runs, points = small()
     with pytest.raises(UsageError, match="--log lr: name the axis x or y"):
-        scatter_table(runs, points, "lr", "f1:lang=en", log="lr")
+        scatter_table(small(), "lr", "f1:lang=en", log="lr")
 
 
 def test_sample_runs_english_against_german(sample_runs: Path) -> None:
     ds = xpcli.load(sample_runs)
-    sc = scatter_table(ds.runs, ds.points, "f1:lang=en", "f1:lang=de", where="lr >= 1e-5")
+    sc = scatter_table(ds, "f1:lang=en", "f1:lang=de", where="lr >= 1e-5")
     assert sc.n == 160 and sc.missing == 0
     table = sc.table
     rho = sps.spearmanr(table["f1[lang=en]"], table["f1[lang=de]"]).statistic

@@ -19,6 +19,9 @@ TABLE_COMMANDS = [
     ["curves", "f1:lang=de"],
     ["parcoords", "--params", "lr", "--metrics", "f1:lang=*"],
     ["forgetting", "f1:lang=*", "--run", "best:f1:lang=en"],
+    ["compare", "-m", "f1:lang=de", "--by", "lr", "--resamples", "200"],
+    ["importance", "-m", "f1:lang=de", "--params", "lr,seed"],
+    ["scatter", "f1:lang=en", "f1:lang=de", "--color", "lr"],
 ]
 
 CODE = """

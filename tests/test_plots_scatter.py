@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from conftest import check_golden
 from matplotlib.colors import to_hex
 from matplotlib.container import BarContainer
 
@@ -94,3 +95,16 @@ def test_importance_forest_bars_carry_error_bars_and_the_fit() -> None:
     lines = bars.errorbar.lines[2][0].get_segments()  # the horizontal error bars
     assert [tuple(np.round(seg[:, 0], 6)) for seg in lines] == [(0.0, 0.02), (1.0, 1.4)]
     assert "0.9" in ax.get_title(loc="left")
+
+
+def test_scatter_svg_golden(tmp_path: Path) -> None:
+    fig = scatter_figure(table(), "lr", "f1", labels={"f1": "f1 lang=en"}, color="opt",
+                         highlights=[("r3", "best:f1")], note="Spearman ρ = 0.8")
+    check_golden(fig, "scatter.svg", tmp_path)
+
+
+def test_importance_svg_golden(tmp_path: Path) -> None:
+    frame = pl.DataFrame({"metric": ["m", "m", "m"], "term": ["lr", "seed", "residual"],
+                          "share": [0.9, 0.02, 0.08], "p": [1e-9, 0.4, None]})
+    check_golden(importance_figure(frame, "share", title="m: share of variance"),
+                 "importance.svg", tmp_path)

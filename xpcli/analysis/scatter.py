@@ -20,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from ..dataset import Dataset
 from ..errors import SpecError, UsageError
 from ..spec import parse_metric_spec, split_list
 from .parcoords import Axis, parcoords_table
@@ -105,8 +106,7 @@ def _which(word: str, option: str, run_columns: Sequence[str]) -> str:
 
 
 def scatter_table(
-    runs: pl.DataFrame | pl.LazyFrame,
-    points: pl.DataFrame | pl.LazyFrame,
+    dataset: Dataset,
     x: str,
     y: str,
     *,
@@ -127,12 +127,12 @@ def scatter_table(
     x, y = x.strip(), y.strip()
     if x == y:
         raise UsageError(f"X and Y are both {x}; name two different columns")
-    run_columns = runs.lazy().collect_schema().names()
+    run_columns = dataset.runs.collect_schema().names()
     kinds = {word: _which(word, option, run_columns) for word, option in ((x, "X"), (y, "Y"))}
     params = [w for w in (x, y) if kinds[w] == "param"]
     metrics = [w for w in (x, y) if kinds[w] == "metric"]
     if metrics:
-        names = set(points.lazy().select(pl.col("name").unique()).collect().to_series())
+        names = set(dataset.points.select(pl.col("name").unique()).collect().to_series())
         for word, option in ((x, "X"), (y, "Y")):
             if kinds[word] == "metric" and parse_metric_spec(word).name not in names:
                 shown = ", ".join(c for c in run_columns if c != "run")
@@ -148,7 +148,7 @@ def scatter_table(
     both = set(scales["--log"]) & set(scales["--linear"])
     if both:
         raise UsageError(f"--log and --linear both name {both.pop()}; pick one")
-    pc = parcoords_table(runs, points, params=params, metrics=metrics, where=where,
+    pc = parcoords_table(dataset, params=params, metrics=metrics, where=where,
                          color=color if color is not None else "none",
                          highlights=list(highlights), x=xaxis)
     x_axis, y_axis = _axis(x, pc.axes, "X"), _axis(y, pc.axes, "Y")

@@ -193,7 +193,7 @@ def scatter_cmd(runs: str | None, x_spec: str, y_spec: str, where: str | None,
     if output is not None:
         check_output_path(output)
     dataset = load_dataset(runs, quiet)
-    table = scatter_table(dataset.runs, dataset.points, x_spec, y_spec, color=color,
+    table = scatter_table(dataset, x_spec, y_spec, color=color,
                           highlights=list(highlight), where=where, log=[log] if log else (),
                           linear=[linear] if linear else (), xaxis=x)  # type: ignore[arg-type]
     if not quiet:
