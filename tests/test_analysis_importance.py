@@ -162,6 +162,7 @@ def test_auto_method_anova_for_grids_forest_for_random_search() -> None:
     assert choose_method(random_search, ["lr"]) == "forest"
 
 
+@pytest.mark.slow  # five forests, fitted and shuffled
 def test_forest_ranks_the_param_that_matters_first() -> None:
     pytest.importorskip("sklearn")
     rng = np.random.default_rng(2)
