@@ -82,12 +82,23 @@ def test_irregular_noisy_curve_matches_numpy() -> None:
         assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
 
 
-def test_input_order_does_not_matter() -> None:
+def test_with_times_the_row_order_does_not_matter() -> None:
     xs, vs = [1, 2, 3, 4, 5], [0.2, 0.9, 0.5, 0.4, 0.1]
-    ordered = curve_stats(curves(c=(xs, vs)))
-    shuffled = curve_stats(curves(c=(xs[::-1], vs[::-1])))
+    timed = curves(c=(xs, vs)).with_columns(pl.col("epoch").alias("time"))
+    ordered = curve_stats(timed)
+    shuffled = curve_stats(timed.reverse())
     assert ordered.equals(shuffled)
     assert row(ordered, "c")["slope"] == pytest.approx(np.polyfit([3, 4, 5], [0.5, 0.4, 0.1], 1)[0])
+
+
+def test_without_times_the_rows_are_the_logging_order() -> None:
+    # Reversed rows without a time: logged 0.1 (epoch 5) first, 0.2 (epoch 1) last; the
+    # epoch goes backwards, so since_peak, slope and auc are left empty.
+    xs, vs = [1, 2, 3, 4, 5], [0.2, 0.9, 0.5, 0.4, 0.1]
+    got = row(curve_stats(curves(c=(xs[::-1], vs[::-1]))), "c")
+    assert (got["peak"], got["peak_epoch"], got["final"], got["points"]) == (0.9, 2.0, 0.2, 5)
+    assert got["drop"] == pytest.approx(0.7)
+    assert (got["since_peak"], got["slope"], got["auc"]) == (None, None, None)
 
 
 # -- edge cases with documented answers ------------------------------------------------
@@ -315,9 +326,11 @@ def test_errors(sample) -> None:
                              "epoch": [None, None], "time": [1.0, 2.0], "value": [0.1, 0.2]},
                             schema_overrides={"epoch": pl.Float64})
     with pytest.raises(DataError, match="--x step"):
-        analyse(Dataset.from_frames(pl.DataFrame({"run": ["a"]}), no_epoch), "acc")
+        analyse(Dataset.from_frames(pl.DataFrame({"run": ["a"]}), no_epoch), "acc", x="epoch")
     assert analyse(Dataset.from_frames(pl.DataFrame({"run": ["a"]}), no_epoch), "acc",
                    x="step").table.height == 1
+    # By default (auto) the column without epochs is read on its steps.
+    assert analyse(Dataset.from_frames(pl.DataFrame({"run": ["a"]}), no_epoch), "acc").x == "step"
 
 
 def test_two_metrics_keep_full_labels_and_compact_display(sample) -> None:
@@ -332,20 +345,28 @@ def test_two_metrics_keep_full_labels_and_compact_display(sample) -> None:
     assert result.display().columns == result.table.columns
 
 
-def test_a_resumed_run_keeps_the_last_logged_value_per_epoch() -> None:
-    # Epochs 1, 2, 3 = 0.5, 0.9, 0.6, then resumed: 2, 3 = 0.55, 0.6. Kept by hand:
-    # 0.5, 0.55, 0.6 -> peak 0.6 at epoch 3, the last point.
+def test_a_resumed_run_counts_every_point_in_logging_order() -> None:
+    # Epochs 1, 2, 3 = 0.5, 0.9, 0.6, then resumed: 2, 3 = 0.55, 0.6. Every point counts:
+    # peak 0.9 (epoch 2, as @max says), final 0.6 (the last logged, as @last says).
     frame = pl.DataFrame({"run": ["r"] * 5, "context": ["lang=en"] * 5,
                           "epoch": [1.0, 2.0, 3.0, 2.0, 3.0], "time": [1.0, 2.0, 3.0, 4.0, 5.0],
                           "value": [0.5, 0.9, 0.6, 0.55, 0.6]})
     stats = row(curve_stats(frame), "lang=en")
     assert (stats["peak"], stats["peak_epoch"], stats["final"], stats["points"],
-            stats["status"]) == (0.6, 3.0, 0.6, 3, "still_learning")
-    assert stats["auc"] == pytest.approx(((0.5 + 0.55) / 2 + (0.55 + 0.6) / 2) / 2)
-    # A later time wins over a later row; without a time column the later row wins.
+            stats["status"]) == (0.9, 2.0, 0.6, 5, "past_peak")
+    assert stats["drop"] == pytest.approx(0.3)
+    # The epoch goes backwards: nothing that needs x to move forward.
+    assert (stats["since_peak"], stats["slope"], stats["auc"]) == (None, None, None)
+    # On the order view every statistic is defined: x = 0..4.
+    ordered = frame.with_columns(pl.int_range(5).cast(pl.Float64).alias("order"))
+    stats = row(curve_stats(ordered, x="order"), "lang=en")
+    assert (stats["peak_order"], stats["since_peak"]) == (1.0, 3.0)
+    assert stats["slope"] == pytest.approx(np.polyfit([2, 3, 4], [0.6, 0.55, 0.6], 1)[0])
+    assert stats["auc"] == pytest.approx(np.trapezoid([0.5, 0.9, 0.6, 0.55, 0.6]) / 4)
+    # A later time wins over a later row: logged 0.5, 0.6, 0.55, 0.6, then 0.9 last.
     skewed = frame.with_columns(pl.Series("time", [1.0, 9.0, 3.0, 4.0, 5.0]))
-    assert row(curve_stats(skewed), "lang=en")["peak"] == 0.9
-    assert row(curve_stats(frame.drop("time")), "lang=en")["peak"] == 0.6
+    stats = row(curve_stats(skewed), "lang=en")
+    assert (stats["peak"], stats["final"], stats["status"]) == (0.9, 0.9, "still_learning")
 
 
 def test_where_takes_metric_specs_in_backticks(sample) -> None:

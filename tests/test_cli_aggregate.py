@@ -130,8 +130,12 @@ def test_errors_are_one_line_usage_errors(tiny_runs: Path, tmp_path: Path) -> No
         assert message in result.stderr, (extra, result.stderr)
     result = invoke("f1:lang=en@max", "--runs", str(tiny_runs), catch=True)
     assert result.exit_code == 2 and "a series is not reduced" in result.stderr
-    result = invoke("loss", "--runs", str(tiny_runs), catch=True)
+    result = invoke("loss", "--runs", str(tiny_runs), "--x", "epoch", catch=True)
     assert result.exit_code == 1 and "loss has no epoch values; use --x step" in result.stderr
+    # By default a column without epochs is read on its steps, and stderr says so.
+    result = invoke("loss", "--runs", str(tiny_runs), "--format", "csv", catch=True)
+    assert result.exit_code == 0 and result.stdout.startswith("metric,step,center")
+    assert "xp: x: step for loss (no epochs)" in result.stderr
 
 
 def test_ci95_band_centres_on_the_mean_by_default(tiny_runs: Path) -> None:

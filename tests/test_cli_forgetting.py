@@ -168,32 +168,50 @@ def run_xp(*args: str):
 
 def test_a_resumed_run_gets_one_answer_from_every_command(tmp_path: Path) -> None:
     runs = str(write_resumed(tmp_path / "runs"))
-    # By hand, the last logged value per epoch: 1 -> 0.5, 2 -> 0.55, 3 -> 0.6.
+    # Logged, by hand: 0.5, 0.9, 0.6, 0.55, 0.6 at epochs 1, 2, 3, 2, 3 (no steps). The
+    # epoch goes backwards, so by default x is the logging order 0..4 and nothing is
+    # discarded; on --x epoch curves keep the last logged value per epoch: 0.5, 0.55, 0.6.
     result = run_xp("curves", "f1:lang=en", "--runs", runs, "--where", "lr == 0.1",
                     "--format", "csv")
     assert result.exit_code == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(int(r["order"]), float(r["value"])) for r in rows] == [
+        (0, 0.5), (1, 0.9), (2, 0.6), (3, 0.55), (4, 0.6)]
+    assert "xp: x: order for f1[lang=en] (epoch goes backwards in run r; no steps)" in \
+        result.stderr
+    result = run_xp("curves", "f1:lang=en", "--runs", runs, "--where", "lr == 0.1",
+                    "--x", "epoch", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [(float(r["epoch"]), float(r["value"])) for r in rows] == [
         (1.0, 0.5), (2.0, 0.55), (3.0, 0.6)]
+    assert ("xp: warning: run r, f1[lang=en]: epoch goes backwards (3, then 2); curves drew "
+            "the last logged value at each epoch (2 points discarded)") in result.stderr
     result = run_xp("select", "-m", "f1:lang=en@max,f1:lang=en,f1:lang=en@mean", "--runs",
                     runs, "--where", "lr == 0.1", "--format", "csv")
     assert result.exit_code == 0, result.stderr
     (row,) = csv.DictReader(io.StringIO(result.stdout))
-    assert float(row["f1[lang=en]@max"]) == 0.6
+    assert float(row["f1[lang=en]@max"]) == 0.9
     assert float(row["f1[lang=en]"]) == 0.6
-    assert float(row["f1[lang=en]@mean"]) == pytest.approx((0.5 + 0.55 + 0.6) / 3)
+    assert float(row["f1[lang=en]@mean"]) == pytest.approx((0.5 + 0.9 + 0.6 + 0.55 + 0.6) / 5)
     result = invoke("f1:lang=en", "--runs", runs, "--run", "r", "--format", "csv")
     assert result.exit_code == 0, result.stderr
     (row,) = csv.DictReader(io.StringIO(result.stdout))
-    assert (row["peak"], row["peak_epoch"], row["final"], row["points"], row["status"]) == (
-        "0.6", "3.0", "0.6", "3", "still_learning")
+    assert (row["peak"], row["peak_order"], row["final"], row["points"], row["status"]) == (
+        "0.9", "1.0", "0.6", "5", "past_peak")
 
 
 def test_where_takes_metric_specs_in_backticks(tmp_path: Path) -> None:
     runs = str(write_resumed(tmp_path / "runs"))
-    # r peaks at 0.6 once its re-logged epochs replace 0.9; s peaks at 0.95.
+    # r's largest value is 0.9 (every point counts), s's 0.95: both are kept.
     result = invoke("f1:lang=en", "--runs", runs, "--where", "`f1:lang=en@max` > 0.7",
-                    "--format", "csv")
+                    "--x", "epoch", "--format", "csv")
     assert result.exit_code == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert [(r["run"], r["peak"], r["peak_epoch"]) for r in rows] == [("s", "0.95", "2.0")]
+    assert [(r["run"], r["peak"], r["peak_epoch"]) for r in rows] == [
+        ("r", "0.9", "2.0"), ("s", "0.95", "2.0")]
+    result = invoke("f1:lang=en", "--runs", runs, "--where", "`f1:lang=en@max` > 0.91",
+                    "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["run"], r["peak"]) for r in rows] == [("s", "0.95")]
+

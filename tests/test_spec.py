@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xpcli.analysis.reduce import last_logged, reduce_runs, resolve_picker
+from xpcli.analysis.reduce import reduce_runs, resolve_picker
+from xpcli.analysis.series_model import Notes
 from xpcli.errors import SpecError, UsageError
 from xpcli.spec import (
     Column,
@@ -424,25 +425,31 @@ def test_reducers_against_numpy() -> None:
             assert close(got[label], expected), (run, label)
 
 
-def test_last_and_first_take_the_largest_and_smallest_x_not_the_latest_time() -> None:
+def test_last_and_first_are_the_last_and_first_logged_whatever_the_x() -> None:
     rows = [
         ("r1", "f1", "en", 20, 2.0, 100.0, 0.2),
-        ("r1", "f1", "en", 30, 3.0, 50.0, 0.3),  # logged earlier, but at a later epoch
-        ("r1", "f1", "en", 10, 1.0, 200.0, 0.1),
+        ("r1", "f1", "en", 30, 3.0, 50.0, 0.3),  # logged first, at the largest epoch
+        ("r1", "f1", "en", 10, 1.0, 200.0, 0.1),  # logged last, at the smallest epoch
     ]
-    assert reduced(points(rows), "f1@last", "f1@first") == {"r1": {"f1": 0.3, "f1@first": 0.1}}
+    # Logging order is by time (every point has one): 0.3, 0.2, 0.1.
+    assert reduced(points(rows), "f1@last", "f1@first") == {"r1": {"f1": 0.1, "f1@first": 0.3}}
+    for x in ("epoch", "step", "time", "order", "auto"):
+        assert reduced(points(rows), "f1", "f1@first", x=x) == {
+            "r1": {"f1": 0.1, "f1@first": 0.3}}, x
 
 
-def test_ties_in_x_go_to_the_time() -> None:
+def test_points_at_one_x_all_count_and_at_n_takes_the_last_logged() -> None:
     rows = [
         ("r1", "f1", "en", 10, 1.0, 5.0, 0.2),
-        ("r1", "f1", "en", 10, 1.0, 9.0, 0.4),  # re-logged at the same epoch later
+        ("r1", "f1", "en", 10, 1.0, 9.0, 0.4),  # re-logged at the same epoch, latest
         ("r1", "f1", "en", 10, 1.0, 7.0, 0.3),
     ]
-    # One value per x: the latest time's 0.4 replaces the others, for every reduce.
-    assert reduced(points(rows), "f1", "f1@first", "f1@at=1", "f1@max", "f1@mean") == {
-        "r1": {"f1": 0.4, "f1@first": 0.4, "f1@at=1": 0.4, "f1@max": 0.4, "f1@mean": 0.4}
-    }
+    # Every point counts for first/max/mean (logging order 0.2, 0.3, 0.4); at=1 aligns
+    # the series to one value per epoch, the last logged: 0.4.
+    assert reduced(points(rows), "f1", "f1@first", "f1@at=1", "f1@max", "f1@min",
+                   "f1@mean") == {"r1": {"f1": 0.4, "f1@first": 0.2, "f1@at=1": 0.4,
+                                         "f1@max": 0.4, "f1@min": 0.2,
+                                         "f1@mean": pytest.approx(0.3)}}
 
 
 def resumed(run: str = "r1") -> list[tuple]:
@@ -452,36 +459,27 @@ def resumed(run: str = "r1") -> list[tuple]:
     return first + again
 
 
-def test_a_resumed_run_keeps_the_last_logged_value_per_epoch() -> None:
-    # Kept by hand: epoch 1 = 0.5, epoch 2 = 0.55 (re-logged), epoch 3 = 0.6 (re-logged).
-    table = reduced(points(resumed()), "f1:lang=en@max,f1:lang=en,f1:lang=en@first,"
-                    "f1:lang=en@min,f1:lang=en@mean,f1:lang=en@median,f1:lang=en@at=2,"
-                    "f1:lang=en@at-max(f1:lang=en)")
-    assert table == {"r1": {
-        "f1[lang=en]@max": 0.6, "f1[lang=en]": 0.6, "f1[lang=en]@first": 0.5,
-        "f1[lang=en]@min": 0.5, "f1[lang=en]@mean": pytest.approx((0.5 + 0.55 + 0.6) / 3),
-        "f1[lang=en]@median": 0.55, "f1[lang=en]@at=2": 0.55,
+def test_a_resumed_run_reduces_every_point_and_aligns_only_for_at() -> None:
+    # Every point, by hand: 0.5, 0.9, 0.6, 0.55, 0.6 (times 1..5). at=2 and at-max read the
+    # series aligned on epochs, the last logged: epoch 1 = 0.5, 2 = 0.55, 3 = 0.6.
+    values = [0.5, 0.9, 0.6, 0.55, 0.6]
+    notes = Notes()
+    frame = points(resumed())
+    table = reduce_runs(frame, expand(parse_metric_specs(
+        "f1:lang=en@max,f1:lang=en,f1:lang=en@first,f1:lang=en@min,f1:lang=en@mean,"
+        "f1:lang=en@median,f1:lang=en@at=2,f1:lang=en@at-max(f1:lang=en)"), frame),
+        x="epoch", notes=notes)
+    assert table.row(0, named=True) == {
+        "run": "r1", "f1[lang=en]@max": 0.9, "f1[lang=en]": 0.6, "f1[lang=en]@first": 0.5,
+        "f1[lang=en]@min": 0.5, "f1[lang=en]@mean": pytest.approx(float(np.mean(values))),
+        "f1[lang=en]@median": float(np.median(values)), "f1[lang=en]@at=2": 0.55,
         "f1[lang=en]@at-max(f1[lang=en])": 0.6,
-    }}
-
-
-def test_last_logged_goes_by_time_then_read_order() -> None:
-    frame = pl.DataFrame({
-        "run": ["a", "b", "a", "a", "b", "a", "a", "a"],
-        "x": [1.0, 1.0, 2.0, 1.0, 1.0, None, None, 2.0],
-        "time": [5.0, 1.0, 6.0, 4.0, 1.0, 7.0, 8.0, 6.0],
-        "value": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
-    })
-    kept = last_logged(frame, ("run",), "x")
-    # a@1: time 5 (0.1) beats the later-read time 4 (0.4); a@2: equal times, read last
-    # (0.8); b@1: equal times, read last (0.5); points without x are all kept.
-    assert kept["value"].to_list() == [0.1, 0.5, 0.6, 0.7, 0.8]
-    # Without repeats the frame comes back as is.
-    clean = frame.filter(pl.col("value").is_in([0.1, 0.2, 0.3]))
-    assert last_logged(clean, ("run",), "x").equals(clean)
-    # Without a time column, read order alone decides.
-    assert last_logged(frame.drop("time").head(5), ("run",), "x")["value"].to_list() == [
-        0.3, 0.4, 0.5]
+    }
+    # The x goes backwards: one warning naming the run and series, with the points the
+    # alignment discarded (epochs 2 and 3 logged twice: 2 points).
+    assert notes.lines() == [
+        "warning: run r1, f1[lang=en]: epoch goes backwards (3, then 2); at=, at-max and "
+        "at-min read the last logged value at each epoch (2 points discarded)"]
 
 
 def test_at_an_x_nobody_logged_is_an_error() -> None:
@@ -611,34 +609,48 @@ def test_a_one_point_series() -> None:
     }
 
 
-def test_epoch_falls_back_to_step_per_series() -> None:
+def test_auto_x_is_chosen_per_column() -> None:
     rows = [
         ("r1", "loss", None, 100, None, 1.0, 0.9),
         ("r1", "loss", None, 200, None, 2.0, 0.5),
-        ("r1", "loss", None, 300, None, 0.5, 0.7),  # the last step, though logged first
+        ("r1", "loss", None, 300, None, 3.0, 0.7),
         ("r2", "loss", None, 100, 1.0, 1.0, 0.4),
         ("r2", "loss", None, 200, 2.0, 2.0, 0.3),
+        *curve("r1", "f1", None, [0.1, 0.2]),
     ]
-    table = reduced(points(rows), "loss,loss@at=200,loss@at=2,loss@at=epoch:2")
-    assert table == {
-        "r1": {"loss": 0.7, "loss@at=200": 0.5, "loss@at=2": None, "loss@at=epoch:2": None},
-        "r2": {"loss": 0.3, "loss@at=200": None, "loss@at=2": 0.3, "loss@at=epoch:2": 0.3},
+    frame = points(rows)
+    notes = Notes()
+    specs = "loss,loss@at=200,loss@at=epoch:2,f1@at=2"
+    table = reduce_runs(frame, expand(parse_metric_specs(specs), frame), notes=notes)
+    # loss: r1 has no epochs, so the column is read on its steps (in both runs); f1 on
+    # its epochs. at=epoch:N names its axis whatever x is.
+    assert {row.pop("run"): row for row in table.iter_rows(named=True)} == {
+        "r1": {"loss": 0.7, "loss@at=200": 0.5, "loss@at=epoch:2": None, "f1@at=2": 0.2},
+        "r2": {"loss": 0.3, "loss@at=200": 0.3, "loss@at=epoch:2": 0.3, "f1@at=2": None},
     }
+    assert notes.lines() == ["x: step for loss (3 points without epoch); epoch for the others"]
 
 
-def test_x_step_and_time() -> None:
+def test_x_views_place_at_n() -> None:
     rows = [
         ("r1", "f1", None, 30, 1.0, 5.0, 0.1),
         ("r1", "f1", None, 20, 2.0, 6.0, 0.2),
         ("r1", "f1", None, 10, 3.0, 4.0, 0.3),
     ]
+    # Logging order (by time): 0.3 (step 10, epoch 3, t 4), 0.1 (30, 1, t 5), 0.2 (20, 2, 6).
     frame = points(rows)
-    assert reduced(frame, "f1,f1@at=20", x="step") == {"r1": {"f1": 0.1, "f1@at=20": 0.2}}
-    assert reduced(frame, "f1,f1@first", x="time") == {"r1": {"f1": 0.2, "f1@first": 0.3}}
+    assert reduced(frame, "f1,f1@at=20,f1@at=30", x="step") == {
+        "r1": {"f1": 0.2, "f1@at=20": 0.2, "f1@at=30": 0.1}}
+    # time: seconds since the run's first point (t 4).
+    assert reduced(frame, "f1,f1@first,f1@at=1,f1@at=2", x="time") == {
+        "r1": {"f1": 0.2, "f1@first": 0.3, "f1@at=1": 0.1, "f1@at=2": 0.2}}
+    # order: the index in logging order, from 0.
+    assert reduced(frame, "f1@at=0,f1@at=2", x="order") == {
+        "r1": {"f1@at=0": 0.3, "f1@at=2": 0.2}}
     assert reduced(frame, "f1@at=epoch:2,f1@at=step:10", x="time") == {
         "r1": {"f1@at=epoch:2": 0.2, "f1@at=step:10": 0.3}
     }
-    with pytest.raises(SpecError, match="unknown x axis 'epochs'"):
+    with pytest.raises(UsageError, match="unknown x axis 'epochs'"):
         reduce_runs(frame, expand([parse_metric_spec("f1")], frame), x="epochs")  # type: ignore[arg-type]
 
 
@@ -652,16 +664,20 @@ def test_fractional_epochs() -> None:
     }
 
 
-def test_points_without_any_x_are_ordered_by_time_and_count_as_earliest() -> None:
+def test_logging_order_is_time_only_when_every_point_has_one() -> None:
     rows = [
         ("r1", "f1", None, None, None, 3.0, 0.3),
         ("r1", "f1", None, None, None, 1.0, 0.1),
         ("r2", "f1", None, None, None, 9.0, 0.9),
         ("r2", "f1", None, 5, None, 1.0, 0.5),
+        ("r3", "f1", None, 1, None, 8.0, 0.8),  # r3: one point has no time: read order
+        ("r3", "f1", None, 2, None, None, 0.2),
+        ("r3", "f1", None, 3, None, 2.0, 0.4),
     ]
     assert reduced(points(rows), "f1,f1@first") == {
         "r1": {"f1": 0.3, "f1@first": 0.1},
-        "r2": {"f1": 0.5, "f1@first": 0.9},
+        "r2": {"f1": 0.9, "f1@first": 0.5},
+        "r3": {"f1": 0.4, "f1@first": 0.8},
     }
 
 

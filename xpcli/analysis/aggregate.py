@@ -258,8 +258,9 @@ def aggregate(
 ) -> pl.DataFrame:
     """Centre, band and n per group (``by`` columns of ``runs``), series keys and x.
 
-    Returns ``*by, *keys, x, center, low, high, n`` sorted by those keys and x. See the
-    module docs for alignment, bands and the n == 1 rule.
+    Returns ``*by, *keys, x, center, low, high, n`` sorted by those keys and x (and
+    ``x_axis`` after the keys when ``series`` has one: its columns are on different
+    axes). See the module docs for alignment, bands and the n == 1 rule.
     """
     check_center(center)
     band = parse_band(band) if isinstance(band, str) else band
@@ -268,6 +269,8 @@ def aggregate(
     if min_runs < 1:
         raise UsageError(f"--min-runs {min_runs}: expected 1 or more")
     keys, by = list(keys), list(by)
+    if "x_axis" in series.columns and "x_axis" not in keys:
+        keys.append("x_axis")  # columns on different axes (--x auto): x means each one's
     if align == "interp":
         data = interpolate(series, keys, x, grid)
     else:

@@ -56,8 +56,8 @@ from ..output import format_number
 from ..spec import parse_metric_specs
 from .binning import bin_params
 from .group import default_by
-from .reduce import XAxis
 from .select import ReducedTable, reduced_table, split_list
+from .series_model import Notes, XChoice
 from .stats import (
     bootstrap_medians,
     cliffs_delta,
@@ -365,13 +365,15 @@ def compare_runs(frame: pl.DataFrame, metrics: Sequence[str], by: Sequence[str],
 
 
 def runs_with_metrics(dataset: Dataset, metrics: str | Sequence[str], verb: str, *,
-                      where: str | None = None, x: XAxis = "epoch") -> ReducedTable:
+                      where: str | None = None, x: XChoice = "auto",
+                      notes: Notes | None = None) -> ReducedTable:
     """The runs table (params and meta) with ``metrics`` reduced per run, after
-    ``where``; a clear error when no metric is named or no run is left."""
+    ``where``; a clear error when no metric is named or no run is left. ``x`` places
+    ``at=N``/``at-max``/``at-min``; what the user should know is added to ``notes``."""
     specs = parse_metric_specs(metrics) if metrics else []
     if not specs:
         raise UsageError(f"-m/--metrics: name the metric to {verb}, e.g. -m f1:lang=de@max")
-    table = reduced_table(dataset, specs, where=where, x=x)
+    table = reduced_table(dataset, specs, where=where, x=x, notes=notes)
     if table.frame.is_empty():
         raise UsageError("no runs" + (f" match --where {where!r}" if where else "") +
                          f"; nothing to {verb}")
@@ -397,12 +399,13 @@ def compare(
     level: float = 0.95,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
-    x: XAxis = "epoch",
+    x: XChoice = "auto",
+    notes: Notes | None = None,
 ) -> CompareResult:
     """``xp compare``: reduce ``metrics`` per run, keep the runs matching ``where``, group
     by ``by`` (default: the params that vary, except seeds; ``lr:log=5`` groups by bins,
     :mod:`~xpcli.analysis.binning`) and compare the groups."""
-    table = runs_with_metrics(dataset, metrics, "compare", where=where, x=x)
+    table = runs_with_metrics(dataset, metrics, "compare", where=where, x=x, notes=notes)
     by_list = list(dict.fromkeys(split_list(by)))
     if not by_list:
         by_list = default_by(dataset.runs.collect(), table.params)

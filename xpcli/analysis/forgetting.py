@@ -1,37 +1,42 @@
 """Forgetting: how each context of a metric peaks and declines, per run and per group.
 
-A *curve* is one run's series of one context of a metric (``f1`` with ``lang=zh``) over an
-x axis (``epoch``, or ``step``). For each curve :func:`curve_stats` computes:
+A *curve* is one run's series of one context of a metric (``f1`` with ``lang=zh``): its
+points in logging order (:mod:`xpcli.analysis.series_model`: by time when every point has
+one, else as read), each placed on an x axis (``epoch``, ``step``, ``time`` or ``order``;
+``auto`` picks one axis for every curve of the command, see the series model). For each
+curve :func:`curve_stats` computes:
 
 - ``peak`` and ``peak_<x>``: the best value and where it happened. The best value is the
-  maximum (``best="max"``, e.g. F1) or the minimum (``best="min"``, e.g. a loss). Ties go
-  to the *first* of equal best values, so a flat curve peaks at its first point.
-- ``final``: the value at the last point.
+  maximum (``best="max"``, e.g. F1) or the minimum (``best="min"``, e.g. a loss) of every
+  point, as ``@max``/``@min`` say. Ties go to the *first logged* of equal best values, so
+  a flat curve peaks at its first point.
+- ``final``: the last value logged, as ``@last`` says.
 - ``drop``: how far the final value is from the peak, in the metric's units, always >= 0
   (``peak - final`` for max, ``final - peak`` for min).
 - ``rel_drop``: ``drop / |peak|``, the share of the peak lost by the end (null when the
   peak is 0).
-- ``since_peak``: x units (epochs or steps) from the peak to the last point.
-- ``slope``: least-squares slope of value over x of the points strictly *after* the peak,
-  in metric units per x unit (negative = declining F1). Null with fewer than 2 points
-  after the peak, so a curve still rising at its end has no slope. The peak itself is left
-  out because, chosen as the maximum, it sits above the trend by its own noise.
+- ``since_peak``: x units (epochs, steps, seconds, points) from the peak to the last point.
+- ``slope``: least-squares slope of value over x of the points logged strictly *after*
+  the peak, in metric units per x unit (negative = declining F1). Null with fewer than 2
+  points after the peak, so a curve still rising at its end has no slope. The peak itself
+  is left out because, chosen as the maximum, it sits above the trend by its own noise.
 - ``auc``: area under the curve by the trapezoid rule over x, *divided by the x span*
   (last x - first x): the curve's mean height, in the metric's units, comparable across
   runs of different lengths. One point: that point's value.
+- ``since_peak``, ``slope`` and ``auc`` need x to move forward: they are null for a curve
+  whose x goes backwards (an epoch counter reset by a resumed job; ``auto`` never picks
+  such an axis, ``--x`` may), and the command warns.
 - ``points``: how many points the statistics used.
 - ``status``: ``past_peak`` (final below the peak), ``still_learning`` (the peak is the
   last point: drop 0, slope null), ``plateau`` (the final value equals an earlier peak,
   e.g. a flat curve), ``single_point``, or ``missing`` (the run has no finite point in
   this context: every statistic null).
 
-One value per x: a run that logs the same x of a context twice (a job resumed from a
-checkpoint re-logs its epochs) keeps only the last logged value there (latest ``time``,
-then read order), the rule of every reduce in :mod:`xpcli.analysis.reduce` and of ``xp curves``
-(:func:`xpcli.analysis.reduce.last_logged`), so ``peak``, ``final`` and ``points`` agree with
-``xp select -m 'f1:lang=en@max'``. Then NaN, infinite and null values, and points
-without an x value, are dropped before anything is computed: they neither peak nor
-enter the slope or the area.
+Every point counts, in logging order: nothing is aligned to one value per x, so
+``peak``, ``final`` and ``points`` agree with ``xp select -m 'f1:lang=en@max,f1:lang=en'``
+(a job resumed from a checkpoint that re-logs its epochs keeps both values of an epoch).
+NaN, infinite and null values, and points without an x value, are dropped before
+anything is computed: they neither peak nor enter the slope or the area.
 
 ``rank`` orders the contexts of a run (or of a group) by how much they forget: by
 ``rel_drop``, largest first (1 = forgets most), ties by context label, missing last. The
@@ -47,7 +52,8 @@ the spread, the number of runs with data and how many are still learning.
 Contexts are labelled ``lang=de`` when the spec names one metric (``f1:lang=*``), else
 by the full column label ``f1[lang=de]``. A run kept by ``--where`` that lacks a context
 gets a ``missing`` row, so every run has one row per context. Points without the chosen
-x (no epoch) are dropped; when none has it, the error suggests ``--x step``.
+x (no epoch) are dropped (and counted on stderr); when none has it, the error suggests
+another axis.
 
 For people, :func:`sparklines` draws each curve in unicode blocks and
 :meth:`Forgetting.display` picks the columns that fit a terminal.
@@ -66,8 +72,20 @@ import polars as pl
 from ..dataset import Dataset
 from ..errors import DataError, UsageError
 from ..spec.metric import Column, expand, parse_metric_specs, series_filter
-from .reduce import last_logged, resolve_picker
-from .select import reduced_table, varying_params
+from .reduce import resolve_picker
+from .select import coverage_notes, reduced_table, varying_params
+from .series_model import (
+    ROW,
+    Notes,
+    XAxis,
+    XChoice,
+    check_x,
+    in_logging_order,
+    read_series,
+    run_starts,
+    series_problems,
+    x_values,
+)
 
 KEYS = ("run", "context")
 BEST = ("max", "min")
@@ -90,21 +108,22 @@ def _check(curves: pl.DataFrame, x: str, keys: Sequence[str], best: str) -> None
 
 def clean_curves(curves: pl.DataFrame | pl.LazyFrame, x: str = "epoch",
                  keys: Sequence[str] = KEYS) -> pl.DataFrame:
-    """Finite values with an x, sorted by curve then x: what every statistic sees.
+    """Finite values with an x, each curve's points together in logging order: what every
+    statistic sees.
 
-    First one value per curve and x, the last logged (:func:`xpcli.analysis.reduce.last_logged`:
-    the latest ``time`` if the frame has one, then row order); then non-finite values
-    and points without an x are dropped.
+    The logging order is the series model's: with a ``time`` column, by time when every
+    point of the curve has one, then row order; without, row order. Then non-finite
+    values and points without an x are dropped. Nothing is aligned: every point counts.
     """
     frame = curves.collect() if isinstance(curves, pl.LazyFrame) else curves
-    times = ["time"] if "time" in frame.columns else []
-    frame = last_logged(frame.select(*keys, pl.col(x).cast(pl.Float64), *times,
-                                     pl.col("value").cast(pl.Float64)), keys, x)
+    # On x = time the x is the run's clock, which orders the points as their time does.
+    times = ["time"] if "time" in frame.columns and x != "time" else []
+    frame = frame.select(*keys, pl.col(x).cast(pl.Float64), *times,
+                         pl.col("value").cast(pl.Float64)).with_row_index(ROW)
     return (
-        frame.lazy().select(*keys, x, "value")
+        in_logging_order(frame, keys).lazy().select(*keys, x, "value")
         .filter(pl.col("value").is_finite() & pl.col(x).is_not_null()
                 & pl.col(x).is_finite())
-        .sort([*keys, x], maintain_order=True)
         .collect()
     )
 
@@ -114,8 +133,9 @@ def curve_stats(curves: pl.DataFrame | pl.LazyFrame, x: str = "epoch",
     """Peak, final, drop, slope after the peak and AUC of every curve (see module doc).
 
     ``curves`` is long: ``keys`` (default ``run``, ``context``) name a curve, ``x`` its
-    x axis, ``value`` its values. Returns one row per curve that has at least one finite
-    point, with ``keys``, ``peak``, ``peak_<x>``, ``final``, ``drop``, ``rel_drop``,
+    x axis, ``value`` its values, an optional ``time`` the logging order (see
+    :func:`clean_curves`). Returns one row per curve that has at least one finite point,
+    with ``keys``, ``peak``, ``peak_<x>``, ``final``, ``drop``, ``rel_drop``,
     ``since_peak``, ``slope``, ``auc``, ``points``, ``status`` (unranked).
     """
     keys = list(keys)
@@ -132,13 +152,15 @@ def curve_stats(curves: pl.DataFrame | pl.LazyFrame, x: str = "epoch",
     slope = pl.when(n_after >= 2).then(pl.cov(x_after, v_after) / x_after.var())
     span = xs.last() - xs.first()
     area = (xs.diff() * (value + value.shift(1)) / 2).sum()
+    forward = ~(xs.diff() < 0).any()  # since_peak, slope and auc need x to move forward
     stats = clean.group_by(keys, maintain_order=True).agg(
         value.gather(at_peak).first().alias("peak"),
         xs.gather(at_peak).first().alias(f"peak_{x}"),
         value.last().alias("final"),
-        (xs.last() - xs.gather(at_peak).first()).alias("since_peak"),
-        slope.alias("slope"),
-        pl.when(span > 0).then(area / span).otherwise(value.mean()).alias("auc"),
+        pl.when(forward).then(xs.last() - xs.gather(at_peak).first()).alias("since_peak"),
+        pl.when(forward).then(slope).alias("slope"),
+        pl.when(forward).then(pl.when(span > 0).then(area / span).otherwise(value.mean()))
+        .alias("auc"),
         pl.len().cast(pl.Int64).alias("points"),
         (at_peak == pl.len() - 1).alias("_peak_is_last"),
     )
@@ -325,24 +347,66 @@ def context_labels(columns: Sequence[Column]) -> dict[str, str]:
     return {c.label: c.label for c in columns}
 
 
+#: What xp forgetting does with a curve whose x goes backwards, or repeats.
+BACKWARDS_ACTION = ("peak, final and drop read every point in logging order; since_peak, "
+                    "slope and auc left empty")
+REPEATS_ACTION = "every point counted, in logging order"
+
+
 def series_curves(points: pl.DataFrame | pl.LazyFrame, columns: Sequence[Column],
-                  x: str = "epoch") -> pl.DataFrame:
-    """The points of each column as one long frame: ``run``, ``context`` (see
-    :func:`context_labels`: ``lang=de``), ``x`` and ``value``, one value per run, context
-    and x: the last logged (:func:`xpcli.analysis.reduce.last_logged`). One filter per column (a
-    handful), never a loop over runs."""
+                  x: XChoice = "auto", notes: Notes | None = None,
+                  starts: pl.DataFrame | pl.LazyFrame | None = None) -> pl.DataFrame:
+    """The points of each column as one long frame in logging order: ``run``,
+    ``context`` (see :func:`context_labels`: ``lang=de``), the x column and ``value``.
+
+    ``x`` is an axis, or ``auto``: one axis for every curve, chosen by the rule of
+    :mod:`xpcli.analysis.series_model`; the x column is named after it. Every point
+    counts (no alignment); points without an x are left out. What the user should know
+    (the axis chosen, curves whose x goes backwards or repeats, points without an x) is
+    added to ``notes``. ``starts`` (``run``, ``__start``) is where each run's ``time``
+    starts (default: its first time in ``points``). One filter per column (a handful),
+    never a loop over runs.
+    """
+    check_x(x)
+    notes = notes if notes is not None else Notes()
     labels = context_labels(columns)
     parts = [
         points.lazy().filter(series_filter(column)).select(
             pl.col("run").cast(pl.String), pl.lit(labels[column.label]).alias("context"),
-            pl.col(x).cast(pl.Float64), pl.col("time").cast(pl.Float64),
-            pl.col("value").cast(pl.Float64))
+            *[pl.col(c).cast(pl.Float64) for c in ("step", "epoch", "time", "value")])
         for column in columns
     ]
-    schema = {"run": pl.String, "context": pl.String, x: pl.Float64, "value": pl.Float64}
     if not parts:
-        return pl.DataFrame(schema=schema)
-    return last_logged(pl.concat(parts).collect(), KEYS, x).drop("time")
+        return pl.DataFrame(schema={"run": pl.String, "context": pl.String,
+                                    "epoch" if x == "auto" else x: pl.Float64,
+                                    "value": pl.Float64})
+    read = read_series(pl.concat(parts).collect().with_row_index(ROW), KEYS, x, None)
+    frame, checks = read.frame, read.checks
+    axis: XAxis
+    if x == "auto":
+        choice = read.choices.get(None)
+        axis = choice.axis if choice is not None else "epoch"
+        for column in columns:
+            if choice is not None:
+                notes.chose(column.label, choice)
+    else:
+        axis = x
+    by_context = {label: column for column, label in
+                  ((c, labels[c.label]) for c in columns)}
+    shown = {context: column.label for context, column in by_context.items()}
+    for run, label, problem, _, back in series_problems(checks, axis, shown, "context"):
+        notes.problem(run, label, problem, BACKWARDS_ACTION if back else REPEATS_ACTION)
+    if axis in ("epoch", "step", "time"):
+        missing = checks.group_by("context").agg(pl.col(f"{axis}.nulls").sum(),
+                                                pl.col("n").sum())
+        for context, nulls, n in missing.sort("context").iter_rows():
+            if 0 < nulls < n:
+                notes.warn(f"{nulls:,} point{'s' if nulls > 1 else ''} of {shown[context]} "
+                           f"have no {axis}; left out")
+    if axis == "time":
+        source = starts if starts is not None else run_starts(points)
+        frame = frame.join(source.lazy().collect(), on="run", how="left")
+    return frame.select("run", "context", x_values(axis).alias(axis), "value")
 
 
 def describe_params(values: dict[str, Any]) -> str:
@@ -355,20 +419,23 @@ def describe_params(values: dict[str, Any]) -> str:
 
 
 def analyse(dataset: Dataset, spec: str, *, run: str | None = None,
-            where: str | None = None, by: Sequence[str] = (), x: str = "epoch",
-            best: str = "max", sparkline: bool = False) -> Forgetting:
+            where: str | None = None, by: Sequence[str] = (), x: XChoice = "auto",
+            best: str = "max", sparkline: bool = False,
+            notes: Notes | None = None) -> Forgetting:
     """Forgetting of the contexts of ``spec`` (``f1:lang=*``) for one run or many.
 
     ``run`` is a run id or picker (``best:f1:lang=en``), resolved among the runs kept by
     ``where`` (params, meta and metric specs in backticks, ```f1:lang=en@max` > 0.9``, as
     in ``xp select``); without it every kept run is analysed. ``by`` (params) adds the group
-    table. The title names the run's params (``dataset.params``) that vary.
+    table. The title names the run's params (``dataset.params``) that vary. ``x`` is an
+    axis or ``auto`` (:mod:`xpcli.analysis.series_model`); what the user should know about
+    the curves read is added to ``notes``.
     Raises :class:`UsageError`/:class:`SpecError` for bad input, :class:`DataError` when
     no point has the x axis.
     """
+    check_x(x)
+    notes = notes if notes is not None else Notes()
     points, runs, params = dataset.points, dataset.runs, dataset.params
-    if x not in ("epoch", "step"):
-        raise UsageError(f"--x {x}: use epoch or step")
     if best not in BEST:
         raise UsageError(f"--best {best}: use max (e.g. F1) or min (e.g. a loss)")
     by = list(by)
@@ -385,15 +452,16 @@ def analyse(dataset: Dataset, spec: str, *, run: str | None = None,
     if unknown:
         raise UsageError(f"--by {unknown[0]}: no such param; known: {', '.join(params)}")
     if where:
-        kept = reduced_table(dataset, [], where=where).frame.get_column("run")
+        kept = reduced_table(dataset, [], where=where, notes=notes).frame.get_column("run")
         runs_frame = runs_frame.filter(pl.col("run").is_in(kept.implode()))
         if runs_frame.is_empty():
             raise DataError(f"--where {where!r} keeps no run")
     columns = expand(specs, points)
+    coverage_notes(points, columns, notes)
     picked_by = ""
     if run is not None:
         picker = run.strip()
-        run = resolve_picker(run, runs_frame, points, x="epoch" if x == "epoch" else "step")
+        run = resolve_picker(run, runs_frame, points, x=x, notes=notes)
         runs_frame = runs_frame.filter(pl.col("run") == run)
         if picker != run:
             kind, _, what = picker.partition(":")
@@ -401,13 +469,14 @@ def analyse(dataset: Dataset, spec: str, *, run: str | None = None,
             picked_by = f"{word} on {what}"
     run_ids = runs_frame.get_column("run").cast(pl.String)
     curves = series_curves(points.filter(pl.col("run").is_in(run_ids.implode())),
-                           columns, x)
-    if curves.filter(pl.col(x).is_not_null()).is_empty():
+                           columns, x, notes, starts=run_starts(points))
+    axis = curves.columns[2]
+    if curves.filter(pl.col(axis).is_not_null()).is_empty():
         raise DataError(f"no point of {', '.join(c.label for c in columns[:4])} in these runs "
-                        f"has a{'n' if x == 'epoch' else ''} {x}; try --x "
-                        f"{'step' if x == 'epoch' else 'epoch'}")
+                        f"has a{'n' if axis == 'epoch' else ''} {axis}; try --x "
+                        f"{'step' if axis == 'epoch' else 'epoch'} or --x order")
     labels = list(context_labels(columns).values())
-    stats = forgetting_stats(curves, x=x, runs=run_ids.to_list(), contexts=labels,
+    stats = forgetting_stats(curves, x=axis, runs=run_ids.to_list(), contexts=labels,
                              best=best, sparkline=sparkline and not by)
     shown = [p for p in params if p in runs_frame.columns]
     run_params: dict[str, Any] = {}
@@ -417,10 +486,10 @@ def analyse(dataset: Dataset, spec: str, *, run: str | None = None,
         if by:
             curves = curves.join(runs_frame.select("run", *by), on="run", how="left")
         group_curves = (curves.filter(pl.col("value").is_finite())
-                        .group_by([*by, "context", x])
+                        .group_by([*by, "context", axis])
                         .agg(pl.col("value").median())
-                        .sort([*by, "context", x], nulls_last=True))
-        group_stats = curve_stats(group_curves, x=x, keys=[*by, "context"], best=best)
+                        .sort([*by, "context", axis], nulls_last=True))
+        group_stats = curve_stats(group_curves, x=axis, keys=[*by, "context"], best=best)
     metric = ", ".join(dict.fromkeys(s.name for s in specs))
     order = "most forgotten first (by rel_drop)"
     if run is not None:
@@ -431,12 +500,12 @@ def analyse(dataset: Dataset, spec: str, *, run: str | None = None,
         title = f"{run} ({described}): {metric} per context, {order}" if described else \
             f"{run}: {metric} per context, {order}"
     elif by:
-        groups = group_forgetting(stats, runs_frame.select("run", *by), by, x=x)
+        groups = group_forgetting(stats, runs_frame.select("run", *by), by, x=axis)
         if sparkline:
             assert group_curves is not None
             lines = sparklines(group_curves.with_columns(
                 pl.concat_str([pl.col(b).cast(pl.String) for b in by], separator="/")
-                .alias("_group")), x=x, keys=["_group", "context"])
+                .alias("_group")), x=axis, keys=["_group", "context"])
             keyed = groups.with_columns(
                 pl.concat_str([pl.col(b).cast(pl.String) for b in by], separator="/")
                 .alias("_group"))
@@ -448,6 +517,6 @@ def analyse(dataset: Dataset, spec: str, *, run: str | None = None,
     else:
         title = f"{metric} per run and context ({run_ids.len()} runs), {order}"
     return Forgetting(stats=stats, groups=groups, curves=curves, group_curves=group_curves,
-                      group_stats=group_stats, x=x, best=best, by=by, run=run,
+                      group_stats=group_stats, x=axis, best=best, by=by, run=run,
                       run_params=run_params, metric=metric, picked_by=picked_by,
                       title=title)

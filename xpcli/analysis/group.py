@@ -35,13 +35,13 @@ from ..dataset import Dataset
 from ..errors import UsageError
 from ..output import format_number
 from .binning import bin_params
-from .reduce import XAxis
 from .select import (
     reduced_table,
     specs_or_defaults,
     split_list,
     varying_params,
 )
+from .series_model import Notes, XChoice
 
 __all__ = [
     "DEFAULT_AGGS",
@@ -159,17 +159,19 @@ def group_table(
     aggs: str | Sequence[str] | None = None,
     *,
     where: str | None = None,
-    x: XAxis = "epoch",
+    x: XChoice = "auto",
+    notes: Notes | None = None,
 ) -> GroupResult:
     """``xp group``: reduce metrics per run, filter with ``where``, group by ``by``.
 
     ``by`` defaults to :func:`default_by`; an item such as ``lr:log=5`` groups by bins of
     a continuous param (:mod:`~xpcli.analysis.binning`); ``metrics`` to the summary of every metric
-    (:func:`~xpcli.analysis.select.default_specs`); ``aggs`` to median, min, max.
+    (:func:`~xpcli.analysis.select.default_specs`); ``aggs`` to median, min, max. ``x``
+    places ``at=N``/``at-max``/``at-min``; what the user should know is added to ``notes``.
     """
     agg_list = parse_aggs(aggs)
     specs, points = specs_or_defaults(dataset, metrics)
-    table = reduced_table(dataset, specs, where=where, points=points, x=x)
+    table = reduced_table(dataset, specs, where=where, points=points, x=x, notes=notes)
     by_list = list(dict.fromkeys(split_list(by)))
     if not by_list:
         by_list = default_by(dataset.runs.collect(), table.params)

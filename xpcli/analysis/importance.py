@@ -66,8 +66,8 @@ from ..dataset import Dataset
 from ..errors import UsageError
 from .binning import bin_params
 from .compare import check_params, runs_with_metrics
-from .reduce import XAxis
 from .select import split_list, varying_params
+from .series_model import Notes, XChoice
 
 __all__ = [
     "ANOVA_COLUMNS",
@@ -409,12 +409,13 @@ def importance(
     method: Method = "auto",
     interactions: bool = True,
     seed: int = 0,
-    x: XAxis = "epoch",
+    x: XChoice = "auto",
+    notes: Notes | None = None,
 ) -> ImportanceResult:
     """``xp importance``: reduce ``metrics`` per run, keep the runs matching ``where``,
     and explain each metric's variance by ``params`` (default: every param that varies,
     seeds included; ``lr:log=5`` uses bins of lr, :mod:`~xpcli.analysis.binning`)."""
-    table = runs_with_metrics(dataset, metrics, "explain", where=where, x=x)
+    table = runs_with_metrics(dataset, metrics, "explain", where=where, x=x, notes=notes)
     param_list = list(dict.fromkeys(split_list(params)))
     if not param_list:
         param_list = varying_params(dataset.runs.collect(), table.params)

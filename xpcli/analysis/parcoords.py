@@ -34,7 +34,9 @@ from ..spec.metric import (
 )
 from ..spec.picker import parse_picker
 from ..spec.where import Where, metric_names_in, parse_where
-from .reduce import XAxis, reduce_runs, resolve_picker
+from .reduce import reduce_runs, resolve_picker
+from .select import coverage_notes
+from .series_model import Notes, XChoice, run_starts
 
 RUN_NUMBER = "run_number"
 RUN_ID = "run"
@@ -195,9 +197,10 @@ class _Points:
     the metrics and contexts that do exist.
     """
 
-    def __init__(self, points: pl.LazyFrame, names: set[str]) -> None:
+    def __init__(self, points: pl.LazyFrame, names: set[str], notes: Notes) -> None:
         self.all = points
         self.subset = points.filter(pl.col("name").is_in(sorted(names))).collect().lazy()
+        self.notes = notes
 
     def keep_runs(self, ids: pl.Series) -> None:
         self.subset = self.subset.filter(pl.col("run").is_in(ids.implode()))
@@ -208,21 +211,26 @@ class _Points:
         except SpecError:
             return expand(specs, self.all)
 
-    def pick(self, text: str, runs: pl.DataFrame, x: XAxis) -> str:
+    def pick(self, text: str, runs: pl.DataFrame, x: XChoice) -> str:
         try:
-            return resolve_picker(text, runs, self.subset, x=x)
+            return resolve_picker(text, runs, self.subset, x=x, notes=self.notes)
         except SpecError:
-            return resolve_picker(text, runs, self.all, x=x)
+            return resolve_picker(text, runs, self.all, x=x, notes=self.notes)
+
+    def reduce(self, columns: Sequence[Column], x: XChoice) -> pl.DataFrame:
+        """The columns reduced per run (:func:`~xpcli.analysis.reduce.reduce_runs`)."""
+        return reduce_runs(self.subset, columns, x=x, notes=self.notes,
+                           starts=run_starts(self.all))
 
 
 def _filter_runs(
-    runs: pl.DataFrame, points: _Points, where: Where, specs: list[MetricSpec], x: XAxis
+    runs: pl.DataFrame, points: _Points, where: Where, specs: list[MetricSpec], x: XChoice
 ) -> pl.DataFrame:
     """``--where`` over params/meta, and over metric specs such as ```f1:lang=en` > 0.8``."""
     frame = runs
     if specs:
         columns = points.expand(specs)
-        reduced = reduce_runs(points.subset, columns, x=x).rename(
+        reduced = points.reduce(columns, x).rename(
             {c.label: s.text for c, s in zip(columns, specs)}
         )
         frame = frame.join(reduced, on="run", how="left")
@@ -242,21 +250,25 @@ def parcoords_table(
     log: Sequence[str] = (),
     linear: Sequence[str] = (),
     invert: Sequence[str] = (),
-    x: XAxis = "epoch",
+    x: XChoice = "auto",
+    notes: Notes | None = None,
 ) -> Parcoords:
     """Build the table behind ``xp parcoords``.
 
     ``params``: run columns to use as axes, in order (default: every param that takes more
     than one value). ``metrics``: metric specs (``"f1:lang=*,lms_score"``), one axis per
-    expanded column, reduced with ``x`` as the epoch axis. ``run_axis``: prepend a run
-    number (1..N in creation order) or run id axis. ``where``: keep runs matching the
-    expression. ``color``: an axis, a run column or a metric spec colouring the lines
-    (default: the last metric axis, else the last axis; ``"none"``: no colour).
+    expanded column, reduced per run (``x`` places ``at=N``/``at-max``/``at-min``).
+    ``run_axis``: prepend a run number (1..N in creation order) or run id axis.
+    ``where``: keep runs matching the expression. ``color``: an axis, a run column or a
+    metric spec colouring the lines (default: the last metric axis, else the last axis;
+    ``"none"``: no colour).
     ``highlights``: run pickers (``best:f1:lang=en``, a run id) resolved among the kept
     runs. ``log``/``linear``/``invert``: words naming axes (``lr``, ``f1:lang=*``, ``f1``;
     comma-separated lists allowed) forced to a log or linear scale, or drawn top-down.
-    Raises :class:`UsageError`/:class:`SpecError` naming what is unknown.
+    Raises :class:`UsageError`/:class:`SpecError` naming what is unknown; what the user
+    should know about the series read is added to ``notes``.
     """
+    notes = notes if notes is not None else Notes()
     run_frame, points = dataset.runs.collect(), dataset.points
     total_runs = run_frame.height
     if "run" not in run_frame.columns:
@@ -283,7 +295,7 @@ def parcoords_table(
     if parsed_where is not None and any(n not in run_frame.columns for n in parsed_where.names()):
         known = set(points.select(pl.col("name").unique()).collect().to_series())
         where_specs = metric_names_in(parsed_where, run_frame.columns, known)
-    point_set = _Points(points, _names_read([*specs, *extra, *where_specs]))
+    point_set = _Points(points, _names_read([*specs, *extra, *where_specs]), notes)
 
     if parsed_where is not None:
         run_frame = _filter_runs(run_frame, point_set, parsed_where, where_specs, x)
@@ -310,6 +322,7 @@ def parcoords_table(
         raise UsageError("--params run: use --run-axis id for a run-id axis")
 
     columns = point_set.expand(specs) if specs else []
+    coverage_notes(point_set.subset, columns, notes)
     clash = [c.label for c in columns if c.label in params or c.label in reserved]
     if clash:
         raise UsageError(f"metric column {clash[0]!r} has the name of a param; rename one")
@@ -331,7 +344,7 @@ def parcoords_table(
 
     table = run_frame.select("run", RUN_NUMBER, *params)
     if columns:
-        reduced = reduce_runs(point_set.subset, columns, x=x)
+        reduced = point_set.reduce(columns, x)
         table = table.join(reduced, on="run", how="left", maintain_order="left")
 
     color_column, color_label, table = _color(color, axes, table, run_frame, point_set, x)
@@ -374,7 +387,7 @@ def _color(
     table: pl.DataFrame,
     run_frame: pl.DataFrame,
     points: _Points,
-    x: XAxis,
+    x: XChoice,
 ) -> tuple[str | None, str | None, pl.DataFrame]:
     """The colour column: an axis, a run column, or a metric spec reduced for the purpose."""
     if color is not None and color.strip().lower() == "none":
@@ -406,7 +419,7 @@ def _color(
         labels = ", ".join(c.label for c in columns[:6])
         raise UsageError(f"--color {word}: names {len(columns)} columns ({labels}); pick one")
     (column,) = columns
-    reduced = reduce_runs(points.subset, [column], x=x)
+    reduced = points.reduce([column], x)
     table = table.join(reduced, on="run", how="left", maintain_order="left")
     return column.label, readable_label(column), table
 

@@ -1,102 +1,94 @@
 """The reduction: every series reduced to one number per run, and run pickers resolved.
 
 :func:`reduce_runs` computes the REDUCE of each column (the rows of
-:data:`xpcli.spec.metric.REDUCERS` say what each one means and give its aggregation);
-:func:`last_logged` is the "one value per x" rule every reduce, curve and forgetting
-table applies first; :func:`resolve_picker` turns ``best:SPEC`` into a run id. The
-grammar and the meaning of each reduce are in :mod:`xpcli.spec.metric` (and
-``docs/specs.md``).
+:data:`xpcli.spec.metric.REDUCERS` say what each one means and give its aggregation) on
+the series model of :mod:`xpcli.analysis.series_model`: ``first``, ``last``, ``min``,
+``max``, ``mean`` and ``median`` over every point of a series in logging order;
+``at=N``, ``at-max`` and ``at-min`` on the series aligned to one value per x, the last
+logged. :func:`resolve_picker` turns ``best:SPEC`` into a run id. The grammar and the
+meaning of each reduce are in :mod:`xpcli.spec.metric` (and ``docs/specs.md``).
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from typing import Literal, get_args
 
 import polars as pl
 
 from ..errors import SpecError
 from ..spec.metric import REDUCERS, Column, expand, series_filter, spec_number
 from ..spec.picker import parse_picker
+from .series_model import (
+    ROW,
+    TIME_KEY,
+    X_AXES,
+    AxisChoice,
+    Notes,
+    XAxis,
+    XChoice,
+    align,
+    check_x,
+    read_series,
+    run_starts,
+    series_checks,
+    series_problems,
+    time_key,
+    x_values,
+)
 
-__all__ = ["X_AXES", "XAxis", "check_x", "last_logged", "reduce_runs", "resolve_picker"]
+__all__ = ["X_AXES", "XAxis", "XChoice", "check_x", "reduce_runs", "resolve_picker"]
 
-#: The axes a series can be read along: what orders its points and places ``at=N``.
-XAxis = Literal["epoch", "step", "time"]
-X_AXES: tuple[XAxis, ...] = get_args(XAxis)
+Series = tuple[str, tuple[tuple[str, str], ...]]
 
-
-def check_x(x: str) -> None:
-    """Refuse an x axis other than epoch, step or time (a :class:`SpecError`, exit 2)."""
-    if x not in X_AXES:
-        raise SpecError(f"--x {x}: unknown x axis {x!r} (expected epoch, step or time)")
+#: What the at-reducers do with a series whose x repeats or goes backwards.
+AT_ACTION = "at=, at-max and at-min read the last logged value at each {axis}"
 
 
-def last_logged(
-    points: pl.DataFrame, by: Sequence[str] = ("run",), x: str = "epoch"
-) -> pl.DataFrame:
-    """One point per ``by`` + ``x`` value: the last logged one (see "One value per x").
-
-    ``by`` names a series (``run`` of a frame holding one column's points, or ``run``,
-    ``context``); the last logged point has the latest ``time`` (null counts as
-    earliest; without a ``time`` column only the order counts), then the latest row:
-    the frame's row order is the read order. Points whose ``x`` is null are all kept.
-    The kept rows keep their order.
-
-    Vectorised: a pass over neighbouring rows finds the series that may repeat an x
-    (x not strictly increasing in read order, or the series' rows not contiguous); only
-    those are sorted, so the usual frame without repeats costs one cheap pass.
-    """
-    by = list(by)
-    same = pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).shift(1)) for k in by])
-    same = same & pl.int_range(pl.len()).gt(0)
-    rising = (pl.col(x) > pl.col(x).shift(1)).fill_null(False)
-    lazy = points.lazy()
-    starts = lazy.filter(~same).group_by(by).len().filter(pl.col("len") > 1).select(by)
-    suspects = pl.concat([lazy.filter(same & ~rising).select(by), starts]).unique().collect()
-    if suspects.is_empty():
-        return points
-    read = "__last_logged_row"
-    indexed = points.with_row_index(read)
-    check = indexed.join(suspects, on=by, how="semi", nulls_equal=True)
-    times = ["time"] if "time" in points.columns else []
-    check = check.sort([*by, x, *times, read], nulls_last=False)
-    later = pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).shift(-1)) for k in [*by, x]])
-    kept = check.filter(~(later & pl.col(x).is_not_null()).fill_null(False))
-    clean = indexed.join(suspects, on=by, how="anti", nulls_equal=True)
-    return pl.concat([clean, kept]).sort(read).drop(read)
+def _series_label(column: Column) -> str:
+    """The label of a column's series, without its reduce: ``f1[lang=de]``."""
+    return column.label.split("@", 1)[0]
 
 
 def reduce_runs(
     points: pl.DataFrame | pl.LazyFrame,
     columns: Sequence[Column],
-    x: XAxis = "epoch",
+    x: XChoice = "auto",
+    *,
+    starts: pl.DataFrame | pl.LazyFrame | None = None,
+    notes: Notes | None = None,
 ) -> pl.DataFrame:
     """Reduce every column to one number per run: ``run`` + one Float64 column per label.
 
     One row per run that has any point (even NaN) in any column, sorted by run; a run
-    without a value for a column gets null there. ``x`` orders the points and places
-    ``at=N``/``at-max``/``at-min``: with ``x="epoch"`` a series (run, column) that has no
-    epoch at all uses its step instead. The work is grouped Polars aggregations, one per
+    without a value for a column gets null there. ``first``/``last``/``min``/``max``/
+    ``mean``/``median`` read every point of the series in logging order; ``x`` (an axis
+    or ``auto``, see :mod:`xpcli.analysis.series_model`) places ``at=N``/``at-max``/
+    ``at-min``, on the series aligned to one value per x. ``starts`` (``run``,
+    ``__start``) is where each run's ``time`` x starts (default: its first time in
+    ``points``). What the user should know (the axis ``auto`` chose, series whose x
+    repeats) is added to ``notes``. The work is grouped Polars aggregations, one per
     distinct series, never a loop over runs. :mod:`xpcli.spec.metric` says what each
     reduce means and what NaN does.
     """
     check_x(x)
+    notes = notes if notes is not None else Notes()
     unique: dict[str, Column] = {}
     for column in columns:
         unique.setdefault(column.label, column)
     if not unique:
         return pl.DataFrame(schema={"run": pl.String})
 
-    def key(column: Column) -> tuple[str, tuple[tuple[str, str], ...]]:
+    def key(column: Column) -> Series:
         return column.spec.name, column.context
 
-    filters: dict[tuple[str, tuple[tuple[str, str], ...]], pl.Expr] = {}
+    filters: dict[Series, pl.Expr] = {}
+    labels: dict[Series, str] = {}
     for column in unique.values():
         for c in (column, column.ref):
             if c is not None:
                 filters.setdefault(key(c), series_filter(c))
+                labels.setdefault(key(c), _series_label(c))
     used_keys = sorted({k for _, context in filters for k, _ in context})
     # Select the needed points once, so a lazy scan is read once for all columns.
     base = (
@@ -106,68 +98,81 @@ def reduce_runs(
             "run",
             "name",
             *used_keys,
-            pl.col("step").cast(pl.Float64).alias("_step"),
-            pl.col("epoch").cast(pl.Float64).alias("_epoch"),
-            pl.col("time").cast(pl.Float64),
-            pl.col("value").cast(pl.Float64),
+            *[pl.col(c).cast(pl.Float64) for c in ("step", "epoch", "time", "value")],
         )
-        .with_row_index("_row")
+        .with_row_index(ROW)
         .collect()
-        .lazy()
     )
-    default_x = {
-        "epoch": pl.when(pl.col("_epoch").is_not_null().any().over("run"))
-        .then(pl.col("_epoch"))
-        .otherwise(pl.col("_step")),
-        "step": pl.col("_step"),
-        "time": pl.col("time"),
-    }[x]
+    valid = pl.col("value").is_not_null() & pl.col("value").is_not_nan()
+    frames: dict[Series, pl.DataFrame] = {}
 
-    kept: dict[tuple[str, tuple[tuple[str, str], ...]], pl.DataFrame] = {}
+    def frame_of(series: Series) -> pl.DataFrame:
+        if series not in frames:
+            frames[series] = base.filter(filters[series]).select(
+                "run", "step", "epoch", "time", "value", ROW)
+        return frames[series]
 
-    def logged(series: tuple[str, tuple[tuple[str, str], ...]]) -> pl.DataFrame:
-        # One value per (run, x) of the series, the last logged, before anything else.
-        if series not in kept:
-            frame = (
-                base.filter(filters[series])
-                .select("run", "_step", "_epoch", "time", "value", "_row")
-                .collect()
-            )
-            x_expr = default_x
-            if x == "epoch":  # the per-run fallback costs a window; skip it when moot
-                missing = frame.get_column("_epoch").null_count()
-                if missing in (0, frame.height):
-                    x_expr = pl.col("_epoch" if missing == 0 else "_step")
-            frame = frame.with_columns(x_expr.alias("_x"))
-            kept[series] = last_logged(frame, ("run",), "_x")
-        return kept[series]
+    def every_point(series: Series) -> pl.LazyFrame:
+        # Every valid point, with the time that orders it (first/last sort by it).
+        frame = frame_of(series)
+        return frame.lazy().with_columns(time_key(frame, ["run"]).alias(TIME_KEY)).filter(valid)
 
-    def valid(series: tuple[str, tuple[tuple[str, str], ...]]) -> pl.LazyFrame:
-        return logged(series).lazy().filter(
-            pl.col("value").is_not_null() & pl.col("value").is_not_nan()
-        )
+    at_columns = [c for c in unique.values() if REDUCERS[c.reduce.kind].takes is not None]
+    aligned = _Aligned(
+        [frame_of(s) for s in dict.fromkeys(key(c) for col in at_columns
+                                            for c in (col, col.ref) if c is not None)],
+        x, notes, starts if starts is not None else run_starts(points))
+    numbers = {s: i for i, s in enumerate(dict.fromkeys(
+        key(c) for col in at_columns for c in (col, col.ref) if c is not None))}
+
+    def axis_of(column: Column) -> XAxis:
+        if column.reduce.x is not None:  # at=step:N, at=epoch:N
+            return column.reduce.x
+        # at-max(SPEC)/at-min(SPEC) read the target on the reference's axis.
+        axis_column = column.ref if column.ref is not None else column
+        if x != "auto":
+            return x
+        choice = aligned.choice(numbers[key(axis_column)])
+        notes.chose(_series_label(axis_column), choice)
+        return choice.axis
+
+    pairs = [(numbers[key(c)], axis_of(col), labels[key(c)]) for col in at_columns
+             for c in (col, col.ref) if c is not None]
+    aligned.align(pairs)
+
+    def aligned_on(series: Series, axis: XAxis) -> pl.DataFrame:
+        return aligned.frame(numbers[series], axis)
 
     targets = list(dict.fromkeys(key(c) for c in unique.values()))
-    result = pl.concat([base.filter(filters[s]).select("run") for s in targets]).unique()
+    result = pl.concat([frame_of(s).lazy().select("run") for s in targets]).unique()
     for series in targets:
-        points_ok = valid(series)
-        aggs: list[pl.Expr] = []
+        plain: list[pl.Expr] = []
+        at_n: dict[XAxis, list[pl.Expr]] = {}
         for column in (c for c in unique.values() if key(c) == series):
             reducer = REDUCERS[column.reduce.kind]
             aggregate = reducer.aggregate(column.reduce).alias(column.label)
+            if reducer.takes is None:
+                plain.append(aggregate)
+                continue
+            axis = axis_of(column)
             if reducer.ref is None:
-                aggs.append(aggregate)
+                at_n.setdefault(axis, []).append(aggregate)
                 continue
             # A value at the x where another series of the run peaks: that x first.
             assert column.ref is not None
             extreme = getattr(pl.col("value"), reducer.ref)()
-            at_x = valid(key(column.ref)).group_by("run").agg(
+            at_x = aligned_on(key(column.ref), axis).lazy().filter(valid).group_by("run").agg(
                 pl.col("_x").filter(pl.col("value") == extreme).min().alias("_at")
             )
-            picked = points_ok.join(at_x, on="run", how="inner").group_by("run").agg(aggregate)
+            picked = (aligned_on(series, axis).lazy().filter(valid)
+                      .join(at_x, on="run", how="inner").group_by("run").agg(aggregate))
             result = result.join(picked, on="run", how="left")
-        if aggs:
-            result = result.join(points_ok.group_by("run").agg(aggs), on="run", how="left")
+        for axis, aggs in at_n.items():
+            picked = aligned_on(series, axis).lazy().filter(valid).group_by("run").agg(aggs)
+            result = result.join(picked, on="run", how="left")
+        if plain:
+            result = result.join(every_point(series).group_by("run").agg(plain), on="run",
+                                 how="left")
     table = (
         result.select("run", *[pl.col(label).cast(pl.Float64) for label in unique])
         .sort("run")
@@ -176,28 +181,79 @@ def reduce_runs(
     for column in unique.values():
         if REDUCERS[column.reduce.kind].takes is not None and table.height and \
                 table[column.label].null_count() == table.height:
-            raise _nowhere(column, logged(key(column)), x)
+            axis = axis_of(column)
+            raise _nowhere(column, aligned_on(key(column), axis), axis)
     return table
 
 
-def _nowhere(column: Column, points: pl.DataFrame, x: XAxis) -> SpecError:
+class _Aligned:
+    """The series that at=/at-max/at-min read, in logging order and aligned to one value
+    per (run, x), the last logged: all of them sorted, checked and aligned at once."""
+
+    def __init__(self, frames: list[pl.DataFrame], x: XChoice, notes: Notes,
+                 starts: pl.DataFrame | pl.LazyFrame) -> None:
+        self.x, self.notes, self.starts = x, notes, starts
+        self.frames: dict[tuple[int, XAxis], pl.DataFrame] = {}
+        if not frames:
+            self.ordered = self.checks = pl.DataFrame()
+            self.choices: dict[int, AxisChoice] = {}
+            return
+        stacked = pl.concat([frame.with_columns(pl.lit(i, dtype=pl.Int64).alias("__series"))
+                             for i, frame in enumerate(frames)])
+        read = read_series(stacked, ["__series", "run"], x, "__series")
+        self.ordered, self.checks, self.choices = read.frame, read.checks, read.choices
+
+    def choice(self, series: int) -> AxisChoice:
+        """The axis ``auto`` chose for a series."""
+        return self.choices[series]
+
+    def align(self, pairs: list[tuple[int, XAxis, str]]) -> None:
+        """Align each (series, axis) asked for; note the series whose x repeats or goes
+        backwards there (``label`` names the series)."""
+        wanted = list(dict.fromkeys((series, axis) for series, axis, _ in pairs))
+        if not wanted:
+            return
+        labels = {series: label for series, _, label in pairs}
+        parts = []
+        for number, (series, axis) in enumerate(wanted):
+            mine = self.checks.filter(pl.col("__series") == series)
+            if axis != "order" and f"{axis}.dup" not in mine.columns:
+                mine = series_checks(self.ordered.filter(pl.col("__series") == series),
+                                     ["__series", "run"], [axis])
+            for run, label, problem, dup, _ in series_problems(mine, axis, labels, "__series"):
+                self.notes.problem(run, label, problem, AT_ACTION.format(axis=axis), dup)
+            frame = self.ordered.filter(pl.col("__series") == series)
+            if axis == "time":
+                frame = frame.join(self.starts.lazy().collect(), on="run", how="left")
+            parts.append(frame.with_columns(x_values(axis).alias("_x"),
+                                            pl.lit(number, dtype=pl.Int64).alias("__pair")))
+        every = align(pl.concat(parts, how="diagonal_relaxed"), ["__pair", "run"], "_x")
+        for number, pair in enumerate(wanted):
+            self.frames[pair] = every.filter(pl.col("__pair") == number)
+
+    def frame(self, series: int, axis: XAxis) -> pl.DataFrame:
+        """The aligned points of a series on an axis (``_x``: the x)."""
+        return self.frames[(series, axis)]
+
+
+def _nowhere(column: Column, points: pl.DataFrame, axis: XAxis) -> SpecError:
     """The error for an at=N or at-max/at-min column that is null for every run."""
     red = column.reduce
     reducer = REDUCERS[red.kind]
     text = str(column.spec)
-    label = column.label.split("@")[0]
+    label = _series_label(column)
     if reducer.takes == "SPEC":
         assert column.ref is not None
         where = "highest" if reducer.ref == "max" else "lowest"
-        return SpecError(f"{text}: no run has a value of {label} at the {x} where "
+        return SpecError(f"{text}: no run has a value of {label} at the {axis} where "
                          f"{column.ref.label} is {where}")
-    axis = red.x or x
-    xs = points.get_column({"step": "_step", "epoch": "_epoch"}.get(axis, "_x"))
+    xs = points.get_column("_x")
     xs = xs.filter(xs.is_not_null() & xs.is_not_nan() & points["value"].is_not_nan()
                    & points["value"].is_not_null())
     lo, hi = xs.cast(pl.Float64).min(), xs.cast(pl.Float64).max()
+    article = "an" if axis in ("epoch", "order") else "a"
     have = (f"{label} has {axis}s {spec_number(_as_float(lo))}..{spec_number(_as_float(hi))}"
-            if xs.len() else f"{label} has no value with a{'n' if axis == 'epoch' else ''} {axis}")
+            if xs.len() else f"{label} has no value with {article} {axis}")
     return SpecError(f"{text}: no run has a value at {axis} {spec_number(red.at)} ({have})")
 
 
@@ -209,7 +265,8 @@ def resolve_picker(
     text: str,
     runs: pl.DataFrame | pl.LazyFrame,
     points: pl.DataFrame | pl.LazyFrame,
-    x: XAxis = "epoch",
+    x: XChoice = "auto",
+    notes: Notes | None = None,
 ) -> str:
     """Resolve a picker to a run id among ``runs``.
 
@@ -236,7 +293,7 @@ def resolve_picker(
         raise SpecError(f"{picker.text}: names {len(columns)} columns ({labels}); pick one")
     (column,) = columns
     scoped = points.lazy().filter(pl.col("run").is_in(pl.lit(ids).implode()))
-    table = reduce_runs(scoped, columns, x=x)
+    table = reduce_runs(scoped, columns, x=x, notes=notes)
     ranked = table.filter(
         pl.col(column.label).is_not_null() & pl.col(column.label).is_not_nan()
     ).sort([column.label, "run"], descending=[picker.kind == "best", False])

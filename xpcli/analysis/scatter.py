@@ -24,8 +24,8 @@ from ..dataset import Dataset
 from ..errors import SpecError, UsageError
 from ..spec import parse_metric_spec, split_list
 from .parcoords import Axis, parcoords_table
-from .reduce import XAxis
 from .selection import kendall_tau_b, spearman_rho
+from .series_model import Notes, XChoice
 
 __all__ = ["Scatter", "scatter_table"]
 
@@ -115,14 +115,16 @@ def scatter_table(
     where: str | None = None,
     log: Sequence[str] = (),
     linear: Sequence[str] = (),
-    xaxis: XAxis = "epoch",
+    xaxis: XChoice = "auto",
+    notes: Notes | None = None,
 ) -> Scatter:
     """Build the table behind ``xp scatter`` (see the module docs).
 
     ``log``/``linear``: ``x`` and/or ``y`` (comma-separated allowed) forced to a log or
     linear scale; otherwise an axis whose positive values span two decades is drawn on a
-    log scale. ``color``: a param or metric spec (default: no colour). ``xaxis``: the
-    axis reduces such as ``last`` and ``at=N`` refer to.
+    log scale. ``color``: a param or metric spec (default: no colour). ``xaxis``: the x
+    that places ``at=N``/``at-max``/``at-min``; what the user should know is added to
+    ``notes``.
     """
     x, y = x.strip(), y.strip()
     if x == y:
@@ -150,7 +152,7 @@ def scatter_table(
         raise UsageError(f"--log and --linear both name {both.pop()}; pick one")
     pc = parcoords_table(dataset, params=params, metrics=metrics, where=where,
                          color=color if color is not None else "none",
-                         highlights=list(highlights), x=xaxis)
+                         highlights=list(highlights), x=xaxis, notes=notes)
     x_axis, y_axis = _axis(x, pc.axes, "X"), _axis(y, pc.axes, "Y")
     columns = list(dict.fromkeys(["run", x_axis.column, y_axis.column,
                                   *([pc.color] if pc.color else [])]))

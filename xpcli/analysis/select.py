@@ -35,6 +35,7 @@ from ..errors import DataError, SpecError, UsageError
 from ..spec.metric import (
     Column,
     MetricSpec,
+    context_keys,
     expand,
     parse_metric_spec,
     parse_metric_specs,
@@ -42,13 +43,15 @@ from ..spec.metric import (
 )
 from ..spec.picker import parse_picker
 from ..spec.where import metric_names_in, parse_where
-from .reduce import XAxis, reduce_runs
+from .reduce import reduce_runs
+from .series_model import Notes, XChoice, context_coverage, run_starts
 
 __all__ = [
     "ReducedTable",
     "SortKey",
     "best_run",
     "collect_points",
+    "coverage_notes",
     "default_specs",
     "parse_best",
     "parse_sort_keys",
@@ -198,6 +201,24 @@ def collect_points(dataset: Dataset, specs: Iterable[str | MetricSpec] | None = 
     return frame
 
 
+def coverage_notes(source: Dataset | pl.DataFrame | pl.LazyFrame, columns: Iterable[Column],
+                   notes: Notes) -> None:
+    """Warn (in ``notes``) about specs naming a context value that most points of their
+    metric lack (:func:`xpcli.analysis.series_model.context_coverage`), counted from a
+    dataset's series index, or from the points (a dataset's or the frame given)."""
+    columns = list(columns)
+    if not any(v for c in columns for _, v in c.spec.context):
+        return
+    if isinstance(source, Dataset) and source.series is not None:
+        counts = source.series.select("name", *source.context_keys, "points")
+    else:
+        points = source.points if isinstance(source, Dataset) else source
+        keys = context_keys(points)
+        counts = points.lazy().group_by("name", *keys).agg(pl.len().alias("points")).collect()
+    for text in context_coverage(columns, counts):
+        notes.warn(text)
+
+
 def _single_column(spec: MetricSpec, points: pl.DataFrame | pl.LazyFrame,
                    option: str) -> Column:
     columns = expand([spec], points)
@@ -215,7 +236,8 @@ def reduced_table(
     extra: Sequence[tuple[str, str | MetricSpec]] = (),
     columns: Sequence[Column] = (),
     points: pl.DataFrame | None = None,
-    x: XAxis = "epoch",
+    x: XChoice = "auto",
+    notes: Notes | None = None,
 ) -> ReducedTable:
     """Reduce ``specs`` per run, join to the runs table and keep the runs matching ``where``.
 
@@ -230,6 +252,8 @@ def reduced_table(
     ``where`` may use params, meta and metric specs in backticks
     (```f1:lang=en@max` > 0.8``), reduced here even when not shown. Runs with no point in
     any column still appear, with null metrics. Rows are ordered by creation time, then id.
+    ``x`` places ``at=N``/``at-max``/``at-min`` (:func:`~xpcli.analysis.reduce.reduce_runs`);
+    what the user should know is added to ``notes``.
     """
     runs = dataset.runs.collect()
     if points is None:
@@ -273,7 +297,10 @@ def reduced_table(
             f"metric column {clash[0]!r} has the name of a param or meta column; "
             "add a context or @REDUCE to tell them apart"
         )
-    reduced = reduce_runs(points, list(by_label.values()), x=x)
+    if notes is not None:
+        coverage_notes(dataset, by_label.values(), notes)
+    reduced = reduce_runs(points, list(by_label.values()), x=x, notes=notes,
+                          starts=run_starts(dataset.points))
     frame = runs.join(reduced, on="run", how="left")
     order = ["created", "run"] if "created" in frame.columns else ["run"]
     frame = frame.sort(order, nulls_last=True)
@@ -328,7 +355,8 @@ def select_runs(
     sort: str | Sequence[str] | None = None,
     top: int | None = None,
     best: str | None = None,
-    x: XAxis = "epoch",
+    x: XChoice = "auto",
+    notes: Notes | None = None,
 ) -> pl.DataFrame:
     """The runs table of ``xp select``: ``run``, ``params``, one column per metric label.
 
@@ -337,6 +365,8 @@ def select_runs(
     (default: the params that vary between runs). ``where`` filters runs, ``sort`` orders
     them (see the module docs), ``top`` keeps the first N, ``best`` keeps the winner.
     Metric specs used by ``sort``/``best`` that are not shown yet are added as columns.
+    ``x`` places ``at=N``/``at-max``/``at-min``; what the user should know is added to
+    ``notes``.
     """
     if best is not None and top is not None:
         raise UsageError("--best keeps one run; drop --top (or use --sort ... --top N)")
@@ -349,7 +379,8 @@ def select_runs(
     if best is not None:
         best_spec, best_kind = parse_best(best)
         extra.append(("--best", best_spec))
-    table = reduced_table(dataset, specs, where=where, extra=extra, points=points, x=x)
+    table = reduced_table(dataset, specs, where=where, extra=extra, points=points, x=x,
+                          notes=notes)
     frame = table.frame
     if params is None:
         # Judged over all runs, so filtering does not change which columns appear.

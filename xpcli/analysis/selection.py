@@ -37,8 +37,8 @@ from ..dataset import Dataset
 from ..errors import UsageError
 from ..spec.metric import Column, MetricSpec, expand
 from .binning import bin_params
-from .reduce import XAxis
 from .select import collect_points, parse_best, reduced_table, split_list
+from .series_model import Notes, XChoice
 
 __all__ = [
     "MEAN_TARGET",
@@ -301,14 +301,16 @@ def selection(
     exclude: str | Sequence[str] | None = None,
     by: str | Sequence[str] | None = None,
     where: str | None = None,
-    x: XAxis = "epoch",
+    x: XChoice = "auto",
+    notes: Notes | None = None,
 ) -> pl.DataFrame:
     """``xp selection``: reduce the selector and target specs per run, then
     :func:`selection_frame`.
 
     ``selectors``/``targets`` are metric-spec lists; an item prefixed ``min:`` (or
     ``worst:``) means lower is better. ``exclude`` (``KEY=GLOB`` items) drops target
-    columns, e.g. ``lang=en`` from ``f1:lang=*``. ``where`` filters runs first.
+    columns, e.g. ``lang=en`` from ``f1:lang=*``. ``where`` filters runs first. ``x``
+    places ``at=N``/``at-max``/``at-min``; what the user should know is added to ``notes``.
     """
     selector_specs = _parse_roles(selectors, "--selector")
     target_specs = _parse_roles(targets, "--target")
@@ -317,7 +319,7 @@ def selection(
     target_roles, target_columns = _roles(target_specs, "--target", points, split_list(exclude))
     by_list = list(dict.fromkeys(split_list(by)))
     table = reduced_table(dataset, [], columns=[*selector_columns, *target_columns],
-                          where=where, points=points, x=x)
+                          where=where, points=points, x=x, notes=notes)
     frame, by_list = bin_params(table.frame, by_list)  # lr:log=5 -> lr, binned
     known = [c for c in table.frame.columns if c != "run" and c not in table.metrics]
     for name in by_list:

@@ -4,18 +4,18 @@ A *series* is what ``xp curves`` draws and ``xp aggregate`` aggregates: the poin
 run in one expanded metric column (``f1[lang=de]``), ordered by x.
 
 The long series frame has the columns ``run``, ``metric``, one String column per context
-key the columns name (``lang``), the x column (named after the axis: ``epoch``, ``step``
-or ``time``) and ``value``. The *series keys* are ``metric`` plus those context columns:
-together they say which column a row belongs to.
+key the columns name (``lang``), the x column and ``value``. The *series keys* are
+``metric`` plus those context columns: together they say which column a row belongs to.
 
-x axes
-------
-- ``epoch`` and ``step``: as logged. Points without a value on the axis are left out.
-- ``time``: relative wall time, seconds since the run's first point (its earliest
-  ``time`` over every metric it logged, so the series of one run share one clock).
+x is a view of the series model (:mod:`xpcli.analysis.series_model`): ``epoch``,
+``step``, ``time`` (seconds since the run's first point) or ``order`` (the index in
+logging order), or ``auto``, which picks one per column. The x column is named after the
+axis when every column has the same one, else it is ``x`` with an ``x_axis`` column
+beside it. Points without a value on the axis are left out (and counted on stderr).
 
-Several points of one run at the same x (a resumed job re-logging an epoch): the last
-logged one wins (the latest ``time``, then the later one read).
+Alignment: a line has one value per x, so several points of one run at the same x (a
+resumed job re-logging an epoch) keep the last logged one; the command says on stderr
+how many points that discarded, in which runs and series.
 
 Smoothing (off by default), per run and column, along x:
 
@@ -42,7 +42,19 @@ import polars as pl
 from ..dataset import Dataset
 from ..errors import DataError, UsageError
 from ..spec.metric import Column, series_filter
-from .reduce import check_x
+from .series_model import (
+    ROW,
+    X_AXES,
+    Notes,
+    XAxis,
+    XChoice,
+    align,
+    check_x,
+    read_series,
+    run_starts,
+    series_problems,
+    x_values,
+)
 
 
 @dataclass(frozen=True)
@@ -98,17 +110,27 @@ def series_keys(columns: Sequence[Column]) -> list[str]:
 def extract_series(
     points: pl.DataFrame | pl.LazyFrame,
     columns: Sequence[Column],
-    x: str = "epoch",
+    x: XChoice = "auto",
     runs: Sequence[str] | pl.Series | None = None,
+    *,
+    notes: Notes | None = None,
+    action: str = "one value per {axis} kept, the last logged",
 ) -> pl.DataFrame:
-    """The long series frame of ``columns`` (``run``, series keys, ``x``, ``value``).
+    """The long series frame of ``columns``: ``run``, series keys, x, ``value``.
 
-    ``runs`` limits the runs (e.g. those a ``--where`` kept). Rows are sorted by series
-    keys, run and x. A column with points but none on the chosen axis raises
-    :class:`DataError` naming an axis to use instead; reduced columns (``f1@max``) raise
-    :class:`UsageError`, since a series is not reduced.
+    ``x`` is an axis or ``auto`` (per column, :mod:`xpcli.analysis.series_model`). When
+    every column has the same axis the x column is named after it (``epoch``, ``step``,
+    ``time``, ``order``); otherwise it is ``x``, followed by ``x_axis`` naming each row's
+    axis. Each series is aligned to one value per x, the last logged; points without an
+    x are left out. ``runs`` limits the runs (e.g. those a ``--where`` kept). Rows are
+    sorted by series keys, run and x. What the user should know (the axis ``auto``
+    chose, series whose x repeats or goes backwards, with ``action`` saying what was
+    done, points without an x) is added to ``notes``. A column with points but none on
+    the chosen axis raises :class:`DataError` naming an axis to use instead; reduced
+    columns (``f1@max``) raise :class:`UsageError`, since a series is not reduced.
     """
     check_x(x)
+    notes = notes if notes is not None else Notes()
     keys = series_keys(columns)
     context_keys = keys[1:]
     for column in columns:
@@ -117,26 +139,24 @@ def extract_series(
                 f"{column.spec.text or column.label}: a series is not reduced; drop the "
                 f"'@{column.reduce.kind}' part"
             )
+    if not columns:
+        raise UsageError("no metric column to draw; name one, e.g. f1:lang=*")
     lazy = points.lazy()
     if runs is not None:
         ids = runs if isinstance(runs, pl.Series) else pl.Series(list(runs), dtype=pl.String)
         lazy = lazy.filter(pl.col("run").is_in(pl.lit(ids).implode()))
     # One scan for every column: the metric names and the context keys they filter on.
     names = pl.Series(sorted({c.name for c in columns}), dtype=pl.String)
-    source_x = "time" if x == "time" else x
     base = lazy.filter(pl.col("name").is_in(pl.lit(names).implode())).select(
-        "run", "name", *context_keys, *dict.fromkeys([source_x, "time"]), "value"
+        "run", "name", *context_keys, "step", "epoch", "time", "value"
     )
+    starts = None
     if x == "time":
         # The run's clock starts at its first point over every metric it logged.
-        starts = lazy.group_by("run").agg(pl.col("time").min().alias("__start"))
-        selected, start = pl.collect_all([base, starts])
-        selected = selected.join(start, on="run", how="left").with_columns(
-            (pl.col("time") - pl.col("__start")).alias("__x")
-        )
+        selected, starts = pl.collect_all([base, run_starts(lazy)])
     else:
-        selected = base.collect().with_columns(pl.col(x).alias("__x"))
-    selected = selected.with_row_index("__order")
+        selected = base.collect()
+    selected = selected.with_row_index(ROW)
 
     # Sorting 3 M rows by text keys takes seconds; sort by integer codes instead: each
     # column's rank in the order of its (metric, context) key, and each run's rank by id.
@@ -145,7 +165,9 @@ def extract_series(
         values = [column.name, *[given.get(key) for key in context_keys]]
         return tuple((v is not None, v or "") for v in values)  # nulls first, as before
 
-    rank = {id(c): i for i, c in enumerate(sorted(columns, key=key_order))}
+    ranked = sorted(columns, key=key_order)
+    rank = {id(c): i for i, c in enumerate(ranked)}
+    label_of = {i: c.label for i, c in enumerate(ranked)}
     run_ids = selected.get_column("run").unique().sort()
     selected = selected.with_columns(
         pl.col("run").replace_strict(run_ids, pl.int_range(run_ids.len(), eager=True),
@@ -159,46 +181,72 @@ def extract_series(
                 "run",
                 pl.lit(column.name, dtype=pl.String).alias("metric"),
                 *[pl.lit(given.get(key), dtype=pl.String).alias(key) for key in context_keys],
-                "__x",
+                "step",
+                pl.col("epoch").cast(pl.Float64),
+                pl.col("time").cast(pl.Float64),
                 pl.col("value").cast(pl.Float64),
-                pl.col("time"),
-                "__order",
+                ROW,
                 pl.lit(rank[id(column)], dtype=pl.Int64).alias("__col"),
                 "__run",
             )
         )
-    if not parts:
-        raise UsageError("no metric column to draw; name one, e.g. f1:lang=*")
-    frame = pl.concat(parts)
-    _check_axis(frame, columns, keys, x)
-    # Several points at one x of a series: the last logged wins (latest time, then read
-    # order); after the sort those are the last row of each (column, run, x) stretch.
-    frame = frame.filter(pl.col("__x").is_not_null()).sort(
-        ["__col", "__run", "__x", "time", "__order"], nulls_last=False)
-    same = [pl.col(c) == pl.col(c).shift(-1) for c in ("__col", "__run", "__x")]
-    frame = frame.filter(~(same[0] & same[1] & same[2]).fill_null(False))
-    x_dtype = pl.Float64 if x != "step" else pl.Int64
+    by = ["__col", "__run"]
+    read = read_series(pl.concat(parts), by, x, "__col")
+    frame, checks = read.frame, read.checks
+    if x == "auto":
+        for col, choice in sorted(read.choices.items()):
+            notes.chose(label_of[col], choice)
+        axis_of: dict[int, XAxis] = {col: choice.axis for col, choice in read.choices.items()}
+    else:
+        axis_of = {col: x for col in checks.get_column("__col").unique().to_list()}
+        _check_axis(checks, label_of, x, notes)
+    used: list[XAxis] = sorted(set(axis_of.values()), key=X_AXES.index) or [
+        "epoch" if x == "auto" else x]
+    for axis in used:
+        mine = checks.filter(pl.col("__col").is_in([c for c, a in axis_of.items() if a == axis]))
+        for run, label, problem, dup, _ in series_problems(mine, axis, label_of, "__col"):
+            notes.problem(run, label, problem, action.format(axis=axis), dup)
+    if "time" in used:
+        assert starts is not None
+        frame = frame.join(starts, on="run", how="left")
+    name: str
+    if len(used) == 1:
+        x_expr = x_values(used[0]) if used[0] != "step" else pl.col("step")
+        name, dtype = used[0], (pl.Int64 if used[0] in ("step", "order") else pl.Float64)
+    else:
+        chain: Any = pl
+        for axis in used:
+            cols = [c for c, a in axis_of.items() if a == axis]
+            chain = chain.when(pl.col("__col").is_in(cols)).then(x_values(axis))
+        x_expr, name, dtype = chain, "x", pl.Float64
+        frame = frame.with_columns(pl.col("__col").replace_strict(
+            {c: a for c, a in axis_of.items()}, return_dtype=pl.String).alias("x_axis"))
+    if name in keys:
+        raise UsageError(f"context key {name!r} has the name of the x column; pick an x with "
+                         "--x epoch, --x step or --x time")
+    frame = align(frame.with_columns(x_expr.alias("__x")), by, "__x")
     return frame.select(
-        "run", *keys, pl.col("__x").cast(x_dtype).alias(x), "value"
+        "run", *keys, pl.col("__x").cast(dtype).alias(name),
+        *(["x_axis"] if name == "x" else []), "value"
     )
 
 
-def _check_axis(frame: pl.DataFrame, columns: Sequence[Column], keys: list[str], x: str) -> None:
-    """Fail when a column has points but none with a value on the x axis."""
-    by = ["__col"] if "__col" in frame.columns else keys  # an integer key is much cheaper
-    counts = frame.group_by(by).agg(pl.col("__x").is_not_null().any().alias("with_x"),
-                                    *[pl.col(k).first() for k in keys if k not in by])
-    empty = counts.filter(~pl.col("with_x"))
-    if empty.is_empty():
+def _check_axis(checks: pl.DataFrame, label_of: dict[int, str], x: str, notes: Notes) -> None:
+    """Fail when a column has points but none on the x axis; note columns where some
+    points lack it (they are left out)."""
+    if x == "order":
         return
-    row = empty.row(0, named=True)
-    label = next(
-        (c.label for c in columns
-         if c.name == row["metric"] and all(row.get(k) == v for k, v in c.context)),
-        row["metric"],
-    )
-    other = "step" if x != "step" else "epoch"
-    raise DataError(f"{label} has no {x} values; use --x {other} or --x time")
+    per = checks.group_by("__col").agg(pl.col("n").sum(), pl.col(f"{x}.nulls").sum(),
+                                       pl.col("run").filter(pl.col(f"{x}.nulls") > 0).n_unique()
+                                       .alias("runs")).sort("__col")
+    for col, n, nulls, runs in per.iter_rows():
+        label = label_of[col]
+        if nulls == n:
+            other = "step" if x != "step" else "epoch"
+            raise DataError(f"{label} has no {x} values; use --x {other}, --x time or --x order")
+        if nulls:
+            notes.warn(f"{nulls:,} point{'s' if nulls > 1 else ''} of {label} (in {runs} "
+                       f"run{'s' if runs > 1 else ''}) have no {x}; left out")
 
 
 def smooth(series: pl.DataFrame, smoothing: Smoothing | None, x: str,
@@ -240,7 +288,9 @@ class SeriesSet:
     """The series of some metric columns over the runs a ``--where`` kept.
 
     ``series`` is the long frame of :func:`extract_series` (smoothed if asked), ``keys``
-    its series keys, ``runs`` the runs table of the kept runs (params and meta).
+    its series keys, ``runs`` the runs table of the kept runs (params and meta), ``x``
+    the name of its x column (an axis, or ``x`` when the columns' axes differ: then
+    ``series`` has ``x_axis`` too).
     """
 
     series: pl.DataFrame
@@ -249,6 +299,18 @@ class SeriesSet:
     runs: pl.DataFrame
     x: str
     smoothing: Smoothing | None = None
+
+    def describe_x(self) -> str:
+        """``epoch``, or ``epoch for f1[lang=de]; step for loss`` when the axes differ."""
+        if self.x != "x":
+            return self.x
+        pairs = self.series.select("metric", *self.keys[1:], "x_axis").unique(
+            maintain_order=True)
+        by_axis: dict[str, int] = {}
+        for axis in pairs["x_axis"].to_list():
+            by_axis[axis] = by_axis.get(axis, 0) + 1
+        return ", ".join(f"{axis} ({n} column{'s' if n > 1 else ''})"
+                         for axis, n in by_axis.items())
 
     @property
     def n_runs(self) -> int:
@@ -260,30 +322,39 @@ def load_series(
     dataset: Dataset,
     specs: str | Sequence[str],
     *,
-    x: str = "epoch",
+    x: XChoice = "auto",
     where: str | None = None,
     smoothing: Smoothing | None = None,
+    notes: Notes | None = None,
+    action: str = "one value per {axis} kept, the last logged",
 ) -> SeriesSet:
     """Expand ``specs`` (``f1:lang=*``), keep the runs matching ``where`` (params, meta and
-    metric specs in backticks, as in ``xp select``), extract and smooth their series."""
+    metric specs in backticks, as in ``xp select``), extract and smooth their series.
+
+    What the user should know is added to ``notes`` (see :func:`extract_series`; also a
+    spec that names a context value most of its metric's points lack)."""
     from ..spec.metric import expand, parse_metric_specs
-    from .select import reduced_table
+    from .select import coverage_notes, reduced_table
 
     check_x(x)
+    notes = notes if notes is not None else Notes()
     parsed = parse_metric_specs(specs)
     if not parsed:
         raise UsageError("name at least one metric spec, e.g. f1:lang=*")
     columns = expand(parsed, dataset.series_keys())
+    coverage_notes(dataset, columns, notes)
     if where is not None:
-        runs = reduced_table(dataset, [], where=where).frame.select(dataset.runs.collect_schema()
-                                                                    .names())
+        runs = reduced_table(dataset, [], where=where, notes=notes).frame.select(
+            dataset.runs.collect_schema().names())
     else:
         runs = dataset.runs.collect()
     series = extract_series(dataset.points, columns, x,
-                            runs=runs["run"] if where is not None else None)
+                            runs=runs["run"] if where is not None else None, notes=notes,
+                            action=action)
     keys = series_keys(columns)
-    series = smooth(series, smoothing, x, keys)
-    return SeriesSet(series, columns, keys, runs, x, smoothing)
+    x_name = series.columns[1 + len(keys)]
+    series = smooth(series, smoothing, x_name, keys)
+    return SeriesSet(series, columns, keys, runs, x_name, smoothing)
 
 
 def with_params(series: pl.DataFrame, runs: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from ..analysis import X_CHOICES
 from ..text import visible
 
 if TYPE_CHECKING:
     import polars as pl
 
+    from ..analysis.series_model import Notes
     from ..dataset import Dataset
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,8 +81,24 @@ def where_option(func: F) -> F:
 
 
 def quiet_option(func: F) -> F:
-    """``--quiet``: no warnings about skipped lines on stderr (they are still counted)."""
-    return click.option("--quiet", "-q", is_flag=True, help="Do not print read warnings.")(func)
+    """``--quiet``: no warnings on stderr (skipped lines are still counted)."""
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="Do not print warnings on stderr (skipped lines, x axis "
+                             "notes).")(func)
+
+
+def x_option(func: F) -> F:
+    """``--x``: the x view of every series (the one definition every command shares)."""
+    return click.option(
+        "--x",
+        "x",
+        type=click.Choice(X_CHOICES),
+        default="auto",
+        show_default=True,
+        help="x axis: epoch, step, time (seconds since the run's first point) or order "
+             "(index in logging order). auto: per column, epoch if it never goes "
+             "backwards, else step, else order (stderr says when it is not epoch).",
+    )(func)
 
 
 def runs_dir(runs: str | None) -> str:
@@ -113,6 +131,14 @@ def report_diagnostics(dataset: "Dataset", quiet: bool = False) -> None:
         info(f"xp: warning: {item}")
     if len(diags) > MAX_WARNINGS:
         info(f"xp: warning: {len(diags) - MAX_WARNINGS} more problems ({diags.summary()})")
+
+
+def report_notes(notes: "Notes", quiet: bool = False) -> None:
+    """What the analysis noted about the series it read, on stderr (``xp: ...``)."""
+    if quiet:
+        return
+    for line in notes.lines(MAX_WARNINGS):
+        info(f"xp: {line}")
 
 
 def info(message: str) -> None:

@@ -10,9 +10,11 @@ from ._common import (
     load_dataset,
     output_option,
     quiet_option,
+    report_notes,
     runs_option,
     save,
     where_option,
+    x_option,
 )
 
 
@@ -26,8 +28,7 @@ from ._common import (
 @click.option("--by", "by", metavar="PARAMS", default=None,
               help="Comma-separated params to group runs by, e.g. lr: per group and context "
                    "the median of each statistic and the IQR of rel_drop and slope.")
-@click.option("--x", "x", type=click.Choice(["epoch", "step"]), default="epoch",
-              show_default=True, help="The x axis of the curves.")
+@x_option
 @click.option("--best", "best", type=click.Choice(["max", "min"]), default="max",
               show_default=True,
               help="The peak is the curve's maximum (max, e.g. F1) or minimum (min, e.g. loss).")
@@ -61,6 +62,7 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
       xp forgetting loss:split=train --runs sample_runs --run lr1e-4-s00 --best min
     """
     from ..analysis.forgetting import analyse
+    from ..analysis.series_model import Notes
     from ..output import resolve_format
     from ..spec import split_list
 
@@ -73,8 +75,10 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
     groups = split_list(by)
     chosen = resolve_format(format_)
     sparkline = not output and chosen in ("table", "markdown")
-    result = analyse(dataset, spec, run=run, where=where, by=groups, x=x, best=best,
-                     sparkline=sparkline)
+    notes = Notes()
+    result = analyse(dataset, spec, run=run, where=where, by=groups,
+                     x=x, best=best, sparkline=sparkline, notes=notes)  # type: ignore[arg-type]
+    report_notes(notes, quiet)
     if output:
         from ..plots.forgetting import forgetting_figure
 

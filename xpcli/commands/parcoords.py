@@ -11,9 +11,11 @@ from ._common import (
     load_dataset,
     output_option,
     quiet_option,
+    report_notes,
     runs_option,
     save,
     where_option,
+    x_option,
 )
 
 
@@ -42,8 +44,7 @@ from ._common import (
               help="Linear scale for these axes, overriding the automatic log scale.")
 @click.option("--invert", "invert", metavar="AXIS", multiple=True,
               help="Draw these axes top-down, e.g. --invert loss (f1 names every f1 axis).")
-@click.option("--x", "x", type=click.Choice(["epoch", "step", "time"]), default="epoch",
-              show_default=True, help="The axis reduces such as last and at=N refer to.")
+@x_option
 @output_option
 @format_option
 @quiet_option
@@ -81,12 +82,14 @@ def parcoords_cmd(
       xp parcoords --runs sample_runs --params lr,seed --metrics 'f1:lang=*' --format csv
     """
     from ..analysis.parcoords import parcoords_table
+    from ..analysis.series_model import Notes
     from ..plots import check_output_path
     from ..spec import split_list
 
     if output is not None:
         check_output_path(output)
     dataset = load_dataset(runs, quiet)
+    notes = Notes()
     table = parcoords_table(
         dataset,
         params=split_list(params) if params is not None else None,
@@ -99,7 +102,9 @@ def parcoords_cmd(
         linear=split_list(linear),
         invert=split_list(invert),
         x=x,  # type: ignore[arg-type]
+        notes=notes,
     )
+    report_notes(notes, quiet)
     if not quiet:
         labels = table.labels
         for column, count in table.missing.items():

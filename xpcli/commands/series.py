@@ -14,8 +14,10 @@ from ._common import (
     load_dataset,
     output_option,
     quiet_option,
+    report_notes,
     runs_option,
     where_option,
+    x_option,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,9 +29,7 @@ def _series_options(func: F) -> F:
         click.argument("specs", nargs=-1, required=True, metavar="SPEC..."),
         runs_option,
         where_option,
-        click.option("--x", "x", type=click.Choice(["epoch", "step", "time"]),
-                     default="epoch", show_default=True,
-                     help="x axis: epoch, step, or time (seconds since the run's first point)."),
+        x_option,
         click.option("--smooth", "smooth", metavar="ema:W|ma:K", default=None,
                      help="Smooth each run first: debiased EMA with weight W (ema:0.6) or a "
                           "centred moving average of K points (ma:5). Default: none."),
@@ -107,6 +107,7 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
         runs_per_group,
     )
     from ..analysis.series import check_run_columns, load_series, parse_smoothing
+    from ..analysis.series_model import Notes
     from ..plots import check_output_path
 
     if output:
@@ -115,26 +116,31 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
     center = center or default_center(band_spec)
     smoothing = parse_smoothing(smooth)
     dataset = load_dataset(runs, quiet)
-    data = load_series(dataset, list(specs), x=x, where=where, smoothing=smoothing)
+    notes = Notes()
+    data = load_series(dataset, list(specs), x=x, where=where,  # type: ignore[arg-type]
+                       smoothing=smoothing, notes=notes,
+                       action="aggregate used the last logged value at each {axis}")
     from ..analysis.binning import bin_params
 
     run_frame, by_keys = bin_params(data.runs, _list(by))  # lr:log=5 -> lr, binned
     check_run_columns(run_frame, by_keys, "--by")
-    table = aggregate(data.series, data.keys, x, runs=run_frame, by=by_keys, center=center,
-                      band=band_spec, align=align, grid=grid, min_runs=min_runs)
-    policy = describe_policy(x, align, min_runs, grid)
+    table = aggregate(data.series, data.keys, data.x, runs=run_frame, by=by_keys,
+                      center=center, band=band_spec, align=align, grid=grid,
+                      min_runs=min_runs)
+    policy = describe_policy(data.describe_x(), align, min_runs, grid)
     counts = runs_per_group(data.series, run_frame, by_keys)
     what = _what(data, center, band_spec.describe(), by_keys, len(counts))
+    report_notes(notes, quiet)
     if not quiet:
         info(f"xp aggregate: {what}; {policy}")
-        _hint_alignment(table, align, counts, x)
+        _hint_alignment(table, align, counts, data.x)
     if output is None:
         emit(table, format_, title=what)
         return
     from ..plots.series import aggregate_figure
 
     fig = aggregate_figure(
-        table, x, data.keys, by=by_keys, facet=_facet(facet),
+        table, data.x, data.keys, by=by_keys, facet=_facet(facet),
         runs_per_group=counts,
         logx=logx, logy=logy, band_label=f"band: {band_spec.describe()}",
         title=what, subtitle=policy,
@@ -192,18 +198,23 @@ def curves_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: s
       xp curves loss --runs sample_runs --where "lr >= 1e-4" --x step --logy --format csv
     """
     from ..analysis.series import load_series, parse_smoothing, with_params
+    from ..analysis.series_model import Notes
     from ..plots import check_output_path
 
     if output:
         check_output_path(output)
     smoothing = parse_smoothing(smooth)
     dataset = load_dataset(runs, quiet)
-    data = load_series(dataset, list(specs), x=x, where=where, smoothing=smoothing)
+    notes = Notes()
+    data = load_series(dataset, list(specs), x=x, where=where,  # type: ignore[arg-type]
+                       smoothing=smoothing, notes=notes,
+                       action="curves drew the last logged value at each {axis}")
     facet_keys = _facet(facet)
     params = [color] if color else []
     params += [k for k in facet_keys or [] if k not in data.keys]
     table = with_params(data.series, data.runs, params)
     if output is None:
+        report_notes(notes, quiet)
         smooth_note = f"; each run smoothed ({smoothing.describe()})" if smoothing else ""
         emit(table, format_, title=f"{data.n_runs} runs{smooth_note}")
         return
@@ -214,21 +225,21 @@ def curves_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: s
 
     picked = label = None
     if highlight:
-        # best:/worst: reduce along epoch unless the figure's x is step.
-        picked = resolve_picker(highlight, data.runs, dataset.points,
-                                x="step" if x == "step" else "epoch")
+        picked = resolve_picker(highlight, data.runs, dataset.points, x=x,  # type: ignore[arg-type]
+                                notes=notes)
         label = picked if picked == highlight.strip() else f"{picked} ({highlight.strip()})"
         if picked not in set(data.series["run"].unique().to_list()):
             info(f"xp curves: warning: {label} has no points in these columns")
     agg = None
     if overlay:
         groups = [k for k in [color, *(facet_keys or [])] if k and k not in data.keys]
-        agg = aggregate(data.series, data.keys, x, runs=data.runs, by=list(dict.fromkeys(groups)),
-                        center=overlay)
-    title, subtitle = curves_title([c.name for c in data.columns], data.n_runs, x, color,
+        agg = aggregate(data.series, data.keys, data.x, runs=data.runs,
+                        by=list(dict.fromkeys(groups)), center=overlay)
+    report_notes(notes, quiet)
+    title, subtitle = curves_title([c.name for c in data.columns], data.n_runs, data.x, color,
                                    overlay, smoothing.describe() if smoothing else None)
     fig = curves_figure(
-        table, x, data.keys, color=color, facet=facet_keys, logx=logx, logy=logy,
+        table, data.x, data.keys, color=color, facet=facet_keys, logx=logx, logy=logy,
         highlight=picked, highlight_label=label, overlay=agg,
         overlay_label=f"{overlay} of each {color}" if overlay and color else overlay,
         title=title, subtitle=subtitle,

@@ -13,11 +13,13 @@ from ._common import (
     load_dataset,
     output_option,
     quiet_option,
+    report_notes,
     runs_option,
     save,
     where_option,
+    x_option,
 )
-from .tables import _fail_if_option, _finish, _x_option
+from .tables import _fail_if_option, _finish
 
 
 def _metrics_option(func: Any) -> Any:
@@ -48,7 +50,7 @@ def _metrics_option(func: Any) -> Any:
 @click.option("--wide", is_flag=True,
               help="On a terminal/markdown too, every column (medians, mean_diff, ci_low, "
               "ci_high, note) instead of the compact view.")
-@_x_option
+@x_option
 @_fail_if_option
 @format_option
 @quiet_option
@@ -72,12 +74,15 @@ def compare_cmd(runs: str | None, metrics: tuple[str, ...], by: tuple[str, ...],
           --fail-if 'ci_high < 0'
     """
     from ..analysis.compare import compare
+    from ..analysis.series_model import Notes
     from ..output import resolve_format
 
     dataset = load_dataset(runs, quiet)
+    notes = Notes()
     result = compare(dataset, list(metrics), list(by), baseline=baseline, paired_by=paired_by,
                      where=where, level=ci, resamples=resamples, seed=seed,
-                     x=x)  # type: ignore[arg-type]
+                     x=x, notes=notes)  # type: ignore[arg-type]
+    report_notes(notes, quiet)
     chosen = resolve_format(format_)
     display = result.compact() if chosen in ("table", "markdown") and not wide else None
     _finish(result.table, chosen, result.title, fail_if, ["metric", "a", "b"], display)
@@ -100,7 +105,7 @@ def compare_cmd(runs: str | None, metrics: tuple[str, ...], by: tuple[str, ...],
 @click.option("--seed", "seed", type=int, default=0, show_default=True,
               help="forest: seed of the folds, the forest and the shuffles.")
 @where_option
-@_x_option
+@x_option
 @output_option
 @_fail_if_option
 @format_option
@@ -125,16 +130,19 @@ def importance_cmd(runs: str | None, metrics: tuple[str, ...], params: str | Non
       xp importance --runs sample_runs -m f1:lang=de --fail-if "term == 'seed' and p < 0.01"
     """
     from ..analysis.importance import importance
+    from ..analysis.series_model import Notes
     from ..plots import check_output_path
     from ..spec import split_list
 
     if output is not None:
         check_output_path(output)
     dataset = load_dataset(runs, quiet)
+    notes = Notes()
     result = importance(dataset, list(metrics),
                         split_list(params) if params is not None else None, where=where,
                         method=method, interactions=not no_interactions,  # type: ignore[arg-type]
-                        seed=seed, x=x)  # type: ignore[arg-type]
+                        seed=seed, x=x, notes=notes)  # type: ignore[arg-type]
+    report_notes(notes, quiet)
     if not quiet:
         for note in result.notes:
             info(f"xp: {note}")
@@ -165,7 +173,7 @@ def importance_cmd(runs: str | None, metrics: tuple[str, ...], params: str | Non
               "decades, like lr, gets one anyway).")
 @click.option("--linear", "linear", metavar="AXES", default=None,
               help="Linear scale for x and/or y, overriding the automatic log scale.")
-@_x_option
+@x_option
 @output_option
 @format_option
 @quiet_option
@@ -188,14 +196,18 @@ def scatter_cmd(runs: str | None, x_spec: str, y_spec: str, where: str | None,
       xp scatter --runs sample_runs lr f1:lang=zh@max --format csv
     """
     from ..analysis.scatter import scatter_table
+    from ..analysis.series_model import Notes
     from ..plots import check_output_path
 
     if output is not None:
         check_output_path(output)
     dataset = load_dataset(runs, quiet)
+    notes = Notes()
     table = scatter_table(dataset, x_spec, y_spec, color=color,
                           highlights=list(highlight), where=where, log=[log] if log else (),
-                          linear=[linear] if linear else (), xaxis=x)  # type: ignore[arg-type]
+                          linear=[linear] if linear else (), xaxis=x,  # type: ignore[arg-type]
+                          notes=notes)
+    report_notes(notes, quiet)
     if not quiet:
         if table.missing:
             info(f"xp: {table.missing} of {table.table.height} runs have no value for x or y "

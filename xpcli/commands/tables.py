@@ -7,20 +7,18 @@ from typing import Any, TypeVar
 
 import click
 
-from ._common import emit, format_option, load_dataset, quiet_option, runs_option, where_option
+from ._common import (
+    emit,
+    format_option,
+    load_dataset,
+    quiet_option,
+    report_notes,
+    runs_option,
+    where_option,
+    x_option,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _x_option(func: F) -> F:
-    return click.option(
-        "--x",
-        "x",
-        type=click.Choice(("epoch", "step", "time")),
-        default="epoch",
-        show_default=True,
-        help="Axis that orders points for last/first/at=N/at-max(...).",
-    )(func)
 
 
 def _fail_if_option(func: F) -> F:
@@ -75,7 +73,7 @@ def _finish(frame: Any, format_: str, title: str, fail_if: str | None,
 @click.option("--best", "best", metavar="SPEC", default=None,
               help="Keep only the run with the highest SPEC, e.g. f1:lang=en@max; "
               "min:SPEC for the lowest (min:loss:split=train).")
-@_x_option
+@x_option
 @_fail_if_option
 @format_option
 @quiet_option
@@ -95,9 +93,11 @@ def select_cmd(runs: str | None, metrics: tuple[str, ...], params: str | None,
           --fail-if '`f1[lang=de]` < 0.7'
     """
     from ..analysis.select import select_runs
+    from ..analysis.series_model import Notes
     from ..spec import split_list
 
     dataset = load_dataset(runs, quiet)
+    notes = Notes()
     table = select_runs(
         dataset,
         metrics=list(metrics) or None,
@@ -107,7 +107,9 @@ def select_cmd(runs: str | None, metrics: tuple[str, ...], params: str | None,
         top=top,
         best=best,
         x=x,  # type: ignore[arg-type]
+        notes=notes,
     )
+    report_notes(notes, quiet)
     title = f"best run by {best}" if best else f"{table.height} runs"
     _finish(table, format_, title, fail_if, ["run"])
 
@@ -125,7 +127,7 @@ def select_cmd(runs: str | None, metrics: tuple[str, ...], params: str | None,
 @click.option("--wide", is_flag=True,
               help="On a terminal/markdown too, one column per statistic instead of "
               "'median [min, max]' cells.")
-@_x_option
+@x_option
 @_fail_if_option
 @format_option
 @quiet_option
@@ -145,11 +147,14 @@ def group_cmd(runs: str | None, by: tuple[str, ...], agg: tuple[str, ...],
       xp group --runs sample_runs --by lr -m f1:lang=de --fail-if '`median(f1[lang=de])` < 0.5'
     """
     from ..analysis.group import group_table
+    from ..analysis.series_model import Notes
     from ..output import resolve_format
 
     dataset = load_dataset(runs, quiet)
+    notes = Notes()
     result = group_table(dataset, by=list(by), metrics=list(metrics) or None,
-                         aggs=list(agg), where=where, x=x)  # type: ignore[arg-type]
+                         aggs=list(agg), where=where, x=x, notes=notes)  # type: ignore[arg-type]
+    report_notes(notes, quiet)
     chosen = resolve_format(format_)
     runs_total = int(result.wide["n"].sum()) if result.wide.height else 0
     by_text = ", ".join(result.by) if result.by else "nothing (all runs)"
@@ -175,7 +180,7 @@ def group_cmd(runs: str | None, by: tuple[str, ...], agg: tuple[str, ...],
               help="Analyse each group of these params separately, e.g. lr (lr:log=5: by "
               "bins of lr).")
 @where_option
-@_x_option
+@x_option
 @_fail_if_option
 @format_option
 @quiet_option
@@ -197,11 +202,14 @@ def selection_cmd(runs: str | None, selector: tuple[str, ...], target: tuple[str
           --fail-if 'regret > 0.05' --format markdown
     """
     from ..analysis.selection import selection
+    from ..analysis.series_model import Notes
     from ..spec import split_list
 
     dataset = load_dataset(runs, quiet)
     by_list = list(dict.fromkeys(split_list(by)))
+    notes = Notes()
     table = selection(dataset, list(selector), list(target), exclude=list(exclude),
-                      by=by_list, where=where, x=x)  # type: ignore[arg-type]
+                      by=by_list, where=where, x=x, notes=notes)  # type: ignore[arg-type]
+    report_notes(notes, quiet)
     title = "selection: regret = oracle - value on each target"
     _finish(table, format_, title, fail_if, [*by_list, "selector", "target"])

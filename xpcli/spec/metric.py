@@ -42,17 +42,23 @@ Examples::
 Reducers
 ========
 
-REDUCE turns a series into one number per run and column
-(:func:`xpcli.analysis.reduce.reduce_runs` computes it). ``x`` is the epoch by default
-(``--x`` may choose ``step`` or ``time``); a series (one run, one column) without any
-epoch uses its step instead.
+REDUCE turns a series (one run's points of one column) into one number per run and
+column (:func:`xpcli.analysis.reduce.reduce_runs` computes it), on the series model of
+:mod:`xpcli.analysis.series_model`:
 
-One value per x: a run that logs the same x of a series twice (a job resumed from a
-checkpoint re-logs its epochs) keeps only the *last logged* value there: the one with
-the latest ``time``, then the one read last. Every reduce, ``xp curves`` and
-``xp forgetting`` see the series after this rule, so they agree; a re-logged NaN replaces
-the earlier value too (and is then dropped, see NaN below). Points without an x are all
-kept.
+- ``first``, ``last``, ``min``, ``max``, ``mean`` and ``median`` read **every** point of
+  the series, in *logging order*: by ``time`` when every point of the series has one
+  (ties by read position), else by read position alone (files in path order, lines in
+  file order). ``last`` is the last value logged, ``first`` the first; no point is left
+  out for sharing an x with another, and x plays no part.
+- ``at=N``, ``at-max(SPEC)`` and ``at-min(SPEC)`` need a value *at* an x, so they read the
+  series aligned to one value per x, the last logged (a job resumed from a checkpoint
+  re-logs its epochs: the re-logged value counts there). x is what ``--x`` says:
+  ``epoch``, ``step``, ``time`` (seconds since the run's first point) or ``order`` (the
+  index in logging order, from 0); by default (``auto``) per column the epoch where
+  epochs never go backwards, else the step where steps do not, else the order (the
+  exact rule is in ``docs/format.md``). stderr says when the axis is not the epoch, and
+  names a series whose x repeats or goes backwards.
 
 The reducers are the rows of :data:`REDUCERS`, one per REDUCE.
 
@@ -78,6 +84,7 @@ from typing import Literal
 
 import polars as pl
 
+from xpcli.analysis.series_model import POSITION, ROW, TIME_KEY
 from xpcli.errors import SpecError
 from xpcli.format import POINT_COLUMNS
 
@@ -684,8 +691,9 @@ def close_to(x: pl.Expr, target: pl.Expr | float) -> pl.Expr:
 # The reducers
 # --------------------------------------------------------------------------------------
 
-#: The order of "last" and "first": x (no x counts as earliest), then time, then read order.
-_ORDER = ["_x", "time", "_row"]
+#: The order of "last" and "first": the logging order (the time that orders the series,
+#: null when a point lacks one, then the read position).
+_ORDER = [TIME_KEY, ROW]
 
 
 @dataclass(frozen=True)
@@ -697,11 +705,13 @@ class Reducer:
     series of the same run. ``doc`` is the sentence ``docs/specs.md`` shows.
 
     ``aggregate(reduce)`` is a Polars aggregation over one run's points of the series, as
-    :func:`xpcli.analysis.reduce.reduce_runs` prepares them (one value per x, the last
-    logged; no NaN or null value): columns ``value``, ``time``, ``_x`` (the x axis
-    chosen), ``_step`` and ``_epoch`` (as floats) and ``_row`` (the read order); for a
-    reducer with ``ref`` also ``_at``, the earliest x where the reference series takes its
-    ``max`` or ``min``.
+    :func:`xpcli.analysis.reduce.reduce_runs` prepares them, without NaN or null values:
+    columns ``value``, ``step``, ``epoch`` and ``time`` (as floats), ``__time_key`` (the
+    time that orders the series, null when a point lacks one) and ``__row`` (the read
+    position). A reducer that ``takes`` something reads the series aligned to one value
+    per x (the last logged), with ``_x`` (the x chosen) and ``__position`` (the index in
+    logging order) too; one with ``ref`` also ``_at``, the earliest x where the reference
+    series takes its ``max`` or ``min``.
     """
 
     kind: ReduceKind
@@ -722,14 +732,12 @@ class Reducer:
 
 def _value_where(hit: pl.Expr) -> pl.Expr:
     """The last logged value among the points where ``hit`` holds; null if none."""
-    return (pl.col("value").filter(hit)
-            .sort_by(pl.col("time").filter(hit), pl.col("_row").filter(hit)).last())
+    return pl.col("value").filter(hit).sort_by(pl.col(POSITION).filter(hit)).last()
 
 
 def _value_at_n(reduce: Reduce) -> pl.Expr:
     assert reduce.at is not None
-    axis = pl.col({"step": "_step", "epoch": "_epoch", None: "_x"}[reduce.x])
-    return _value_where(close_to(axis, reduce.at))
+    return _value_where(close_to(pl.col("_x"), reduce.at))
 
 
 def _value_at_ref(reduce: Reduce) -> pl.Expr:
@@ -739,23 +747,25 @@ def _value_at_ref(reduce: Reduce) -> pl.Expr:
 #: Every REDUCE, in the order the docs and the error text list them.
 REDUCERS: dict[str, Reducer] = {reducer.kind: reducer for reducer in (
     Reducer("last", None,
-            "the value at the largest x (the default). Points with no x at all count as "
-            "earlier than every point with one (ties among them: later ``time``, then read "
-            "order).",
+            "the last value logged (the default): the last point of the series in logging "
+            "order, whatever its x.",
             lambda reduce: pl.col("value").sort_by(_ORDER).last()),
-    Reducer("first", None, "the value at the smallest x, in the order of ``last``.",
+    Reducer("first", None, "the first value logged.",
             lambda reduce: pl.col("value").sort_by(_ORDER).first()),
-    Reducer("max", None, "the largest value.", lambda reduce: pl.col("value").max()),
-    Reducer("min", None, "the smallest value.", lambda reduce: pl.col("value").min()),
-    Reducer("mean", None, "the mean of the values.", lambda reduce: pl.col("value").mean()),
-    Reducer("median", None, "the median of the values.",
+    Reducer("max", None, "the largest value of every point of the series.",
+            lambda reduce: pl.col("value").max()),
+    Reducer("min", None, "the smallest value of every point of the series.",
+            lambda reduce: pl.col("value").min()),
+    Reducer("mean", None, "the mean of every point of the series.",
+            lambda reduce: pl.col("value").mean()),
+    Reducer("median", None, "the median of every point of the series.",
             lambda reduce: pl.col("value").median()),
     Reducer("at", "N",
-            "the value at x == N (``at=step:N`` / ``at=epoch:N`` pick the axis explicitly, "
-            "without fallback); null when the run has no point there. x is matched with a "
-            "relative tolerance of 1e-9, so fractional epochs work. A column that is null "
-            "for *every* run (no run logged that x) is an error naming the x range that "
-            "exists, not a column of blanks.",
+            "the value at x == N, the last logged there (``at=step:N`` / ``at=epoch:N`` "
+            "pick the axis, whatever ``--x`` says); null when the run has no point there. "
+            "x is matched with a relative tolerance of 1e-9, so fractional epochs work. A "
+            "column that is null for *every* run (no run logged that x) is an error naming "
+            "the x range that exists, not a column of blanks.",
             _value_at_n),
     Reducer("at-max", "SPEC",
             "the value at the x where SPEC, another series of the same run, is highest; "
