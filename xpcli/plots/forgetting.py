@@ -25,11 +25,12 @@ import numpy as np
 import polars as pl
 from matplotlib import colormaps
 from matplotlib.axes import Axes
-from matplotlib.collections import LineCollection
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .common import PALETTE, new_figure, style
+from .series import MARKED_BELOW, draw_lines
 
 if TYPE_CHECKING:
     from ..analysis.forgetting import Forgetting
@@ -89,14 +90,16 @@ def run_figure(curves: pl.DataFrame, stats: pl.DataFrame, x: str = "epoch",
         ax = fig.add_subplot()
         for row in ranked.iter_rows(named=True):
             label = row["context"]
-            part = (curves.filter((pl.col("context") == label) & pl.col("value").is_finite())
-                    .sort(x))
+            # In logging order: a curve whose x goes back is drawn as it was logged.
+            part = curves.filter((pl.col("context") == label) & pl.col("value").is_finite()
+                                 & pl.col(x).is_not_null())
             legend = f"{names[label]}: {_status_note(row, x, best)}"
             if part.is_empty():
                 ax.plot([], [], color=colours[label], label=f"{names[label]}: no data")
                 continue
             ax.plot(part[x].to_numpy(), part["value"].to_numpy(), color=colours[label],
-                    linewidth=1.6, label=legend)
+                    linewidth=1.6, label=legend,
+                    marker="o" if part.height < MARKED_BELOW else None, markersize=4)
             if row["peak"] is not None:
                 ax.plot([row[f"peak_{x}"]], [row["peak"]], marker="o", markersize=7,
                         color=colours[label], markeredgecolor="white", markeredgewidth=1.2,
@@ -167,7 +170,7 @@ def runs_figure(curves: pl.DataFrame, group_curves: pl.DataFrame, group_stats: p
     alpha = max(0.08, min(0.5, 6.0 / max(runs_count / max(len(keys), 1), 1)))
     with style():
         axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
-        finite = curves.filter(pl.col("value").is_finite()).sort("run", x)
+        finite = curves.filter(pl.col("value").is_finite() & pl.col(x).is_not_null())
         for index, label in enumerate(labels):
             ax: Axes = axes[index // ncols][index % ncols]
             part = finite.filter(pl.col("context") == label)
@@ -181,8 +184,8 @@ def runs_figure(curves: pl.DataFrame, group_curves: pl.DataFrame, group_stats: p
                 segments = [np.column_stack((run[x].to_numpy(), run["value"].to_numpy()))
                             for run in mine.partition_by("run", maintain_order=True)]
                 if segments:
-                    ax.add_collection(LineCollection(segments, colors=[colours[key]],
-                                                     linewidths=width, alpha=alpha))
+                    rgba = np.tile(to_rgba(colours[key], alpha), (len(segments), 1))
+                    draw_lines(ax, segments, rgba, width)
             medians = group_curves.filter(pl.col("context") == label)
             peaks = group_stats.filter(pl.col("context") == label)
             for key in keys:
@@ -196,7 +199,8 @@ def runs_figure(curves: pl.DataFrame, group_curves: pl.DataFrame, group_stats: p
                 if line.is_empty():
                     continue
                 ax.plot(line[x].to_numpy(), line["value"].to_numpy(), color=colours[key],
-                        linewidth=2.0, label=_group_name(key, by))
+                        linewidth=2.0, label=_group_name(key, by),
+                        marker="o" if line.height < MARKED_BELOW else None, markersize=4)
                 if peak_row.height and peak_row["peak"][0] is not None:
                     ax.plot([peak_row[f"peak_{x}"][0]], [peak_row["peak"][0]], marker="o",
                             markersize=6, color=colours[key], markeredgecolor="white",

@@ -12,6 +12,11 @@ Frames in, Figure out. Both figures share the layout rules:
   legend (categories); the aggregate always with a legend titled with the group key,
   one entry per group with its number of runs.
 - A title says what is drawn over how many runs, and a second line how points align.
+- What is drawn sets the axes: a series with only one or two finite points gets markers
+  (a line of one point would be invisible yet still stretch the axes), and a series
+  without a finite value is not drawn and sets nothing.
+- Columns on different x axes (``--x auto`` chose per column: the frame's x column is
+  ``x``, with ``x_axis``) get their own x label and do not share the x range.
 """
 
 from __future__ import annotations
@@ -42,7 +47,10 @@ from .parcoords import compact_labels
 DEFAULT_COLOR = "#0072B2"
 NO_VALUE_COLOR = "#9a9a9a"
 MAX_COLS = 3
-X_LABELS = {"time": "time since the run's first point (s)"}
+X_LABELS = {"time": "time since the run's first point (s)",
+            "order": "order (index in logging order)"}
+#: A series with fewer finite points than this is drawn with markers, not just a line.
+MARKED_BELOW = 3
 #: Colours go log-scaled from one decade on (not two, as log axes do): a learning-rate grid
 #: 1e-5, 3e-5, 1e-4, 3e-4 coloured linearly puts 1e-5 and 3e-5 in nearly the same colour.
 LOG_COLOR_DECADES = 1.0
@@ -167,8 +175,10 @@ def facet_panels(frame: pl.DataFrame, facet: Sequence[str]) -> list[Panel]:
 
 
 def panel_grid(n: int, width: float = 4.0, height: float = 3.0,
-               extra_width: float = 0.8) -> tuple[Figure, list[Axes], Axes | None]:
-    """A Figure with ``n`` panels in up to 3 columns (2 x 2 for four).
+               extra_width: float = 0.8,
+               sharex: bool = True) -> tuple[Figure, list[Axes], Axes | None]:
+    """A Figure with ``n`` panels in up to 3 columns (2 x 2 for four), sharing x unless
+    ``sharex`` is False.
 
     Returns the panels and a spare cell (the first unused one, else None) where the
     legend and colourbar go; without a spare cell the figure is a bit wider for them.
@@ -179,7 +189,7 @@ def panel_grid(n: int, width: float = 4.0, height: float = 3.0,
         width, height = 6.0, 4.0
     spare_cells = rows * cols - n
     fig = new_figure(width * cols + (0.0 if spare_cells else extra_width), height * rows + 0.6)
-    grid = fig.subplots(rows, cols, squeeze=False, sharex=True)
+    grid = fig.subplots(rows, cols, squeeze=False, sharex=sharex)
     axes = [ax for row in grid for ax in row]
     for ax in axes[n:]:
         ax.set_axis_off()
@@ -220,20 +230,29 @@ def _share_y(axes: list[Axes], panels: list[Panel]) -> None:
             ax.sharey(axes[0])
 
 
+def _x_label(panel: Panel, x: str) -> str:
+    """The x label of a panel: its axis, or each axis it mixes (``--x auto`` per column)."""
+    axes = [x]
+    if "x_axis" in panel.frame.columns:
+        axes = panel.frame["x_axis"].unique(maintain_order=True).to_list() or [x]
+    return " / ".join(X_LABELS.get(a, a) for a in axes)
+
+
 def _label_axes(axes: list[Axes], panels: list[Panel], x: str, logx: bool,
                 logy: bool, n_cols: int) -> None:
     shared = len({p.metric for p in panels}) == 1
     xs = pl.concat([p.frame.select(pl.col(x).cast(pl.Float64)) for p in panels])[x]
     whole = xs.is_empty() or bool((xs.drop_nulls() % 1 == 0).all())
     last_row_start = len(axes) - (len(axes) - 1) % n_cols - 1
+    mixed = x == "x"  # panels on different axes: each labels its own
     for i, (ax, panel) in enumerate(zip(axes, panels)):
         if panel.title:
             ax.set_title(panel.title)
         if not shared or i % n_cols == 0:
             ax.set_ylabel(panel.metric or "value")
         # x labels on the bottom panel of every column.
-        if i >= last_row_start or i + n_cols >= len(axes):
-            ax.set_xlabel(X_LABELS.get(x, x))
+        if mixed or i >= last_row_start or i + n_cols >= len(axes):
+            ax.set_xlabel(_x_label(panel, x))
             ax.tick_params(labelbottom=True)
         if logx:
             ax.set_xscale("log")
@@ -267,6 +286,31 @@ def _segments(frame: pl.DataFrame, x: str, by: Sequence[str]) -> tuple[list[np.n
     segments = [np.column_stack([xs[s:e], ys[s:e]]) for s, e in zip(starts, ends)]
     keys = frame.select(by)[starts.tolist()] if len(starts) else frame.select(by).clear()
     return segments, keys
+
+
+def draw_lines(ax: Axes, segments: Sequence[np.ndarray], colors: np.ndarray,
+               width: float, zorder: float = 2) -> None:
+    """One line per segment ((n, 2) arrays of x, value), in one collection; a segment
+    with fewer than :data:`MARKED_BELOW` finite points also gets markers, so it shows.
+
+    Non-finite points leave gaps and set no limits; a segment without a finite point is
+    left out, so it cannot stretch the axes.
+    """
+    finite = [np.isfinite(seg).all(axis=1) if len(seg) else np.zeros(0, bool)
+              for seg in segments]
+    keep = [i for i, ok in enumerate(finite) if ok.any()]
+    if not keep:
+        return
+    colors = np.asarray(colors)
+    ax.add_collection(LineCollection([segments[i] for i in keep], colors=colors[keep],
+                                     linewidths=width, zorder=zorder))
+    short = [i for i in keep if finite[i].sum() < MARKED_BELOW]
+    if short:
+        xy = np.vstack([segments[i][finite[i]] for i in short])
+        rgba = np.vstack([np.tile(colors[i], (int(finite[i].sum()), 1)) for i in short])
+        rgba[:, 3] = np.maximum(rgba[:, 3], 0.6)
+        ax.scatter(xy[:, 0], xy[:, 1], c=rgba, s=max(9.0, 12.0 * width), linewidths=0,
+                   zorder=zorder + 0.5)
 
 
 def _colorbar(fig: Figure, where: Axes | list[Axes], scale: ColorScale,
@@ -330,7 +374,7 @@ def curves_figure(
     scale = color_scale(series[color] if color else None)
     panels = facet_panels(series, facet)
     with style():
-        fig, axes, spare = panel_grid(len(panels))
+        fig, axes, spare = panel_grid(len(panels), sharex=x != "x")
         _share_y(axes, panels)
         handles: list[Any] = []
         labels: list[str] = []
@@ -349,17 +393,17 @@ def curves_figure(
             rgba = scale.colors(seg_keys[color].to_list()) if color else np.tile(
                 to_rgba(DEFAULT_COLOR), (len(segments), 1))
             rgba[:, 3] = alpha
-            ax.add_collection(LineCollection(segments, colors=rgba, linewidths=width,
-                                             zorder=2))
+            draw_lines(ax, segments, rgba, width)
             ax.autoscale_view()
             if overlay is not None:
                 _draw_overlay(ax, panel, overlay, x, scale, color)
             if highlight is not None:
-                mine = part.filter(pl.col("run") == highlight).sort(x)
+                mine = part.filter((pl.col("run") == highlight)
+                                   & pl.col("value").is_finite()).sort(x)
                 if mine.height:
                     (line,) = ax.plot(
                         mine[x].to_numpy(), mine["value"].to_numpy(), color=HIGHLIGHT[0],
-                        lw=2.2, zorder=6,
+                        lw=2.2, zorder=6, marker="o" if mine.height < MARKED_BELOW else None,
                         path_effects=[pe.withStroke(linewidth=4.0, foreground="white")],
                     )
                     ax.annotate(highlight, (float(mine[x][-1]), float(mine["value"][-1])),
@@ -395,9 +439,10 @@ def _draw_overlay(ax: Axes, panel: Panel, overlay: pl.DataFrame, x: str, scale: 
     group = [color] if color and color in part.columns else []
     groups: Any = part.group_by(group, maintain_order=True) if group else [((None,), part)]
     for values, rows in groups:
-        rows = rows.sort(x)
+        rows = rows.filter(pl.col("center").is_finite()).sort(x)
         c = scale.color(values[0]) if group else to_rgba("#222222")
         ax.plot(rows[x].to_numpy(), rows["center"].to_numpy(), color=c, lw=2.2, zorder=4,
+                marker="o" if rows.height < MARKED_BELOW else None,
                 path_effects=[pe.withStroke(linewidth=3.6, foreground="white")])
 
 
@@ -462,20 +507,27 @@ def aggregate_figure(
         scale = ColorScale(None)
     panels = facet_panels(table, facet)
     with style():
-        fig, axes, spare = panel_grid(len(panels))
+        fig, axes, spare = panel_grid(len(panels), sharex=x != "x")
         _share_y(axes, panels)
         for ax, panel in zip(axes, panels):
             groups: Any = (panel.frame.group_by(hue, maintain_order=True) if hue
                            else [((None,), panel.frame)])
             ordered = sorted(groups, key=lambda g: _sort_key(g[0][0]))
             for values, rows in ordered:
-                rows = rows.sort(x)
+                rows = rows.filter(pl.col("center").is_finite()).sort(x)
+                if rows.is_empty():
+                    continue
                 c = scale.color(values[0]) if hue else to_rgba(DEFAULT_COLOR)
                 xs = rows[x].cast(pl.Float64).to_numpy()
                 low = rows["low"].cast(pl.Float64).fill_null(np.nan).to_numpy()
                 high = rows["high"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-                ax.fill_between(xs, low, high, color=c, alpha=0.18, lw=0, zorder=2)
-                ax.plot(xs, rows["center"].to_numpy(), color=c, lw=1.8, zorder=3)
+                short = rows.height < MARKED_BELOW
+                if short:  # a band over one or two x: a bar at each, as a shaded area is not
+                    ax.vlines(xs, low, high, color=c, alpha=0.35, lw=4, zorder=2)
+                else:
+                    ax.fill_between(xs, low, high, color=c, alpha=0.18, lw=0, zorder=2)
+                ax.plot(xs, rows["center"].to_numpy(), color=c, lw=1.8, zorder=3,
+                        marker="o" if short else None, markersize=4)
         n_cols = _n_cols(len(panels))
         _label_axes(axes, panels, x, logx, logy, n_cols)
         handles: list[Any] = []
