@@ -134,6 +134,24 @@ def test_step0_x_time_is_seconds_since_the_runs_first_point(step0: str) -> None:
         run: logged(points)[2] for run, (_, points) in STEP0.items()}
 
 
+def test_columns_on_different_axes_share_one_table(step0: str) -> None:
+    result = xp("curves", "acc,loss", "--runs", step0, "--where", "run == 'm1'",
+                "--format", "csv")
+    assert ("xp: x: order for acc (no epochs; step is 0 for every point); step for loss "
+            "(no epochs)") in result.stderr
+    got = [(r["metric"], float(r["x"]), r["x_axis"]) for r in rows(result)]
+    values = [float(r["value"]) for r in rows(result)]
+    assert got == [("acc", float(i), "order") for i in range(5)] + [
+        ("loss", float(s), "step") for s in range(3)]
+    assert values == pytest.approx([*logged(STEP0["m1"][1]), *(1.0 - 0.1 * s for s in range(3))])
+    result = xp("aggregate", "acc,loss", "--runs", step0, "--format", "csv")
+    assert "x: order for acc; step for loss, exact alignment" in result.stderr
+    table = rows(result)
+    assert table[0].keys() >= {"metric", "x_axis", "x", "center"}
+    first = [logged(points)[0] for _, points in STEP0.values()]
+    assert float(table[0]["center"]) == pytest.approx(np.median(first))
+
+
 # -- an epoch counter that resets (a resumed Hugging Face run) --------------------------
 
 

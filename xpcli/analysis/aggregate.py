@@ -328,12 +328,14 @@ def aggregate(
 
 
 def describe_policy(x: str, align: str, min_runs: int = 1, grid: int = DEFAULT_GRID) -> str:
-    """One line stating the alignment, for stderr and titles."""
+    """One line stating the alignment, for stderr and titles. ``x`` is the axis, or a
+    phrase naming each column's (``order for acc; step for loss``)."""
+    head, axis = (f"x={x}", x) if " " not in x else (f"x: {x}", "x")
     if align == "interp":
-        text = (f"x={x}, interpolated onto a common grid (the union of logged {x} values, "
+        text = (f"{head}, interpolated onto a common grid (the union of logged {axis} values, "
                 f"at most {grid} points); a run counts only between its first and last point")
     else:
-        text = f"x={x}, exact alignment: a point aggregates the runs that logged that {x}"
+        text = f"{head}, exact alignment: a point aggregates the runs that logged that {axis}"
     if min_runs > 1:
         text += f"; points with fewer than {min_runs} runs dropped"
     return text

@@ -301,16 +301,15 @@ class SeriesSet:
     smoothing: Smoothing | None = None
 
     def describe_x(self) -> str:
-        """``epoch``, or ``epoch for f1[lang=de]; step for loss`` when the axes differ."""
+        """``epoch``, or ``order for acc; step for loss`` when the columns' axes differ."""
         if self.x != "x":
             return self.x
-        pairs = self.series.select("metric", *self.keys[1:], "x_axis").unique(
-            maintain_order=True)
-        by_axis: dict[str, int] = {}
-        for axis in pairs["x_axis"].to_list():
-            by_axis[axis] = by_axis.get(axis, 0) + 1
-        return ", ".join(f"{axis} ({n} column{'s' if n > 1 else ''})"
-                         for axis, n in by_axis.items())
+        by_axis: dict[str, list[str]] = {}
+        for row in self.series.select(*self.keys, "x_axis").unique(maintain_order=True).rows():
+            *key, axis = row
+            context = ",".join(f"{k}={v}" for k, v in zip(self.keys[1:], key[1:]) if v)
+            by_axis.setdefault(axis, []).append(f"{key[0]}[{context}]" if context else key[0])
+        return "; ".join(f"{axis} for {', '.join(labels)}" for axis, labels in by_axis.items())
 
     @property
     def n_runs(self) -> int:
