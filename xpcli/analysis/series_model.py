@@ -14,9 +14,10 @@ Every point of a series has a place in the series' *logging order*:
 - otherwise (some or all points lack a time): by read position alone. A series is never
   sorted by time in part, so the order is always well defined.
 
-The *read position* is where the reader met the point: files in path order, lines in
-file order (rows in a Parquet file). A run's points are usually in one file, appended
-as they are logged, so both rules agree. Importers write a source's points in the
+The *read position* is where the reader met the point: lines in file order (rows in a
+Parquet file), a series spread over several files file by file. A run's points are
+usually in one file, appended as they are logged, and :class:`~xpcli.writer.Run` writes
+a time on every point, so both rules agree. Importers write a source's points in the
 source's own order, with the source's timestamps. A point's ``order`` is its index in
 the logging order of its series: 0 for the first point logged.
 
