@@ -117,13 +117,13 @@ def reduce_runs(
         frame = frame_of(series)
         return frame.lazy().with_columns(time_key(frame, ["run"]).alias(TIME_KEY)).filter(valid)
 
+    # The series at=/at-max/at-min read (targets and references), aligned all at once.
     at_columns = [c for c in unique.values() if REDUCERS[c.reduce.kind].takes is not None]
-    aligned = _Aligned(
-        [frame_of(s) for s in dict.fromkeys(key(c) for col in at_columns
-                                            for c in (col, col.ref) if c is not None)],
-        x, notes, starts if starts is not None else run_starts(points))
-    numbers = {s: i for i, s in enumerate(dict.fromkeys(
-        key(c) for col in at_columns for c in (col, col.ref) if c is not None))}
+    at_series = list(dict.fromkeys(key(c) for col in at_columns
+                                   for c in (col, col.ref) if c is not None))
+    numbers = {s: i for i, s in enumerate(at_series)}
+    aligned = _Aligned([frame_of(s) for s in at_series], x, notes,
+                       starts if starts is not None else run_starts(points))
 
     def axis_of(column: Column) -> XAxis:
         if column.reduce.x is not None:  # at=step:N, at=epoch:N
