@@ -28,9 +28,10 @@ from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from .common import PALETTE, new_figure, style
-from .series import MARKED_BELOW, draw_lines
+from .series import MARKED_BELOW, X_LABELS, draw_lines
 
 if TYPE_CHECKING:
     from ..analysis.forgetting import Forgetting
@@ -104,7 +105,9 @@ def run_figure(curves: pl.DataFrame, stats: pl.DataFrame, x: str = "epoch",
                 ax.plot([row[f"peak_{x}"]], [row["peak"]], marker="o", markersize=7,
                         color=colours[label], markeredgecolor="white", markeredgewidth=1.2,
                         linestyle="none", zorder=5)
-        ax.set_xlabel(x)
+        ax.set_xlabel(X_LABELS.get(x, x))
+        if x == "order":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(metric)
         handles, texts = ax.get_legend_handles_labels()
         handles.append(Line2D([], [], marker="o", color="#555555", linestyle="none",
@@ -210,7 +213,9 @@ def runs_figure(curves: pl.DataFrame, group_curves: pl.DataFrame, group_stats: p
             if index % ncols == 0:
                 ax.set_ylabel(metric)
             if index // ncols == nrows - 1 or index + ncols >= len(labels):
-                ax.set_xlabel(x)
+                ax.set_xlabel(X_LABELS.get(x, x))
+                if x == "order":
+                    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
                 ax.xaxis.set_tick_params(labelbottom=True)
         for index in range(len(labels), nrows * ncols):
             axes[index // ncols][index % ncols].set_visible(False)
@@ -225,6 +230,11 @@ def runs_figure(curves: pl.DataFrame, group_curves: pl.DataFrame, group_stats: p
     return fig
 
 
+def _over(x: str) -> str:
+    """``epochs``, ``steps``, ``time``, ``the logging order``: what a title says x is."""
+    return {"time": "time", "order": "the logging order"}.get(x, f"{x}s")
+
+
 def forgetting_figure(result: Forgetting) -> Figure:
     """The figure of an :func:`~xpcli.analysis.forgetting.analyse` result (see module doc)."""
     metric = result.metric
@@ -236,11 +246,12 @@ def forgetting_figure(result: Forgetting) -> Figure:
         picked = f", {result.picked_by}" if result.picked_by else ""
         title = (f"Run {result.run} ({params}{picked})" if params
                  else f"Run {result.run}{picked}") + \
-            f"\n{metric} {per} over {result.x}s; dot = {peak}"
+            f"\n{metric} {per} over {_over(result.x)}; dot = {peak}"
         return run_figure(result.curves, result.stats, x=result.x, title=title,
                           metric=metric, best=result.best)
     assert result.group_curves is not None and result.group_stats is not None
     grouped = f", coloured by {', '.join(result.by)}" if result.by else ""
-    title = f"{metric} {per} over {result.x}s, {result.curves['run'].n_unique()} runs{grouped}"
+    title = (f"{metric} {per} over {_over(result.x)}, {result.curves['run'].n_unique()} runs"
+             f"{grouped}")
     return runs_figure(result.curves, result.group_curves, result.group_stats, by=result.by,
                        x=result.x, title=title, metric=metric, peak=peak)
