@@ -15,6 +15,7 @@ from xpcli.analysis.series import (
     series_keys,
     smooth,
 )
+from xpcli.analysis.series_model import Notes
 from xpcli.errors import DataError, UsageError
 from xpcli.spec import expand, parse_metric_specs
 
@@ -59,6 +60,16 @@ def test_extract_epoch_sorted_with_context_columns_and_last_logged_wins() -> Non
         ("b", "f1", "de", 3.0, 0.55),
         ("a", "f1", "en", 1.0, 0.7),  # b's en point has no epoch: left out
     ]
+
+
+def test_points_without_the_axis_are_left_out_and_counted() -> None:
+    notes = Notes()
+    extract_series(POINTS, columns("f1:lang=*"), "epoch", notes=notes)
+    assert notes.warnings == ["1 point of f1[lang=en] (in 1 run) has no epoch; left out"]
+    # b re-logged epoch 3 of de: the alignment kept the later value and says so.
+    assert notes.lines()[0] == (
+        "warning: run b, f1[lang=de]: epoch repeats (1 point at an epoch logged before); "
+        "one value per epoch kept, the last logged (1 point discarded)")
 
 
 def test_extract_step_keeps_integers() -> None:

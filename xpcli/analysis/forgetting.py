@@ -81,6 +81,7 @@ from .series_model import (
     XChoice,
     check_x,
     in_logging_order,
+    missing_x,
     read_series,
     run_starts,
     series_problems,
@@ -396,13 +397,9 @@ def series_curves(points: pl.DataFrame | pl.LazyFrame, columns: Sequence[Column]
     shown = {context: column.label for context, column in by_context.items()}
     for run, label, problem, _, back in series_problems(checks, axis, shown, "context"):
         notes.problem(run, label, problem, BACKWARDS_ACTION if back else REPEATS_ACTION)
-    if axis in ("epoch", "step", "time"):
-        missing = checks.group_by("context").agg(pl.col(f"{axis}.nulls").sum(),
-                                                pl.col("n").sum())
-        for context, nulls, n in missing.sort("context").iter_rows():
-            if 0 < nulls < n:
-                notes.warn(f"{nulls:,} point{'s' if nulls > 1 else ''} of {shown[context]} "
-                           f"have no {axis}; left out")
+    for context, n, nulls, runs in missing_x(checks, axis, "context"):
+        if 0 < nulls < n:
+            notes.without_x(shown[context], nulls, runs, axis)
     if axis == "time":
         source = starts if starts is not None else run_starts(points)
         frame = frame.join(source.lazy().collect(), on="run", how="left")

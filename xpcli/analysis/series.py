@@ -50,6 +50,7 @@ from .series_model import (
     XChoice,
     align,
     check_x,
+    missing_x,
     read_series,
     run_starts,
     series_problems,
@@ -231,22 +232,16 @@ def extract_series(
     )
 
 
-def _check_axis(checks: pl.DataFrame, label_of: dict[int, str], x: str, notes: Notes) -> None:
+def _check_axis(checks: pl.DataFrame, label_of: dict[int, str], x: XAxis, notes: Notes) -> None:
     """Fail when a column has points but none on the x axis; note columns where some
     points lack it (they are left out)."""
-    if x == "order":
-        return
-    per = checks.group_by("__col").agg(pl.col("n").sum(), pl.col(f"{x}.nulls").sum(),
-                                       pl.col("run").filter(pl.col(f"{x}.nulls") > 0).n_unique()
-                                       .alias("runs")).sort("__col")
-    for col, n, nulls, runs in per.iter_rows():
+    for col, n, nulls, runs in missing_x(checks, x, "__col"):
         label = label_of[col]
         if nulls == n:
             other = "step" if x != "step" else "epoch"
             raise DataError(f"{label} has no {x} values; use --x {other}, --x time or --x order")
         if nulls:
-            notes.warn(f"{nulls:,} point{'s' if nulls > 1 else ''} of {label} (in {runs} "
-                       f"run{'s' if runs > 1 else ''}) have no {x}; left out")
+            notes.without_x(label, nulls, runs, x)
 
 
 def smooth(series: pl.DataFrame, smoothing: Smoothing | None, x: str,

@@ -109,6 +109,7 @@ __all__ = [
     "choose_axes",
     "context_coverage",
     "in_logging_order",
+    "missing_x",
     "read_series",
     "run_starts",
     "series_checks",
@@ -412,6 +413,18 @@ def series_problems(checks: pl.DataFrame, axis: XAxis, labels: dict[Any, str],
     return out
 
 
+def missing_x(checks: pl.DataFrame, axis: XAxis, column: str) -> list[tuple[Any, int, int, int]]:
+    """Per ``column`` value of :func:`series_checks` output, sorted: (value, points,
+    points without ``axis``, runs with such points); nothing for ``order`` (every point
+    has one)."""
+    if axis == "order" or f"{axis}.nulls" not in checks.columns:
+        return []
+    nulls = pl.col(f"{axis}.nulls")
+    per = checks.group_by(column).agg(pl.col("n").sum(), nulls.sum(),
+                                      pl.col("run").filter(nulls > 0).n_unique().alias("runs"))
+    return [tuple(row) for row in per.sort(column).iter_rows()]
+
+
 def align(frame: pl.DataFrame, by: Sequence[str], x: str) -> pl.DataFrame:
     """One row per series (``by``) and ``x``: the last logged (the largest
     :data:`POSITION`). ``frame`` comes from :func:`in_logging_order`; rows without an x
@@ -501,6 +514,14 @@ class Notes:
         command's alignment left out)."""
         self.series.setdefault((run, label, action),
                                SeriesNote(run, label, problem, action, discarded))
+
+    def without_x(self, label: str, points: int, runs: int, axis: str) -> None:
+        """Record that ``points`` points of a column (in ``runs`` runs) have no ``axis``
+        and were left out."""
+        many = points > 1
+        self.warn(f"{points:,} point{'s' if many else ''} of {label} (in {runs} "
+                  f"run{'s' if runs > 1 else ''}) {'have' if many else 'has'} no {axis}; "
+                  "left out")
 
     def warn(self, text: str) -> None:
         """Record a warning (kept once)."""
