@@ -5,6 +5,11 @@ series keys, x, ``value``) and, for ``--by``, the runs table. Output is one row 
 group, column and x: the group keys, the series keys, x, ``center``, ``low``, ``high``
 and ``n``.
 
+Each run's series arrives with one value per x, the last logged
+(:func:`xpcli.analysis.series.extract_series`, the series model's alignment; the command
+says on stderr how many points that discarded). With ``--x auto`` the columns may be on
+different axes: the frame's x column is then ``x`` and ``x_axis`` names each one's.
+
 Alignment (which runs a point aggregates):
 
 - ``exact`` (default): a point at x aggregates the runs that logged exactly that x.
