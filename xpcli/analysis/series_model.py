@@ -88,6 +88,7 @@ from typing import Any, Literal, cast
 import polars as pl
 
 from ..errors import UsageError
+from ..spec.metric import POSITION, ROW, TIME_KEY, series_filter
 from . import X_AXES as _AXES
 from . import X_CHOICES as _CHOICES
 
@@ -123,11 +124,11 @@ XChoice = Literal["auto", "epoch", "step", "time", "order"]
 X_AXES = cast("tuple[XAxis, ...]", _AXES)
 X_CHOICES = cast("tuple[XChoice, ...]", _CHOICES)
 
-#: Column names this module adds to the frames it is given.
-TIME_KEY = "__time_key"  # the time that orders a series: null when any point lacks one
-POSITION = "__position"  # the index in logging order within the series (the order x)
-ROW = "__row"  # the read position
-START = "__start"  # the run's first time (the time x starts there)
+#: Column names this module adds to the frames it is given (the reducers of
+#: :mod:`xpcli.spec.metric` read the first three): the time that orders a series (null when
+#: any point lacks one), the index in logging order (the order x), the read position, and
+#: the run's first time (where the time x starts).
+START = "__start"
 
 #: How many series or runs a message names before "and N more".
 SHOWN = 3
@@ -451,8 +452,6 @@ def context_coverage(columns: Iterable[Any], counts: pl.DataFrame) -> list[str]:
     ``name``, the context key columns and ``points`` (one row per (name, context), any
     number of rows per run). ``loss:split=train`` when 15,643 of loss's 15,652 points have
     no ``split`` still selects its 9 points, and says so."""
-    from ..spec.metric import series_filter
-
     by_spec: dict[str, list[Any]] = {}
     for column in columns:  # f1:lang=de@max and f1:lang=de select the same points
         by_spec.setdefault(str(column.spec).split("@", 1)[0].strip(), []).append(column)

@@ -84,7 +84,6 @@ from typing import Literal
 
 import polars as pl
 
-from xpcli.analysis.series_model import POSITION, ROW, TIME_KEY
 from xpcli.errors import SpecError
 from xpcli.format import POINT_COLUMNS
 
@@ -691,8 +690,15 @@ def close_to(x: pl.Expr, target: pl.Expr | float) -> pl.Expr:
 # The reducers
 # --------------------------------------------------------------------------------------
 
+#: Columns of the frame a reducer reads, beside ``value``, ``step``, ``epoch`` and ``time``
+#: (:mod:`xpcli.analysis.series_model` adds them): the time that orders a series (null
+#: when a point lacks one), the read position, and the index in logging order.
+TIME_KEY = "__time_key"
+ROW = "__row"
+POSITION = "__position"
+
 #: The order of "last" and "first": the logging order (the time that orders the series,
-#: null when a point lacks one, then the read position).
+#: then the read position).
 _ORDER = [TIME_KEY, ROW]
 
 
