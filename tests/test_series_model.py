@@ -217,6 +217,10 @@ def test_a_spec_matching_a_minority_warns(nokey: str) -> None:
     (row,) = rows(result)
     assert float(row["loss[split=train]@mean"]) == pytest.approx(
         np.mean([v for _, v in NOKEY_TRAIN]))
+    # The default table has both columns: nothing is hidden, nothing to say.
+    result = xp("select", "--runs", nokey, "--format", "csv")
+    assert result.stderr == "" and rows(result)[0].keys() >= {"loss[split=]",
+                                                              "loss[split=train]"}
     # loss:split= names the others, without a warning.
     result = xp("select", "--runs", nokey, "-m", "loss:split=@mean", "--format", "csv")
     assert result.stderr == ""

@@ -451,7 +451,9 @@ def context_coverage(columns: Iterable[Any], counts: pl.DataFrame) -> list[str]:
     ``columns`` are expanded :class:`~xpcli.spec.metric.Column` objects; ``counts`` has
     ``name``, the context key columns and ``points`` (one row per (name, context), any
     number of rows per run). ``loss:split=train`` when 15,643 of loss's 15,652 points have
-    no ``split`` still selects its 9 points, and says so."""
+    no ``split`` still selects its 9 points, and says so, unless ``loss:split=`` (those
+    points) is among the columns too, as in the default table of ``xp select``."""
+    columns = list(columns)
     by_spec: dict[str, list[Any]] = {}
     for column in columns:  # f1:lang=de@max and f1:lang=de select the same points
         by_spec.setdefault(str(column.spec).split("@", 1)[0].strip(), []).append(column)
@@ -464,7 +466,9 @@ def context_coverage(columns: Iterable[Any], counts: pl.DataFrame) -> list[str]:
         mine = counts.filter(pl.col("name") == spec.name)
         total = int(mine["points"].sum())
         for key, _ in named:
-            if key not in mine.columns:
+            others = any(c.name == spec.name and dict(c.context).get(key) == ""
+                         for c in columns)
+            if key not in mine.columns or others:  # loss:split= is asked for too
                 continue
             value = pl.col(key).cast(pl.String)
             lacking = int(mine.filter(value.is_null() | (value == ""))["points"].sum())
