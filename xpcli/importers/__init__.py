@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UsageError
-from . import hf, lightning, mlflow, tensorboard, wandb
+from . import dvclive, hf, lightning, mlflow, tensorboard, wandb
 from ._base import ImportedRun, Importer, ImportSummary, Problem, Progress
 
 
@@ -51,6 +51,14 @@ class Registration:
 
 #: Every importer, by KIND, in the order the help and the docs list them.
 REGISTRY: dict[str, Registration] = {r.kind: r for r in (
+    Registration(
+        dvclive, "DVCLive", "dvclive/ folders, DVC experiments",
+        reads=(("DVCLive `metrics.json`, `plots/metrics/**/*.tsv` and `params.yaml` "
+                "(+ a DVC `params.yaml` beside `dvclive/`)", "yaml"),),
+        layout=("exp1/dvclive/metrics.json", "exp1/dvclive/params.yaml",
+                "exp1/dvclive/plots/metrics/loss.tsv",
+                "exp1/dvclive/plots/metrics/train/loss.tsv", "exp1/params.yaml"),
+        aliases=("dvc",)),
     Registration(
         hf, "HF Trainer", "trainer_state.json",
         reads=(("Hugging Face Trainer `trainer_state.json` (+ `all_results.json`, "

@@ -740,3 +740,40 @@ def report_refused(report: Report, path: str, refused: list[tuple[str, str]]) ->
             what, lost = repr(key), "the other params kept"
         report.skip(path, "unsafe YAML values", f"{what} holds a Python object ({tag}); "
                     f"refused, never loaded (it could run code): {lost}")
+
+
+def load_yaml_params_or_skip(path: str, report: Report) -> tuple[Any, list[tuple[str, str]]]:
+    """:func:`load_yaml_params` with what it refused reported; ``(None, [])`` after
+    reporting a file that cannot be read or is not YAML (the run keeps its points)."""
+    try:
+        params, refused = load_yaml_params(path)
+    except ValueError as exc:
+        report.skip(path, "unreadable files", f"{exc}; the run's params skipped")
+        return None, []
+    except OSError as exc:
+        report.skip(path, "unreadable files", f"cannot read: {exc.strerror}")
+        return None, []
+    report_refused(report, path, refused)
+    return params, refused
+
+
+def read_rows(path: str, report: Report, lost: str,
+              delimiter: str = ",") -> list[list[str]] | None:
+    """The rows of a CSV/TSV file (bytes that are not UTF-8 replaced), or None after
+    reporting it unreadable (``lost``: what goes with it, ``"run skipped"``)."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
+            return list(csv.reader(fh, delimiter=delimiter))
+    except (OSError, csv.Error) as exc:
+        report.skip(path, "unreadable files", f"cannot read ({exc}); {lost}")
+        return None
+
+
+def report_bad_rows(report: Report, path: str, lines: Sequence[int]) -> None:
+    """Count rows skipped as malformed, naming the first few line numbers."""
+    if lines:
+        shown = ", ".join(map(str, lines[:5])) + (" ..." if len(lines) > 5 else "")
+        report.skip(path, "malformed rows",
+                    f"{len(lines)} malformed rows skipped (lines {shown})", len(lines))

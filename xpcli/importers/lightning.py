@@ -13,7 +13,6 @@ reported with its key; the plain params beside it (``lr``, ``batch_size``) are k
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 
@@ -22,9 +21,10 @@ from ._base import (
     RunData,
     SourceRun,
     checked_params,
-    load_yaml_params,
+    load_yaml_params_or_skip,
+    read_rows,
     relative_name,
-    report_refused,
+    report_bad_rows,
     step_or_none,
     walk_files,
 )
@@ -58,29 +58,19 @@ def read(run: SourceRun, report: Report) -> RunData | None:
     data = RunData()
     hparams = os.path.join(run.path, "hparams.yaml")
     if os.path.isfile(hparams):
-        try:
-            params, refused = load_yaml_params(hparams)
-        except ValueError as exc:
-            report.skip(hparams, "unreadable files", f"{exc}; the run's params skipped")
-        except OSError as exc:
-            report.skip(hparams, "unreadable files", f"cannot read: {exc.strerror}")
-        else:
-            report_refused(report, hparams, refused)
-            if isinstance(params, dict):
-                data.params = checked_params({str(k): v for k, v in params.items()}, hparams,
-                                             report)
-            elif params is not None:
-                report.skip(hparams, "unreadable files",
-                            "not a mapping of names to values; params skipped")
+        params, _ = load_yaml_params_or_skip(hparams, report)
+        if isinstance(params, dict):
+            data.params = checked_params({str(k): v for k, v in params.items()}, hparams,
+                                         report)
+        elif params is not None:
+            report.skip(hparams, "unreadable files",
+                        "not a mapping of names to values; params skipped")
     metrics = os.path.join(run.path, "metrics.csv")
     if not os.path.isfile(metrics):
         report.skip(metrics, "missing files", "no metrics.csv; run skipped")
         return None
-    try:
-        with open(metrics, newline="", encoding="utf-8", errors="replace") as fh:
-            rows = list(csv.reader(fh))
-    except (OSError, csv.Error) as exc:
-        report.skip(metrics, "unreadable files", f"cannot read ({exc}); run skipped")
+    rows = read_rows(metrics, report, "run skipped")
+    if rows is None:
         return None
     if not rows:
         report.skip(metrics, "empty runs", "empty file; run skipped")
@@ -111,10 +101,7 @@ def read(run: SourceRun, report: Report) -> RunData | None:
                 bad_cells += 1
                 continue
             data.add(name, value, step=None if step is None else int(step), epoch=epoch)
-    if bad_rows:
-        lines = ", ".join(map(str, bad_rows[:5])) + (" ..." if len(bad_rows) > 5 else "")
-        report.skip(metrics, "malformed rows",
-                    f"{len(bad_rows)} malformed rows skipped (lines {lines})", len(bad_rows))
+    report_bad_rows(report, metrics, bad_rows)
     report.skip(metrics, "non-numeric values", count=bad_cells)
     if not len(data):
         report.skip(metrics, "empty runs", "no metric values; run skipped")

@@ -39,10 +39,9 @@ from ._base import (
     SourceRun,
     checked_params,
     finite_or_none,
-    load_yaml_params,
+    load_yaml_params_or_skip,
     metric_name,
     read_json_or_skip,
-    report_refused,
     require,
     step_or_none,
 )
@@ -108,15 +107,7 @@ def _add_row(data: RunData, row: dict[str, Any], report: Report, path: str) -> N
 
 
 def _params(path: str, report: Report) -> dict[str, Any]:
-    try:
-        config, refused = load_yaml_params(path)
-    except ValueError as exc:
-        report.skip(path, "unreadable files", f"{exc}; the run's params skipped")
-        return {}
-    except OSError as exc:
-        report.skip(path, "unreadable files", f"cannot read: {exc.strerror}")
-        return {}
-    report_refused(report, path, refused)
+    config, refused = load_yaml_params_or_skip(path, report)
     if not isinstance(config, dict):
         return {}
     lost = {key.split(".")[0] for key, _ in refused if key.count(".") == 1
