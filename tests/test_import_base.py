@@ -159,5 +159,6 @@ def test_the_registry_names_real_extras_and_unambiguous_kinds() -> None:
             assert extra is None or extra in extras, (kind, extra)
     assert not set(ALIASES) & set(REGISTRY)
     assert importer("TB") is REGISTRY["tensorboard"].importer
-    with pytest.raises(UsageError, match="unknown import kind 'nope'; use one of hf, lightning"):
+    with pytest.raises(UsageError,
+                       match="unknown import kind 'nope'; use one of dvclive, hf, lightning"):
         importer("nope")

@@ -213,3 +213,18 @@ def test_nothing_found_is_one_clear_error(tmp_path):
                                       str(tmp_path / "runs")])
     assert result.exit_code != 0
     assert "no dvclive runs found" in result.stderr and "Traceback" not in result.output
+
+
+def test_dry_run_counts_everything_and_writes_nothing(tmp_path):
+    src = tmp_path / "src"
+    _live(src / "e1" / "dvclive", {"plots/metrics/loss.tsv": "step\tloss\n0\t1.0\n1\t0.5\n",
+                                   "metrics.json": '{"step": 1, "test": {"acc": 0.7}}'})
+    into = tmp_path / "runs"
+    result = CliRunner().invoke(cli, ["import", "dvclive", str(src), "--into", str(into),
+                                      "--dry-run", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert "dry run, nothing written: would import 1 runs, 3 points" in result.stderr
+    assert result.stdout.splitlines()[1].startswith("e1,e1,3,")
+    assert not into.exists()
+    done = CliRunner().invoke(cli, ["import", "dvclive", str(src), "--into", str(into)])
+    assert done.exit_code == 0 and load(into).points.collect().height == 3

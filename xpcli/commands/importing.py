@@ -44,10 +44,13 @@ IMPORT_HELP = f"""Import runs from {_one_of([r.title for r in REGISTRY.values()]
 @click.option("--context-from-name", "context_from_name", metavar="REGEX", default=None,
               help="Split metric names: group 'name' is the new name, the other groups "
                    "context, e.g. '(?P<split>train|val)_(?P<name>.+)'.")
+@click.option("--dry-run", "dry_run", is_flag=True,
+              help="Read and count everything, report what is skipped; write nothing.")
 @format_option
 @quiet_option
 def import_cmd(kind: str, source: str, into: str | None, params_from_name: str | None,
-               context_from_name: str | None, format_: str, quiet: bool) -> None:
+               context_from_name: str | None, dry_run: bool, format_: str,
+               quiet: bool) -> None:
     import polars as pl
 
     from ..importers import import_runs
@@ -55,7 +58,8 @@ def import_cmd(kind: str, source: str, into: str | None, params_from_name: str |
     target = into or runs_dir(None)
     with _progress_bar() as progress:
         summary = import_runs(kind, source, target, params_from_name=params_from_name,
-                              context_from_name=context_from_name, progress=progress)
+                              context_from_name=context_from_name, progress=progress,
+                              dry_run=dry_run)
     if not quiet:
         for problem in summary.problems[:MAX_WARNINGS]:
             info(f"xp: warning: {problem}")
@@ -70,11 +74,13 @@ def import_cmd(kind: str, source: str, into: str | None, params_from_name: str |
         },
         schema={"run": pl.String, "name": pl.String, "points": pl.Int64, "file": pl.String},
     )
-    emit(table, format_, title=f"{len(summary.runs)} runs imported")
+    verb = "would be imported (dry run)" if dry_run else "imported"
+    emit(table, format_, title=f"{len(summary.runs)} runs {verb}")
     skipped = f"; skipped {summary.skipped_text()}" if summary.skipped else ""
     rate = summary.points / summary.seconds if summary.seconds > 0 else 0.0
-    info(f"imported {len(summary.runs)} runs, {summary.points} points from {source} into "
-         f"{target} in {summary.seconds:.1f} s ({rate:,.0f} points/s){skipped}")
+    info(f"{'dry run, nothing written: would import' if dry_run else 'imported'} "
+         f"{len(summary.runs)} runs, {summary.points} points from {source} into {target} "
+         f"in {summary.seconds:.1f} s ({rate:,.0f} points/s){skipped}")
 
 
 class _progress_bar:

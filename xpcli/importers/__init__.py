@@ -13,6 +13,7 @@ importer is a module providing :class:`~xpcli.importers._base.Importer` and one
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import UsageError
 from . import dvclive, hf, lightning, mlflow, tensorboard, wandb
@@ -29,6 +30,8 @@ class Registration:
     ``reads``: rows of the docs table, ``(what is read, the extra it needs or None)``.
     ``layout``: the files of a minimal source, relative to it: where the fuzz tests put
     hostile bytes. ``aliases``: other names :func:`import_runs` accepts (``tb``).
+    ``options``: the names of the importer's own options (``run_column``), which reach
+    it as ``report.options``.
     """
 
     importer: Importer
@@ -37,6 +40,7 @@ class Registration:
     reads: tuple[tuple[str, str | None], ...]
     layout: tuple[str, ...]
     aliases: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -114,9 +118,25 @@ def importer(kind: str) -> Importer:
 
 def import_runs(kind: str, source: str, into: str, *, params_from_name: str | None = None,
                 context_from_name: str | None = None,
-                progress: Progress | None = None) -> ImportSummary:
-    """Import the runs of ``source`` (a ``kind`` log folder) into the runs dir ``into``."""
+                progress: Progress | None = None, dry_run: bool = False,
+                **options: Any) -> ImportSummary:
+    """Import the runs of ``source`` (a ``kind`` log folder) into the runs dir ``into``.
+
+    ``dry_run`` reads and counts everything and writes nothing. ``options`` are the
+    importer's own (its registration's ``options``, e.g. ``run_column`` for ``table``);
+    a name it does not take is a :class:`UsageError`.
+    """
     from ._base import import_source
 
-    return import_source(importer(kind), source, into, params_regex=params_from_name,
-                         context_regex=context_from_name, progress=progress)
+    module = importer(kind)
+    takes = REGISTRY[module.KIND].options
+    given = {name: value for name, value in options.items() if value not in (None, ())}
+    unknown = sorted(set(given) - set(takes))
+    if unknown:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unknown)
+        raise UsageError(f"{flags}: not an option of `xp import {module.KIND}`"
+                         + (f" (it takes {', '.join('--' + t.replace('_', '-') for t in takes)})"
+                            if takes else ""))
+    return import_source(module, source, into, params_regex=params_from_name,
+                         context_regex=context_from_name, progress=progress,
+                         dry_run=dry_run, options=given)

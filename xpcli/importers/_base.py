@@ -193,10 +193,15 @@ class ImportSummary:
 
 
 class Report:
-    """Collects what a reader skips; handed to ``discover`` and ``read``."""
+    """Collects what a reader skips; handed to ``discover`` and ``read``.
 
-    def __init__(self, summary: ImportSummary) -> None:
+    ``options``: the importer's own options (``run_column`` for ``table``), by name.
+    """
+
+    def __init__(self, summary: ImportSummary,
+                 options: Mapping[str, Any] | None = None) -> None:
         self.summary = summary
+        self.options: Mapping[str, Any] = dict(options or {})
 
     def skip(self, path: str, reason: str, message: str | None = None, count: int = 1) -> None:
         """Count ``count`` items skipped for ``reason``; a ``message`` is shown per file."""
@@ -501,11 +506,15 @@ class Importer(Protocol):
 
 def import_source(module: Importer, source: str, into: str, *,
                   params_regex: str | None = None, context_regex: str | None = None,
-                  progress: Progress | None = None) -> ImportSummary:
+                  progress: Progress | None = None, dry_run: bool = False,
+                  options: Mapping[str, Any] | None = None) -> ImportSummary:
     """Import every run of ``source`` with importer ``module`` into the runs dir ``into``.
 
     Returns an :class:`ImportSummary`; raises :class:`XpError` only when the source does
-    not exist or holds no run at all (anything less is skipped and counted).
+    not exist or holds no run at all (anything less is skipped and counted). With
+    ``dry_run`` every run is read and counted as usual but nothing is written (the
+    summary's paths are where the files would go). ``options`` reach the importer as
+    ``report.options``.
     """
     started = _time.perf_counter()
     kind = module.KIND
@@ -517,7 +526,7 @@ def import_source(module: Importer, source: str, into: str, *,
         raise UsageError(f"source {source} does not exist; pass a folder of {kind} logs")
     into = os.fspath(into)
     summary = ImportSummary(kind=kind, source=source, into=into)
-    report = Report(summary)
+    report = Report(summary, options)
     runs = module.discover(root if os.path.exists(root) else source, report)
     if not runs:
         detail = f" ({summary.skipped_text()})" if summary.skipped else ""
@@ -555,7 +564,9 @@ def import_source(module: Importer, source: str, into: str, *,
         if data.created is not None:
             data.meta.setdefault("created", data.created)
         path = os.path.join(out_dir, f"{run_id}.parquet")
-        write_parquet(to_frame(run_id, data), path)
+        frame = to_frame(run_id, data)  # built in a dry run too: what would fail, fails
+        if not dry_run:
+            write_parquet(frame, path)
         summary.runs.append(ImportedRun(run_id, run.name, run.path, len(data), path))
     if progress is not None:
         progress(len(runs), len(runs), "")
