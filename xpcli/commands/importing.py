@@ -44,13 +44,28 @@ IMPORT_HELP = f"""Import runs from {_one_of([r.title for r in REGISTRY.values()]
 @click.option("--context-from-name", "context_from_name", metavar="REGEX", default=None,
               help="Split metric names: group 'name' is the new name, the other groups "
                    "context, e.g. '(?P<split>train|val)_(?P<name>.+)'.")
+@click.option("--run-column", metavar="COL", default=None,
+              help="table: the column naming the run (default run, run_id or run_name; "
+                   "else one run per file).")
+@click.option("--step-column", metavar="COL", default=None,
+              help="table: the step column (default step, global_step or _step).")
+@click.option("--epoch-column", metavar="COL", default=None,
+              help="table: the epoch column (default epoch).")
+@click.option("--name-column", metavar="COL", default=None,
+              help="table: long layout, the column of metric names (default name or metric).")
+@click.option("--value-column", metavar="COL", default=None,
+              help="table: long layout, the column of values (default value).")
+@click.option("--param-column", metavar="COL", multiple=True,
+              help="table: a column (or JSON key) that is a param; repeatable.")
 @click.option("--dry-run", "dry_run", is_flag=True,
               help="Read and count everything, report what is skipped; write nothing.")
 @format_option
 @quiet_option
 def import_cmd(kind: str, source: str, into: str | None, params_from_name: str | None,
-               context_from_name: str | None, dry_run: bool, format_: str,
-               quiet: bool) -> None:
+               context_from_name: str | None, run_column: str | None,
+               step_column: str | None, epoch_column: str | None, name_column: str | None,
+               value_column: str | None, param_column: tuple[str, ...], dry_run: bool,
+               format_: str, quiet: bool) -> None:
     import polars as pl
 
     from ..importers import import_runs
@@ -59,7 +74,10 @@ def import_cmd(kind: str, source: str, into: str | None, params_from_name: str |
     with _progress_bar() as progress:
         summary = import_runs(kind, source, target, params_from_name=params_from_name,
                               context_from_name=context_from_name, progress=progress,
-                              dry_run=dry_run)
+                              dry_run=dry_run, run_column=run_column,
+                              step_column=step_column, epoch_column=epoch_column,
+                              name_column=name_column, value_column=value_column,
+                              param_column=param_column)
     if not quiet:
         for problem in summary.problems[:MAX_WARNINGS]:
             info(f"xp: warning: {problem}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UsageError
-from . import dvclive, hf, lightning, mlflow, tensorboard, wandb
+from . import dvclive, hf, lightning, mlflow, table, tensorboard, wandb
 from ._base import ImportedRun, Importer, ImportSummary, Problem, Progress
 
 
@@ -84,6 +84,15 @@ REGISTRY: dict[str, Registration] = {r.kind: r for r in (
         layout=("0/meta.yaml", "0/0123456789abcdef/meta.yaml",
                 "0/0123456789abcdef/metrics/loss", "0/0123456789abcdef/params/lr",
                 "0/0123456789abcdef/tags/mlflow.runName")),
+    Registration(
+        table, "plain table", "CSV/TSV/JSON/JSONL/Parquet files",
+        reads=(("CSV/TSV (Keras `CSVLogger`, pandas `to_csv`), JSONL, a JSON list of rows, "
+                "a JSON object per run", None),
+               ("Parquet (pandas `to_parquet`)", None)),
+        layout=("log.csv", "rows.tsv", "config_0.json", "rows.jsonl", "dump.parquet"),
+        aliases=("csvlogger", "json"),
+        options=("run_column", "step_column", "epoch_column", "name_column", "value_column",
+                 "param_column")),
     Registration(
         tensorboard, "TensorBoard", "event files",
         reads=(("event files (`events.out.tfevents.*`)", "tensorboard"),),
