@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UsageError
-from . import dvclive, hf, lightning, mlflow, table, tensorboard, wandb
+from . import dvclive, hf, lightning, mlflow, optuna, table, tensorboard, wandb
 from ._base import ImportedRun, Importer, ImportSummary, Problem, Progress
 
 
@@ -84,6 +84,12 @@ REGISTRY: dict[str, Registration] = {r.kind: r for r in (
         layout=("0/meta.yaml", "0/0123456789abcdef/meta.yaml",
                 "0/0123456789abcdef/metrics/loss", "0/0123456789abcdef/params/lr",
                 "0/0123456789abcdef/tags/mlflow.runName")),
+    Registration(
+        optuna, "Optuna", "a study storage: sqlite:///study.db, a .db or journal file",
+        reads=(("a study storage (RDB URL, SQLite file, journal file) through Optuna's API",
+                "optuna"),),
+        layout=("study.db",),
+        options=("study",)),
     Registration(
         table, "plain table", "CSV/TSV/JSON/JSONL/Parquet files",
         reads=(("CSV/TSV (Keras `CSVLogger`, pandas `to_csv`), JSONL, a JSON list of rows, "
