@@ -160,5 +160,5 @@ def test_the_registry_names_real_extras_and_unambiguous_kinds() -> None:
     assert not set(ALIASES) & set(REGISTRY)
     assert importer("TB") is REGISTRY["tensorboard"].importer
     with pytest.raises(UsageError,
-                       match="unknown import kind 'nope'; use one of dvclive, hf, lightning"):
+                       match="unknown import kind 'nope'; use one of aim, dvclive, hf"):
         importer("nope")

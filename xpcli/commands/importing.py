@@ -44,6 +44,8 @@ IMPORT_HELP = f"""Import runs from {_one_of([r.title for r in REGISTRY.values()]
 @click.option("--context-from-name", "context_from_name", metavar="REGEX", default=None,
               help="Split metric names: group 'name' is the new name, the other groups "
                    "context, e.g. '(?P<split>train|val)_(?P<name>.+)'.")
+@click.option("--system", is_flag=True,
+              help="aim: import Aim's system metrics (__system__*) too.")
 @click.option("--study", metavar="NAME", default=None,
               help="optuna: import this study only (default: every study in the storage).")
 @click.option("--run-column", metavar="COL", default=None,
@@ -64,7 +66,8 @@ IMPORT_HELP = f"""Import runs from {_one_of([r.title for r in REGISTRY.values()]
 @format_option
 @quiet_option
 def import_cmd(kind: str, source: str, into: str | None, params_from_name: str | None,
-               context_from_name: str | None, study: str | None, run_column: str | None,
+               context_from_name: str | None, system: bool, study: str | None,
+               run_column: str | None,
                step_column: str | None, epoch_column: str | None, name_column: str | None,
                value_column: str | None, param_column: tuple[str, ...], dry_run: bool,
                format_: str, quiet: bool) -> None:
@@ -76,7 +79,8 @@ def import_cmd(kind: str, source: str, into: str | None, params_from_name: str |
     with _progress_bar() as progress:
         summary = import_runs(kind, source, target, params_from_name=params_from_name,
                               context_from_name=context_from_name, progress=progress,
-                              dry_run=dry_run, study=study, run_column=run_column,
+                              dry_run=dry_run, system=system, study=study,
+                              run_column=run_column,
                               step_column=step_column, epoch_column=epoch_column,
                               name_column=name_column, value_column=value_column,
                               param_column=param_column)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UsageError
-from . import dvclive, hf, lightning, mlflow, optuna, table, tensorboard, wandb
+from . import aim, dvclive, hf, lightning, mlflow, optuna, table, tensorboard, wandb
 from ._base import ImportedRun, Importer, ImportSummary, Problem, Progress
 
 
@@ -55,6 +55,12 @@ class Registration:
 
 #: Every importer, by KIND, in the order the help and the docs list them.
 REGISTRY: dict[str, Registration] = {r.kind: r for r in (
+    Registration(
+        aim, "Aim", "a folder holding .aim/",
+        reads=(("an Aim repository (`.aim/`) through Aim's SDK, from a temporary copy",
+                "aim"),),
+        layout=(".aim/VERSION", ".aim/run_metadata.sqlite"),
+        options=("system",)),
     Registration(
         dvclive, "DVCLive", "dvclive/ folders, DVC experiments",
         reads=(("DVCLive `metrics.json`, `plots/metrics/**/*.tsv` and `params.yaml` "
@@ -145,7 +151,8 @@ def import_runs(kind: str, source: str, into: str, *, params_from_name: str | No
 
     module = importer(kind)
     takes = REGISTRY[module.KIND].options
-    given = {name: value for name, value in options.items() if value not in (None, ())}
+    given = {name: value for name, value in options.items()
+             if value is not None and value is not False and value != ()}
     unknown = sorted(set(given) - set(takes))
     if unknown:
         flags = ", ".join("--" + name.replace("_", "-") for name in unknown)
