@@ -23,11 +23,15 @@ a generated folder of Keras-shaped event files (1 M scalar points with HParams).
 go to ``docs/benchmarks.md``, with ratios from this one run (machines are noisy; compare
 within a run, not across runs).
 
+The other importers (DVCLive, plain tables, Optuna, Aim) are timed on sources written
+with each format's own layout or library (``--only interop`` runs them alone).
+
 Usage: python scripts/bench.py [--sizes 240,2400,10000] [--data DIR] [--out FILE]
        python scripts/bench.py --only tensorboard   (that case alone; its section of
                                                      --out is replaced in place)
        python scripts/bench.py --only stats [--sizes 2400]   (the same for xp compare
                                                      and xp importance)
+       python scripts/bench.py --only interop       (likewise)
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import platform
 import resource
@@ -471,6 +476,120 @@ def replace_section(text: str, heading: str, section: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+INTEROP_HEADING = "## Importing DVCLive, tables, Optuna and Aim"
+
+
+def make_interop_sources(folder: Path) -> dict[str, tuple[str, dict[str, Any]]]:
+    """One source per importer case, written once: kind -> (source, options)."""
+    import math
+
+    import pandas as pd
+
+    def value(run: int, k: int, step: int) -> float:
+        return math.exp(-step / 400) + 0.001 * ((run * 7 + k + step) % 13)
+
+    live = folder / "dvclive"
+    for r in range(20):
+        for split in ("train", "eval"):
+            for k, name in enumerate(("loss", "acc", "f1", "precision", "recall")):
+                path = live / f"exp{r}" / "dvclive" / "plots" / "metrics" / split / f"{name}.tsv"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("step\t" + name + "\n" + "".join(
+                    f"{s}\t{value(r, k, s)}\n" for s in range(1000)))
+        (live / f"exp{r}" / "dvclive" / "params.yaml").write_text(f"lr: {0.001 * (r + 1)}\n")
+    metrics = [f"m{k}" for k in range(10)]
+    wide = pd.DataFrame([{"run": f"r{r}", "epoch": s, "lr": 0.01,
+                          **{m: value(r, k, s) for k, m in enumerate(metrics)}}
+                         for r in range(20) for s in range(1000)])
+    wide.to_csv(folder / "wide.csv", index=False)
+    long = wide.melt(id_vars=["run", "epoch", "lr"], var_name="name", value_name="value")
+    long.to_parquet(folder / "long.parquet")
+    configs = folder / "configs"
+    configs.mkdir(exist_ok=True)
+    for c in range(100):
+        (configs / f"config_{c}.json").write_text(json.dumps({
+            "config": {"lr": 10 ** (-c / 50), "units": 64}, "final": value(c, 0, 999),
+            "learning_curve": [value(c, 1, s) for s in range(1000)],
+            "time_steps": [float(s) for s in range(1000)]}))
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    memory = optuna.create_study(study_name="bench")
+
+    def objective(trial: Any) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        for step in range(100):
+            trial.report(value(trial.number, 0, step) + x, step)
+        return x
+
+    memory.optimize(objective, n_trials=100)
+    optuna.copy_study(from_study_name="bench", from_storage=memory._storage,
+                      to_storage=f"sqlite:///{folder / 'study.db'}")
+    import aim
+
+    for r in range(10):
+        run = aim.Run(repo=str(folder / "aim"), experiment="bench",
+                      system_tracking_interval=None)
+        run["hparams"] = {"lr": 0.001 * (r + 1)}
+        for s in range(5000):
+            for k, subset in enumerate(("train", "val")):
+                run.track(value(r, k, s), name="loss", step=s, epoch=s // 500,
+                          context={"subset": subset})
+        run.close()
+    return {"dvclive": (str(live), {}), "table wide CSV": (str(folder / "wide.csv"), {}),
+            "table long Parquet": (str(folder / "long.parquet"), {}),
+            "table JSON per config": (str(configs), {}),
+            "optuna": (str(folder / "study.db"), {}), "aim": (str(folder / "aim"), {})}
+
+
+def bench_interop(data: Path) -> dict[str, Any]:
+    """Each importer in-process, once, on its generated source: points/s."""
+    from xpcli.importers import import_runs
+
+    folder = data / "interop"
+    done = folder / ".complete"
+    if not done.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        print("bench: writing the DVCLive, table, Optuna and Aim sources (once) ...",
+              file=sys.stderr, flush=True)
+        sources = make_interop_sources(folder)
+        done.write_text(json.dumps(sources))
+    sources = json.loads(done.read_text())
+    rows = []
+    for case, (source, options) in sources.items():
+        into = Path(tempfile.mkdtemp(prefix="xp-bench-interop-"))
+        try:
+            start = time.perf_counter()
+            summary = import_runs(case.split()[0], source, str(into), **options)
+            seconds = time.perf_counter() - start
+        finally:
+            shutil.rmtree(into, ignore_errors=True)
+        rows.append((case, len(summary.runs), summary.points, seconds))
+    return {"rows": rows, "date": time.strftime("%Y-%m-%d"),
+            "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")}
+
+
+def interop_section(res: dict[str, Any]) -> list[str]:
+    lines = [
+        INTEROP_HEADING,
+        "",
+        "`import_runs(kind, ...)` in-process, once, on sources `scripts/bench.py` writes once "
+        "with each format's layout or library (DVCLive TSVs, pandas `to_csv`/`to_parquet`, "
+        "JSON files, an Optuna study copied into SQLite, an Aim repository written by "
+        "`aim.Run`). Optuna and Aim times include opening the storage (Aim: copying and "
+        "reindexing the repository).",
+        "",
+        "| importer | runs | points | time | points/s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for case, runs, points, seconds in res["rows"]:
+        lines.append(f"| {case} | {runs:,} | {points:,} | {fmt_s(seconds)} | "
+                     f"{points / seconds:,.0f} |")
+    lines += ["", f"Measured {res['date']}, load average {res['load']:.1f} at the end.", ""]
+    return lines
+
+
 def bench_help() -> float:
     return min(run_process(XP + ["--help"], dict(os.environ))[0] for _ in range(5))
 
@@ -500,7 +619,7 @@ def fmt_s(seconds: float) -> str:
 
 
 def report(results: dict[int, dict[str, Any]], track: float, help_s: float,
-           stats: dict[str, Any], tb: dict[str, Any]) -> str:
+           stats: dict[str, Any], tb: dict[str, Any], interop: dict[str, Any]) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -552,6 +671,7 @@ def report(results: dict[int, dict[str, Any]], track: float, help_s: float,
         ]
     lines += stats_section(stats)
     lines += tensorboard_section(tb)
+    lines += interop_section(interop)
     lines += [
         "The xp commands: "
         + "; ".join(f"{k}: `xp {' '.join(v)}`" for k, v in queries("RUN").items()) + ".",
@@ -566,7 +686,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="240,2400,10000")
     parser.add_argument("--data", default=os.environ.get("XP_BENCH_DATA", "bench-data"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
-    parser.add_argument("--only", choices=["tensorboard", "stats"], default=None,
+    parser.add_argument("--only", choices=["tensorboard", "stats", "interop"], default=None,
                         help="run one case and replace its section of --out (stats: at "
                         "--sizes, default 2400)")
     args = parser.parse_args()
@@ -576,6 +696,8 @@ def main() -> None:
     if args.only is not None:
         if args.only == "tensorboard":
             heading, section = TB_HEADING, tensorboard_section(bench_tensorboard(data))
+        elif args.only == "interop":
+            heading, section = INTEROP_HEADING, interop_section(bench_interop(data))
         else:
             chosen = sizes if "--sizes" in sys.argv else [2400]
             heading, section = STATS_HEADING, stats_section(bench_stats(data, chosen))
@@ -594,7 +716,9 @@ def main() -> None:
     stats = bench_stats(data, sizes)
     print("bench: TensorBoard import ...", file=sys.stderr, flush=True)
     tb = bench_tensorboard(data)
-    text = report(results, track, help_s, stats, tb)
+    print("bench: DVCLive, table, Optuna and Aim imports ...", file=sys.stderr, flush=True)
+    interop = bench_interop(data)
+    text = report(results, track, help_s, stats, tb, interop)
     Path(args.out).write_text(text)
     print(text)
 
