@@ -228,3 +228,29 @@ def test_dry_run_counts_everything_and_writes_nothing(tmp_path):
     assert not into.exists()
     done = CliRunner().invoke(cli, ["import", "dvclive", str(src), "--into", str(into)])
     assert done.exit_code == 0 and load(into).points.collect().height == 3
+
+
+def test_what_dvclive_live_writes_point_by_point(tmp_path, monkeypatch):
+    """A run written by DVCLive itself: params, a series in a sub-folder, a summary value."""
+    dvclive = pytest.importorskip("dvclive")
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    monkeypatch.chdir(tmp_path)
+    losses, accs = [1.0, 0.5, 0.25], [0.5, 0.625, 0.75]
+    with dvclive.Live("exp-1/dvclive", save_dvc_exp=False) as live:
+        live.log_params({"optimizer": {"lr": 0.01, "name": "adam"}, "epochs": 3})
+        for loss, acc in zip(losses, accs):
+            live.log_metric("train/loss", loss)
+            live.log_metric("acc", acc)
+            live.next_step()
+        live.summary["test/acc"] = 0.77
+    summary = import_runs("dvclive", str(tmp_path / "exp-1"), str(tmp_path / "runs"))
+    assert [r.name for r in summary.runs] == ["exp-1"] and not summary.skipped
+    dataset = load(tmp_path / "runs")
+    points = dataset.points.collect().sort("name", "split", "step")
+    last = json.loads((tmp_path / "exp-1" / "dvclive" / "metrics.json").read_text())["step"]
+    assert points.select("name", "split", "step", "value").rows() == [
+        *(("acc", None, s, v) for s, v in enumerate(accs)),
+        ("acc", "test", last, 0.77),
+        *(("loss", "train", s, v) for s, v in enumerate(losses))]
+    row = dataset.runs.collect().row(0, named=True)
+    assert (row["optimizer.lr"], row["optimizer.name"], row["epochs"]) == (0.01, "adam", 3)

@@ -14,7 +14,8 @@ when the folder is called ``dvclive`` (the experiment's or the commit's folder).
   ``split=train``; deeper folders stay in the name (``train/a/loss.tsv`` -> ``a/loss``).
 - ``metrics.json``: the final values; a value with no series (``test.loss`` when only
   ``train/`` and ``eval/`` are plotted) becomes one point at the file's ``step``, with the
-  same name and context rules (``{"test": {"loss": 1.5}}`` -> ``loss``, ``split=test``).
+  same name and context rules (``{"test": {"loss": 1.5}}`` and ``{"test/loss": 1.5}``,
+  what ``Live.summary["test/loss"]`` writes, are ``loss`` with ``split=test``).
   Values that have a series are already there. ``step`` itself is not a metric.
 
 ``plots/custom/``, ``plots/images/`` and other DVCLive outputs are not series and are
@@ -148,8 +149,8 @@ def _read_tsv(path: str, name: str, context: dict[str, str] | None, data: RunDat
 
 def _leaves(value: Any, parts: list[str], out: list[tuple[list[str], Any]]) -> None:
     if isinstance(value, dict):
-        for key, item in value.items():
-            _leaves(item, [*parts, str(key)], out)
+        for key, item in value.items():  # "test/acc" (Live.summary's own key) as nesting
+            _leaves(item, [*parts, *(p for p in str(key).split("/") if p)], out)
     else:
         out.append((parts, value))
 
