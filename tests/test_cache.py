@@ -264,3 +264,228 @@ def test_cache_clear_removes_only_cache_folders(tmp_path: Path, own_cache: Path,
     result = CliRunner().invoke(cli, ["cache", "clear", "--runs", str(runs)],
                                 catch_exceptions=False)
     assert "no cache to clear" in result.stderr
+
+
+# -- rewrites the stat cannot see ---------------------------------------------------------
+
+#: Eight points, values chosen so that max and mean tell the stale answer from the true one.
+EDIT_VALUES = [0.1, 0.2, 0.3, 0.4, 0.25, 0.15, 0.35, 0.05]
+
+
+def max_and_mean(runs: Path) -> tuple[float, float]:
+    """``xp select -m m@max -m m@mean`` for the one run, as numbers."""
+    from click.testing import CliRunner
+
+    from xpcli.cli import cli
+
+    result = CliRunner().invoke(cli, ["select", "--runs", str(runs), "-m", "m@max",
+                                      "-m", "m@mean", "--format", "json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    return row["m@max"], row["m@mean"]
+
+
+def test_an_edit_in_the_middle_then_an_append_is_not_served_stale(tmp_path: Path) -> None:
+    """The value of step 4 is changed in place (0.25 -> 0.95, same length, far from the
+    head and the old end), then a point is appended: the whole file is read again."""
+    runs = tmp_path / "runs"
+    writer = write_run(runs, "a", EDIT_VALUES)
+    # Before: max 0.4, mean 1.8 / 8.
+    assert max_and_mean(runs) == (pytest.approx(0.4), pytest.approx(1.8 / 8))
+    path = runs / "a.jsonl"
+    data = path.read_bytes()
+    assert data.count(b'"value":0.25,') == 1
+    at = data.index(b'"value":0.25,')
+    assert 64 < at < len(data) - 64 - 16
+    with open(path, "r+b") as fh:  # in place: same inode, same size
+        fh.seek(at)
+        fh.write(b'"value":0.95,')
+    writer.track(0.5, "m", step=8, time=T0 + 8)
+    writer.flush()
+    # Truth: 0.1 + 0.2 + 0.3 + 0.4 + 0.95 + 0.15 + 0.35 + 0.05 + 0.5 = 3.0 over 9 points
+    # (stale would be max 0.5, mean 2.3 / 9).
+    assert max_and_mean(runs) == (pytest.approx(0.95), pytest.approx(3.0 / 9))
+
+
+def test_a_same_size_rewrite_with_the_old_mtime_put_back_is_not_served_stale(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same inode, size and mtime after the rewrite: only the ctime shows it. (The racy
+    window is set to zero so that the ctime alone has to catch it.)"""
+    monkeypatch.setattr(cache, "RACY_NS", 0, raising=False)
+    runs = tmp_path / "runs"
+    write_run(runs, "a", EDIT_VALUES).close(time=T0 + 9)
+    path = runs / "a.jsonl"
+    before = os.stat(path)
+    assert max_and_mean(runs) == (pytest.approx(0.4), pytest.approx(1.8 / 8))
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b'"value":0.25,', b'"value":0.95,'))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino, before.st_size, before.st_mtime_ns)
+    # Truth: 0.1 + 0.2 + 0.3 + 0.4 + 0.95 + 0.15 + 0.35 + 0.05 = 2.5 over 8 points.
+    assert max_and_mean(runs) == (pytest.approx(0.95), pytest.approx(2.5 / 8))
+
+
+def test_a_file_changed_just_before_a_read_is_checked_again(
+        tmp_path: Path, own_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a file system whose times do not move (coarse timestamps: two writes in one
+    tick), a file read right after it changed is not trusted by its times next time."""
+    def frozen(info: os.stat_result) -> dict[str, int]:  # ctime reads as the mtime
+        return {"dev": info.st_dev, "ino": info.st_ino, "size": info.st_size,
+                "mtime_ns": info.st_mtime_ns, "ctime_ns": info.st_mtime_ns}
+
+    monkeypatch.setattr(cache, "_identity", frozen)
+    runs = tmp_path / "runs"
+    write_run(runs, "a", EDIT_VALUES).close(time=T0 + 9)
+    path = runs / "a.jsonl"
+    before = os.stat(path)
+    assert max_and_mean(runs) == (pytest.approx(0.4), pytest.approx(1.8 / 8))
+    path.write_bytes(path.read_bytes().replace(b'"value":0.25,', b'"value":0.95,'))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert max_and_mean(runs) == (pytest.approx(0.95), pytest.approx(2.5 / 8))
+    # A file whose times are long past the read is trusted without being opened.
+    old = T0 - 3600
+    os.utime(path, (old, old))
+    assert max_and_mean(runs) == (pytest.approx(0.95), pytest.approx(2.5 / 8))
+    entry = manifest(own_cache)["files"]["a.jsonl"]
+    assert entry["mtime_ns"] < entry["seen_ns"] - cache.RACY_NS
+    real_open = open
+    opened: list[str] = []
+
+    def watching(file, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", watching)
+    assert values(runs) == [0.1, 0.2, 0.3, 0.4, 0.95, 0.15, 0.35, 0.05]
+    assert str(path) not in opened
+
+
+# -- bounded memory per file -------------------------------------------------------------
+
+
+class ReadLog:
+    """``open`` for the files under ``folder`` that logs each ``read``: (offset, bytes
+    asked for, bytes got). Other files open as usual."""
+
+    def __init__(self, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        import builtins
+
+        self.reads: list[tuple[int, int, int]] = []
+        real = builtins.open
+        log = self
+
+        class Logged:
+            def __init__(self, fh) -> None:  # noqa: ANN001
+                self._fh = fh
+
+            def read(self, size: int = -1) -> bytes:
+                at = self._fh.tell()
+                data = self._fh.read(size)
+                log.reads.append((at, size, len(data)))
+                return data
+
+            def __getattr__(self, name: str):  # noqa: ANN204
+                return getattr(self._fh, name)
+
+            def __enter__(self):  # noqa: ANN204
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                self._fh.close()
+
+        def logged_open(file, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            fh = real(file, mode, *args, **kwargs)
+            inside = str(file).startswith(str(folder)) and "b" in mode
+            return Logged(fh) if inside else fh
+
+        monkeypatch.setattr(builtins, "open", logged_open)
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_big_file_is_read_in_bounded_chunks(tmp_path: Path, use_cache: bool,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """No read asks for more than CHUNK_BYTES (a 708 MB file was read whole: 5.2 GB),
+    and lines cut by a chunk boundary, or bad, keep their numbers."""
+    from xpcli import records
+
+    if not use_cache:
+        monkeypatch.setenv("XP_NO_CACHE", "1")
+    runs = tmp_path / "runs"
+    write_run(runs, "a", [float(i) for i in range(200)]).close(time=T0 + 999)
+    path = runs / "a.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines.insert(150, b"{oops\n")
+    path.write_bytes(b"".join(lines))
+    monkeypatch.setattr(records, "CHUNK_BYTES", 1000, raising=False)
+    log = ReadLog(runs, monkeypatch)
+    ds = load(runs)
+    got = ds.points.sort("step").collect().get_column("value").to_list()
+    assert got == [float(i) for i in range(200)]
+    assert [(d.line, d.kind) for d in ds.diagnostics.items] == [(151, "malformed")]
+    assert log.reads and all(0 < asked <= 1000 for _, asked, _ in log.reads), log.reads[:5]
+    assert sum(got for _, _, got in log.reads) >= path.stat().st_size
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_line_longer_than_the_limit_is_skipped_unheld(tmp_path: Path, use_cache: bool,
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    from xpcli import records
+
+    if not use_cache:
+        monkeypatch.setenv("XP_NO_CACHE", "1")
+    monkeypatch.setattr(records, "CHUNK_BYTES", 1000, raising=False)
+    monkeypatch.setattr(records, "MAX_LINE_BYTES", 4000, raising=False)
+    runs = tmp_path / "runs"
+    write_run(runs, "a", [1.0, 2.0]).close(time=T0 + 9)
+    path = runs / "a.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    huge = (b'{"kind":"point","run":"a","name":"m","value":9,"step":9,"context":{"x":"'
+            + b"y" * 5000 + b'"}}\n')  # a valid record, but 5 kB
+    path.write_bytes(b"".join(lines[:2]) + huge + b"".join(lines[2:]))
+    ds = load(runs)
+    assert ds.points.sort("step").collect().get_column("value").to_list() == [1.0, 2.0]
+    (item,) = ds.diagnostics.items
+    assert (item.line, item.kind) == (3, "malformed")
+    assert "longer than" in item.message
+    assert ds.runs.collect().get_column("status").to_list() == ["finished"]
+
+
+def test_a_long_torn_tail_is_remembered_not_read_again(tmp_path: Path, own_cache: Path,
+                                                       monkeypatch: pytest.MonkeyPatch
+                                                       ) -> None:
+    """A torn last line longer than MAX_LINE_BYTES (a 2 GB sparse file of one torn line)
+    is read once; when it grows, only the new bytes are read (and the cached lines
+    hashed), not the tail seen before."""
+    from xpcli import records
+
+    monkeypatch.setattr(records, "CHUNK_BYTES", 1000, raising=False)
+    monkeypatch.setattr(records, "MAX_LINE_BYTES", 4000, raising=False)
+    runs = tmp_path / "runs"
+    write_run(runs, "a", [1.0, 2.0]).close(time=T0 + 9)
+    path = runs / "a.jsonl"
+    whole = path.stat().st_size
+    with open(path, "ab") as fh:
+        fh.write(b"\x00" * 6000)  # what a sparse file reads as
+    ds = load(runs)
+    assert [(d.line, d.kind) for d in ds.diagnostics.items] == [(5, "torn")]
+    with open(path, "ab") as fh:
+        fh.write(b"\x00" * 3000)
+    log = ReadLog(runs, monkeypatch)
+    ds = load(runs)
+    assert [(d.line, d.kind) for d in ds.diagnostics.items] == [(5, "torn")]
+    assert ds.points.sort("step").collect().get_column("value").to_list() == [1.0, 2.0]
+    read = [(at, at + got) for at, _, got in log.reads if got]
+    assert all(end <= whole or start >= whole + 6000 for start, end in read), read
+    with open(path, "ab") as fh:  # the writer comes back: the line ends, a record follows
+        fh.write(b"\n" + lines_of(runs)[-2])
+    ds = load(runs)
+    assert [(d.line, d.kind) for d in ds.diagnostics.items] == [(5, "malformed")]
+    assert len(ds.points.collect()) == 3
+
+
+def lines_of(runs: Path) -> list[bytes]:
+    return (runs / "a.jsonl").read_bytes().split(b"\x00")[0].splitlines(keepends=True)

@@ -9,21 +9,28 @@ safe: the next read rebuilds it.
 
 How a read works:
 
-1. Every run file is stat-ed and compared with the manifest (inode, size, mtime).
-2. Unchanged files are served from the segments. A JSONL file that grew (same inode,
-   and the bytes just before the old end unchanged) has only its new bytes parsed. A file
-   that was rewritten, truncated or replaced is parsed again from the start, and its old
-   rows are dropped. A deleted file's rows are dropped.
+1. Every run file is stat-ed and compared with the manifest (device, inode, size, mtime
+   and ctime). A file that matches, and that had not changed for :data:`RACY_NS` when it
+   was last read, is served from the segments without being opened.
+2. A JSONL file that differs (grew, was touched, or was read too soon after it changed)
+   has its cached prefix checked: the SHA-256 of every byte the cache holds rows of is
+   kept, and the file's bytes up to that point are hashed again. If they match, only the
+   bytes after them are parsed (an append); if not, the file was edited in place and is
+   parsed again from the start, its old rows dropped. Any other file (Parquet, gzip) is
+   hashed whole and read again if the hash differs. A deleted file's rows are dropped.
 3. New rows go into one new segment (sorted by kind, name, run, so a query for one metric
    skips the row groups of the others); when segments pile up or hold many dropped rows,
-   they are merged into one.
+   they are merged into one. Files are read :data:`~xpcli.records.CHUNK_BYTES` at a time
+   and parsed in batches of :data:`BATCH_BYTES`, so memory stays bounded whatever the size
+   of one file.
 4. The manifest is replaced atomically. Updates take an exclusive lock (``flock``) on the
    cache folder, so several ``xp`` processes can read at once; writers never wait for
    readers. A merged-away segment is kept for a grace period before deletion, because a
    reader that loaded the previous manifest may still be scanning it.
 
 A torn last line (a job writing right now) is never cached: the cache keeps only whole
-lines, and the tail is looked at again on the next read.
+lines, and the tail is looked at again when the file changes. A torn line longer than
+:data:`~xpcli.records.MAX_LINE_BYTES` is remembered by its size and not read again.
 """
 
 from __future__ import annotations
@@ -38,32 +45,36 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import polars as pl
 
-from . import format as fmt
+from . import records as _records
 from .errors import WriteError
 from .records import (
     RAW_SCHEMA,
     Diagnostics,
+    LineReader,
     careful_frame,
+    count_newlines,
     fast_frame,
-    read_bytes,
     read_parquet,
     read_records,
     write_parquet_frame,
 )
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 MAX_SEGMENTS = 16
 BATCH_BYTES = 192 * 1024 * 1024
 MAX_GARBAGE = 0.3
 GRACE_SECONDS = 600.0
-CHECK_BYTES = 64
+#: A file whose mtime or ctime was this close to the moment it was read is checked again
+#: at the next read: a change in the same clock tick would leave both times as they were
+#: (timestamps are as coarse as a jiffy on Linux, 1-2 s on some file systems).
+RACY_NS = 2_000_000_000
 ORDER = "__order"
-_BLANK = re.compile(rb"\s*")
 SRC = "__src"
+_HASH_READ = 1 << 20
 
 
 def cache_home() -> Path | None:
@@ -249,17 +260,48 @@ def read_uncached(files: list[str], offsets: dict[str, int] | None = None) -> Ra
 
 
 def _identity(info: os.stat_result) -> dict[str, int]:
+    """What says a file is unchanged: no write leaves its ctime as it was (``touch`` and
+    ``os.utime`` can put an old mtime back, never an old ctime)."""
     return {"dev": info.st_dev, "ino": info.st_ino, "size": info.st_size,
-            "mtime_ns": info.st_mtime_ns}
+            "mtime_ns": info.st_mtime_ns, "ctime_ns": info.st_ctime_ns}
 
 
-def _check(path: str, offset: int) -> str:
-    """A fingerprint of the bytes just before ``offset`` (and the first bytes)."""
-    with open(path, "rb") as fh:
-        head = fh.read(CHECK_BYTES)
-        fh.seek(max(0, offset - CHECK_BYTES))
-        tail = fh.read(min(offset, CHECK_BYTES))
-    return hashlib.sha1(head + b"|" + tail).hexdigest()
+def _racy(entry: dict[str, Any]) -> bool:
+    """True when the file changed so shortly before it was read that another change in
+    the same clock tick would not show in its times: it is checked again, not trusted."""
+    return max(entry["mtime_ns"], entry["ctime_ns"]) >= entry["seen_ns"] - RACY_NS
+
+
+def _same(entry: dict[str, Any], ident: dict[str, int]) -> bool:
+    return all(entry.get(key) == value for key, value in ident.items())
+
+
+def _plain_jsonl(path: str) -> bool:
+    return not path.endswith((".gz", ".parquet"))
+
+
+def _digest_file(fh: IO[bytes]) -> str:
+    """The SHA-256 of a whole open file, read from the start in bounded chunks."""
+    fh.seek(0)
+    sha = hashlib.sha256()
+    for block in iter(lambda: fh.read(_HASH_READ), b""):
+        sha.update(block)
+    return sha.hexdigest()
+
+
+def _hash_prefix(fh: IO[bytes], start: int, end: int) -> Any:
+    """A SHA-256 object fed the bytes ``start..end`` of ``fh`` (left positioned at
+    ``end``), or None when the file is shorter."""
+    fh.seek(start)
+    sha = hashlib.sha256()
+    left = end - start
+    while left > 0:
+        block = fh.read(min(_HASH_READ, left))
+        if not block:
+            return None
+        sha.update(block)
+        left -= len(block)
+    return sha
 
 
 class Cache:
@@ -286,8 +328,9 @@ class Cache:
         return {"version": CACHE_VERSION, "root": self.root, "next": 0, "files": {},
                 "segments": {}, "trash": {}}
 
-    def _save_manifest(self, manifest: dict[str, Any]) -> None:
-        manifest["generation"] = os.urandom(8).hex()  # a new state: built tables are stale
+    def _save_manifest(self, manifest: dict[str, Any], new_state: bool = True) -> None:
+        if new_state or "generation" not in manifest:
+            manifest["generation"] = os.urandom(8).hex()  # other rows: built tables are stale
         tmp = self.folder / f".manifest.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(manifest, separators=(",", ":")))  # the C encoder
@@ -315,32 +358,30 @@ class Cache:
     # planning -----------------------------------------------------------------------
 
     def _plan(self, manifest: dict[str, Any], files: list[str],
-              offsets: dict[str, int]) -> tuple[
-            list[tuple[str, str, os.stat_result, str]], set[str]]:
-        """Which files need reading, and how: ``(src, path, stat, mode)`` with mode
-        ``full`` or ``append``; and the sources that left the directory."""
+              offsets: dict[str, int]) -> tuple[list[tuple[str, str, str]], set[str]]:
+        """Which files need reading, and how: ``(src, path, mode)`` with mode ``full`` or
+        ``verify`` (check the cached part by its hash, then read what follows); and the
+        sources that left the directory."""
         todo = []
         present = set()
         for path in files:
             src = self._src(path)
             present.add(src)
             try:
-                info = os.stat(path)
+                ident = _identity(os.stat(path))
             except OSError:
                 continue
             entry = manifest["files"].get(src)
-            ident = _identity(info)
-            if entry and entry.get("base", 0) != offsets.get(path, 0):
-                todo.append((src, path, info, "full"))  # compacted meanwhile: re-read
+            if entry is None or entry.get("base", 0) != offsets.get(path, 0):
+                todo.append((src, path, "full"))  # new, or compacted meanwhile: read it all
+            elif _same(entry, ident) and not _racy(entry):
                 continue
-            if entry and all(entry[k] == ident[k] for k in ident):
-                continue
-            if (entry and path.endswith(".jsonl") and entry["dev"] == ident["dev"]
-                    and entry["ino"] == ident["ino"] and ident["size"] >= entry["offset"]
-                    and _check(path, entry["offset"]) == entry["check"]):
-                todo.append((src, path, info, "append"))
+            elif (entry["dev"], entry["ino"]) == (ident["dev"], ident["ino"]) and (
+                    ident["size"] >= entry["offset"] if _plain_jsonl(path)
+                    else ident["size"] == entry["size"]):
+                todo.append((src, path, "verify"))
             else:
-                todo.append((src, path, info, "full"))
+                todo.append((src, path, "full"))
         gone = set(manifest["files"]) - present
         return todo, gone
 
@@ -361,60 +402,141 @@ class Cache:
                     manifest = self._update(manifest, todo, gone, offsets)
         return self._raw_data(manifest, files)
 
-    def _update(self, manifest: dict[str, Any], todo: list[tuple[str, str, os.stat_result, str]],
+    def _update(self, manifest: dict[str, Any], todo: list[tuple[str, str, str]],
                 gone: set[str], offsets: dict[str, int]) -> dict[str, Any]:
-        """Parse what changed, in batches of about :data:`BATCH_BYTES` of input each.
+        """Read what changed; parse it in batches of about :data:`BATCH_BYTES` each.
 
         Each batch becomes one segment, so memory stays bounded however large the runs
-        directory is (only one batch's bytes and rows are held at a time)."""
+        directory or one file is (only one batch's bytes and rows are held at a time)."""
         files = manifest["files"]
+        before = {src: list(entry["segments"]) for src, entry in files.items()}
+        changed = False
         for src in gone:
             files.pop(src, None)
-        batch: list[_Piece] = []
-        batch_parquet: list[pl.DataFrame] = []
-        size: float = 0
-        for src, path, info, mode in todo:
-            entry = files.get(src) if mode == "append" else None
-            local = Diagnostics()
-            ident = _identity(info)
-            if path.endswith(".parquet"):
-                frame = read_parquet(path, local)
-                if frame is not None:
-                    batch_parquet.append(frame.with_columns(pl.lit(src).alias(SRC)))
-                    size += frame.estimated_size()
-                files[src] = {**ident, "offset": ident["size"], "lines": 0, "check": "",
-                              "segments": [], "notes": _shifted(local, 1), "tail": None}
+        self._batch: list[_Piece] = []
+        self._batch_parquet: list[pl.DataFrame] = []
+        self._size: float = 0
+        for src, path, mode in todo:
+            old = files.get(src)
+            if _plain_jsonl(path):
+                self._read_jsonl(manifest, src, path, mode, offsets.get(path, 0))
             else:
-                base = offsets.get(path, 0)
-                start = entry["offset"] if entry else base
-                first_line = entry["lines"] + 1 if entry else 1 + _newlines_before(path, base)
-                data = self._read_from(path, start, local)
-                body, tail_note = self._whole_lines(path, data, start, first_line, local)
-                consumed = min(len(body), len(data))  # a parsed tail has no newline yet
-                offset = start + consumed
-                lines = data.count(b"\n", 0, consumed)
-                files[src] = {
-                    **ident,
-                    "base": base,
-                    "offset": offset,
-                    "lines": first_line - 1 + lines,
-                    "check": _check(path, offset) if not path.endswith(".gz") else "",
-                    "segments": list(entry["segments"]) if entry else [],
-                    "notes": (entry["notes"] if entry else []) + _shifted(local, 1),
-                    "tail": tail_note,
-                }
-                if body:
-                    batch.append(_Piece(src, path, body, first_line,
-                                        lines + (len(body) > len(data))))
-                    size += len(body)
-            if size >= BATCH_BYTES:
-                self._write_batch(manifest, batch, batch_parquet)
-                batch, batch_parquet, size = [], [], 0
-        self._write_batch(manifest, batch, batch_parquet)
+                self._read_whole(manifest, src, path, mode)
+            changed = changed or files[src] != old
+        self._flush_batch(manifest)
         self._maybe_merge(manifest)
-        self._save_manifest(manifest)
+        new_state = bool(gone) or any(before.get(src) != entry["segments"]
+                                      for src, entry in files.items())
+        if changed or new_state:
+            self._save_manifest(manifest, new_state)
         self._empty_trash(manifest)
         return manifest
+
+    def _entry(self, old: dict[str, Any] | None, ident: dict[str, int], seen: int,
+               **fields: Any) -> dict[str, Any]:
+        """A manifest entry. A file found unchanged but still racy keeps its old
+        ``seen_ns``: the entry stays as it was, and the file is checked again next time."""
+        if old is not None and _same(old, ident) and _racy({**ident, "seen_ns": seen}):
+            seen = old["seen_ns"]
+        return {**ident, "seen_ns": seen, **fields}
+
+    def _add(self, manifest: dict[str, Any], piece: _Piece | None,
+             frame: pl.DataFrame | None = None) -> None:
+        if piece is not None:
+            self._batch.append(piece)
+            self._size += len(piece.body)
+        if frame is not None:
+            self._batch_parquet.append(frame)
+            self._size += frame.estimated_size()
+        if self._size >= BATCH_BYTES:
+            self._flush_batch(manifest)
+
+    def _flush_batch(self, manifest: dict[str, Any]) -> None:
+        self._write_batch(manifest, self._batch, self._batch_parquet)
+        self._batch, self._batch_parquet, self._size = [], [], 0
+
+    def _read_jsonl(self, manifest: dict[str, Any], src: str, path: str, mode: str,
+                    base: int) -> None:
+        """Bring one JSONL file's entry up to date: check its cached prefix by hash (mode
+        ``verify``) and parse only what follows, or parse it all again."""
+        files = manifest["files"]
+        old = files.get(src)
+        seen = time.time_ns()  # before the file is looked at: see _racy
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - closed in the finally below
+        except OSError as exc:
+            ident = _identity(os.stat(path))
+            files[src] = self._entry(None, ident, seen, base=base, offset=base, lines=0,
+                                     sha="", tail_bytes=0, segments=[], tail=None,
+                                     notes=[[0, f"cannot read: {exc.strerror}", "unreadable"]])
+            return
+        try:
+            ident = _identity(os.fstat(fh.fileno()))
+            hasher = None
+            if (mode == "verify" and old is not None
+                    and (old["dev"], old["ino"]) == (ident["dev"], ident["ino"])):
+                hasher = _hash_prefix(fh, base, old["offset"])
+                if hasher is not None and hasher.hexdigest() != old["sha"]:
+                    hasher = None  # edited in place: every row of it is read again
+            if hasher is not None and old is not None and old["offset"] > base:
+                start, first_line = old["offset"], old["lines"] + 1
+                # A torn tail already too long to be read is not read again.
+                skip = old["tail_bytes"] if old["tail_bytes"] > _records.MAX_LINE_BYTES else 0
+                segments, notes = list(old["segments"]), list(old["notes"])
+            else:
+                first_line = 1 + count_newlines(fh, base)
+                start, skip, segments, notes = base, 0, [], []
+                hasher = hashlib.sha256()
+            entry = {"base": base, "segments": segments, "notes": notes}
+            files[src] = {**(old or {}), **entry}  # where _write_batch adds segments
+            local = Diagnostics()
+            reader = LineReader(path, local, start, first_line, hasher, fh=fh, skip_tail=skip)
+            for chunk in reader:
+                self._add(manifest, _Piece(src, path, chunk.body, chunk.first_line,
+                                           chunk.lines))
+            current = files[src]
+            files[src] = self._entry(
+                old, ident, seen, base=base, offset=reader.end, lines=reader.lines,
+                sha=hasher.hexdigest(), tail_bytes=reader.tail, segments=current["segments"],
+                notes=current["notes"] + _shifted(local, 1), tail=reader.torn)
+        finally:
+            fh.close()
+
+    def _read_whole(self, manifest: dict[str, Any], src: str, path: str, mode: str) -> None:
+        """Bring one Parquet or gzip file's entry up to date: unchanged if its hash is,
+        else read again whole."""
+        files = manifest["files"]
+        old = files.get(src)
+        seen = time.time_ns()
+        local = Diagnostics()
+        try:
+            with open(path, "rb") as fh:
+                ident = _identity(os.fstat(fh.fileno()))
+                sha = _digest_file(fh)  # before the read: a change meanwhile shows next time
+        except OSError as exc:
+            ident = _identity(os.stat(path))
+            files[src] = self._entry(None, ident, seen, base=0, offset=0, lines=0, sha="",
+                                     tail_bytes=0, segments=[], tail=None,
+                                     notes=[[0, f"cannot read: {exc.strerror}", "unreadable"]])
+            return
+        if mode == "verify" and old is not None and old["sha"] == sha:
+            files[src] = self._entry(old, ident, seen, **{
+                k: old[k] for k in ("base", "offset", "lines", "sha", "tail_bytes",
+                                    "segments", "notes", "tail")})
+            return
+        files[src] = {**ident, "seen_ns": seen, "base": 0, "offset": ident["size"], "lines": 0,
+                      "sha": sha, "tail_bytes": 0, "segments": [], "notes": [], "tail": None}
+        if path.endswith(".parquet"):
+            frame = read_parquet(path, local)
+            if frame is not None:
+                self._add(manifest, None, frame.with_columns(pl.lit(src).alias(SRC)))
+        else:
+            reader = LineReader(path, local)
+            for chunk in reader:
+                self._add(manifest, _Piece(src, path, chunk.body, chunk.first_line,
+                                           chunk.lines))
+            files[src]["lines"], files[src]["tail"] = reader.lines, reader.torn
+        files[src]["notes"] += _shifted(local, 1)
 
     def _write_batch(self, manifest: dict[str, Any], pieces: list[_Piece],
                      parquet_frames: list[pl.DataFrame]) -> None:
@@ -436,41 +558,6 @@ class Cache:
             seg = self._write_segment(manifest, raw)
             for src in raw.get_column(SRC).unique().to_list():
                 files[src]["segments"].append(seg)
-
-    @staticmethod
-    def _read_from(path: str, start: int, diags: Diagnostics) -> bytes:
-        if start == 0:
-            return read_bytes(path, diags) or b""
-        try:
-            with open(path, "rb") as fh:
-                fh.seek(start)
-                return fh.read()
-        except OSError as exc:
-            diags.add(path, 0, f"cannot read: {exc.strerror}", "unreadable")
-            return b""
-
-    @staticmethod
-    def _whole_lines(path: str, data: bytes, start: int, first_line: int,
-                     diags: Diagnostics) -> tuple[bytes, list[Any] | None]:
-        """Whole lines of ``data``; a torn tail is left uncached and noted."""
-        if _BLANK.fullmatch(data) is not None:  # (no copy, unlike data.strip())
-            if start == 0:
-                diags.add(path, 0, "empty file", "empty")
-            return b"", None  # re-read from the start next time if it changes
-        if data.endswith(b"\n"):
-            return data, None
-        cut = data.rfind(b"\n") + 1
-        tail = data[cut:]
-        if not tail.strip():
-            return data[:cut], None
-        try:
-            fmt.parse_line(tail)  # a whole record that only lacks its newline
-            return data + b"\n", None
-        except ValueError:
-            pass
-        line = first_line + data.count(b"\n", 0, cut)
-        return data[:cut], [line, "torn last line (file cut while being written); skipped",
-                            "torn"]
 
     def _write_segment(self, manifest: dict[str, Any], raw: pl.DataFrame) -> str:
         seg = str(manifest["next"])
@@ -551,7 +638,7 @@ class Cache:
                 with contextlib.suppress(OSError):
                     os.unlink(self.folder / name)
         if expired:
-            self._save_manifest(manifest)
+            self._save_manifest(manifest, new_state=False)
 
     def _raw_data(self, manifest: dict[str, Any], files: list[str]) -> RawData:
         live = self._live(manifest)
@@ -571,7 +658,8 @@ class Cache:
             if not entry:
                 continue
             path = os.path.join(self.given, src)
-            for line, message, kind in entry["notes"] + ([entry["tail"]] if entry["tail"] else []):
+            notes = sorted(entry["notes"], key=lambda note: note[0])  # in line order
+            for line, message, kind in notes + ([entry["tail"]] if entry["tail"] else []):
                 if kind == "blank":
                     diags.blank_lines += int(message.split()[0])
                 else:
@@ -623,13 +711,6 @@ def clear(runs_dir: str | os.PathLike[str] | None = None) -> list[Path]:
             shutil.rmtree(folder)
             removed.append(folder)
     return removed
-
-
-def _newlines_before(path: str, offset: int) -> int:
-    if not offset:
-        return 0
-    with open(path, "rb") as fh:
-        return fh.read(offset).count(b"\n")
 
 
 def read(runs_dir: str | os.PathLike[str], files: list[str],

@@ -6,27 +6,30 @@ runs and points tables (:mod:`xpcli.dataset` builds those) or of the cache
 
 - :func:`find_files` lists the ``*.jsonl``, ``*.jsonl.gz`` and ``*.parquet`` files;
 - :func:`read_records` reads files into one raw frame (:data:`RAW_SCHEMA`, a row per
-  record); :func:`read_bytes`, :func:`fast_frame`, :func:`careful_frame`,
-  :func:`parse_jsonl` and :func:`read_parquet` are its steps, for callers that hold the
-  bytes themselves;
+  record); :class:`LineReader` (whole lines of a JSONL file, in bounded chunks),
+  :func:`fast_frame`, :func:`careful_frame`, :func:`parse_jsonl` and
+  :func:`read_parquet` are its steps, for callers that read the bytes themselves;
 - :func:`superseded` says which JSONL files a compacted Parquet file already holds;
 - :func:`write_parquet` writes raw records back, atomically.
 
 Bad input never stops a read: a torn last line, a malformed line, an empty file or an
 unreadable file is skipped and recorded in a :class:`Diagnostics` with its file and line.
+Memory stays bounded by the chunk size, not by the size of a file: a JSONL file is read
+:data:`CHUNK_BYTES` at a time, and a line longer than :data:`MAX_LINE_BYTES` is
+skipped (and reported) without being held.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
 import os
+import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import polars as pl
 
@@ -143,36 +146,230 @@ def find_files(runs_dir: str | os.PathLike[str]) -> list[str]:
 
 # -- reading records ---------------------------------------------------------------------
 
+#: A JSONL file is read this many bytes at a time, so memory does not grow with its size.
+CHUNK_BYTES = 32 << 20
+#: Whole lines are parsed in batches of about this many bytes (without the cache).
+PARSE_BYTES = 128 << 20
+#: A line longer than this is skipped and reported without being held in memory: no
+#: record a training job writes comes near it, and a reader must not need gigabytes for
+#: one line of a damaged or hostile file.
+MAX_LINE_BYTES = 64 << 20
+#: Compressed bytes of a gzip file read at a time.
+_GZ_READ = 1 << 20
+#: What a torn last line is reported as.
+TORN_MESSAGE = "torn last line (file cut while being written); skipped"
+_BLANK = re.compile(rb"\s*")
 
-def read_bytes(path: str, diags: Diagnostics) -> bytes | None:
-    """The bytes of ``path`` (decompressed for ``.gz``; a damaged gzip stream yields what
-    it holds); None, with a diagnostic, when the file cannot be read."""
+
+def _gunzip(fh: IO[bytes], path: str, diags: Diagnostics, size: int) -> Iterator[bytes]:
+    """The decompressed bytes of a gzip file (any number of members), at most ``size`` at
+    a time. A damaged or cut stream yields what decompressed and is reported (``torn``)."""
+    pending = fh.read(_GZ_READ)
+    if not pending:
+        return  # an empty file
+    stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-        if path.endswith(".gz"):
+        while True:
+            out = stream.decompress(pending, size)
+            pending = stream.unconsumed_tail
+            if out:
+                yield out
+            if stream.eof:  # the end of one member: another may follow
+                rest = stream.unused_data
+                while len(rest) < 2:
+                    more = fh.read(_GZ_READ)
+                    if not more:
+                        break
+                    rest += more
+                if not rest:
+                    return
+                if rest[:2] != b"\x1f\x8b":
+                    raise zlib.error("not a gzip stream after the end of the last one")
+                stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                pending = rest
+            elif len(out) < size and not pending:  # all input used: read more
+                pending = fh.read(_GZ_READ)
+                if not pending:
+                    raise EOFError("compressed file ended before the end-of-stream marker "
+                                   "was reached")
+    except (zlib.error, EOFError) as exc:
+        diags.add(path, 0, f"damaged gzip ({exc}); read what was intact", "torn")
+
+
+@dataclass
+class Chunk:
+    """Whole lines of one JSONL file: ``body`` ends in a newline, its first line is line
+    ``first_line`` of the file, and it holds ``lines`` newlines."""
+
+    path: str
+    body: bytes
+    first_line: int
+    lines: int
+
+
+class LineReader:
+    """The whole lines of one JSONL file (plain or gzip) from a byte offset, in chunks.
+
+    Iterating yields :class:`Chunk` objects of about :data:`CHUNK_BYTES` each, so a file of
+    any size is read in bounded memory. Problems go to ``diags`` with their line numbers
+    (a line longer than :data:`MAX_LINE_BYTES`, a damaged gzip stream, an empty file, an
+    unreadable file), except a torn last line: that is kept in ``torn`` (``[line, message,
+    "torn"]``), for a caller that looks at the tail again later (the cache). A last line
+    without its newline that is a whole record is read.
+
+    After the iteration: ``end`` is the offset just after the last line read (a torn last
+    line is left: the next read starts there); ``lines`` the number of lines before
+    ``end``; ``tail`` the size of the torn last line; ``hasher``, if given, has been fed
+    exactly the bytes ``start..end``.
+
+    ``fh``: the file, already open and positioned at ``start`` (else it is opened).
+    ``skip_tail``: the ``skip_tail`` bytes at ``start`` are known to start a line longer
+    than :data:`MAX_LINE_BYTES` (a torn tail seen before); they are not read again unless
+    the line ends (then only to hash them).
+    """
+
+    def __init__(self, path: str, diags: Diagnostics, start: int = 0, first_line: int = 1,
+                 hasher: Any = None, fh: IO[bytes] | None = None, skip_tail: int = 0,
+                 chunk_bytes: int | None = None) -> None:
+        self.path = path
+        self.diags = diags
+        self.start = start
+        self.hasher = hasher
+        self.skip_tail = skip_tail
+        self.chunk_bytes = chunk_bytes or CHUNK_BYTES
+        self._fh = fh
+        self.end = start
+        self.lines = first_line - 1
+        self.tail = 0
+        self.torn: list[Any] | None = None
+
+    def __iter__(self) -> Iterator[Chunk]:
+        fh = self._fh
+        try:
+            if fh is None:
+                fh = open(self.path, "rb")  # noqa: SIM115 - closed below, after the last chunk
+                if self.start:
+                    fh.seek(self.start)
+            if self.skip_tail:
+                fh.seek(self.start + self.skip_tail)
+            if self.path.endswith(".gz"):
+                blocks: Iterator[bytes] = _gunzip(fh, self.path, self.diags, self.chunk_bytes)
+            else:
+                blocks = iter(lambda: fh.read(self.chunk_bytes), b"")
+            yield from self._chunks(fh, blocks)
+        except OSError as exc:
+            self.diags.add(self.path, 0, f"cannot read: {exc.strerror or exc}", "unreadable")
+        finally:
+            if fh is not None and self._fh is None:
+                fh.close()
+
+    def _commit(self, chunk: Chunk, counted: bool = True) -> Chunk:
+        if self.hasher is not None:
+            self.hasher.update(chunk.body if counted else chunk.body[:-1])
+        self.end += len(chunk.body) if counted else len(chunk.body) - 1
+        if counted:
+            self.lines += chunk.lines
+        return chunk
+
+    def _chunks(self, fh: IO[bytes], blocks: Iterator[bytes]) -> Iterator[Chunk]:
+        path = self.path
+        pos = self.start  # the offset of buf[0] in the (decompressed) file
+        line = self.lines + 1  # the number of the line at buf[0]
+        buf = b""
+        long_from = -1  # while skipping a line that is too long: where it started
+        if self.skip_tail:
+            long_from, pos = self.start, self.start + self.skip_tail
+        held: Chunk | None = None  # leading blank lines, kept back: the file may be empty
+        sent = False
+        for block in blocks:
+            if long_from >= 0:
+                newline = block.find(b"\n")
+                pos += len(block) if newline < 0 else newline + 1
+                if newline < 0:
+                    continue
+                self._skip_long_line(fh, long_from, pos, line)
+                line += 1
+                long_from = -1
+                block = block[newline + 1:]
+            buf = buf + block if buf else block
+            cut = buf.rfind(b"\n") + 1
+            if cut:
+                chunk = Chunk(path, buf[:cut], line, buf.count(b"\n", 0, cut))
+                buf = buf[cut:]
+                pos += cut
+                line += chunk.lines
+                if not sent and held is None and _BLANK.fullmatch(chunk.body):
+                    held = chunk
+                    continue
+                if held is not None:
+                    yield self._commit(held)
+                    held = None
+                sent = True
+                yield self._commit(chunk)
+            if len(buf) > MAX_LINE_BYTES:
+                if held is not None:  # the line is content: the blank lines before it count
+                    yield self._commit(held)
+                    held = None
+                sent = True
+                long_from, pos, buf = pos, pos + len(buf), b""
+        if long_from >= 0:
+            self.tail = pos - long_from
+            self.torn = [line, TORN_MESSAGE, "torn"]
+        elif buf and _BLANK.fullmatch(buf) is None:
             try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError, zlib.error) as exc:
-                # A gzip stream cut short still yields what it holds.
-                data = _partial_gunzip(data)
-                diags.add(path, 0, f"damaged gzip ({exc}); read what was intact", "torn")
-    except OSError as exc:
-        diags.add(path, 0, f"cannot read: {exc.strerror}", "unreadable")
-        return None
-    return data
+                fmt.parse_line(buf)  # a whole record that only lacks its newline: read it
+                whole = len(buf) <= MAX_LINE_BYTES
+            except ValueError:
+                whole = False
+            if whole:
+                if held is not None:
+                    yield self._commit(held)
+                    held = None
+                sent = True
+                yield self._commit(Chunk(path, buf + b"\n", line, 1), counted=False)
+            else:
+                self.tail = len(buf)
+                self.torn = [line, TORN_MESSAGE, "torn"]
+        if held is not None and (sent or self.torn):
+            yield self._commit(held)
+        elif not sent and not self.torn and self.start == 0 and not self.skip_tail:
+            self.diags.add(path, 0, "empty file", "empty")
+
+    def _skip_long_line(self, fh: IO[bytes], start: int, end: int, line: int) -> None:
+        """Report the line ``start..end`` as too long; feed its bytes to the hasher."""
+        self.diags.add(self.path, line, f"line of {end - start:,} bytes, longer than "
+                       f"{MAX_LINE_BYTES >> 20} MiB; skipped", "malformed")
+        if self.hasher is not None:
+            # Read again, from the file: the bytes were not kept (only a plain file is
+            # hashed, so offsets are file offsets).
+            at = start
+            while at < end:
+                data = os.pread(fh.fileno(), min(1 << 20, end - at), at)
+                if not data:
+                    break
+                self.hasher.update(data)
+                at += len(data)
+        self.end = end
+        self.lines = line
 
 
-def _partial_gunzip(data: bytes) -> bytes:
-    out = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        return out.decompress(data)
-    except zlib.error:
-        return b""
+def count_newlines(fh: IO[bytes], end: int) -> int:
+    """The newlines in the first ``end`` bytes of ``fh``, read in chunks (``fh`` is left
+    at ``end``)."""
+    fh.seek(0)
+    count = 0
+    while end > 0:
+        data = fh.read(min(1 << 20, end))
+        if not data:
+            break
+        count += data.count(b"\n")
+        end -= len(data)
+    return count
 
 
 def _split_body(path: str, data: bytes, diags: Diagnostics) -> bytes:
-    """The whole lines of ``data``; a torn last line is recorded and dropped."""
+    """The whole lines of ``data``, all in memory (compaction hashes what it parses); a
+    torn last line is recorded and dropped."""
     if not data.strip():
         diags.add(path, 0, "empty file", "empty")
         return b""
@@ -185,8 +382,7 @@ def _split_body(path: str, data: bytes, diags: Diagnostics) -> bytes:
             fmt.parse_line(tail)
         except ValueError:
             line = data.count(b"\n", 0, cut) + 1
-            diags.add(path, line, "torn last line (file cut while being written); skipped",
-                      "torn")
+            diags.add(path, line, TORN_MESSAGE, "torn")
             return data[:cut]
     return data + b"\n"
 
@@ -290,10 +486,12 @@ def _lines_at(body: bytes, rows: list[int], escapes: bool) -> dict[int, bytes]:
     return found
 
 
-def careful_frame(path: str, body: bytes, diags: Diagnostics) -> pl.DataFrame:
-    """Parse line by line, recording each bad line with its number."""
+def careful_frame(path: str, body: bytes, diags: Diagnostics,
+                  first_line: int = 1) -> pl.DataFrame:
+    """Parse line by line, recording each bad line with its number (``body`` starts at
+    line ``first_line`` of ``path``)."""
     cols: dict[str, list[Any]] = {name: [] for name in RAW_SCHEMA}
-    for number, line in enumerate(body.split(b"\n")[:-1], start=1):
+    for number, line in enumerate(body.split(b"\n")[:-1], start=first_line):
         if not line.strip():
             diags.blank_lines += 1
             continue
@@ -325,32 +523,51 @@ def parse_jsonl(path: str, data: bytes, diags: Diagnostics) -> pl.DataFrame:
     return frame
 
 
-def _read_jsonl(paths: Sequence[str], diags: Diagnostics,
-                offsets: dict[str, int] | None = None) -> list[pl.DataFrame]:
-    bodies: list[tuple[str, bytes]] = []
-    for path in paths:
-        data = read_bytes(path, diags)
-        if data is None:
-            continue
-        if offsets and path in offsets:
-            data = data[offsets[path]:]  # the start is held by a compacted file
-        body = _split_body(path, data, diags)
-        if body:
-            bodies.append((path, body))
-    if not bodies:
+def parse_chunks(chunks: Sequence[Chunk], diags: Diagnostics) -> list[pl.DataFrame]:
+    """Raw frames of whole-line chunks: one Polars call when every line is clean, else
+    chunk by chunk, the careful path naming each bad line."""
+    if not chunks:
         return []
-    whole = fast_frame(b"".join(body for _, body in bodies))
+    newlines = sum(chunk.lines for chunk in chunks)
+    whole = fast_frame(b"".join(chunk.body for chunk in chunks), newlines)
     if whole is not None:
-        diags.blank_lines += sum(b.count(b"\n") for _, b in bodies) - whole.height
+        diags.blank_lines += newlines - whole.height
         return [whole]
     frames = []
-    for path, body in bodies:
-        frame = fast_frame(body)
+    for chunk in chunks:
+        frame = fast_frame(chunk.body, chunk.lines)
         if frame is None:
-            frame = careful_frame(path, body, diags)
+            frame = careful_frame(chunk.path, chunk.body, diags, chunk.first_line)
         else:
-            diags.blank_lines += body.count(b"\n") - frame.height
+            diags.blank_lines += chunk.lines - frame.height
         frames.append(frame)
+    return frames
+
+
+def _read_jsonl(paths: Sequence[str], diags: Diagnostics,
+                offsets: dict[str, int] | None = None) -> list[pl.DataFrame]:
+    frames: list[pl.DataFrame] = []
+    batch: list[Chunk] = []
+    size = 0
+    for path in paths:
+        base = offsets.get(path, 0) if offsets else 0  # the start is held by a compacted file
+        first_line = 1
+        if base:
+            try:
+                with open(path, "rb") as fh:
+                    first_line += count_newlines(fh, base)
+            except OSError:
+                pass  # the reader reports the file
+        reader = LineReader(path, diags, start=base, first_line=first_line)
+        for chunk in reader:
+            batch.append(chunk)
+            size += len(chunk.body)
+            if size >= PARSE_BYTES:
+                frames += parse_chunks(batch, diags)
+                batch, size = [], 0
+        if reader.torn:
+            diags.add(path, *reader.torn)
+    frames += parse_chunks(batch, diags)
     return frames
 
 
