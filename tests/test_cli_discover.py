@@ -248,3 +248,24 @@ def test_interrupted_exits_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.setattr(discover, "metrics_table", interrupted)
     result = CliRunner().invoke(cli, ["--runs", str(tmp_path), "metrics"])
     assert result.exit_code == 130 and "xp: interrupted" in result.stderr
+
+
+def test_a_polars_panic_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A Rust panic (BaseException, not Exception) while a query runs, e.g. on a damaged
+    cache segment: exit 1 and one line naming the way out, no traceback."""
+    import polars as pl
+    from click.testing import CliRunner
+
+    import xpcli.analysis.discover as discover
+    from xpcli.cli import cli
+
+    def panics(*args: object, **kwargs: object) -> None:
+        raise pl.exceptions.PanicException("assertion failed: offset + length <= self.length")
+
+    write_tiny(tmp_path)
+    monkeypatch.setattr(discover, "metrics_table", panics)
+    result = CliRunner().invoke(cli, ["--runs", str(tmp_path), "metrics"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: query failed: Polars panicked (assertion failed: offset + length <= "
+        "self.length): a damaged file? `xp cache clear` rebuilds the cache"]

@@ -447,3 +447,35 @@ def test_a_dataset_from_frames_in_memory() -> None:
     assert Dataset.from_frames(runs, points, params=[]).params == []
     got_runs, got_points = ds
     assert got_runs.collect().equals(runs) and got_points.collect().equals(points)
+
+
+@pytest.mark.parametrize("cache", ["cache", "no-cache"])
+def test_parquet_rows_that_jsonl_would_refuse_are_skipped_and_reported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: str) -> None:
+    """A row without a run (null or empty), with an unknown kind, or a point without a
+    name or value: skipped and reported by row number, as JSONL reports its lines."""
+    monkeypatch.setenv("XP_CACHE_DIR", str(tmp_path / "cache"))
+    if cache == "no-cache":
+        monkeypatch.setenv("XP_NO_CACHE", "1")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    pl.DataFrame({
+        "kind": ["point", "point", "point", "metric", "point", "point", "point"],
+        "run": ["x", None, "", "x", "x", "x", "y"],
+        "name": ["acc", "acc", "acc", "acc", None, "acc", "acc"],
+        "value": [0.5, 0.6, 0.7, 0.8, 0.9, None, 0.25],
+        "step": [1, 2, 3, 4, 5, 6, 7],
+    }).write_parquet(runs / "foreign.parquet")
+    ds = load(runs)
+    points = ds.points.sort("step").collect()
+    assert points.select("run", "step", "value").rows() == [("x", 1, 0.5), ("y", 7, 0.25)]
+    assert ds.runs.collect().sort("run").get_column("run").to_list() == ["x", "y"]
+    path = str(runs / "foreign.parquet")
+    assert [str(d) for d in ds.diagnostics.items] == [
+        f"{path}:2: missing or empty 'run'; row skipped",
+        f"{path}:3: missing or empty 'run'; row skipped",
+        f"{path}:4: unknown kind (expected 'run' or 'point'); row skipped",
+        f"{path}:5: missing or empty 'name'; row skipped",
+        f"{path}:6: missing 'value'; row skipped",
+    ]
+    assert ds.diagnostics.summary() == "5 malformed"

@@ -134,8 +134,8 @@ class Built:
                 info = json.load(fh)
             runs = pl.read_parquet(self.folder / f"built-{self.token}.runs.parquet")
             series = pl.read_parquet(self.folder / f"built-{self.token}.series.parquet")
-        except (OSError, ValueError, pl.exceptions.PolarsError):
-            return None
+        except (OSError, ValueError, pl.exceptions.PolarsError, pl.exceptions.PanicException):
+            return None  # missing, half-written or damaged: built again
         return runs, series, info
 
     def save(self, runs: pl.DataFrame, series: pl.DataFrame, info: dict[str, Any]) -> None:
@@ -725,6 +725,6 @@ def read(runs_dir: str | os.PathLike[str], files: list[str],
     try:
         folder.mkdir(parents=True, exist_ok=True)
         return Cache(runs_dir, folder).read(files, offsets)
-    except (OSError, WriteError):
-        # An unwritable or full cache folder must not stop a read: go without it.
+    except (OSError, WriteError, pl.exceptions.PanicException):
+        # An unwritable, full or damaged cache folder must not stop a read: go without it.
         return read_uncached(files, offsets)

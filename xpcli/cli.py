@@ -108,6 +108,16 @@ class XpGroup(click.Group):
                 raise
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise XpClickError(XpError(f"query failed: {first}")) from None
+        except BaseException as exc:
+            # A Rust panic in Polars derives from BaseException. Files are checked as they
+            # are read (a damaged one is reported and skipped), but a cache segment is
+            # scanned lazily, after that.
+            if os.environ.get("XP_DEBUG") == "1" or type(exc).__name__ != "PanicException":
+                raise
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "panic"
+            raise XpClickError(XpError(
+                f"query failed: Polars panicked ({first}): a damaged file? "
+                "`xp cache clear` rebuilds the cache")) from None
 
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

@@ -218,7 +218,9 @@ def _write_with_sources(records: pl.DataFrame, target: str,
     folder = os.path.dirname(target)
     tmp = os.path.join(folder, f".{os.path.basename(target)}.tmp")
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        # Page checksums: the JSONL sources are deleted next, so a bit flipped on disk
+        # later is only detectable from the file itself (readers verify them).
+        pq.write_table(table, tmp, compression="zstd", write_page_checksum=True)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)

@@ -13,9 +13,9 @@ runs and points tables (:mod:`xpcli.dataset` builds those) or of the cache
 - :func:`write_parquet` writes raw records back, atomically.
 
 Bad input never stops a read: a torn last line, a malformed line, an empty file or an
-unreadable file is skipped and recorded in a :class:`Diagnostics` with its file and line.
-Memory stays bounded by the chunk size, not by the size of a file: a JSONL file is read
-:data:`CHUNK_BYTES` at a time, and a line longer than :data:`MAX_LINE_BYTES` is
+unreadable or damaged file is skipped and recorded in a :class:`Diagnostics` with its file
+and line. Memory stays bounded by the chunk size, not by the size of a file: a JSONL file
+is read :data:`CHUNK_BYTES` at a time, and a line longer than :data:`MAX_LINE_BYTES` is
 skipped (and reported) without being held.
 """
 
@@ -159,6 +159,12 @@ _GZ_READ = 1 << 20
 #: What a torn last line is reported as.
 TORN_MESSAGE = "torn last line (file cut while being written); skipped"
 _BLANK = re.compile(rb"\s*")
+
+
+def _damaged(exc: BaseException) -> str:
+    """The first line of an exception's text, short, for a diagnostic."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:100] if text else type(exc).__name__
 
 
 def _gunzip(fh: IO[bytes], path: str, diags: Diagnostics, size: int) -> Iterator[bytes]:
@@ -395,11 +401,11 @@ def fast_frame(body: bytes, newlines: int | None = None) -> pl.DataFrame | None:
         # Values as numbers first: about 30% faster. Only a file holding "NaN"/"Infinity"
         # values (or a bad line) pays for the second, text-valued parse.
         frame = pl.read_ndjson(io.BytesIO(body), schema=_FLOAT_SCHEMA)
-    except Exception:  # noqa: BLE001
+    except (Exception, pl.exceptions.PanicException):  # noqa: BLE001
         try:
             frame = pl.read_ndjson(io.BytesIO(body), schema=_JSON_SCHEMA)
-        except Exception:  # noqa: BLE001 - any parse error sends the file to the careful path
-            return None
+        except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - any parse error
+            return None  # (even a panic) sends the lines to the careful path
     value = frame["value"].cast(pl.Float64, strict=False)
     kind = frame["kind"]
     bad = (
@@ -572,13 +578,33 @@ def _read_jsonl(paths: Sequence[str], diags: Diagnostics,
 
 
 def read_parquet(path: str, diags: Diagnostics) -> pl.DataFrame | None:
-    """A Parquet file of records; missing columns are null, ``kind`` defaults to point."""
+    """A Parquet file of records; missing columns are null, ``kind`` defaults to point.
+
+    Page checksums are verified where the file has them (xp writes them): a file that
+    fails, or that cannot be decoded at all, is reported as damaged and skipped whole,
+    never read in part. Rows that JSONL would refuse (no ``run``, an unknown ``kind``, a
+    point without a name or value, an infinite time) are skipped and reported by row."""
+    import pyarrow.parquet as pq
+
     try:
-        frame = pl.read_parquet(path)
-    except Exception as exc:  # noqa: BLE001 - any damage: report the file, read the rest
-        diags.add(path, 0, f"unreadable Parquet ({str(exc).splitlines()[0][:100]}); skipped",
-                  "unreadable")
+        with pq.ParquetFile(path, page_checksum_verification=True) as source:
+            table = source.read()
+    except OSError as exc:
+        if exc.errno is not None:  # the file system, not the content
+            diags.add(path, 0, f"cannot read: {exc.strerror}", "unreadable")
+            return None
+        diags.add(path, 0, f"damaged Parquet file ({_damaged(exc)}); skipped", "unreadable")
         return None
+    except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001 - any damage
+        diags.add(path, 0, f"damaged Parquet file ({_damaged(exc)}); skipped", "unreadable")
+        return None
+    try:
+        frame = pl.from_arrow(table)
+    except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001
+        diags.add(path, 0, f"Parquet columns xp cannot read ({_damaged(exc)}); skipped",
+                  "malformed")
+        return None
+    assert isinstance(frame, pl.DataFrame)  # from_arrow of a Table
     if "run" not in frame.columns:
         diags.add(path, 0, "Parquet file without a 'run' column; skipped", "malformed")
         return None
@@ -592,9 +618,9 @@ def read_parquet(path: str, diags: Diagnostics) -> pl.DataFrame | None:
             exprs.append(pl.col(name).cast(dtype, strict=False))
     try:
         out = frame.select(exprs)
-    except Exception as exc:  # noqa: BLE001
-        first = str(exc).strip().splitlines()[0][:100] if str(exc).strip() else type(exc).__name__
-        diags.add(path, 0, f"Parquet columns of the wrong type ({first}); skipped", "malformed")
+    except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001
+        diags.add(path, 0, f"Parquet columns of the wrong type ({_damaged(exc)}); skipped",
+                  "malformed")
         return None
     # A cast that cannot apply may still "succeed" (a struct casts field by field).
     wrong = [f"{name} ({frame.schema[name]})" for name, dtype in RAW_SCHEMA.items()
@@ -603,7 +629,32 @@ def read_parquet(path: str, diags: Diagnostics) -> pl.DataFrame | None:
         diags.add(path, 0, f"Parquet columns of the wrong type: {', '.join(wrong)}; skipped",
                   "malformed")
         return None
-    return out
+    return _refuse_rows(path, out, diags)
+
+
+#: The rows of a Parquet file that JSONL would refuse, with the reason parse_line gives.
+_BAD_ROWS = (
+    (pl.col("run").is_null() | (pl.col("run") == ""), "missing or empty 'run'"),
+    (~pl.col("kind").is_in(["run", "point"]).fill_null(False),
+     "unknown kind (expected 'run' or 'point')"),
+    ((pl.col("kind") == "point") & (pl.col("name").is_null() | (pl.col("name") == "")),
+     "missing or empty 'name'"),
+    ((pl.col("kind") == "point") & pl.col("value").is_null(), "missing 'value'"),
+    (pl.col("time").is_infinite(), "'time' must be a finite number"),
+)
+
+
+def _refuse_rows(path: str, frame: pl.DataFrame, diags: Diagnostics) -> pl.DataFrame:
+    """``frame`` without the rows JSONL would refuse, each reported with its row number."""
+    reasons = pl.coalesce([pl.when(test.fill_null(False)).then(pl.lit(why))
+                           for test, why in _BAD_ROWS])
+    bad = frame.select(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("row"),
+                       reasons.alias("why")).filter(pl.col("why").is_not_null())
+    if bad.height == 0:
+        return frame
+    for row, why in bad.iter_rows():
+        diags.add(path, row, f"{why}; row skipped")
+    return frame.filter(~pl.any_horizontal(*[t.fill_null(False) for t, _ in _BAD_ROWS]))
 
 
 def read_records(paths: Sequence[str], diags: Diagnostics | None = None,
@@ -707,19 +758,27 @@ def superseded(runs_dir: str, files: Iterable[str]) -> Superseded:
 # -- writing records ---------------------------------------------------------------------
 
 
-def write_parquet_frame(frame: pl.DataFrame, path: str | os.PathLike[str]) -> None:
+def write_parquet_frame(frame: pl.DataFrame, path: str | os.PathLike[str],
+                        checksums: bool = False) -> None:
     """Write ``frame`` as a Parquet file, atomically.
 
     The file appears complete or not at all: it is written beside its target under a
     hidden name, synced, then renamed. A failed write (disk full, permission denied)
-    raises :class:`WriteError` and leaves the target as it was.
+    raises :class:`WriteError` and leaves the target as it was. ``checksums``: write a
+    CRC with every page (through pyarrow), which :func:`read_parquet` verifies.
     """
     target = os.fspath(path)
     folder = os.path.dirname(target) or "."
     tmp = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}.tmp")
     try:
         os.makedirs(folder, exist_ok=True)
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        if checksums:
+            import pyarrow.parquet as pq
+
+            pq.write_table(frame.to_arrow(), tmp, compression="zstd",
+                           write_page_checksum=True)
+        else:
+            frame.write_parquet(tmp, compression="zstd", statistics=True)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -734,5 +793,7 @@ def write_parquet_frame(frame: pl.DataFrame, path: str | os.PathLike[str]) -> No
 
 
 def write_parquet(raw: pl.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write raw records (:data:`RAW_SCHEMA` columns, in that order) as Parquet, atomically."""
-    write_parquet_frame(raw.select([pl.col(n).cast(t) for n, t in RAW_SCHEMA.items()]), path)
+    """Write raw records (:data:`RAW_SCHEMA` columns, in that order) as Parquet, atomically,
+    with page checksums."""
+    write_parquet_frame(raw.select([pl.col(n).cast(t) for n, t in RAW_SCHEMA.items()]), path,
+                        checksums=True)
