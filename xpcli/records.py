@@ -29,7 +29,7 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import polars as pl
 
@@ -599,25 +599,11 @@ def read_parquet(path: str, diags: Diagnostics) -> pl.DataFrame | None:
         diags.add(path, 0, f"damaged Parquet file ({_damaged(exc)}); skipped", "unreadable")
         return None
     try:
-        frame = pl.from_arrow(table)
-    except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001
-        diags.add(path, 0, f"Parquet columns xp cannot read ({_damaged(exc)}); skipped",
-                  "malformed")
-        return None
-    assert isinstance(frame, pl.DataFrame)  # from_arrow of a Table
-    if "run" not in frame.columns:
-        diags.add(path, 0, "Parquet file without a 'run' column; skipped", "malformed")
-        return None
-    exprs = []
-    for name, dtype in RAW_SCHEMA.items():
-        if name not in frame.columns:
-            exprs.append(pl.lit("point" if name == "kind" else None, dtype).alias(name))
-        elif name in ("context", "params", "meta") and isinstance(frame.schema[name], pl.Struct):
-            exprs.append(pl.col(name).struct.json_encode().alias(name))
-        else:
-            exprs.append(pl.col(name).cast(dtype, strict=False))
-    try:
-        out = frame.select(exprs)
+        frame = cast(pl.DataFrame, pl.from_arrow(table))  # a Table gives a DataFrame
+        if "run" not in frame.columns:
+            diags.add(path, 0, "Parquet file without a 'run' column; skipped", "malformed")
+            return None
+        out = frame.select(_raw_columns(frame))
     except (Exception, pl.exceptions.PanicException) as exc:  # noqa: BLE001
         diags.add(path, 0, f"Parquet columns of the wrong type ({_damaged(exc)}); skipped",
                   "malformed")
@@ -630,6 +616,20 @@ def read_parquet(path: str, diags: Diagnostics) -> pl.DataFrame | None:
                   "malformed")
         return None
     return _refuse_rows(path, out, diags)
+
+
+def _raw_columns(frame: pl.DataFrame) -> list[pl.Expr]:
+    """The :data:`RAW_SCHEMA` columns of a Parquet file's frame: missing ones null (``kind``
+    a point), objects as JSON text, the rest cast where possible."""
+    exprs = []
+    for name, dtype in RAW_SCHEMA.items():
+        if name not in frame.columns:
+            exprs.append(pl.lit("point" if name == "kind" else None, dtype).alias(name))
+        elif name in ("context", "params", "meta") and isinstance(frame.schema[name], pl.Struct):
+            exprs.append(pl.col(name).struct.json_encode().alias(name))
+        else:
+            exprs.append(pl.col(name).cast(dtype, strict=False))
+    return exprs
 
 
 #: The rows of a Parquet file that JSONL would refuse, with the reason parse_line gives.
