@@ -363,6 +363,65 @@ def test_a_file_changed_just_before_a_read_is_checked_again(
     assert str(path) not in opened
 
 
+# -- frames outlive the segments they were loaded from ----------------------------------
+
+MERGE_IN_ANOTHER_PROCESS = r"""
+import sys
+import xpcli
+from xpcli import cache
+cache.MAX_SEGMENTS = 1      # the next update merges every segment into one
+cache.GRACE_SECONDS = -1.0  # and deletes the merged-away segments at once
+xpcli.load(sys.argv[1])
+"""
+
+
+def test_a_loaded_frame_stays_readable_after_another_process_merged_its_segments(
+        tmp_path: Path, own_cache: Path) -> None:
+    runs = tmp_path / "runs"
+    writer = write_run(runs, "a", [1.0, 2.0])
+    write_run(runs, "b", [5.0]).close(time=T0 + 9)
+    first = load(runs)
+    segments = {s["file"] for s in manifest(own_cache)["segments"].values()}
+    writer.track(3.0, "m", step=2, time=T0 + 2)
+    writer.close(time=T0 + 9)
+    proc = subprocess.run([sys.executable, "-c", MERGE_IN_ANOTHER_PROCESS, str(runs)],
+                          env={**os.environ, "XP_CACHE_DIR": str(own_cache)},
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (folder,) = [p for p in own_cache.iterdir() if p.is_dir()]
+    assert not any((folder / name).exists() for name in segments)  # merged and deleted
+    got = first.points.sort("run", "step").collect()
+    assert got.get_column("value").to_list() == [1.0, 2.0, 5.0]  # the state it loaded
+    assert values(runs) == [1.0, 2.0, 3.0, 5.0]
+
+
+def test_a_loaded_frame_stays_readable_after_the_cache_is_cleared(tmp_path: Path,
+                                                                  own_cache: Path) -> None:
+    runs = tmp_path / "runs"
+    write_run(runs, "a", [1.0, 2.0]).close(time=T0 + 9)
+    runs_frame, points = load(runs)
+    assert cache.clear(runs)
+    assert points.collect().get_column("value").to_list() == [1.0, 2.0]
+    assert runs_frame.collect().get_column("points").to_list() == [2]
+
+
+def test_a_cache_that_vanishes_while_it_is_read_falls_back_to_the_sources(
+        tmp_path: Path, own_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runs = tmp_path / "runs"
+    write_run(runs, "a", [1.0, 2.0]).close(time=T0 + 9)
+    assert values(runs) == [1.0, 2.0]
+    real = cache.Cache._raw_data
+
+    def cleared_meanwhile(self, manifest, files):  # noqa: ANN001, ANN202
+        cache.clear(runs)  # `xp cache clear` in another shell, between two steps
+        return real(self, manifest, files)
+
+    monkeypatch.setattr(cache.Cache, "_raw_data", cleared_meanwhile)
+    ds = load(runs)
+    assert ds.points.collect().get_column("value").to_list() == [1.0, 2.0]
+    assert not len(ds.diagnostics)
+
+
 # -- bounded memory per file -------------------------------------------------------------
 
 

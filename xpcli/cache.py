@@ -25,8 +25,11 @@ How a read works:
    of one file.
 4. The manifest is replaced atomically. Updates take an exclusive lock (``flock``) on the
    cache folder, so several ``xp`` processes can read at once; writers never wait for
-   readers. A merged-away segment is kept for a grace period before deletion, because a
-   reader that loaded the previous manifest may still be scanning it.
+   readers. A reader opens the segments it uses when it loads, and the frames it returns
+   hold them open: a segment merged away (deleted after a grace period, which covers
+   readers between loading the manifest and opening the segments) or a cache folder
+   cleared while a frame is alive stays readable through it. A cache that vanishes while
+   it is being read is bypassed: the sources are read instead.
 
 A torn last line (a job writing right now) is never cached: the cache keeps only whole
 lines, and the tail is looked at again when the file changes. A torn line longer than
@@ -618,9 +621,14 @@ class Cache:
             self._retire(manifest, name)
 
     def _scan(self, seg: str, manifest: dict[str, Any], srcs: set[str]) -> pl.LazyFrame:
-        """A segment's rows of ``srcs`` (no filter when that is all of them)."""
+        """A segment's rows of ``srcs`` (no filter when that is all of them).
+
+        The segment is opened here and the frame holds the open file: however late it is
+        collected, it reads this segment, even after a merge deleted it or the cache
+        folder was cleared (an unlinked file lives while it is open)."""
         info = manifest["segments"][seg]
-        scan = pl.scan_parquet(self.folder / info["file"])
+        with open(self.folder / info["file"], "rb") as fh:
+            scan = pl.scan_parquet(fh)  # Polars keeps a duplicate of the descriptor
         if srcs != set(info["srcs"]):
             scan = scan.filter(pl.col(SRC).is_in(sorted(srcs)))
         return scan
@@ -725,6 +733,7 @@ def read(runs_dir: str | os.PathLike[str], files: list[str],
     try:
         folder.mkdir(parents=True, exist_ok=True)
         return Cache(runs_dir, folder).read(files, offsets)
-    except (OSError, WriteError, pl.exceptions.PanicException):
-        # An unwritable, full or damaged cache folder must not stop a read: go without it.
+    except (OSError, WriteError, pl.exceptions.PolarsError, pl.exceptions.PanicException):
+        # An unwritable, full or damaged cache folder, or one cleared while it was read,
+        # must not stop a read: go without it, to the sources.
         return read_uncached(files, offsets)
