@@ -135,3 +135,42 @@ def test_invalid_utf8_in_where_and_pickers_is_a_spec_error(call: Callable[[], ob
 def test_valid_non_ascii_text_still_parses() -> None:
     assert parse_metric_specs("f1:lang=é")[0].context == (("lang", "é"),)
     FRAME.filter(compile_where('run == "日本"', SCHEMA))
+
+
+# -- globs in linear time ----------------------------------------------------------------
+
+#: One value of 306 characters on which a regex with one ``.*`` per star backtracks for
+#: minutes: every way to place five ``a`` pieces is tried before failing on ``b``.
+LONG_PATH = "a" * 305 + "c"
+PATHS = pl.DataFrame({"run": ["r"] * 3, "name": ["f1"] * 3, "path": [LONG_PATH, "xay", "b"],
+                      "step": [1] * 3, "epoch": [1.0] * 3, "time": [1.0] * 3,
+                      "value": [0.1, 0.2, 0.3]})
+
+
+def test_a_hostile_glob_answers() -> None:
+    """Waits for the answer (no_hang only turns a hang into a failure)."""
+    from xpcli.spec import expand
+
+    with no_hang(), pytest.raises(SpecError, match=r"no point of 'f1' has path=\*a\*a"):
+        expand(parse_metric_specs("f1:path=*a*a*a*a*a*b"), PATHS)
+    with no_hang():
+        (column,) = expand(parse_metric_specs("f1:path=*a*a*a*a*a*c"), PATHS)
+    assert column.context == (("path", LONG_PATH),)
+    with no_hang():
+        columns = expand(parse_metric_specs("f1:path=*a*"), PATHS)
+    assert [c.context for c in columns] == [(("path", LONG_PATH),), (("path", "xay"),)]
+
+
+def test_a_hostile_glob_answers_through_the_command(tmp_path) -> None:  # noqa: ANN001
+    from click.testing import CliRunner
+
+    from xpcli import Run
+    from xpcli.cli import cli
+
+    with Run(tmp_path, "r", flush_seconds=0) as run:
+        run.track(0.5, "f1", step=1, context={"path": LONG_PATH})
+    with no_hang():
+        result = CliRunner().invoke(cli, ["select", "--runs", str(tmp_path), "-m",
+                                          "f1:path=*a*a*a*a*a*b", "--format", "csv"])
+    assert result.exit_code == 2
+    assert "no point of 'f1' has path=*a*a*a*a*a*b" in result.stderr

@@ -1359,3 +1359,47 @@ def test_the_reducer_table_drives_the_parser_and_the_error_text() -> None:
         "f1@maxx: unknown reduce 'maxx' (expected one of last, first, max, min, mean, median, "
         "at=N, at-max(SPEC), at-min(SPEC))"
     )
+
+
+# -- glob matching -----------------------------------------------------------------------------
+
+
+def matching(values: list[str], pattern: str) -> list[str]:
+    """The values of the context key ``k`` that ``f1:k=PATTERN`` expands to."""
+    frame = pl.DataFrame({"run": "r", "name": "f1", "k": values, "step": 1, "epoch": 1.0,
+                          "time": 1.0, "value": 0.5})
+    try:
+        columns = expand(parse_metric_specs(f"f1:k={pattern}"), frame)
+    except SpecError as exc:
+        assert "no point of 'f1' has" in str(exc)
+        return []
+    return [dict(c.context)["k"] for c in columns]
+
+
+@pytest.mark.parametrize(("values", "pattern", "expected"), [
+    (["de", "d", "ed", "en"], "d*", ["d", "de"]),
+    (["de", "e", "dde", "en"], "?e", ["de"]),
+    (["a.b", "axb"], "a.b", ["a.b"]),  # a dot is a dot
+    (["a+b", "aab"], "a+*", ["a+b"]),
+    (["x$^|{}\\", "x$"], "x$^|{}\\", ["x$^|{}\\"]),
+    (["x$", "xy", "x"], "x?", ["x$", "xy"]),
+    (["line\nbreak", "a\nb"], "line?break", ["line\nbreak"]),  # ? and * take a newline
+    (["a\nb", "ab", "ba"], "a*b", ["a\nb", "ab"]),
+    (["abcabc", "abcab"], "*bc", ["abcabc"]),
+    (["abab", "ab", "aabb"], "a*b*b", ["aabb", "abab"]),
+    (["aaa", "aa", "a"], "a*a*a", ["aaa"]),
+])
+def test_glob_semantics(values: list[str], pattern: str, expected: list[str]) -> None:
+    assert matching(values, pattern) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.text(alphabet="ab.+\n", min_size=1, max_size=10), min_size=1,
+                       max_size=5, unique=True),
+       pattern=st.text(alphabet="ab.+*?", min_size=1, max_size=8))
+def test_glob_agrees_with_fnmatch(values: list[str], pattern: str) -> None:
+    """fnmatch, an independent implementation, on patterns without its [classes]."""
+    import fnmatch
+
+    assert matching(values, pattern) == sorted(v for v in values
+                                               if fnmatch.fnmatchcase(v, pattern))

@@ -76,6 +76,7 @@ Column labels: ``f1``, ``f1[lang=de]``, ``f1[lang=de,split=eval]`` (keys sorted)
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 from collections.abc import Callable, Collection, Iterable
@@ -98,6 +99,7 @@ __all__ = [
     "closest",
     "context_keys",
     "expand",
+    "glob_match",
     "parse_metric_spec",
     "parse_metric_specs",
     "series_filter",
@@ -510,9 +512,39 @@ def context_keys(points: pl.DataFrame | pl.LazyFrame) -> list[str]:
     return [c for c in points.lazy().collect_schema().names() if c not in POINT_COLUMNS]
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    parts = [".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern]
-    return re.compile("".join(parts), re.DOTALL)
+@functools.lru_cache(maxsize=256)
+def _glob_pieces(pattern: str) -> tuple[tuple[re.Pattern[str], int], ...]:
+    """The pieces of a glob between its stars, each a fixed-length regex (``?`` is any
+    one character) and its length."""
+    return tuple((re.compile("".join("." if c == "?" else re.escape(c) for c in piece),
+                             re.DOTALL), len(piece))
+                 for piece in pattern.split("*"))
+
+
+def glob_match(value: str, pattern: str) -> bool:
+    """Whether all of ``value`` matches the glob ``pattern``: ``*`` is any run of
+    characters, ``?`` any one character, every other character itself.
+
+    Never backtracks: the pieces between the stars have fixed lengths, so each is found at
+    its leftmost place after the one before (the earliest place never loses a match), and
+    the work is at most ``len(value) * len(pattern)``, not exponential as a regex with one
+    ``.*`` per star is on ``*a*a*a*a*a*b``.
+    """
+    pieces = _glob_pieces(pattern)
+    if len(pieces) == 1:
+        return pieces[0][0].fullmatch(value) is not None
+    (first, first_size), (last, last_size) = pieces[0], pieces[-1]
+    end = len(value) - last_size  # where the last piece starts
+    if first_size > end or first.match(value) is None or last.fullmatch(value, end) is None:
+        return False
+    at = first_size
+    for piece, size in pieces[1:-1]:
+        if size:
+            found = piece.search(value, at, end)
+            if found is None:
+                return False
+            at = found.end()
+    return True
 
 
 def _matches(value: str | None, pattern: str) -> bool:
@@ -523,7 +555,7 @@ def _matches(value: str | None, pattern: str) -> bool:
     if pattern == "*":
         return True
     if _is_pattern(pattern):
-        return _glob_regex(pattern).fullmatch(value) is not None
+        return glob_match(value, pattern)
     return value == pattern
 
 
