@@ -1403,3 +1403,60 @@ def test_glob_agrees_with_fnmatch(values: list[str], pattern: str) -> None:
 
     assert matching(values, pattern) == sorted(v for v in values
                                                if fnmatch.fnmatchcase(v, pattern))
+
+
+# -- a cap on expansion ----------------------------------------------------------------------
+
+
+def many_langs(n: int, names: tuple[str, ...] = ("f1",)) -> pl.DataFrame:
+    return pl.DataFrame({"run": "r", "name": [m for m in names for _ in range(n)],
+                         "lang": [f"l{i:05d}" for _ in names for i in range(n)],
+                         "step": 1, "epoch": 1.0, "time": 1.0, "value": 0.5})
+
+
+def test_expansion_beyond_the_limit_is_an_error_before_any_column_is_made() -> None:
+    from xpcli.spec.metric import DEFAULT_MAX_COLUMNS
+
+    assert DEFAULT_MAX_COLUMNS == 1000
+    points = many_langs(2500)
+    with pytest.raises(SpecError) as info:
+        expand(parse_metric_specs("f1:lang=*"), points)
+    assert str(info.value) == ("f1:lang=* matches 2,500 series; narrow it or raise "
+                               "--max-columns (now 1,000)")
+    with pytest.raises(SpecError, match=r"^f1:lang=l00\* matches 1,000\b"):
+        expand(parse_metric_specs("f1:lang=l00*"), points, max_columns=999)
+    assert len(expand(parse_metric_specs("f1:lang=l00*"), points)) == 1000
+    assert len(expand(parse_metric_specs("f1:lang=*"), points, max_columns=2500)) == 2500
+    # The limit holds for all specs together.
+    points = many_langs(600, ("f1", "loss"))
+    with pytest.raises(SpecError, match=r"^the metric specs name 1,200 columns; narrow them"):
+        expand(parse_metric_specs("f1:lang=*,loss:lang=*"), points)
+
+
+def test_max_columns_option(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from xpcli import Run
+    from xpcli.cli import cli
+    from xpcli.spec.metric import DEFAULT_MAX_COLUMNS, MAX_COLUMNS
+
+    with Run(tmp_path, "r", flush_seconds=0) as run:
+        for i in range(12):
+            run.track(i / 10, "f1", step=1, context={"lang": f"l{i:02d}"})
+    for command in (["select", "-m", "f1:lang=*"], ["group", "-m", "f1:lang=*"],
+                    ["aggregate", "f1:lang=*"], ["curves", "f1:lang=*"],
+                    ["parcoords", "--metrics", "f1:lang=*"],
+                    ["forgetting", "f1:lang=*", "--run", "r"],
+                    ["selection", "-s", "f1:lang=l00", "-t", "f1:lang=*"]):
+        result = CliRunner().invoke(cli, [*command, "--runs", str(tmp_path), "--format",
+                                          "csv", "--max-columns", "5"])
+        assert result.exit_code == 2, (command, result.output)
+        assert "f1:lang=* matches 12 series; narrow it or raise --max-columns (now 5)" \
+            in result.stderr, command
+        assert MAX_COLUMNS.get() == DEFAULT_MAX_COLUMNS  # one command's limit, not the next
+    result = CliRunner().invoke(cli, ["select", "-m", "f1:lang=*", "--runs", str(tmp_path),
+                                      "--format", "csv", "--max-columns", "12"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1] == "r," + ",".join(str(i / 10) for i in range(12))
+    help_text = CliRunner().invoke(cli, ["select", "--help"]).output
+    assert f"(default: {DEFAULT_MAX_COLUMNS})" in help_text

@@ -80,6 +80,31 @@ def where_option(func: F) -> F:
     )(func)
 
 
+def max_columns_option(func: F) -> F:
+    """``--max-columns N``: the most columns the metric specs may name (a wildcard over a
+    key with a million values is an error, not a million columns)."""
+
+    def limit(ctx: click.Context, param: click.Parameter, value: int | None) -> None:
+        if value is None:
+            return
+        from ..spec.metric import MAX_COLUMNS
+
+        token = MAX_COLUMNS.set(value)
+        ctx.call_on_close(lambda: MAX_COLUMNS.reset(token))
+
+    return click.option(
+        "--max-columns",
+        "max_columns",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        expose_value=False,
+        callback=limit,
+        help="Most columns the metric specs may expand to (default: 1000); "
+        "f1:lang=* over more values is an error.",
+    )(func)
+
+
 def quiet_option(func: F) -> F:
     """``--quiet``: no warnings on stderr (skipped lines are still counted)."""
     return click.option("--quiet", "-q", is_flag=True,

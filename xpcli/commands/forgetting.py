@@ -8,6 +8,7 @@ from ._common import (
     emit,
     format_option,
     load_dataset,
+    max_columns_option,
     output_option,
     quiet_option,
     report_notes,
@@ -34,6 +35,7 @@ from ._common import (
               help="The peak is the curve's maximum (max, e.g. F1) or minimum (min, e.g. loss).")
 @format_option
 @output_option
+@max_columns_option
 @quiet_option
 def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | None,
                    by: str | None, x: str, best: str, format_: str, output: str | None,

@@ -9,6 +9,7 @@ from ._common import (
     format_option,
     info,
     load_dataset,
+    max_columns_option,
     output_option,
     quiet_option,
     report_notes,
@@ -47,6 +48,7 @@ from ._common import (
 @x_option
 @output_option
 @format_option
+@max_columns_option
 @quiet_option
 def parcoords_cmd(
     runs: str | None,

@@ -12,6 +12,7 @@ from ._common import (
     format_option,
     info,
     load_dataset,
+    max_columns_option,
     output_option,
     quiet_option,
     report_notes,
@@ -40,6 +41,7 @@ def _series_options(func: F) -> F:
         click.option("--logy", is_flag=True, help="Figure: log-scaled y axis."),
         output_option,
         format_option,
+        max_columns_option,
         quiet_option,
     ]
     for option in reversed(options):

@@ -11,6 +11,7 @@ from ._common import (
     emit,
     format_option,
     load_dataset,
+    max_columns_option,
     quiet_option,
     report_notes,
     runs_option,
@@ -76,6 +77,7 @@ def _finish(frame: Any, format_: str, title: str, fail_if: str | None,
 @x_option
 @_fail_if_option
 @format_option
+@max_columns_option
 @quiet_option
 def select_cmd(runs: str | None, metrics: tuple[str, ...], params: str | None,
                where: str | None, sort: tuple[str, ...], top: int | None, best: str | None,
@@ -130,6 +132,7 @@ def select_cmd(runs: str | None, metrics: tuple[str, ...], params: str | None,
 @x_option
 @_fail_if_option
 @format_option
+@max_columns_option
 @quiet_option
 def group_cmd(runs: str | None, by: tuple[str, ...], agg: tuple[str, ...],
               metrics: tuple[str, ...], where: str | None, wide: bool, x: str,
@@ -183,6 +186,7 @@ def group_cmd(runs: str | None, by: tuple[str, ...], agg: tuple[str, ...],
 @x_option
 @_fail_if_option
 @format_option
+@max_columns_option
 @quiet_option
 def selection_cmd(runs: str | None, selector: tuple[str, ...], target: tuple[str, ...],
                   exclude: tuple[str, ...], by: tuple[str, ...], where: str | None, x: str,

@@ -20,7 +20,10 @@ Metric specs
 - A VALUE is an exact value; ``*`` (every value seen, one column each, in sorted order);
   a glob with ``*`` and ``?`` (``d*``, ``?e``: one column per matching value); or empty
   (``loss:split=``), which selects the points that have *no* value for that key (an
-  empty string in the data counts as no value).
+  empty string in the data counts as no value). Globs match without backtracking (in
+  time linear in the value), and the specs of one command expand to at most
+  ``--max-columns`` columns (default 1000): ``f1:lang=*`` over a key with more values
+  is an error that says how many it matches, not a table of a million columns.
 - A key not given is unconstrained, but a spec never silently mixes contexts: if ``f1``
   is logged with several ``lang`` values (or with and without one), ``f1`` is an error
   that suggests ``f1:lang=*`` or ``f1:lang=en``.
@@ -76,10 +79,10 @@ Column labels: ``f1``, ``f1[lang=de]``, ``f1[lang=de,split=eval]`` (keys sorted)
 from __future__ import annotations
 
 import difflib
-import functools
 import math
 import re
 from collections.abc import Callable, Collection, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
 
@@ -89,6 +92,8 @@ from xpcli.errors import SpecError
 from xpcli.format import POINT_COLUMNS
 
 __all__ = [
+    "DEFAULT_MAX_COLUMNS",
+    "MAX_COLUMNS",
     "POINT_COLUMNS",
     "REDUCERS",
     "Column",
@@ -99,7 +104,7 @@ __all__ = [
     "closest",
     "context_keys",
     "expand",
-    "glob_match",
+    "glob_regex",
     "parse_metric_spec",
     "parse_metric_specs",
     "series_filter",
@@ -512,71 +517,61 @@ def context_keys(points: pl.DataFrame | pl.LazyFrame) -> list[str]:
     return [c for c in points.lazy().collect_schema().names() if c not in POINT_COLUMNS]
 
 
-@functools.lru_cache(maxsize=256)
-def _glob_pieces(pattern: str) -> tuple[tuple[re.Pattern[str], int], ...]:
-    """The pieces of a glob between its stars, each a fixed-length regex (``?`` is any
-    one character) and its length."""
-    return tuple((re.compile("".join("." if c == "?" else re.escape(c) for c in piece),
-                             re.DOTALL), len(piece))
-                 for piece in pattern.split("*"))
+def glob_regex(pattern: str) -> str:
+    """The glob ``pattern`` as a regex for Polars (``*`` any run of characters, ``?`` any
+    one, every other character itself; the whole value must match).
 
-
-def glob_match(value: str, pattern: str) -> bool:
-    """Whether all of ``value`` matches the glob ``pattern``: ``*`` is any run of
-    characters, ``?`` any one character, every other character itself.
-
-    Never backtracks: the pieces between the stars have fixed lengths, so each is found at
-    its leftmost place after the one before (the earliest place never loses a match), and
-    the work is at most ``len(value) * len(pattern)``, not exponential as a regex with one
-    ``.*`` per star is on ``*a*a*a*a*a*b``.
+    Polars runs Rust's regex engine, which never backtracks: matching takes time linear in
+    the value, where Python's ``re`` takes minutes on ``*a*a*a*a*a*b`` against a value of a
+    few hundred characters.
     """
-    pieces = _glob_pieces(pattern)
-    if len(pieces) == 1:
-        return pieces[0][0].fullmatch(value) is not None
-    (first, first_size), (last, last_size) = pieces[0], pieces[-1]
-    end = len(value) - last_size  # where the last piece starts
-    if first_size > end or first.match(value) is None or last.fullmatch(value, end) is None:
-        return False
-    at = first_size
-    for piece, size in pieces[1:-1]:
-        if size:
-            found = piece.search(value, at, end)
-            if found is None:
-                return False
-            at = found.end()
-    return True
+    parts = (".*" if c == "*" else "." if c == "?" else pl.escape_regex(c) for c in pattern)
+    return "(?s)^" + "".join(parts) + "$"
 
 
-def _matches(value: str | None, pattern: str) -> bool:
+def _match_expr(key: str, pattern: str) -> pl.Expr:
+    """Rows whose ``key`` matches a spec's value: empty (no value), ``*``, a glob, exact."""
+    column = pl.col(key)
     if pattern == "":
-        return value is None
-    if value is None:
-        return False
+        return column.is_null()
     if pattern == "*":
-        return True
+        return column.is_not_null()
     if _is_pattern(pattern):
-        return glob_match(value, pattern)
-    return value == pattern
+        return column.str.contains(glob_regex(pattern)).fill_null(False)
+    return (column == pattern).fill_null(False)
 
 
 def _shown(values: Iterable[str | None], limit: int = 12) -> str:
     items = sorted({"(none)" if v is None else v for v in values})
-    more = f", ... and {len(items) - limit} more" if len(items) > limit else ""
+    more = f", ... and {len(items) - limit:,} more" if len(items) > limit else ""
     return ", ".join(items[:limit]) + more
+
+
+#: Suggestions ("did you mean") look at this many values at most: difflib is slow.
+_MAX_SUGGESTIONS = 10_000
 
 
 def closest(word: str, candidates: Collection[str]) -> str:
     """``; did you mean 'lr'?`` for the candidate closest to ``word``, or empty."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.5)
+    close = difflib.get_close_matches(word, list(candidates)[:_MAX_SUGGESTIONS], n=1,
+                                      cutoff=0.5)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+#: The most columns one expansion may name unless told otherwise (``--max-columns``): a
+#: guard against ``f1:lang=*`` over a key with a million values.
+DEFAULT_MAX_COLUMNS = 1000
+#: The limit in force: the CLI sets it from ``--max-columns`` for one command.
+MAX_COLUMNS: ContextVar[int] = ContextVar("xp_max_columns", default=DEFAULT_MAX_COLUMNS)
+
+
 class _Combos:
-    """The distinct (name, context) combinations of a points frame, as Python rows."""
+    """The distinct (name, context) combinations of a points frame, as a small frame
+    (an empty context value counts as no value)."""
 
     def __init__(self, points: pl.DataFrame | pl.LazyFrame) -> None:
         self.keys = context_keys(points)
-        frame = (
+        self.frame = (
             points.lazy()
             .select(
                 pl.col("name").cast(pl.String),
@@ -591,23 +586,34 @@ class _Combos:
             .unique()
             .collect()
         )
-        self.by_name: dict[str, list[dict[str, str | None]]] = {}
-        for row in frame.iter_rows(named=True):
-            self.by_name.setdefault(row["name"], []).append(row)
+        self._named: dict[str, pl.DataFrame] = {}
+
+    def named(self, name: str) -> pl.DataFrame:
+        """The combinations of one metric."""
+        if name not in self._named:
+            self._named[name] = self.frame.filter(pl.col("name") == name)
+        return self._named[name]
+
+    def names(self) -> list[str]:
+        return sorted(self.frame.get_column("name").drop_nulls().unique().to_list())
 
 
-def _resolve(spec: MetricSpec, combos: _Combos) -> list[tuple[tuple[str, str], ...]]:
-    """The concrete contexts (sorted keys) of the columns a spec names, sorted."""
-    rows = combos.by_name.get(spec.name)
-    if not rows:
-        names = sorted(n for n in combos.by_name if n is not None)
+def _resolve(spec: MetricSpec, combos: _Combos,
+             limit: int) -> list[tuple[tuple[str, str], ...]]:
+    """The concrete contexts (sorted keys) of the columns a spec names, sorted.
+
+    Everything runs on the (small) frame of combinations in Polars, and a wildcard that
+    matches more than ``limit`` series is an error before any column is made."""
+    rows = combos.named(spec.name)
+    if rows.height == 0:
+        names = combos.names()
         if not names:
             raise _fail(spec.text, "no metric points to select from")
         raise _fail(
             spec.text,
             f"unknown metric {spec.name!r}{closest(spec.name, names)} (metrics: {_shown(names)})",
         )
-    metric_keys = [k for k in combos.keys if any(r[k] is not None for r in rows)]
+    metric_keys = [k for k in combos.keys if rows.get_column(k).null_count() < rows.height]
     for key, pattern in spec.context:
         if key not in combos.keys or (key not in metric_keys and pattern != ""):
             shown = ", ".join(metric_keys) if metric_keys else "none"
@@ -616,30 +622,36 @@ def _resolve(spec: MetricSpec, combos: _Combos) -> list[tuple[tuple[str, str], .
                 f"metric {spec.name!r} has no context key {key!r}"
                 f"{closest(key, metric_keys)} (its keys: {shown})",
             )
-        kept = [r for r in rows if _matches(r[key], pattern)]
-        if not kept:
-            values = [r[key] for r in rows]
+        kept = rows.filter(_match_expr(key, pattern))
+        if kept.height == 0:
+            values = rows.get_column(key).unique().sort(nulls_last=True)
             wanted = "no value" if pattern == "" else f"{key}={pattern}"
             raise _fail(
                 spec.text,
                 f"no point of {spec.name!r} has {wanted}"
-                f"{closest(pattern, [v for v in values if v])} ({key} values: {_shown(values)})",
+                f"{closest(pattern, values.drop_nulls().to_list())} "
+                f"({key} values: {_shown(values.to_list())})",
             )
         rows = kept
     given = [k for k, _ in spec.context]
     wild = [k for k, v in spec.context if v == "*" or _is_pattern(v)]
-    groups: dict[tuple[str | None, ...], list[dict[str, str | None]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row[k] for k in wild), []).append(row)
+    free = [k for k in combos.keys if k not in given]
+    if wild:
+        groups = rows.group_by(wild).agg(pl.col(k).n_unique() for k in free)
+        if groups.height > limit:
+            raise SpecError(f"{spec.text} matches {groups.height:,} series; narrow it or raise "
+                            f"--max-columns (now {limit:,})")
+        found = list(groups.sort([pl.col(k).fill_null("") for k in wild]).iter_rows(named=True))
+    else:
+        found = [{k: rows.get_column(k).n_unique() for k in free}]
     contexts: list[tuple[tuple[str, str], ...]] = []
-    for combo in sorted(groups, key=lambda vs: tuple(v or "" for v in vs)):
-        group = groups[combo]
-        for key in combos.keys:
-            if key in given:
-                continue
-            seen = {r[key] for r in group}
-            if len(seen) > 1:
-                raise _mixing_error(spec, key, seen)
+    for group in found:
+        combo = [group[k] for k in wild]
+        for key in free:
+            if group[key] > 1:
+                inside = rows.filter(*[(pl.col(k) == v) if v is not None else pl.col(k).is_null()
+                                       for k, v in zip(wild, combo, strict=True)])
+                raise _mixing_error(spec, key, set(inside.get_column(key).to_list()))
         concrete = dict(spec.context)
         concrete.update({k: v or "" for k, v in zip(wild, combo, strict=True)})
         contexts.append(tuple(sorted(concrete.items())))
@@ -661,14 +673,17 @@ def _mixing_error(spec: MetricSpec, key: str, seen: set[str | None]) -> SpecErro
     )
 
 
-def expand(specs: Iterable[MetricSpec], points: pl.DataFrame | pl.LazyFrame) -> list[Column]:
+def expand(specs: Iterable[MetricSpec], points: pl.DataFrame | pl.LazyFrame,
+           max_columns: int | None = None) -> list[Column]:
     """Resolve specs against the points present: one :class:`Column` per concrete series.
 
     ``*`` and globs expand to one column per matching value, in sorted order; columns
     with the same label are kept once. A spec that matches nothing, or that would mix
     several contexts in one column, raises :class:`SpecError` saying which metrics, keys
-    or values exist.
+    or values exist. More than ``max_columns`` columns (default: :data:`MAX_COLUMNS`, set
+    by ``--max-columns``) is a :class:`SpecError` too, raised before they are made.
     """
+    limit = MAX_COLUMNS.get() if max_columns is None else max_columns
     combos = _Combos(points)
     columns: list[Column] = []
     labels: set[str] = set()
@@ -677,11 +692,11 @@ def expand(specs: Iterable[MetricSpec], points: pl.DataFrame | pl.LazyFrame) -> 
         if spec.reduce.ref is not None:
             ref_spec = spec.reduce.ref
             try:
-                (ref_context,) = _resolve(ref_spec, combos)
+                (ref_context,) = _resolve(ref_spec, combos, limit)
             except SpecError as exc:
                 raise _fail(spec.text, f"in {spec.reduce.kind}(...): {exc}") from None
             ref = Column(ref_spec, ref_context, _label(ref_spec.name, ref_context, ""))
-        for context in _resolve(spec, combos):
+        for context in _resolve(spec, combos, limit):
             suffix = spec.reduce.label_suffix(ref.label if ref else None)
             label = _label(spec.name, context, suffix)
             if label == "run":
@@ -691,6 +706,9 @@ def expand(specs: Iterable[MetricSpec], points: pl.DataFrame | pl.LazyFrame) -> 
             if label not in labels:
                 labels.add(label)
                 columns.append(Column(spec, context, label, ref))
+        if len(columns) > limit:
+            raise SpecError(f"the metric specs name {len(columns):,} columns; narrow them or "
+                            f"raise --max-columns (now {limit:,})")
     return columns
 
 
