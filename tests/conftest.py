@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,47 @@ def raw_controls(text: str) -> list[str]:
 
     return [c for c in text if c != "\n" and unicodedata.category(c) in ("Cc", "Cf", "Zl",
                                                                           "Zp", "Cs")]
+
+
+class ReadLog:
+    """``open`` for the files under ``folder`` that logs each ``read``: (offset, bytes
+    asked for, bytes got), in ``reads``. Other files open as usual."""
+
+    def __init__(self, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        import builtins
+
+        self.reads: list[tuple[int, int, int]] = []
+        real = builtins.open
+        log = self
+
+        class Logged:
+            def __init__(self, fh) -> None:  # noqa: ANN001
+                self._fh = fh
+
+            def read(self, size: int = -1) -> bytes:
+                at = self._fh.tell()
+                data = self._fh.read(size)
+                log.reads.append((at, size, len(data)))
+                return data
+
+            def __getattr__(self, name: str):  # noqa: ANN204
+                return getattr(self._fh, name)
+
+            def __enter__(self):  # noqa: ANN204
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                self._fh.close()
+
+        def logged_open(file, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            fh = real(file, mode, *args, **kwargs)
+            inside = str(file).startswith(str(folder)) and "b" in mode
+            return Logged(fh) if inside else fh
+
+        monkeypatch.setattr(builtins, "open", logged_open)
+
+
+@pytest.fixture
+def read_log(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], ReadLog]:
+    """``read_log(folder)``: from now on, log every read of a file under ``folder``."""
+    return lambda folder: ReadLog(folder, monkeypatch)

@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -425,47 +427,10 @@ def test_a_cache_that_vanishes_while_it_is_read_falls_back_to_the_sources(
 # -- bounded memory per file -------------------------------------------------------------
 
 
-class ReadLog:
-    """``open`` for the files under ``folder`` that logs each ``read``: (offset, bytes
-    asked for, bytes got). Other files open as usual."""
-
-    def __init__(self, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        import builtins
-
-        self.reads: list[tuple[int, int, int]] = []
-        real = builtins.open
-        log = self
-
-        class Logged:
-            def __init__(self, fh) -> None:  # noqa: ANN001
-                self._fh = fh
-
-            def read(self, size: int = -1) -> bytes:
-                at = self._fh.tell()
-                data = self._fh.read(size)
-                log.reads.append((at, size, len(data)))
-                return data
-
-            def __getattr__(self, name: str):  # noqa: ANN204
-                return getattr(self._fh, name)
-
-            def __enter__(self):  # noqa: ANN204
-                return self
-
-            def __exit__(self, *exc: object) -> None:
-                self._fh.close()
-
-        def logged_open(file, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-            fh = real(file, mode, *args, **kwargs)
-            inside = str(file).startswith(str(folder)) and "b" in mode
-            return Logged(fh) if inside else fh
-
-        monkeypatch.setattr(builtins, "open", logged_open)
-
-
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_a_big_file_is_read_in_bounded_chunks(tmp_path: Path, use_cache: bool,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              read_log: Callable[[Path], Any]) -> None:
     """No read asks for more than CHUNK_BYTES (a 708 MB file was read whole: 5.2 GB),
     and lines cut by a chunk boundary, or bad, keep their numbers."""
     from xpcli import records
@@ -479,7 +444,7 @@ def test_a_big_file_is_read_in_bounded_chunks(tmp_path: Path, use_cache: bool,
     lines.insert(150, b"{oops\n")
     path.write_bytes(b"".join(lines))
     monkeypatch.setattr(records, "CHUNK_BYTES", 1000, raising=False)
-    log = ReadLog(runs, monkeypatch)
+    log = read_log(runs)
     ds = load(runs)
     got = ds.points.sort("step").collect().get_column("value").to_list()
     assert got == [float(i) for i in range(200)]
@@ -514,7 +479,8 @@ def test_a_line_longer_than_the_limit_is_skipped_unheld(tmp_path: Path, use_cach
 
 
 def test_a_long_torn_tail_is_remembered_not_read_again(tmp_path: Path, own_cache: Path,
-                                                       monkeypatch: pytest.MonkeyPatch
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       read_log: Callable[[Path], Any]
                                                        ) -> None:
     """A torn last line longer than MAX_LINE_BYTES (a 2 GB sparse file of one torn line)
     is read once; when it grows, only the new bytes are read (and the cached lines
@@ -533,7 +499,7 @@ def test_a_long_torn_tail_is_remembered_not_read_again(tmp_path: Path, own_cache
     assert [(d.line, d.kind) for d in ds.diagnostics.items] == [(5, "torn")]
     with open(path, "ab") as fh:
         fh.write(b"\x00" * 3000)
-    log = ReadLog(runs, monkeypatch)
+    log = read_log(runs)
     ds = load(runs)
     assert [(d.line, d.kind) for d in ds.diagnostics.items] == [(5, "torn")]
     assert ds.points.sort("step").collect().get_column("value").to_list() == [1.0, 2.0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import shutil
@@ -9,7 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -102,6 +105,65 @@ def test_a_source_that_grew_after_compaction_adds_only_its_tail(tmp_path: Path) 
         mp.setenv("XP_NO_CACHE", "1")
         steps = load(runs).points.sort("step").collect().get_column("step").to_list()
         assert steps == list(range(50)) + [100]
+
+
+def _leftover_resumed(runs: Path, tmp_path: Path) -> int:
+    """Compact r0..r2, put r0.jsonl back as a killed compaction leaves it, then resume
+    run r0 (10 more points, closed). Returns the size the compacted file holds."""
+    make_runs(runs, n=3, open_runs=0)
+    copy = tmp_path / "r0.jsonl"
+    shutil.copy2(runs / "r0.jsonl", copy)
+    compact(str(runs), min_age=0)
+    shutil.copy2(copy, runs / "r0.jsonl")
+    writer = Run(runs, "r0", time=T0 + 200, flush_seconds=0)
+    for i in range(50, 60):
+        writer.track(100 + i, "m", step=i, context={"k": "v"}, time=T0 + 200 + i)
+    writer.close(time=T0 + 300)
+    return copy.stat().st_size
+
+
+def test_a_leftover_resumed_after_a_killed_compaction_is_compacted_next_time(
+        tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    held = _leftover_resumed(runs, tmp_path)
+    before = snapshot(runs)
+    steps = load(runs).points.filter(pl.col("run") == "r0").collect().get_column("step")
+    assert sorted(steps.to_list()) == list(range(60))  # 50 compacted, 10 in the tail
+    grown = (runs / "r0.jsonl").read_bytes()
+    again = compact(str(runs), min_age=0)
+    assert again.output is not None and [Path(p).name for p in again.sources] == ["r0.jsonl"]
+    assert not (runs / "r0.jsonl").exists()
+    (source,) = sources_of(again.output)
+    assert source == {"path": "r0.jsonl", "size": len(grown), "start": held,
+                      "sha256": hashlib.sha256(grown).hexdigest()}
+    assert snapshot(runs) == before
+    assert compact(str(runs), min_age=0).output is None
+    # Killed again, after the second file was written: the leftover is held by both.
+    (runs / "r0.jsonl").write_bytes(grown)
+    assert snapshot(runs) == before
+    finish = compact(str(runs), min_age=0)
+    assert [Path(p).name for p in finish.removed_leftovers] == ["r0.jsonl"]
+    assert finish.output is None and snapshot(runs) == before
+
+
+def test_a_resumed_leftover_is_not_hashed_again_on_every_load(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        read_log: Callable[[Path], Any]) -> None:
+    """Its compacted prefix is hashed when the file changed, not on every read."""
+    from xpcli import cache
+
+    monkeypatch.setattr(cache, "RACY_NS", 0, raising=False)  # times alone may be trusted
+    runs = tmp_path / "runs"
+    _leftover_resumed(runs, tmp_path)
+    first = snapshot(runs)
+    log = read_log(runs)
+    assert snapshot(runs) == first
+    assert not [r for r in log.reads if r[2]], log.reads[:5]  # not a byte read again
+    with open(runs / "r0.jsonl", "ab") as fh:  # the run goes on: checked again, read on
+        fh.write(b'{"kind":"point","run":"r0","name":"m","value":1.5,"step":99,'
+                 b'"context":{"k":"v"}}\n')
+    steps = load(runs).points.filter(pl.col("run") == "r0").collect().get_column("step")
+    assert sorted(steps.to_list()) == [*range(60), 99]
 
 
 def test_a_temporary_file_from_a_crash_is_ignored_and_removed(tmp_path: Path) -> None:

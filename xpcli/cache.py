@@ -58,6 +58,7 @@ from .records import (
     RAW_SCHEMA,
     Diagnostics,
     LineReader,
+    Superseded,
     careful_frame,
     count_newlines,
     fast_frame,
@@ -65,6 +66,7 @@ from .records import (
     read_records,
     write_parquet_frame,
 )
+from .records import superseded as find_superseded
 
 CACHE_VERSION = 4
 MAX_SEGMENTS = 16
@@ -719,6 +721,65 @@ def clear(runs_dir: str | os.PathLike[str] | None = None) -> list[Path]:
             shutil.rmtree(folder)
             removed.append(folder)
     return removed
+
+
+class _PrefixChecks:
+    """What hashing found about the prefixes that compacted files hold, remembered in the
+    cache folder (``prefixes.json``): a leftover run file beside a compacted file (a run
+    resumed after a killed compaction) has its compacted prefix hashed when the file
+    changed, not on every read. An answer holds while the file's identity does and it
+    is not racy, as for the cache's own entries."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "prefixes.json"
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                self.known: dict[str, Any] = dict(json.load(fh))
+        except (OSError, ValueError, TypeError):
+            self.known = {}
+        self.used: dict[str, Any] = {}
+
+    def holds(self, path: str, size: int, sha256: str) -> bool:
+        key = f"{path}\n{size}\n{sha256}"
+        seen = time.time_ns()
+        try:
+            with open(path, "rb") as fh:
+                ident = _identity(os.fstat(fh.fileno()))
+                entry = self.known.get(key)
+                if not (isinstance(entry, dict) and _same(entry, ident) and not _racy(entry)):
+                    hasher = _hash_prefix(fh, 0, size)
+                    entry = {**ident, "seen_ns": seen,
+                             "holds": hasher is not None and hasher.hexdigest() == sha256}
+        except (OSError, KeyError, TypeError):
+            return False
+        self.used[key] = entry
+        return bool(entry["holds"])
+
+    def save(self) -> None:
+        if self.used == self.known:
+            return
+        try:
+            tmp = self.path.with_name(f".prefixes.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self.used), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a read-only or full cache: hashed again next time
+
+
+def superseded(runs_dir: str | os.PathLike[str], files: list[str]) -> Superseded:
+    """:func:`xpcli.records.superseded`, remembering its hashes in the cache folder."""
+    folder = cache_dir_for(runs_dir)
+    if folder is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            folder = None  # an unwritable cache: hash every time
+    if folder is None:
+        return find_superseded(os.fspath(runs_dir), files)
+    checks = _PrefixChecks(folder)
+    found = find_superseded(os.fspath(runs_dir), files, checks.holds)
+    checks.save()
+    return found
 
 
 def read(runs_dir: str | os.PathLike[str], files: list[str],

@@ -12,8 +12,10 @@ after each one leaves:
 2. The source files are deleted. A crash part-way leaves some sources beside the Parquet
    file that holds them: readers skip a listed source whose size and hash still match
    (so no record is read twice), read only the new tail of a source that has grown since
-   (a resumed run), and the next compaction deletes the leftovers. What the footers
-   hold is read by :func:`xpcli.records.superseded`, for readers and compaction alike.
+   (a resumed run), and the next compaction deletes the leftovers and compacts such a
+   tail (once its runs are finished) into a new file that lists the source with the
+   ``start`` of the bytes it holds. What the footers hold is read by
+   :func:`xpcli.records.superseded`, for readers and compaction alike.
 
 At no point is a record in neither place, and no reader ever counts a record twice.
 """
@@ -70,8 +72,9 @@ def compact(runs_dir: str, min_age: float = 60.0, dry_run: bool = False) -> Comp
     for path, size in done.leftovers:  # finish a compaction that was cut short
         if dry_run or _remove_leftover(path, size):
             removed.append(path)
-    candidates = [p for p in files if p.endswith(".jsonl") and p not in done.skip
-                  and p not in done.offsets]
+    # A leftover that grew since (a run resumed after a killed compaction) is a candidate
+    # too: its tail, from the offset the older file holds it to, is compacted.
+    candidates = [p for p in files if p.endswith(".jsonl") and p not in done.skip]
     for name in os.listdir(runs_dir):
         if name.startswith(f".{COMPACTED_PREFIX}") and name.endswith(".tmp") and not dry_run:
             os.unlink(os.path.join(runs_dir, name))  # a temporary file from a crash
@@ -79,7 +82,8 @@ def compact(runs_dir: str, min_age: float = 60.0, dry_run: bool = False) -> Comp
     held: list[_Held] = []
     try:
         for path in candidates:
-            source = _take(path, min_age, skipped)
+            source = _take(path, min_age, skipped, done.offsets.get(path, 0),
+                           done.prefixes.get(path))
             if source is not None:
                 held.append(source)
         if not held:
@@ -93,7 +97,8 @@ def compact(runs_dir: str, min_age: float = 60.0, dry_run: bool = False) -> Comp
         # Size and hash of exactly the bytes parsed: a source that grows later is read
         # from there on (see :func:`xpcli.records.superseded`), never lost.
         sources = [{"path": os.path.relpath(h.path, runs_dir), "size": len(h.data),
-                    "sha256": hashlib.sha256(h.data).hexdigest()} for h in held]
+                    "sha256": hashlib.sha256(h.data).hexdigest(),
+                    **({"start": h.start} if h.start else {})} for h in held]
         _write_with_sources(records, target, sources)
         for source in held:
             source.remove_if_unchanged()
@@ -116,6 +121,7 @@ class _Held:
     fd: int
     data: bytes
     records: pl.DataFrame
+    start: int = 0  # the records are those of data[start:]; an older file holds the rest
 
     def remove_if_unchanged(self) -> None:
         """Delete the file if it is still the one read, with nothing appended since."""
@@ -159,8 +165,12 @@ def _remove_leftover(path: str, size: int) -> bool:
         os.close(fd)
 
 
-def _take(path: str, min_age: float, skipped: dict[str, str]) -> _Held | None:
-    """Lock and read one candidate; None (with the reason in ``skipped``) if it cannot go."""
+def _take(path: str, min_age: float, skipped: dict[str, str], start: int = 0,
+          prefix: str | None = None) -> _Held | None:
+    """Lock and read one candidate; None (with the reason in ``skipped``) if it cannot go.
+
+    ``start``, ``prefix``: the first ``start`` bytes, with that SHA-256, are held by an
+    older compacted file; only the records after them are taken."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
@@ -182,15 +192,19 @@ def _take(path: str, min_age: float, skipped: dict[str, str]) -> _Held | None:
             return None
         with os.fdopen(os.dup(fd), "rb") as fh:
             data = fh.read()
+        if start and hashlib.sha256(data[:start]).hexdigest() != prefix:
+            skipped[path] = "changed since it was compacted (read as it is)"
+            os.close(fd)
+            return None
         diags = Diagnostics()
-        records = parse_jsonl(path, data, diags)
+        records = parse_jsonl(path, data[start:], diags)
         reason = ("has torn or malformed lines: " + (diags.summary() or "torn")
                   if not data.endswith(b"\n") or len(diags) else _final_status(records))
         if reason is not None:
             skipped[path] = reason
             os.close(fd)
             return None
-        return _Held(path, fd, data, records)
+        return _Held(path, fd, data, records, start)
     except BaseException:
         os.close(fd)
         raise

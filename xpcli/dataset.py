@@ -25,10 +25,10 @@ from typing import Any
 import polars as pl
 
 from . import format as fmt
-from .cache import RawData, read
+from .cache import RawData, read, superseded
 from .errors import DataError
 from .format import POINT_COLUMNS
-from .records import Diagnostics, find_files, json_text, superseded
+from .records import Diagnostics, find_files, json_text
 
 COUNT_COLUMNS = ("points", "metrics", "first_time", "last_time")
 DATETIME_META = ("created", "ended")

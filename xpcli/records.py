@@ -27,7 +27,7 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
@@ -695,6 +695,8 @@ class Superseded:
     skip: set[str] = field(default_factory=set)  # sources fully held by a Parquet file
     offsets: dict[str, int] = field(default_factory=dict)  # sources grown since: read from
     leftovers: list[tuple[str, int]] = field(default_factory=list)  # (path, size) to delete
+    #: For each of ``offsets``: the SHA-256 of the bytes before the offset.
+    prefixes: dict[str, str] = field(default_factory=dict)
 
 
 def _digest(path: str, size: int | None = None) -> str:
@@ -713,8 +715,20 @@ def _digest(path: str, size: int | None = None) -> str:
     return sha.hexdigest()
 
 
+def prefix_holds(path: str, size: int, sha256: str) -> bool:
+    """Whether the first ``size`` bytes of ``path`` have this SHA-256 (False if unreadable)."""
+    try:
+        return _digest(path, size) == sha256
+    except OSError:
+        return False
+
+
 def sources_of(parquet_path: str) -> list[dict[str, object]]:
-    """The source list in a compacted file's footer (empty for any other Parquet file)."""
+    """The source list in a compacted file's footer (empty for any other Parquet file).
+
+    Each source: ``path`` (relative to the Parquet file's folder), ``size`` and ``sha256``
+    of its first ``size`` bytes; the Parquet file holds the records of the bytes from
+    ``start`` (0 when absent) to ``size``."""
     import pyarrow.parquet as pq
 
     try:
@@ -724,13 +738,19 @@ def sources_of(parquet_path: str) -> list[dict[str, object]]:
         return []
 
 
-def superseded(runs_dir: str, files: Iterable[str]) -> Superseded:
-    """Classify the JSONL files that a compacted Parquet file already holds."""
+def superseded(runs_dir: str, files: Iterable[str],
+               holds: Callable[[str, int, str], bool] = prefix_holds) -> Superseded:
+    """Classify the JSONL files that compacted Parquet files already hold.
+
+    A source listed by several compacted files (compacted, resumed, compacted again) is
+    held up to the largest size whose bytes still match. ``holds(path, size, sha256)``
+    checks that (by hashing; :mod:`xpcli.cache` remembers what it found)."""
     out = Superseded()
     files = list(files)
     present = {os.path.normpath(p): p for p in files if p.endswith(".jsonl")}
     if not present:
         return out
+    claims: dict[str, list[tuple[int, str]]] = {}
     for path in files:
         name = os.path.basename(path)
         if not (name.endswith(".parquet") and name.startswith(COMPACTED_PREFIX)):
@@ -738,20 +758,23 @@ def superseded(runs_dir: str, files: Iterable[str]) -> Superseded:
         folder = os.path.dirname(path)
         for src in sources_of(path):
             source = os.path.normpath(os.path.join(folder, str(src["path"])))
-            if source not in present:
-                continue
-            size = int(str(src["size"]))
-            try:
-                now = os.path.getsize(source)
-                if now < size or _digest(source, size) != src["sha256"]:
-                    continue  # a different file under the same name: read it as it is
-            except OSError:
-                continue
+            if source in present:
+                claims.setdefault(source, []).append((int(str(src["size"])), str(src["sha256"])))
+    for source, held in claims.items():
+        try:
+            now = os.path.getsize(source)
+        except OSError:
+            continue
+        for size, sha in sorted(held, reverse=True):
+            if size > now or not holds(present[source], size, sha):
+                continue  # a different file under the same name: read it as it is
             if now == size:
                 out.skip.add(present[source])
                 out.leftovers.append((present[source], size))
             else:
                 out.offsets[present[source]] = size
+                out.prefixes[present[source]] = sha
+            break
     return out
 
 
