@@ -3,8 +3,9 @@
 Runs, each in a fresh temporary folder: 32 writers appending at once while readers and
 ``xp`` commands run; writers SIGKILLed at random moments; compactions and cache updates
 SIGKILLed at random moments; writers that fork children at random moments; writers fed
-text that cannot be written (non-UTF-8 file names) between good points; then the fuzz
-tests with ``XP_SOAK=1`` (many more examples).
+text that cannot be written (non-UTF-8 file names) between good points; run files edited
+in place between cached reads; then the fuzz tests with ``XP_SOAK=1`` (many more
+examples).
 Prints the numbers (writers x records, kills, fuzz cases per target, what was lost) and
 exits non-zero when any property fails.
 
@@ -35,6 +36,7 @@ def scenarios(quick: bool) -> dict[str, dict]:
         concurrent_writers,
         forking_writers,
         hostile_text_writers,
+        in_place_edits,
         killed_cache_updates,
         killed_compactions,
         killed_writers,
@@ -56,6 +58,9 @@ def scenarios(quick: bool) -> dict[str, dict]:
             forks=200 if big else 10),
         "hostile_text_writers": lambda base: hostile_text_writers(
             base, writers=8 if big else 2, points=20000 if big else 2000),
+        "in_place_edits": lambda base: in_place_edits(
+            base, rounds=200 if big else 6, runs_n=24 if big else 4,
+            points=3000 if big else 200),
     }
     results = {}
     for name, run in plan.items():
@@ -124,6 +129,7 @@ def main() -> int:
     u = results["killed_cache_updates"]
     f = results["forking_writers"]
     h = results["hostile_text_writers"]
+    e = results["in_place_edits"]
     print("\nsummary")
     if not failed:
         print(f"  {w['writers']} writers x {w['records_per_writer']} records = {w['records']} "
@@ -143,6 +149,10 @@ def main() -> int:
               f"lost {f['lost']}, duplicated {f['duplicated']}, no status from a child")
         print(f"  {h['refused_calls']} calls with unwritable text refused among "
               f"{h['records']} good records of {h['writers']} writers: lost {h['lost']}")
+        print(f"  {e['edits']} in-place edits of {e['files']} run files in {e['rounds']} "
+              f"rounds ({e['with_the_old_mtime_put_back']} with the old mtime put back, "
+              f"{e['followed_by_an_append']} followed by an append, {e['rewritten_whole']} "
+              f"rewritten whole): {e['stale_values_served']} stale values served")
     for name in failed:
         print(f"  FAILED {name}: {results[name]['FAILED']}")
     print(f"  total {time.monotonic() - started:.0f}s")

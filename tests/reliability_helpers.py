@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -577,3 +578,86 @@ def hostile_text_writers(base: Path, writers: int, points: int) -> dict[str, Any
     assert not {"path", "tags", "cfg.files"} & set(runs_table.columns)
     return {"writers": writers, "points_per_writer": points, "refused_calls": refused,
             "records": writers * points, "lost": 0, "duplicated": 0}
+
+
+# -- 6. run files edited in place ---------------------------------------------------------
+
+_VALUE = re.compile(rb'"value":(-?[0-9.e+-]+)')
+
+
+def _edit_in_place(path: Path, step: int, rng: random.Random) -> float:
+    """Change one digit of the value of ``step`` in ``path``, in place (same inode, same
+    size); return the new value."""
+    data = bytearray(path.read_bytes())
+    at = data.index(b'"step":%d,' % step)
+    start = data.rindex(b"\n", 0, at) + 1
+    found = _VALUE.search(bytes(data), start)
+    assert found is not None and found.start() < at
+    text = bytearray(found.group(1))
+    digits = [i for i, c in enumerate(text) if chr(c).isdigit()]
+    i = rng.choice(digits[1:] or digits)  # not the leading digit: no "0" in front
+    text[i] = ord(rng.choice([d for d in "0123456789" if d != chr(text[i])]))
+    with open(path, "r+b") as fh:
+        fh.seek(found.start(1))
+        fh.write(bytes(text))
+    return float(text)
+
+
+def in_place_edits(base: Path, rounds: int, runs_n: int = 6, points: int = 300,
+                   seed: int = 4) -> dict[str, Any]:
+    """``rounds`` times: read through the cache, then edit values in the middle of run
+    files in place (one digit, same size), sometimes put the old mtime back, sometimes
+    append points after the edit, sometimes rewrite a whole file to the same size. After
+    every round the cached read gives exactly the values of the recipe with the edits
+    applied (and the read without the cache agrees): never a stale value."""
+    from xpcli import Run
+
+    rng = random.Random(seed)
+    runs, cache = base / "runs", base / "cache"
+    make_finished_runs(runs, runs_n, points)
+    # The recipe of make_finished_runs: run r, step i -> r + i / 1000.
+    expected = {(f"r{r}", i): r + i / 1000 for r in range(runs_n) for i in range(points)}
+    edits = restored = appended = rewritten = 0
+    for _ in range(rounds):
+        points_read, _ = load_points(runs, cache)
+        _check_values(points_read, expected)
+        for _ in range(rng.randint(1, 3)):
+            r = rng.randrange(runs_n)
+            path = runs / f"r{r}.jsonl"
+            before = os.stat(path)
+            step = rng.randrange(points)
+            expected[(f"r{r}", step)] = _edit_in_place(path, step, rng)
+            action = ["restore-mtime", "append", "rewrite", "none"][edits % 4]  # each in turn
+            edits += 1
+            if action == "restore-mtime":
+                os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+                restored += 1
+            elif action == "append":
+                run = Run(runs, f"r{r}", flush_seconds=0)
+                new = points + appended
+                run.track(-1.0 - new, "m", step=new, context={"k": "x"}, time=T0 + new)
+                run.close(time=T0 + new)
+                expected[(f"r{r}", new)] = -1.0 - new
+                appended += 1
+            elif action == "rewrite":  # a new file of the same size under the same name
+                data = path.read_bytes()
+                path.unlink()
+                path.write_bytes(data)
+                os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+                rewritten += 1
+    points_read, _ = load_points(runs, cache)
+    _check_values(points_read, expected)
+    plain, _ = load_points(runs, None)
+    _check_values(plain, expected)
+    return {"rounds": rounds, "files": runs_n, "edits": edits,
+            "with_the_old_mtime_put_back": restored, "followed_by_an_append": appended,
+            "rewritten_whole": rewritten, "stale_values_served": 0}
+
+
+def _check_values(points: pl.DataFrame, expected: dict[tuple[str, int], float]) -> None:
+    got = {(run, step): value for run, step, value in
+           points.select("run", "step", "value").iter_rows()}
+    assert len(got) == points.height, "a point read twice"
+    stale = [(key, got.get(key), value) for key, value in expected.items()
+             if got.get(key) != value]
+    assert not stale and len(got) == len(expected), stale[:5]
