@@ -297,12 +297,19 @@ class LineReader:
                 line += 1
                 long_from = -1
                 block = block[newline + 1:]
-            buf = buf + block if buf else block
-            cut = buf.rfind(b"\n") + 1
-            if cut:
-                chunk = Chunk(path, buf[:cut], line, buf.count(b"\n", 0, cut))
-                buf = buf[cut:]
-                pos += cut
+            cut = block.rfind(b"\n") + 1
+            if not cut:
+                buf += block  # all of it inside one line
+            else:
+                # The lines end in this block: one copy makes the chunk (the rest of the
+                # block, a line begun, waits for the next block).
+                if cut == len(block) and not buf:
+                    body = block
+                else:
+                    body = b"".join((buf, memoryview(block)[:cut]))
+                buf = block[cut:]
+                chunk = Chunk(path, body, line, body.count(b"\n"))
+                pos += len(body)
                 line += chunk.lines
                 if not sent and held is None and _BLANK.fullmatch(chunk.body):
                     held = chunk
