@@ -131,12 +131,12 @@ def raw_controls(text: str) -> list[str]:
 
 class ReadLog:
     """``open`` for the files under ``folder`` that logs each ``read``: (offset, bytes
-    asked for, bytes got), in ``reads``. Other files open as usual."""
+    asked for, bytes got, file name), in ``reads``. Other files open as usual."""
 
     def __init__(self, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         import builtins
 
-        self.reads: list[tuple[int, int, int]] = []
+        self.reads: list[tuple[int, int, int, str]] = []
         real = builtins.open
         log = self
 
@@ -147,7 +147,7 @@ class ReadLog:
             def read(self, size: int = -1) -> bytes:
                 at = self._fh.tell()
                 data = self._fh.read(size)
-                log.reads.append((at, size, len(data)))
+                log.reads.append((at, size, len(data), Path(self._fh.name).name))
                 return data
 
             def __getattr__(self, name: str):  # noqa: ANN204

@@ -449,8 +449,8 @@ def test_a_big_file_is_read_in_bounded_chunks(tmp_path: Path, use_cache: bool,
     got = ds.points.sort("step").collect().get_column("value").to_list()
     assert got == [float(i) for i in range(200)]
     assert [(d.line, d.kind) for d in ds.diagnostics.items] == [(151, "malformed")]
-    assert log.reads and all(0 < asked <= 1000 for _, asked, _ in log.reads), log.reads[:5]
-    assert sum(got for _, _, got in log.reads) >= path.stat().st_size
+    assert log.reads and all(0 < asked <= 1000 for _, asked, _, _ in log.reads), log.reads[:5]
+    assert sum(got for _, _, got, _ in log.reads) >= path.stat().st_size
 
 
 @pytest.mark.parametrize("use_cache", [True, False])
@@ -503,13 +503,24 @@ def test_a_long_torn_tail_is_remembered_not_read_again(tmp_path: Path, own_cache
     ds = load(runs)
     assert [(d.line, d.kind) for d in ds.diagnostics.items] == [(5, "torn")]
     assert ds.points.sort("step").collect().get_column("value").to_list() == [1.0, 2.0]
-    read = [(at, at + got) for at, _, got in log.reads if got]
+    read = [(at, at + got) for at, _, got, _ in log.reads if got]
     assert all(end <= whole or start >= whole + 6000 for start, end in read), read
     with open(path, "ab") as fh:  # the writer comes back: the line ends, a record follows
         fh.write(b"\n" + lines_of(runs)[-2])
     ds = load(runs)
     assert [(d.line, d.kind) for d in ds.diagnostics.items] == [(5, "malformed")]
     assert len(ds.points.collect()) == 3
+    # A file that is nothing but one such line (the 2 GB sparse file): not read again.
+    only = runs / "b.jsonl"
+    only.write_bytes(b"\x00" * 6000)
+    assert [(d.path, d.line, d.kind) for d in load(runs).diagnostics.items
+            if d.path == str(only)] == [(str(only), 1, "torn")]
+    with open(only, "ab") as fh:
+        fh.write(b"\x00" * 10)
+    log.reads.clear()
+    assert len(load(runs).diagnostics.items) == 2
+    assert [(at, got) for at, _, got, name in log.reads if name == "b.jsonl" and got] == [
+        (6000, 10)]  # only the new bytes
 
 
 def lines_of(runs: Path) -> list[bytes]:

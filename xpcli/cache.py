@@ -483,7 +483,8 @@ class Cache:
                 hasher = _hash_prefix(fh, base, old["offset"])
                 if hasher is not None and hasher.hexdigest() != old["sha"]:
                     hasher = None  # edited in place: every row of it is read again
-            if hasher is not None and old is not None and old["offset"] > base:
+            if hasher is not None and old is not None and (
+                    old["offset"] > base or old["tail_bytes"] > _records.MAX_LINE_BYTES):
                 start, first_line = old["offset"], old["lines"] + 1
                 # A torn tail already too long to be read is not read again.
                 skip = old["tail_bytes"] if old["tail_bytes"] > _records.MAX_LINE_BYTES else 0
