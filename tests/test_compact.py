@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -290,3 +291,27 @@ def test_bit_flips_in_a_compacted_file_are_reported_and_it_is_skipped(
     result = CliRunner().invoke(cli, ["runs", "--runs", str(runs), "--format", "csv"])
     assert result.exit_code == 0, result.stderr
     assert str(damaged) in result.stderr and "damaged" in result.stderr
+
+
+def test_a_damaged_memo_of_prefix_hashes_is_not_trusted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """prefixes.json in the cache folder, garbled: the prefix is hashed again, not taken
+    as changed (which would read the compacted records twice)."""
+    from xpcli import cache
+
+    monkeypatch.setattr(cache, "RACY_NS", 0)  # a valid memo entry is trusted at once
+    runs = tmp_path / "runs"
+    _leftover_resumed(runs, tmp_path)
+    before = snapshot(runs)
+    folder = cache.cache_dir_for(runs)
+    assert folder is not None
+    memo = folder / "prefixes.json"
+    ((key, entry),) = json.loads(memo.read_text()).items()
+    assert entry["holds"] is True
+    no_seen = {k: v for k, v in entry.items() if k != "seen_ns"}
+    for garbage in ({key: no_seen}, {key: {**entry, "holds": "yes"}}, {key: {}},
+                    {key: [1]}, [1, 2]):
+        memo.write_text(json.dumps(garbage))
+        assert snapshot(runs) == before, garbage
+    memo.write_bytes(b"\x00not json")
+    assert snapshot(runs) == before

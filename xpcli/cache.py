@@ -746,15 +746,24 @@ class _PrefixChecks:
         try:
             with open(path, "rb") as fh:
                 ident = _identity(os.fstat(fh.fileno()))
-                entry = self.known.get(key)
-                if not (isinstance(entry, dict) and _same(entry, ident) and not _racy(entry)):
+                entry: dict[str, Any] = self.known.get(key) or {}
+                if not self._trusted(entry, ident):
                     hasher = _hash_prefix(fh, 0, size)
                     entry = {**ident, "seen_ns": seen,
                              "holds": hasher is not None and hasher.hexdigest() == sha256}
-        except (OSError, KeyError, TypeError):
-            return False
+        except OSError:
+            return False  # unreadable: read as it is (and reported by the reader)
         self.used[key] = entry
         return bool(entry["holds"])
+
+    @staticmethod
+    def _trusted(entry: Any, ident: dict[str, int]) -> bool:
+        """An answer found before, for this very file, not racy (a damaged memo is not)."""
+        try:
+            return (isinstance(entry, dict) and isinstance(entry.get("holds"), bool)
+                    and _same(entry, ident) and not _racy(entry))
+        except (KeyError, TypeError):
+            return False
 
     def save(self) -> None:
         if self.used == self.known:
