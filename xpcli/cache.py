@@ -271,6 +271,11 @@ def _identity(info: os.stat_result) -> dict[str, int]:
             "mtime_ns": info.st_mtime_ns, "ctime_ns": info.st_ctime_ns}
 
 
+#: What every file entry of the manifest holds (a manifest without them is rebuilt).
+_ENTRY_KEYS = {"dev", "ino", "size", "mtime_ns", "ctime_ns", "seen_ns", "base", "offset",
+               "lines", "sha", "tail_bytes", "segments", "notes", "tail"}
+
+
 def _racy(entry: dict[str, Any]) -> bool:
     """True when the file changed so shortly before it was read that another change in
     the same clock tick would not show in its times: it is checked again, not trusted."""
@@ -326,7 +331,8 @@ class Cache:
             with open(self.manifest_path, encoding="utf-8") as fh:
                 manifest = json.load(fh)
             if manifest.get("version") == CACHE_VERSION and manifest.get("root") == self.root:
-                if all((self.folder / s["file"]).exists() for s in manifest["segments"].values()):
+                if all((self.folder / s["file"]).exists() for s in manifest["segments"].values()
+                       ) and all(_ENTRY_KEYS <= set(e) for e in manifest["files"].values()):
                     return manifest
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
