@@ -1447,7 +1447,8 @@ def test_max_columns_option(tmp_path: Path) -> None:
                     ["aggregate", "f1:lang=*"], ["curves", "f1:lang=*"],
                     ["parcoords", "--metrics", "f1:lang=*"],
                     ["forgetting", "f1:lang=*", "--run", "r"],
-                    ["selection", "-s", "f1:lang=l00", "-t", "f1:lang=*"]):
+                    ["selection", "-s", "f1:lang=l00", "-t", "f1:lang=*"],
+                    ["compare", "-m", "f1:lang=*"], ["importance", "-m", "f1:lang=*"]):
         result = CliRunner().invoke(cli, [*command, "--runs", str(tmp_path), "--format",
                                           "csv", "--max-columns", "5"])
         assert result.exit_code == 2, (command, result.output)

@@ -11,6 +11,7 @@ from ._common import (
     format_option,
     info,
     load_dataset,
+    max_columns_option,
     output_option,
     quiet_option,
     report_notes,
@@ -53,6 +54,7 @@ def _metrics_option(func: Any) -> Any:
 @x_option
 @_fail_if_option
 @format_option
+@max_columns_option
 @quiet_option
 def compare_cmd(runs: str | None, metrics: tuple[str, ...], by: tuple[str, ...],
                 baseline: str | None, paired_by: str | None, ci: float, resamples: int,
@@ -109,6 +111,7 @@ def compare_cmd(runs: str | None, metrics: tuple[str, ...], by: tuple[str, ...],
 @output_option
 @_fail_if_option
 @format_option
+@max_columns_option
 @quiet_option
 def importance_cmd(runs: str | None, metrics: tuple[str, ...], params: str | None,
                    method: str, no_interactions: bool, seed: int, where: str | None, x: str,
