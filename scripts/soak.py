@@ -150,7 +150,8 @@ def main() -> int:
         print(f"  {h['refused_calls']} calls with unwritable text refused among "
               f"{h['records']} good records of {h['writers']} writers: lost {h['lost']}")
         print(f"  {e['edits']} in-place edits of {e['files']} run files in {e['rounds']} "
-              f"rounds ({e['with_the_old_mtime_put_back']} with the old mtime put back, "
+              f"rounds ({e['rounds_without_the_2s_window']} without the 2 s window; "
+              f"{e['with_the_old_mtime_put_back']} with the old mtime put back, "
               f"{e['followed_by_an_append']} followed by an append, {e['rewritten_whole']} "
               f"rewritten whole): {e['stale_values_served']} stale values served")
     for name in failed:

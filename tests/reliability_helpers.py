@@ -606,52 +606,68 @@ def _edit_in_place(path: Path, step: int, rng: random.Random) -> float:
 def in_place_edits(base: Path, rounds: int, runs_n: int = 6, points: int = 300,
                    seed: int = 4) -> dict[str, Any]:
     """``rounds`` times: read through the cache, then edit values in the middle of run
-    files in place (one digit, same size), sometimes put the old mtime back, sometimes
-    append points after the edit, sometimes rewrite a whole file to the same size. After
-    every round the cached read gives exactly the values of the recipe with the edits
-    applied (and the read without the cache agrees): never a stale value."""
-    from xpcli import Run
+    files in place (one digit, same size), in turn putting the old mtime back, appending
+    points after the edit, or rewriting the whole file to the same size. After every round
+    the cached read gives exactly the values of the recipe with the edits applied (and the
+    read without the cache agrees): never a stale value. Every other round runs without
+    the cache's 2 s window for files read just after they changed, so the ctime alone must
+    show the edits."""
+    from xpcli import cache as cache_module
 
     rng = random.Random(seed)
     runs, cache = base / "runs", base / "cache"
     make_finished_runs(runs, runs_n, points)
     # The recipe of make_finished_runs: run r, step i -> r + i / 1000.
     expected = {(f"r{r}", i): r + i / 1000 for r in range(runs_n) for i in range(points)}
-    edits = restored = appended = rewritten = 0
-    for _ in range(rounds):
-        points_read, _ = load_points(runs, cache)
-        _check_values(points_read, expected)
-        for _ in range(rng.randint(1, 3)):
-            r = rng.randrange(runs_n)
-            path = runs / f"r{r}.jsonl"
-            before = os.stat(path)
-            step = rng.randrange(points)
-            expected[(f"r{r}", step)] = _edit_in_place(path, step, rng)
-            action = ["restore-mtime", "append", "rewrite", "none"][edits % 4]  # each in turn
-            edits += 1
-            if action == "restore-mtime":
-                os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-                restored += 1
-            elif action == "append":
-                run = Run(runs, f"r{r}", flush_seconds=0)
-                new = points + appended
-                run.track(-1.0 - new, "m", step=new, context={"k": "x"}, time=T0 + new)
-                run.close(time=T0 + new)
-                expected[(f"r{r}", new)] = -1.0 - new
-                appended += 1
-            elif action == "rewrite":  # a new file of the same size under the same name
-                data = path.read_bytes()
-                path.unlink()
-                path.write_bytes(data)
-                os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-                rewritten += 1
+    counts = dict.fromkeys(("edits", "restore-mtime", "append", "rewrite", "none"), 0)
+    window = cache_module.RACY_NS
+    try:
+        for round_ in range(rounds):
+            cache_module.RACY_NS = window if round_ % 2 else 0
+            points_read, _ = load_points(runs, cache)
+            _check_values(points_read, expected)
+            for _ in range(rng.randint(1, 3)):
+                _edit_one(runs, expected, rng, runs_n, points, counts)
+    finally:
+        cache_module.RACY_NS = window
     points_read, _ = load_points(runs, cache)
     _check_values(points_read, expected)
     plain, _ = load_points(runs, None)
     _check_values(plain, expected)
-    return {"rounds": rounds, "files": runs_n, "edits": edits,
-            "with_the_old_mtime_put_back": restored, "followed_by_an_append": appended,
-            "rewritten_whole": rewritten, "stale_values_served": 0}
+    return {"rounds": rounds, "rounds_without_the_2s_window": (rounds + 1) // 2,
+            "files": runs_n, "edits": counts["edits"],
+            "with_the_old_mtime_put_back": counts["restore-mtime"],
+            "followed_by_an_append": counts["append"], "rewritten_whole": counts["rewrite"],
+            "stale_values_served": 0}
+
+
+def _edit_one(runs: Path, expected: dict[tuple[str, int], float], rng: random.Random,
+              runs_n: int, points: int, counts: dict[str, int]) -> None:
+    """One edit of :func:`in_place_edits`, then the next action in turn; ``expected``
+    and ``counts`` follow."""
+    from xpcli import Run
+
+    r = rng.randrange(runs_n)
+    path = runs / f"r{r}.jsonl"
+    before = os.stat(path)
+    step = rng.randrange(points)
+    expected[(f"r{r}", step)] = _edit_in_place(path, step, rng)
+    action = ["restore-mtime", "append", "rewrite", "none"][counts["edits"] % 4]
+    counts["edits"] += 1
+    counts[action] += 1
+    if action == "restore-mtime":
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    elif action == "append":
+        run = Run(runs, f"r{r}", flush_seconds=0)
+        new = points + counts["append"]
+        run.track(-1.0 - new, "m", step=new, context={"k": "x"}, time=T0 + new)
+        run.close(time=T0 + new)
+        expected[(f"r{r}", new)] = -1.0 - new
+    elif action == "rewrite":  # a new file of the same size under the same name
+        data = path.read_bytes()
+        path.unlink()
+        path.write_bytes(data)
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
 def _check_values(points: pl.DataFrame, expected: dict[tuple[str, int], float]) -> None:

@@ -433,7 +433,7 @@ class Cache:
                 self._read_jsonl(manifest, src, path, mode, offsets.get(path, 0))
             else:
                 self._read_whole(manifest, src, path, mode)
-            changed = changed or files[src] != old
+            changed = changed or files.get(src) != old
         self._flush_batch(manifest)
         self._maybe_merge(manifest)
         new_state = bool(gone) or any(before.get(src) != entry["segments"]
@@ -476,10 +476,7 @@ class Cache:
         try:
             fh = open(path, "rb")  # noqa: SIM115 - closed in the finally below
         except OSError as exc:
-            ident = _identity(os.stat(path))
-            files[src] = self._entry(None, ident, seen, base=base, offset=base, lines=0,
-                                     sha="", tail_bytes=0, segments=[], tail=None,
-                                     notes=[[0, f"cannot read: {exc.strerror}", "unreadable"]])
+            self._unreadable(manifest, src, path, seen, base, exc)
             return
         try:
             ident = _identity(os.fstat(fh.fileno()))
@@ -514,6 +511,19 @@ class Cache:
         finally:
             fh.close()
 
+    def _unreadable(self, manifest: dict[str, Any], src: str, path: str, seen: int,
+                    base: int, exc: OSError) -> None:
+        """The entry of a file that cannot be opened: no rows, the reason as a note (kept
+        until the file changes: a chmod moves its ctime). A file gone meanwhile leaves."""
+        try:
+            ident = _identity(os.stat(path))
+        except OSError:
+            manifest["files"].pop(src, None)
+            return
+        manifest["files"][src] = self._entry(
+            None, ident, seen, base=base, offset=base, lines=0, sha="", tail_bytes=0,
+            segments=[], tail=None, notes=[[0, f"cannot read: {exc.strerror}", "unreadable"]])
+
     def _read_whole(self, manifest: dict[str, Any], src: str, path: str, mode: str) -> None:
         """Bring one Parquet or gzip file's entry up to date: unchanged if its hash is,
         else read again whole."""
@@ -526,10 +536,7 @@ class Cache:
                 ident = _identity(os.fstat(fh.fileno()))
                 sha = _digest_file(fh)  # before the read: a change meanwhile shows next time
         except OSError as exc:
-            ident = _identity(os.stat(path))
-            files[src] = self._entry(None, ident, seen, base=0, offset=0, lines=0, sha="",
-                                     tail_bytes=0, segments=[], tail=None,
-                                     notes=[[0, f"cannot read: {exc.strerror}", "unreadable"]])
+            self._unreadable(manifest, src, path, seen, 0, exc)
             return
         if mode == "verify" and old is not None and old["sha"] == sha:
             files[src] = self._entry(old, ident, seen, **{
