@@ -193,7 +193,7 @@ def test_axis_words_for_log_and_invert(runs, points):
     assert [a.column for a in match_axes("f1 lang=en", axes)] == ["f1[lang=en]"]
     assert [a.column for a in match_axes("f1:lang=*", axes)] == ["f1[lang=de]", "f1[lang=en]"]
     assert resolve_axis_words(["lr,seed"], axes, "--log") == ["lr", "seed"]
-    with pytest.raises(UsageError, match="--invert loss: no such axis; axes are lr, seed"):
+    with pytest.raises(UsageError, match="--invert: unknown axis 'loss'; known: lr, seed"):
         match_axes("loss", axes)
 
 

@@ -217,7 +217,7 @@ def test_gate_errors_name_the_gate_option() -> None:
     with pytest.raises(SpecError) as info:
         gate_error(gate_frame(), "nosuch > 1", ["run"])
     assert str(info.value) == (
-        '--fail-if "nosuch > 1": unknown name \'nosuch\' at column 1 (known: f1, run)'
+        '--fail-if "nosuch > 1": unknown name \'nosuch\' at column 1; known: run, f1'
     )
     with pytest.raises(SpecError, match='^--gate "f1 <": expected a value at column 5$'):
         check_gate(gate_frame(), "f1 <", ["run"], option="--gate")

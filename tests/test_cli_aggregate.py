@@ -118,7 +118,7 @@ def test_figure_bytes_are_reproducible(tiny_runs: Path, tmp_path: Path) -> None:
 
 def test_errors_are_one_line_usage_errors(tiny_runs: Path, tmp_path: Path) -> None:
     cases = [
-        (["--by", "seeed"], "--by seeed: not a param or meta column"),
+        (["--by", "seeed"], "--by: unknown param or meta column 'seeed'; did you mean 'seed'?"),
         (["--band", "iqr"], "--band iqr: expected minmax"),
         (["-o", str(tmp_path / "x.jpg")], "the figure format comes from the suffix"),
         (["--smooth", "ema:2"], "--smooth ema:2"),

@@ -74,7 +74,8 @@ def test_figure_bytes_are_reproducible(tiny_runs: Path, tmp_path: Path) -> None:
 
 def test_errors(tiny_runs: Path, tmp_path: Path) -> None:
     result = invoke("f1:lang=*", "--runs", str(tiny_runs), "--color", "lrr", catch=True)
-    assert result.exit_code == 2 and "--color lrr: not a param or meta column" in result.stderr
+    assert result.exit_code == 2 and (
+        "--color: unknown param or meta column 'lrr'; did you mean 'lr'?\n") in result.stderr
     result = invoke("f1:lang=*", "--runs", str(tiny_runs), "--highlight", "zz",
                     "-o", str(tmp_path / "x.png"), catch=True)
     assert result.exit_code == 2 and "unknown run 'zz'" in result.stderr

@@ -124,7 +124,10 @@ def test_bad_params(runner: CliRunner, tiny_runs: Path) -> None:
     result = runner.invoke(cli, ["runs", "--runs", str(tiny_runs), "--params", "lr,nope"])
     assert result.exit_code == 2
     assert result.stderr == ("Error: --params: unknown param 'nope'; known: lr, seed, status, "
-                             "created, host, pid, format, ended\n")
+                             "created, host and 3 more\n")
+    result = runner.invoke(cli, ["runs", "--runs", str(tiny_runs), "--params", "lrr"])
+    assert result.exit_code == 2
+    assert result.stderr == "Error: --params: unknown param 'lrr'; did you mean 'lr'?\n"
 
 
 def test_params_takes_meta_columns(runner: CliRunner, tiny_runs: Path) -> None:

@@ -106,7 +106,7 @@ def test_figure_one_run_and_by_group(sample_runs: Path, tmp_path: Path) -> None:
     (["f1:lang=*@max"], "whole curves"),
     (["f1:lang=*", "--run", "lr1e-4-s00", "--by", "lr"], "exclude"),
     (["f1:lang=*", "--run", "nope"], "unknown run"),
-    (["f1:lang=*", "--by", "nope"], "--by nope"),
+    (["f1:lang=*", "--by", "nope"], "--by: unknown param 'nope'"),
     (["f1:lang=*", "-o", "x.gif"], "suffix"),
     (["f1:lang=xx"], "f1:lang=xx"),
 ])

@@ -117,7 +117,7 @@ def test_figure_and_explicit_format_give_both(runs_dir, tmp_path):
         (["--params", "lr,sed", "--metrics", "f1:lang=*"], "unknown param 'sed'"),
         (["--params", "lr", "--metrics", "f1:lang=*", "-o", "x.gif"], "suffix"),
         (["--params", "lr", "--metrics", "f1:lang=*", "--invert", "loss"],
-         "--invert loss: no such axis"),
+         "--invert: unknown axis 'loss'"),
         (["--params", "lr"], "at least 2 axes"),
         (["--params", "lr", "--metrics", "f1:lang=*", "--where", "lr >"], "--where"),
         (["--params", "lr", "--metrics", "f1:lang=*", "--highlight", "nope"],

@@ -899,8 +899,7 @@ def test_where_syntax_errors(text: str, message: str) -> None:
         ("when == 3", "when is a Datetime"),
         (
             "seeds == 1",
-            "unknown name 'seeds' at column 1; did you mean 'seed'? (known: flag, "
-            "model, seed, tags, when)",
+            "unknown name 'seeds' at column 1; did you mean 'seed'?",
         ),  # fmt: skip
     ],
 )
@@ -920,7 +919,7 @@ def test_where_type_errors(text: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("nosuch > 1", '--fail-if "nosuch > 1": unknown name \'nosuch\' at column 1 (known: lr,'),
+        ("nosuch > 1", '--fail-if "nosuch > 1": unknown name \'nosuch\' at column 1; known: lr,'),
         ("lr >", '--fail-if "lr >": expected a value at column 5'),
         ("lr > 'x", "--fail-if \"lr > 'x\": string opened with ' is never closed at column 6"),
         ("lr > 'a'", "--fail-if \"lr > 'a'\": lr is a Float64 column but is compared with"),
@@ -952,9 +951,7 @@ def test_where_unknown_name_truncates_the_known_list() -> None:
     with pytest.raises(SpecError) as info:
         compile_where("zzz > 1", schema)
     message = str(info.value)
-    assert "param00, param01" in message
-    assert "param19, ... and 10 more)" in message
-    assert "param20" not in message
+    assert message.endswith("; known: param00, param01, param02, param03, param04 and 25 more")
 
 
 def test_where_date_columns_with_time_zones() -> None:

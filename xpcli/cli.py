@@ -66,6 +66,20 @@ class XpGroup(click.Group):
         command: click.Command = getattr(importlib.import_module(module), attr)
         return command
 
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:
+            # The commands load lazily, so click has none to suggest: the hint is ours.
+            from .errors import did_you_mean
+
+            name = str(args[0]) if args else ""
+            hint = did_you_mean(name, COMMANDS)
+            if not hint.startswith("did you mean"):
+                hint = "'xp --help' lists the commands"
+            raise click.UsageError(f"no such command {name!r}; {hint}", ctx) from exc
+
     def make_context(self, info_name: str | None, args: list[str],
                      parent: click.Context | None = None, **extra: Any) -> click.Context:
         try:

@@ -51,7 +51,7 @@ import numpy as np
 import polars as pl
 
 from ..dataset import Dataset
-from ..errors import UsageError
+from ..errors import UsageError, unknown_name
 from ..output import format_number
 from ..spec import parse_metric_specs
 from .binning import bin_params
@@ -333,7 +333,7 @@ def compare_runs(frame: pl.DataFrame, metrics: Sequence[str], by: Sequence[str],
         raise UsageError("--by: name the param whose groups to compare, e.g. --by lr")
     for name in (*by, *metrics, *([paired_by] if paired_by else [])):
         if name not in frame.columns:
-            raise UsageError(f"unknown column {name!r}; known: {', '.join(frame.columns)}")
+            raise unknown_name("", "column", name, frame.columns)
     if paired_by is not None and paired_by in by:
         raise UsageError(f"--paired-by {paired_by} is also in --by; pair on another param")
     groups = _groups(frame, by)
@@ -385,7 +385,7 @@ def check_params(table: ReducedTable, names: Sequence[str], option: str) -> None
     known = [c for c in table.frame.columns if c != "run" and c not in table.metrics]
     for name in names:
         if name not in known:
-            raise UsageError(f"{option}: unknown param {name!r}; known: {', '.join(known)}")
+            raise unknown_name(option, "param", name, known)
 
 
 def compare(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from ..dataset import Dataset
-from ..errors import UsageError
+from ..errors import unknown_name
 
 
 def runs_table(dataset: Dataset, columns: Sequence[str] | None = None) -> pl.DataFrame:
@@ -25,7 +25,7 @@ def runs_table(dataset: Dataset, columns: Sequence[str] | None = None) -> pl.Dat
         known = [*dataset.params, *(m for m in dataset.meta if m not in dataset.params)]
         unknown = [c for c in params if c not in known]
         if unknown:
-            raise UsageError(f"--params: unknown param {unknown[0]!r}; known: {', '.join(known)}")
+            raise unknown_name("--params", "param", unknown[0], known)
     runs = dataset.runs.collect()
     meta = [c for c in ("status",) if c in runs.columns and c not in params]
     order = ["created", "run"] if "created" in runs.columns else ["run"]

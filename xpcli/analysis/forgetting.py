@@ -70,7 +70,7 @@ from typing import Any
 import polars as pl
 
 from ..dataset import Dataset
-from ..errors import DataError, UsageError
+from ..errors import DataError, UsageError, unknown_name
 from ..spec.metric import Column, expand, parse_metric_specs, series_filter
 from .reduce import resolve_picker
 from .select import coverage_notes, reduced_table, varying_params
@@ -447,7 +447,7 @@ def analyse(dataset: Dataset, spec: str, *, run: str | None = None,
     runs_frame = all_runs
     unknown = [b for b in by if b not in runs_frame.columns]
     if unknown:
-        raise UsageError(f"--by {unknown[0]}: no such param; known: {', '.join(params)}")
+        raise unknown_name("--by", "param", unknown[0], params)
     if where:
         kept = reduced_table(dataset, [], where=where, notes=notes).frame.get_column("run")
         runs_frame = runs_frame.filter(pl.col("run").is_in(kept.implode()))

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from ..dataset import Dataset
-from ..errors import UsageError
+from ..errors import UsageError, unknown_name
 from ..output import format_number
 from .binning import bin_params
 from .select import (
@@ -116,7 +116,7 @@ def group_runs(frame: pl.DataFrame, by: Sequence[str], metrics: Sequence[str],
     """
     for name in (*by, *metrics):
         if name not in frame.columns:
-            raise UsageError(f"unknown column {name!r}; known: {', '.join(frame.columns)}")
+            raise unknown_name("", "column", name, frame.columns)
     if "n" in by:
         raise UsageError("--by n: 'n' is the column of group sizes; rename the param")
     exprs = [pl.len().cast(pl.Int64).alias("n")]
@@ -179,7 +179,7 @@ def group_table(
     known = [c for c in table.frame.columns if c != "run" and c not in table.metrics]
     for name in by_list:
         if name not in known:
-            raise UsageError(f"--by: unknown param {name!r}; known: {', '.join(known)}")
+            raise unknown_name("--by", "param", name, known)
     wide = group_runs(frame, by_list, table.metrics, agg_list)
     return GroupResult(frame, by_list, table.metrics, agg_list, wide)
 

@@ -63,7 +63,7 @@ import numpy as np
 import polars as pl
 
 from ..dataset import Dataset
-from ..errors import UsageError
+from ..errors import UsageError, unknown_name
 from .binning import bin_params
 from .compare import check_params, runs_with_metrics
 from .select import split_list, varying_params
@@ -362,7 +362,7 @@ def importance_runs(frame: pl.DataFrame, metrics: Sequence[str], params: Sequenc
         raise UsageError("--params: no param varies between the runs; nothing to explain")
     for name in (*params, *metrics):
         if name not in frame.columns:
-            raise UsageError(f"unknown column {name!r}; known: {', '.join(frame.columns)}")
+            raise unknown_name("", "column", name, frame.columns)
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     # One method for the whole table, so every metric's rows have the same columns.

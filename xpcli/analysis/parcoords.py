@@ -23,7 +23,7 @@ from typing import Any, Literal
 import polars as pl
 
 from ..dataset import Dataset
-from ..errors import SpecError, UsageError
+from ..errors import SpecError, UsageError, did_you_mean, unknown_name
 from ..spec.metric import (
     Column,
     MetricSpec,
@@ -158,8 +158,7 @@ def match_axes(word: str, axes: Sequence[Axis], option: str = "--invert") -> lis
         found = [a for a in axes if canonical in a.names]
         if found:
             return found
-    known = ", ".join(a.column for a in axes)
-    raise UsageError(f"{option} {word}: no such axis; axes are {known}")
+    raise unknown_name(option, "axis", word, [a.column for a in axes])
 
 
 def resolve_axis_words(words: Sequence[str], axes: Sequence[Axis], option: str) -> list[str]:
@@ -316,8 +315,8 @@ def parcoords_table(
     params = list(dict.fromkeys(p.strip() for p in params if p.strip()))
     for name in params:
         if name not in run_frame.columns or name in reserved:
-            shown = ", ".join(c for c in run_frame.columns if c not in _META_COLUMNS)
-            raise UsageError(f"--params: unknown param {name!r}; known: {shown}")
+            raise unknown_name("--params", "param", name,
+                               [c for c in run_frame.columns if c not in _META_COLUMNS])
     if "run" in params:
         raise UsageError("--params run: use --run-axis id for a run-id axis")
 
@@ -412,6 +411,9 @@ def _color(
     try:
         columns = points.expand([parse_metric_spec(word)])
     except SpecError as exc:
+        hint = did_you_mean(word, [*(a.column for a in axes), *run_frame.columns])
+        if hint.startswith("did you mean"):  # a typo of a name: the name, not the spec error
+            raise UsageError(f"--color {word}: not an axis, a param or a metric; {hint}") from None
         raise UsageError(
             f"--color {word}: not an axis or a run column, nor a metric spec ({exc})"
         ) from None

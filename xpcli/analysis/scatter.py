@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from ..dataset import Dataset
-from ..errors import SpecError, UsageError
+from ..errors import SpecError, UsageError, did_you_mean
 from ..spec import parse_metric_spec, split_list
 from .parcoords import Axis, parcoords_table
 from .selection import kendall_tau_b, spearman_rho
@@ -137,9 +137,9 @@ def scatter_table(
         names = set(dataset.points.select(pl.col("name").unique()).collect().to_series())
         for word, option in ((x, "X"), (y, "Y")):
             if kinds[word] == "metric" and parse_metric_spec(word).name not in names:
-                shown = ", ".join(c for c in run_columns if c != "run")
-                raise UsageError(f"{option} {word}: neither a param ({shown}) nor a metric "
-                                 f"({', '.join(sorted(names))})")
+                known = [*(c for c in run_columns if c != "run"), *sorted(names)]
+                raise UsageError(f"{option} {word}: neither a param nor a metric; "
+                                 f"{did_you_mean(word, known)}")
     scales = {}
     for option, words in (("--log", log), ("--linear", linear)):
         chosen = split_list(words)

@@ -31,7 +31,7 @@ from typing import Literal
 import polars as pl
 
 from ..dataset import Dataset
-from ..errors import DataError, SpecError, UsageError
+from ..errors import DataError, SpecError, UsageError, unknown_name
 from ..spec.metric import (
     Column,
     MetricSpec,
@@ -327,8 +327,7 @@ def sort_table(frame: pl.DataFrame, keys: Sequence[SortKey],
     for key in keys:
         name = names.get(key.name, key.name)
         if name not in frame.columns:
-            raise UsageError(f"--sort: unknown column {key.name!r}; known: "
-                             f"{', '.join(frame.columns)}")
+            raise unknown_name("--sort", "column", key.name, frame.columns)
         col = pl.col(name)
         exprs.append(col.fill_nan(None) if frame.schema[name].is_float() else col)
         descending.append(key.descending)
@@ -392,7 +391,7 @@ def select_runs(
         unknown = [p for p in params if p not in frame.columns or p == "run"]
         if unknown:
             known = [c for c in dataset.runs.collect_schema().names() if c != "run"]
-            raise UsageError(f"--params: unknown param {unknown[0]!r}; known: {', '.join(known)}")
+            raise unknown_name("--params", "param", unknown[0], known)
         shown_params = list(params)
     metric_cols = list(table.metrics)
     for label in table.extra.values():

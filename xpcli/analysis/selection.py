@@ -34,7 +34,7 @@ from typing import Any, Literal
 import polars as pl
 
 from ..dataset import Dataset
-from ..errors import UsageError
+from ..errors import UsageError, unknown_name
 from ..spec.metric import Column, MetricSpec, expand
 from .binning import bin_params
 from .select import collect_points, parse_best, reduced_table, split_list
@@ -224,7 +224,7 @@ def selection_frame(frame: pl.DataFrame, selectors: Sequence[Role], targets: Seq
         raise UsageError("selection needs at least one selector and one target")
     for name in (*by, *(r.label for r in (*selectors, *targets))):
         if name not in frame.columns:
-            raise UsageError(f"unknown column {name!r}; known: {', '.join(frame.columns)}")
+            raise unknown_name("", "column", name, frame.columns)
     roles = list(targets)
     directions = {t.direction for t in targets}
     if len(targets) >= 2 and len(directions) == 1:
@@ -324,5 +324,5 @@ def selection(
     known = [c for c in table.frame.columns if c != "run" and c not in table.metrics]
     for name in by_list:
         if name not in known:
-            raise UsageError(f"--by: unknown param {name!r}; known: {', '.join(known)}")
+            raise unknown_name("--by", "param", name, known)
     return selection_frame(frame, selector_roles, target_roles, by_list)

@@ -40,7 +40,7 @@ from typing import Any, Literal
 import polars as pl
 
 from ..dataset import Dataset
-from ..errors import DataError, UsageError
+from ..errors import DataError, UsageError, unknown_name
 from ..spec.metric import Column, series_filter
 from .series_model import (
     ROW,
@@ -368,5 +368,5 @@ def check_run_columns(runs: pl.DataFrame, names: Sequence[str], option: str) -> 
     """Raise :class:`UsageError` when a name is not a param/meta column of ``runs``."""
     for name in names:
         if name not in runs.columns or name == "run":
-            known = ", ".join(c for c in runs.columns if c != "run")
-            raise UsageError(f"{option} {name}: not a param or meta column; known: {known}")
+            raise unknown_name(option, "param or meta column", name,
+                               [c for c in runs.columns if c != "run"])

@@ -27,6 +27,99 @@ FORMAT_CHOICES = ("auto", "table", "csv", "tsv", "json", "jsonl", "markdown", "p
 MAX_WARNINGS = 10
 
 
+#: Names people reach for that are not formats, and the format that does the job.
+FORMAT_INSTEAD = {"xlsx": "csv", "xls": "csv", "ods": "csv", "excel": "csv", "md": "markdown",
+                  "ndjson": "jsonl", "txt": "table", "text": "table", "pq": "parquet"}
+
+
+class Choice(click.Choice):
+    """click's Choice whose error, still one line, ends with a hint: the closest choice
+    (``did you mean 'csv'?``) or, for a known stand-in (``xlsx``), what to use."""
+
+    def __init__(self, choices: Any, case_sensitive: bool = True,
+                 instead: dict[str, str] | None = None) -> None:
+        super().__init__(choices, case_sensitive=case_sensitive)
+        self.instead = instead or {}
+
+    def get_invalid_choice_message(self, value: Any, ctx: click.Context | None) -> str:
+        from ..errors import did_you_mean
+
+        message = super().get_invalid_choice_message(value, ctx).rstrip(".")
+        text = str(value)
+        if text.lower() in self.instead:
+            return f"{message}; for {text} use {self.instead[text.lower()]!r}"
+        hint = did_you_mean(text, [str(c) for c in self.choices])
+        return f"{message}; {hint}" if hint.startswith("did you mean") else message
+
+
+def _is_single_valued(param: click.Parameter) -> bool:
+    """An option that keeps one value: giving it twice would silently keep the last."""
+    return (isinstance(param, click.Option) and not param.multiple and not param.count
+            and not param.is_flag and not param.is_eager)
+
+
+def option_name(param: click.Parameter) -> str:
+    """The option as people type it: its long form (``--runs``), else its short one."""
+    opts = getattr(param, "opts", []) or [str(param.name)]
+    return max(opts, key=len)
+
+
+class XpCommand(click.Command):
+    """A command whose single-valued options may be given once: ``--runs A --runs B`` is a
+    usage error naming the option, not a silent "last one wins". Options that take several
+    values say so in their help (repeat or comma-separate)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not ctx.resilient_parsing:
+            # A dry run of click's own parser: it lists every occurrence of every option.
+            _, _, order = self.make_parser(ctx).parse_args(args=list(args))
+            seen: set[str | None] = set()
+            for param in order:
+                if not _is_single_valued(param):
+                    continue
+                if param.name in seen:
+                    raise click.UsageError(
+                        f"option {option_name(param)} given more than once; it takes one "
+                        "value, give it once", ctx)
+                seen.add(param.name)
+        return super().parse_args(ctx, args)
+
+
+def command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], XpCommand]:
+    """``@command("select")``: a click command of class :class:`XpCommand`."""
+    return click.command(name, cls=XpCommand, **kwargs)
+
+
+def by_option(help: str) -> Callable[[F], F]:
+    """``--by/-b LIST``: params to group by, comma-separated or repeated (every command
+    with --by combines ``--by lr --by seed`` and ``--by lr,seed`` the same way)."""
+    return click.option("--by", "-b", "by", metavar="LIST", multiple=True, help=help)
+
+
+def metrics_option(help: str, required: bool = False) -> Callable[[F], F]:
+    """``--metrics/-m LIST``: metric specs, comma-separated or repeated."""
+    return click.option("--metrics", "-m", "metrics", metavar="LIST", multiple=True,
+                        required=required, help=help)
+
+
+def params_option(help: str) -> Callable[[F], F]:
+    """``--params/-p LIST``: params or meta columns, comma-separated or repeated."""
+    return click.option("--params", "-p", "params", metavar="LIST", multiple=True, help=help)
+
+
+def param_list(values: tuple[str, ...]) -> list[str] | None:
+    """A --params value: None when not given (the command's default), else its items."""
+    from ..spec import split_list  # polars: loaded when a command runs, not for --help
+
+    return split_list(values) if values else None
+
+
+def wants_table(output: str | None, format_: str) -> bool:
+    """Plot commands: without -o the table is printed; with -o only the figure, unless
+    --format is given explicitly, then both."""
+    return output is None or format_ != "auto"
+
+
 def runs_option(func: F) -> F:
     """``--runs DIR``: the runs directory (default: the group's --runs, $XP_RUNS, ./runs)."""
     return click.option(
@@ -62,7 +155,7 @@ def format_option(func: F) -> F:
     return click.option(
         "--format",
         "format_",
-        type=click.Choice(FORMAT_CHOICES),
+        type=Choice(FORMAT_CHOICES, instead=FORMAT_INSTEAD),
         default="auto",
         show_default=True,
         help="Output format; auto = table on a terminal, csv in a pipe.",
@@ -117,7 +210,7 @@ def x_option(func: F) -> F:
     return click.option(
         "--x",
         "x",
-        type=click.Choice(X_CHOICES),
+        type=Choice(X_CHOICES),
         default="auto",
         show_default=True,
         help="x axis: epoch, step, time (seconds since the run's first point) or order "

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-import click
+from ._common import (
+    command,
+    emit,
+    format_option,
+    load_dataset,
+    param_list,
+    params_option,
+    quiet_option,
+    runs_option,
+)
 
-from ._common import emit, format_option, load_dataset, quiet_option, runs_option
 
-
-@click.command("runs")
+@command("runs")
 @runs_option
-@click.option("--params", "params", metavar="LIST", default=None,
-              help="Comma-separated params or meta columns to show (default: all params), "
-                   "e.g. lr,seed,host.")
+@params_option("Params or meta columns to show, comma-separated or repeated (default: all "
+               "params), e.g. lr,seed,host.")
 @format_option
 @quiet_option
-def runs_cmd(runs: str | None, params: str | None, format_: str, quiet: bool) -> None:
+def runs_cmd(runs: str | None, params: tuple[str, ...], format_: str, quiet: bool) -> None:
     """List runs: params, status, point counts, first and last time.
 
     One row per run, ordered by creation time.
@@ -25,15 +31,13 @@ def runs_cmd(runs: str | None, params: str | None, format_: str, quiet: bool) ->
       xp runs --runs sample_runs --format csv | head -3
     """
     from ..analysis.discover import runs_table
-    from ..spec import split_list
-
     dataset = load_dataset(runs, quiet)
-    columns = split_list(params) if params else None
+    columns = param_list(params) or None
     table = runs_table(dataset, columns)
     emit(table, format_, title=f"{table.height} runs")
 
 
-@click.command("metrics")
+@command("metrics")
 @runs_option
 @format_option
 @quiet_option

@@ -5,6 +5,9 @@ from __future__ import annotations
 import click
 
 from ._common import (
+    Choice,
+    by_option,
+    command,
     emit,
     format_option,
     load_dataset,
@@ -14,23 +17,23 @@ from ._common import (
     report_notes,
     runs_option,
     save,
+    wants_table,
     where_option,
     x_option,
 )
 
 
-@click.command("forgetting")
+@command("forgetting")
 @click.argument("spec", metavar="SPEC")
 @runs_option
 @click.option("--run", "run", metavar="RUN_OR_PICKER", default=None,
               help="One run: an id (lr3e-5-s05) or a picker (best:f1:lang=en, "
                    "worst:loss:split=train). Default: every run kept by --where.")
 @where_option
-@click.option("--by", "by", metavar="PARAMS", default=None,
-              help="Comma-separated params to group runs by, e.g. lr: per group and context "
-                   "the median of each statistic and the IQR of rel_drop and slope.")
+@by_option("Params to group runs by, comma-separated or repeated, e.g. lr: per group and "
+           "context the median of each statistic and the IQR of rel_drop and slope.")
 @x_option
-@click.option("--best", "best", type=click.Choice(["max", "min"]), default="max",
+@click.option("--best", "best", type=Choice(["max", "min"]), default="max",
               show_default=True,
               help="The peak is the curve's maximum (max, e.g. F1) or minimum (min, e.g. loss).")
 @format_option
@@ -38,7 +41,7 @@ from ._common import (
 @max_columns_option
 @quiet_option
 def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | None,
-                   by: str | None, x: str, best: str, format_: str, output: str | None,
+                   by: tuple[str, ...], x: str, best: str, format_: str, output: str | None,
                    quiet: bool) -> None:
     """Forgetting per context: peak, its epoch, final value, drop and decline after the peak.
 
@@ -54,7 +57,8 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
     number of runs still learning. On a terminal the table is compact, with a sparkline
     of each curve (scaled to its own range); --format csv/json give every column. -o
     draws the curves with their peaks: one run, or one panel per context for many runs,
-    coloured by --by group with bold group medians.
+    coloured by --by group with bold group medians; with -o and an explicit --format the
+    table is printed too.
 
     \b
     Examples:
@@ -76,14 +80,15 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
     dataset = load_dataset(runs, quiet)
     groups = split_list(by)
     chosen = resolve_format(format_)
-    sparkline = not output and chosen in ("table", "markdown")
+    table = wants_table(output, format_)
+    sparkline = table and chosen in ("table", "markdown")
     notes = Notes()
     result = analyse(dataset, spec, run=run, where=where, by=groups,
                      x=x, best=best, sparkline=sparkline, notes=notes)  # type: ignore[arg-type]
     report_notes(notes, quiet)
+    if table:
+        emit(result.display(compact=chosen == "table"), chosen, title=result.title)
     if output:
         from ..plots.forgetting import forgetting_figure
 
         save(forgetting_figure(result), output)
-        return
-    emit(result.display(compact=chosen == "table"), chosen, title=result.title)

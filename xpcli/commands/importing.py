@@ -9,9 +9,19 @@ import click
 
 from ..importers import REGISTRY
 from ..text import visible
-from ._common import MAX_WARNINGS, emit, format_option, info, quiet_option, runs_dir
+from ._common import (
+    MAX_WARNINGS,
+    Choice,
+    command,
+    emit,
+    format_option,
+    info,
+    quiet_option,
+    runs_dir,
+)
 
-KIND_CHOICES = tuple(REGISTRY)
+#: Every KIND and its aliases (tb for tensorboard): import_runs resolves an alias.
+KIND_CHOICES = tuple(REGISTRY) + tuple(a for r in REGISTRY.values() for a in r.aliases)
 
 
 def _one_of(words: list[str]) -> str:
@@ -32,8 +42,8 @@ IMPORT_HELP = f"""Import runs from {_one_of([r.title for r in REGISTRY.values()]
     """
 
 
-@click.command("import", help=IMPORT_HELP)
-@click.argument("kind", metavar="KIND", type=click.Choice(KIND_CHOICES, case_sensitive=False))
+@command("import", help=IMPORT_HELP)
+@click.argument("kind", metavar="KIND", type=Choice(KIND_CHOICES, case_sensitive=False))
 @click.argument("source", metavar="SOURCE")
 @click.option("--into", "into", metavar="DIR", default=None,
               help="Runs directory to write to (default: --runs, $XP_RUNS, else ./runs); "

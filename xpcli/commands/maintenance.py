@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ._common import info, runs_dir, runs_option, say
+from ._common import XpCommand, command, info, runs_dir, runs_option, say
 
 
-@click.command("compact")
+@command("compact")
 @runs_option
 @click.option("--min-age", "min_age", type=click.FloatRange(min=0), default=60.0,
               show_default=True, metavar="SECONDS",
@@ -56,7 +56,7 @@ def cache_cmd() -> None:
     """
 
 
-@cache_cmd.command("info")
+@cache_cmd.command("info", cls=XpCommand)
 @runs_option
 def cache_info_cmd(runs: str | None) -> None:
     """Where the cache of a runs directory is, and its size."""
@@ -74,7 +74,7 @@ def cache_info_cmd(runs: str | None) -> None:
         f"{'' if folder and folder.exists() else ', not built yet'})")
 
 
-@cache_cmd.command("clear")
+@cache_cmd.command("clear", cls=XpCommand)
 @runs_option
 @click.option("--all", "all_", is_flag=True, help="Clear the caches of every runs directory.")
 def cache_clear_cmd(runs: str | None, all_: bool) -> None:

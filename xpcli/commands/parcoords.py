@@ -5,29 +5,35 @@ from __future__ import annotations
 import click
 
 from ._common import (
+    Choice,
+    command,
     emit,
     format_option,
     info,
     load_dataset,
     max_columns_option,
+    metrics_option,
     output_option,
+    param_list,
+    params_option,
     quiet_option,
     report_notes,
     runs_option,
     save,
+    wants_table,
     where_option,
     x_option,
 )
 
 
-@click.command("parcoords")
+@command("parcoords")
 @runs_option
-@click.option("--params", "params", metavar="LIST", default=None,
-              help="Params as axes, in order, e.g. lr,seed (default: every param that varies).")
-@click.option("--metrics", "metrics", metavar="SPECS", multiple=True,
-              help="Metric specs as axes, in order; * gives one axis per value, e.g. "
-                   "'f1:lang=*,lms_score' or 'f1:lang=en@max' (default reduce: last).")
-@click.option("--run-axis", "run_axis", type=click.Choice(["number", "id"]), is_flag=False,
+@params_option("Params as axes, in order, comma-separated or repeated, e.g. lr,seed "
+               "(default: every param that varies).")
+@metrics_option("Metric specs as axes, in order, comma-separated or repeated; * gives one "
+                "axis per value, e.g. 'f1:lang=*,lms_score' or 'f1:lang=en@max' (default "
+                "reduce: last).")
+@click.option("--run-axis", "run_axis", type=Choice(["number", "id"]), is_flag=False,
               flag_value="number", default=None,
               help="Add a first axis with the run number (1..N by creation time) or, with "
                    "'--run-axis id', the run id.")
@@ -52,7 +58,7 @@ from ._common import (
 @quiet_option
 def parcoords_cmd(
     runs: str | None,
-    params: str | None,
+    params: tuple[str, ...],
     metrics: tuple[str, ...],
     run_axis: str | None,
     where: str | None,
@@ -94,7 +100,7 @@ def parcoords_cmd(
     notes = Notes()
     table = parcoords_table(
         dataset,
-        params=split_list(params) if params is not None else None,
+        params=param_list(params),
         metrics=[m for m in metrics if m.strip()],
         run_axis=run_axis,  # type: ignore[arg-type]
         where=where,
@@ -115,7 +121,7 @@ def parcoords_cmd(
                                                      if output else ""))
         for text, run in table.highlights:
             info(f"xp: highlight {text}: {run}")
-    if output is None or format_ != "auto":
+    if wants_table(output, format_):
         emit(table.table, format_, title=table.title)
     if output is not None:
         from ..plots.parcoords import parcoords_figure

@@ -8,6 +8,9 @@ from typing import Any, TypeVar
 import click
 
 from ._common import (
+    Choice,
+    by_option,
+    command,
     emit,
     format_option,
     info,
@@ -17,6 +20,7 @@ from ._common import (
     quiet_option,
     report_notes,
     runs_option,
+    wants_table,
     where_option,
     x_option,
 )
@@ -49,7 +53,7 @@ def _series_options(func: F) -> F:
     return func
 
 
-def _list(text: str | None) -> list[str]:
+def _list(text: str | tuple[str, ...] | None) -> list[str]:
     from ..spec import split_list  # polars: loaded when a command runs, not for --help
 
     return split_list(text)
@@ -62,19 +66,18 @@ def _facet(text: str | None) -> list[str] | None:
     return [] if items in ([], ["none"]) else items
 
 
-@click.command("aggregate")
+@command("aggregate")
 @_series_options
-@click.option("--by", "by", metavar="PARAMS", default=None,
-              help="Group runs by these params (comma-separated), e.g. lr, or lr:log=5 for "
-              "bins of a continuous param. Default: one group.")
-@click.option("--center", "center", type=click.Choice(["mean", "median", "min", "max"]),
+@by_option("Group runs by these params, comma-separated or repeated, e.g. lr, or lr:log=5 "
+           "for bins of a continuous param. Default: one group.")
+@click.option("--center", "center", type=Choice(["mean", "median", "min", "max"]),
               default=None,
               help="Centre line of each group (default: mean with a std/sem/ci95 band, "
                    "else median).")
 @click.option("--band", "band", metavar="BAND", default="minmax", show_default=True,
               help="Band: minmax, std, sem, ci95 (t-based CI of the mean) or a quantile "
                    "range like q25-q75. std/sem/ci95 are around the mean, null for 1 run.")
-@click.option("--align", "align", type=click.Choice(["exact", "interp"]), default="exact",
+@click.option("--align", "align", type=Choice(["exact", "interp"]), default="exact",
               show_default=True,
               help="exact: a point aggregates the runs that logged that x; interp: runs "
                    "interpolated onto a common grid, never past their last point.")
@@ -84,7 +87,7 @@ def _facet(text: str | None) -> list[str] | None:
               show_default=True, help="Drop points aggregating fewer runs than this.")
 def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: str,
                   smooth: str | None, facet: str | None, logx: bool, logy: bool,
-                  output: str | None, format_: str, quiet: bool, by: str | None,
+                  output: str | None, format_: str, quiet: bool, by: tuple[str, ...],
                   center: str | None,
                   band: str, align: str, grid: int, min_runs: int) -> None:
     """Aggregate metric series across runs: centre line and band per group, at each x.
@@ -93,7 +96,7 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
     (median by default), a band (min-max by default) and n, the runs behind the point;
     NaN and inf values are left out (n counts finite values).
     Prints a long table (the alignment policy goes to stderr), or draws one panel per
-    column with -o.
+    column with -o (and prints the table too when --format is given explicitly).
 
     \b
     Examples:
@@ -136,8 +139,9 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
     if not quiet:
         info(f"xp aggregate: {what}; {policy}")
         _hint_alignment(table, align, counts, data.x)
-    if output is None:
+    if wants_table(output, format_):
         emit(table, format_, title=what)
+    if output is None:
         return
     from ..plots.series import aggregate_figure
 
@@ -173,12 +177,12 @@ def _hint_alignment(table: Any, align: str, counts: dict, x: str) -> None:
              f"rarely share {x} values, try --align interp")
 
 
-@click.command("curves")
+@command("curves")
 @_series_options
 @click.option("--color", "color", metavar="PARAM", default=None,
               help="Colour each run by this param (colormap and colourbar for numbers, "
                    "log-scaled over >= 2 decades; palette and legend otherwise), e.g. lr.")
-@click.option("--overlay", "overlay", type=click.Choice(["median", "mean"]), default=None,
+@click.option("--overlay", "overlay", type=Choice(["median", "mean"]), default=None,
               help="Figure: draw the median (mean) of each --color group on top.")
 @click.option("--highlight", "highlight", metavar="PICKER", default=None,
               help="Figure: draw one run bold on top: a run id, best:SPEC or worst:SPEC, "
@@ -190,7 +194,8 @@ def curves_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: s
     """Draw every run's metric series as its own line, one panel per metric column.
 
     Colour by a param to see what it does; highlight a picked run. Without -o, prints
-    the points it would draw (one row per run and x).
+    the points it would draw (one row per run and x); with -o and an explicit --format,
+    both.
 
     \b
     Examples:
@@ -217,8 +222,10 @@ def curves_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: s
     table = with_params(data.series, data.runs, params)
     if output is None:
         report_notes(notes, quiet)
+    if wants_table(output, format_):
         smooth_note = f"; each run smoothed ({smoothing.describe()})" if smoothing else ""
         emit(table, format_, title=f"{data.n_runs} runs{smooth_note}")
+    if output is None:
         return
 
     from ..analysis.aggregate import aggregate

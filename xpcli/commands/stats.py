@@ -2,40 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from ._common import (
+    Choice,
+    by_option,
+    command,
     emit,
     format_option,
     info,
     load_dataset,
     max_columns_option,
+    metrics_option,
     output_option,
+    param_list,
+    params_option,
     quiet_option,
     report_notes,
     runs_option,
     save,
+    wants_table,
     where_option,
     x_option,
 )
 from .tables import _fail_if_option, _finish
 
-
-def _metrics_option(func: Any) -> Any:
-    return click.option("--metrics", "-m", "metrics", metavar="LIST", multiple=True,
-                        required=True,
-                        help="Metric specs, comma-separated or repeated, e.g. "
-                        "f1:lang=de@max; f1:lang=* gives one set of rows per language.")(func)
+_metrics_option = metrics_option(
+    "Metric specs, comma-separated or repeated, e.g. f1:lang=de@max; f1:lang=* gives one set "
+    "of rows per language.", required=True)
 
 
-@click.command("compare")
+@command("compare")
 @runs_option
 @_metrics_option
-@click.option("--by", "-b", "by", metavar="LIST", multiple=True,
-              help="Params whose groups to compare, e.g. lr, or lr:log=5 / lr:bins=4 / lr:q=4 "
-              "for bins of a continuous param (default: the params that vary, except seeds).")
+@by_option("Params whose groups to compare, comma-separated or repeated, e.g. lr, or "
+           "lr:log=5 / lr:bins=4 / lr:q=4 for bins of a continuous param (default: the "
+           "params that vary, except seeds).")
 @click.option("--baseline", "baseline", metavar="VALUE", default=None,
               help="Compare every group with this one, e.g. 3e-5 (default: every pair).")
 @click.option("--paired-by", "paired_by", metavar="PARAM", default=None,
@@ -90,13 +92,12 @@ def compare_cmd(runs: str | None, metrics: tuple[str, ...], by: tuple[str, ...],
     _finish(result.table, chosen, result.title, fail_if, ["metric", "a", "b"], display)
 
 
-@click.command("importance")
+@command("importance")
 @runs_option
 @_metrics_option
-@click.option("--params", "-p", "params", metavar="LIST", default=None,
-              help="Params to weigh, comma-separated, e.g. lr,seed or lr:log=5,seed (bins of "
-              "lr) (default: every param that varies, seeds included).")
-@click.option("--method", "method", type=click.Choice(("auto", "anova", "forest")),
+@params_option("Params to weigh, comma-separated or repeated, e.g. lr,seed or lr:log=5,seed "
+               "(bins of lr) (default: every param that varies, seeds included).")
+@click.option("--method", "method", type=Choice(("auto", "anova", "forest")),
               default="auto", show_default=True,
               help="anova: variance decomposition of a grid (main effects and pair "
               "interactions, F tests); forest: permutation importance of a random forest "
@@ -113,7 +114,7 @@ def compare_cmd(runs: str | None, metrics: tuple[str, ...], by: tuple[str, ...],
 @format_option
 @max_columns_option
 @quiet_option
-def importance_cmd(runs: str | None, metrics: tuple[str, ...], params: str | None,
+def importance_cmd(runs: str | None, metrics: tuple[str, ...], params: tuple[str, ...],
                    method: str, no_interactions: bool, seed: int, where: str | None, x: str,
                    output: str | None, fail_if: str | None, format_: str,
                    quiet: bool) -> None:
@@ -135,21 +136,19 @@ def importance_cmd(runs: str | None, metrics: tuple[str, ...], params: str | Non
     from ..analysis.importance import importance
     from ..analysis.series_model import Notes
     from ..plots import check_output_path
-    from ..spec import split_list
 
     if output is not None:
         check_output_path(output)
     dataset = load_dataset(runs, quiet)
     notes = Notes()
-    result = importance(dataset, list(metrics),
-                        split_list(params) if params is not None else None, where=where,
+    result = importance(dataset, list(metrics), param_list(params), where=where,
                         method=method, interactions=not no_interactions,  # type: ignore[arg-type]
                         seed=seed, x=x, notes=notes)  # type: ignore[arg-type]
     report_notes(notes, quiet)
     if not quiet:
         for note in result.notes:
             info(f"xp: {note}")
-    if output is None or format_ != "auto":
+    if wants_table(output, format_):
         _finish(result.table, format_, result.title, fail_if, ["metric", "term"])
     elif fail_if is not None:
         from ..analysis.gate import check_gate
@@ -161,7 +160,7 @@ def importance_cmd(runs: str | None, metrics: tuple[str, ...], params: str | Non
         save(importance_figure(result.table, result.value_column, title=result.title), output)
 
 
-@click.command("scatter")
+@command("scatter")
 @runs_option
 @click.argument("x_spec", metavar="X")
 @click.argument("y_spec", metavar="Y")
@@ -171,18 +170,18 @@ def importance_cmd(runs: str | None, metrics: tuple[str, ...], params: str | Non
 @click.option("--highlight", "highlight", metavar="PICKER", multiple=True,
               help="Ring a run, by run id or best:SPEC / worst:SPEC, e.g. best:f1:lang=en; "
               "repeat for several (red first, then other colours).")
-@click.option("--log", "log", metavar="AXES", default=None,
-              help="Log scale for x and/or y, e.g. x or x,y (default: an axis spanning two "
-              "decades, like lr, gets one anyway).")
-@click.option("--linear", "linear", metavar="AXES", default=None,
+@click.option("--log", "log", metavar="AXES", multiple=True,
+              help="Log scale for x and/or y, e.g. x or x,y (repeat or comma-separate; "
+              "default: an axis spanning two decades, like lr, gets one anyway).")
+@click.option("--linear", "linear", metavar="AXES", multiple=True,
               help="Linear scale for x and/or y, overriding the automatic log scale.")
 @x_option
 @output_option
 @format_option
 @quiet_option
 def scatter_cmd(runs: str | None, x_spec: str, y_spec: str, where: str | None,
-                color: str | None, highlight: tuple[str, ...], log: str | None,
-                linear: str | None, x: str, output: str | None, format_: str,
+                color: str | None, highlight: tuple[str, ...], log: tuple[str, ...],
+                linear: tuple[str, ...], x: str, output: str | None, format_: str,
                 quiet: bool) -> None:
     """Scatter: one point per run, X and Y each a param or a reduced metric spec.
 
@@ -207,8 +206,8 @@ def scatter_cmd(runs: str | None, x_spec: str, y_spec: str, where: str | None,
     dataset = load_dataset(runs, quiet)
     notes = Notes()
     table = scatter_table(dataset, x_spec, y_spec, color=color,
-                          highlights=list(highlight), where=where, log=[log] if log else (),
-                          linear=[linear] if linear else (), xaxis=x,  # type: ignore[arg-type]
+                          highlights=list(highlight), where=where, log=log,
+                          linear=linear, xaxis=x,  # type: ignore[arg-type]
                           notes=notes)
     report_notes(notes, quiet)
     if not quiet:
@@ -218,7 +217,7 @@ def scatter_cmd(runs: str | None, x_spec: str, y_spec: str, where: str | None,
         for text, run in table.highlights:
             info(f"xp: highlight {text}: {run}")
         info(f"xp: {table.correlation_text}")
-    if output is None or format_ != "auto":
+    if wants_table(output, format_):
         emit(table.table, format_, title=table.title)
     if output is not None:
         from ..plots.scatter import scatter_figure

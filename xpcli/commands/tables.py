@@ -8,10 +8,15 @@ from typing import Any, TypeVar
 import click
 
 from ._common import (
+    by_option,
+    command,
     emit,
     format_option,
     load_dataset,
     max_columns_option,
+    metrics_option,
+    param_list,
+    params_option,
     quiet_option,
     report_notes,
     runs_option,
@@ -34,16 +39,9 @@ def _fail_if_option(func: F) -> F:
     )(func)
 
 
-def _metrics_option(func: F) -> F:
-    return click.option(
-        "--metrics",
-        "-m",
-        "metrics",
-        metavar="LIST",
-        multiple=True,
-        help="Metric specs, comma-separated or repeated, e.g. f1:lang=*@max,lms_score "
-        "(default: the last value of every metric in every context).",
-    )(func)
+_metrics_option = metrics_option(
+    "Metric specs, comma-separated or repeated, e.g. f1:lang=*@max,lms_score (default: the "
+    "last value of every metric in every context).")
 
 
 def _finish(frame: Any, format_: str, title: str, fail_if: str | None,
@@ -59,12 +57,11 @@ def _finish(frame: Any, format_: str, title: str, fail_if: str | None,
         raise error
 
 
-@click.command("select")
+@command("select")
 @runs_option
 @_metrics_option
-@click.option("--params", "-p", "params", metavar="LIST", default=None,
-              help="Params or meta columns to show, comma-separated, e.g. lr,seed,status "
-              "(default: the params that vary between runs).")
+@params_option("Params or meta columns to show, comma-separated or repeated, e.g. "
+               "lr,seed,status (default: the params that vary between runs).")
 @where_option
 @click.option("--sort", "-s", "sort", metavar="KEYS", multiple=True,
               help="Sort keys, comma-separated or repeated: a column or metric spec, '-' "
@@ -79,7 +76,7 @@ def _finish(frame: Any, format_: str, title: str, fail_if: str | None,
 @format_option
 @max_columns_option
 @quiet_option
-def select_cmd(runs: str | None, metrics: tuple[str, ...], params: str | None,
+def select_cmd(runs: str | None, metrics: tuple[str, ...], params: tuple[str, ...],
                where: str | None, sort: tuple[str, ...], top: int | None, best: str | None,
                x: str, fail_if: str | None, format_: str, quiet: bool) -> None:
     """Runs table: one row per run, chosen params and reduced metrics.
@@ -96,14 +93,13 @@ def select_cmd(runs: str | None, metrics: tuple[str, ...], params: str | None,
     """
     from ..analysis.select import select_runs
     from ..analysis.series_model import Notes
-    from ..spec import split_list
 
     dataset = load_dataset(runs, quiet)
     notes = Notes()
     table = select_runs(
         dataset,
         metrics=list(metrics) or None,
-        params=split_list(params) if params is not None else None,
+        params=param_list(params),
         where=where,
         sort=list(sort),
         top=top,
@@ -116,11 +112,10 @@ def select_cmd(runs: str | None, metrics: tuple[str, ...], params: str | None,
     _finish(table, format_, title, fail_if, ["run"])
 
 
-@click.command("group")
+@command("group")
 @runs_option
-@click.option("--by", "-b", "by", metavar="LIST", multiple=True,
-              help="Params to group by, comma-separated or repeated (default: the params "
-              "that vary, except seeds); lr:log=5, lr:bins=4 or lr:q=4 bin a continuous param.")
+@by_option("Params to group by, comma-separated or repeated (default: the params that "
+           "vary, except seeds); lr:log=5, lr:bins=4 or lr:q=4 bin a continuous param.")
 @click.option("--agg", "-a", "agg", metavar="LIST", multiple=True,
               help="Statistics: median, mean, std, sem, min, max, count, qNN (q10, q90); "
               "comma-separated or repeated (default: median,min,max).")
@@ -169,7 +164,7 @@ def group_cmd(runs: str | None, by: tuple[str, ...], agg: tuple[str, ...],
     _finish(result.wide, chosen, title, fail_if, result.by, display)
 
 
-@click.command("selection")
+@command("selection")
 @runs_option
 @click.option("--selector", "-s", "selector", metavar="LIST", multiple=True, required=True,
               help="Selection rules: metric specs whose best run would be picked, e.g. "
@@ -179,9 +174,8 @@ def group_cmd(runs: str | None, by: tuple[str, ...], agg: tuple[str, ...],
               "lower is better.")
 @click.option("--exclude", "exclude", metavar="KEY=GLOB", multiple=True,
               help="Drop target columns whose context matches, e.g. lang=en (repeatable).")
-@click.option("--by", "-b", "by", metavar="LIST", multiple=True,
-              help="Analyse each group of these params separately, e.g. lr (lr:log=5: by "
-              "bins of lr).")
+@by_option("Analyse each group of these params separately, comma-separated or repeated, "
+           "e.g. lr (lr:log=5: by bins of lr).")
 @where_option
 @x_option
 @_fail_if_option

@@ -63,9 +63,9 @@ from typing import Literal, TypeAlias
 
 import polars as pl
 
-from xpcli.errors import SpecError
+from xpcli.errors import SpecError, did_you_mean
 
-from .metric import MetricSpec, check_utf8, closest, parse_metric_spec
+from .metric import MetricSpec, check_utf8, parse_metric_spec
 
 __all__ = [
     "SchemaLike",
@@ -193,6 +193,22 @@ def _describe(token: _Token) -> str:
     return "the end of the expression" if token.kind == "eof" else repr(token.text)
 
 
+def _backtick_hint(text: str, i: int) -> str:
+    """For ``f1[lang=de] < 0.7`` (a metric column or spec typed bare): put it in backticks."""
+    if text[i] not in "[:@":
+        return ""
+    start = i
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
+        start -= 1
+    close = text.find("]", i)
+    end = close + 1 if text[i] == "[" and close > 0 else i
+    while (end < len(text) and not text[end].isspace() and text[end] not in "<>!()"
+           and not text.startswith("==", end)):
+        end += 1
+    word = text[start:end]
+    return f"; put a metric column or spec in backticks: `{word}`" if start < i else ""
+
+
 def _tokenize(text: str, option: str = "--where") -> list[_Token]:
     tokens: list[_Token] = []
     i = 0
@@ -237,7 +253,7 @@ def _tokenize(text: str, option: str = "--where") -> list[_Token]:
             continue
         match = _WHERE_TOKEN_RE.match(text, i)
         if match is None:
-            raise fail(f"unexpected character {char!r}", i)
+            raise fail(f"unexpected character {char!r}", i, _backtick_hint(text, i))
         kind = match.lastgroup
         raw = match.group()
         end = match.end()
@@ -517,14 +533,8 @@ class _Compiler:
 
     def dtype(self, name: Name) -> pl.DataType:
         if name.name not in self.schema:
-            known = sorted(self.schema)
-            more = f", ... and {len(known) - 20} more" if len(known) > 20 else ""
-            shown = ", ".join(known[:20]) + more
-            raise self.fail(
-                f"unknown name {name.name!r}",
-                name.pos,
-                f"{closest(name.name, known)} (known: {shown or 'none'})",
-            )
+            raise self.fail(f"unknown name {name.name!r}", name.pos,
+                            f"; {did_you_mean(name.name, self.schema)}")
         return self.schema[name.name]
 
     def column(self, name: Name) -> pl.Expr:
@@ -601,6 +611,13 @@ class _Compiler:
             assert isinstance(right, Name)
             left, right, op = right, left, _FLIP[op]
         assert isinstance(left, Name)
+        if (isinstance(right, Name) and right.name not in self.schema
+                and left.name in self.schema
+                and _category(self.schema[left.name]) in ("text", "null")):
+            # status == finished: a bare word is a name; the text wants quotes.
+            raise self.fail(f"unknown name {right.name!r}", right.pos,
+                            f"; to compare with the text, quote it: "
+                            f"{left.name} {op} \"{right.name}\"")
         if isinstance(right, Name):
             a, b = _category(self.dtype(left)), _category(self.dtype(right))
             if "null" not in (a, b) and (a != b or a == "other"):
