@@ -42,9 +42,9 @@ def invoke(args: list[str], env: dict[str, str] | None = None):
 
 EXPECTED_CSV = (
     "run,lr,seed,f1[lang=de],f1[lang=en]\n"
-    "lr1e-5-s0,0.00001,0,0.3,0.6\n"
-    "lr1e-4-s1,0.0001,1,0.45,0.8\n"
-    "lr1e-3-s2,0.001,2,,0.9\n"
+    "lr1e-5-s0,1e-5,0,0.3,0.6\n"
+    "lr1e-4-s1,1e-4,1,0.45,0.8\n"
+    "lr1e-3-s2,1e-3,2,,0.9\n"
 )
 
 

@@ -7,12 +7,22 @@ import io
 import json
 import re
 
+import numpy as np
 import polars as pl
 import pytest
 from conftest import raw_controls
 
 from xpcli.errors import UsageError
-from xpcli.output import Terminal, emit, format_number, resolve_format, terminal
+from xpcli.output import (
+    Terminal,
+    emit,
+    format_number,
+    resolve_format,
+    terminal,
+    write_csv,
+    write_json,
+    write_jsonl,
+)
 
 UTC = dt.UTC
 
@@ -252,3 +262,43 @@ def test_the_format_option_offers_exactly_the_formats_output_writes() -> None:
     from xpcli.output import FORMATS
 
     assert FORMAT_CHOICES == FORMATS  # two copies: --help must not import polars
+
+
+def test_machine_floats_read_back_exactly_with_the_fewest_digits() -> None:
+    import csv as csv_module
+
+    rng = np.random.default_rng(7)
+    values = [float(v) for v in rng.standard_normal(2000) * 10.0 ** rng.integers(-30, 30, 2000)]
+    values += [0.1 + 0.2, 1e16, 5e-324, 1.7976931348623157e308, -0.0, 0.42464999999999997]
+    frame = pl.DataFrame({"x": values, "tiny": [abs(v) % 1e-5 for v in values]})
+    buf = io.StringIO()
+    write_csv(frame, buf)
+    rows = list(csv_module.DictReader(io.StringIO(buf.getvalue())))
+    for column in ("x", "tiny"):
+        texts = [row[column] for row in rows]
+        originals = frame.get_column(column).to_list()
+        assert [float(t) for t in texts] == originals  # full precision
+        # no more significant digits than Python's shortest round-tripping repr
+        def digits(text: str) -> int:
+            mantissa = text.lower().split("e")[0].lstrip("-").replace(".", "")
+            return len(mantissa.lstrip("0").rstrip("0"))
+        assert all(digits(t) <= digits(repr(v)) for t, v in zip(texts, originals))
+    json_buf = io.StringIO()
+    write_jsonl(frame, json_buf)
+    parsed = [json.loads(line) for line in json_buf.getvalue().splitlines()]
+    assert [row["x"] for row in parsed] == values
+
+
+def test_one_float_notation_per_column_in_csv_and_json() -> None:
+    frame = pl.DataFrame({"lr": [1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4],
+                          "f1": [0.42464999999999997, 0.75675, 0.5, 2.0, 3.2e-05, 0.9]})
+    buf = io.StringIO()
+    write_csv(frame, buf)
+    assert buf.getvalue().splitlines() == [
+        "lr,f1", "1e-6,0.42464999999999997", "3e-6,0.75675", "1e-5,0.5", "3e-5,2.0",
+        "1e-4,0.000032", "3e-4,0.9"]
+    json_buf = io.StringIO()
+    write_json(frame, json_buf)
+    text = json_buf.getvalue()
+    assert '{"lr": 1e-5, "f1": 0.5}' in text and '"f1": 0.000032}' in text
+    assert [row["lr"] for row in json.loads(text)] == frame["lr"].to_list()

@@ -23,6 +23,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import IO, Any
 
 import polars as pl
@@ -192,6 +193,49 @@ def _neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(exprs)
 
 
+def _scientific(values: list[Any]) -> bool:
+    """One notation per float column: scientific when the column holds tiny values only
+    (a learning rate: 1e-6 ... 3e-4) or huge ones; positional otherwise."""
+    sizes = [abs(v) for v in values if v is not None and math.isfinite(v) and v != 0]
+    return bool(sizes) and (max(sizes) >= 1e16 or (max(sizes) < 1 and min(sizes) < 1e-4))
+
+
+def machine_float(value: float, scientific: bool) -> str:
+    """A float for CSV/TSV/JSON: the digits of ``repr`` (the shortest text that reads back
+    as the same float: full precision), in the column's notation (``1e-6``, ``0.00001``)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    text = repr(value)
+    if value == 0:
+        return text
+    if scientific:
+        sign, digits, exponent = Decimal(text).normalize().as_tuple()
+        assert isinstance(exponent, int)
+        shown = "".join(map(str, digits))
+        mantissa = shown[0] + ("." + shown[1:] if len(shown) > 1 else "")
+        return f"{'-' if sign else ''}{mantissa}e{exponent + len(shown) - 1}"
+    if "e" in text:  # repr's own switch to scientific, within a positional column
+        text = format(Decimal(text), "f")
+        return text if "." in text else text + ".0"
+    return text
+
+
+def _machine_floats(frame: pl.DataFrame) -> pl.DataFrame:
+    """Float columns as their machine text (see :func:`machine_float`)."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        if dtype.is_float():
+            values = frame.get_column(name).cast(pl.Float64).to_list()
+            sci = _scientific(values)
+            texts = [None if v is None else machine_float(v, sci) for v in values]
+            exprs.append(pl.Series(name, texts, dtype=pl.String))
+        else:
+            exprs.append(frame.get_column(name))
+    return pl.DataFrame(exprs) if exprs else frame
+
+
 def write_csv(frame: pl.DataFrame, out: IO[str], separator: str = ",",
               raw: bool = False) -> None:
     """CSV (or TSV): a header row, full precision, empty cells for null.
@@ -202,8 +246,10 @@ def write_csv(frame: pl.DataFrame, out: IO[str], separator: str = ",",
     machine = _machine_frame(frame)
     if not raw:
         machine = _neutralise_formulas(machine)
-    machine.write_csv(buf, separator=separator, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ",
-                      float_precision=None)
+    # Floats are written as text of one notation per column (machine_float), after the
+    # formula guard, which leaves numbers such as -1e-6 alone anyway.
+    _machine_floats(machine).write_csv(
+        buf, separator=separator, datetime_format="%Y-%m-%dT%H:%M:%S%.fZ")
     out.write(buf.getvalue())
 
 
@@ -222,22 +268,36 @@ def _json_value(value: Any) -> Any:
 
 
 def _json_rows(frame: pl.DataFrame) -> Any:
-    for row in frame.iter_rows(named=True):
-        yield {k: _json_value(v) for k, v in row.items()}
+    """Each row as JSON object text; float columns in their notation, as in CSV."""
+    notation = {i: _scientific(frame.get_column(name).cast(pl.Float64).to_list())
+                for i, (name, dtype) in enumerate(frame.schema.items()) if dtype.is_float()}
+    keys = [json.dumps(name, ensure_ascii=False) + ": " for name in frame.columns]
+    for row in frame.iter_rows():
+        fields = []
+        for i, value in enumerate(row):
+            if value is None:
+                text = "null"
+            elif i in notation and math.isfinite(value):
+                text = machine_float(value, notation[i])
+            elif type(value) is int:
+                text = str(value)
+            else:
+                text = json.dumps(_json_value(value), ensure_ascii=False, allow_nan=False)
+            fields.append(keys[i] + text)
+        yield "{" + ", ".join(fields) + "}"
 
 
 def write_jsonl(frame: pl.DataFrame, out: IO[str]) -> None:
     """One JSON object per row; NaN becomes null, infinities ``"Infinity"``."""
     for row in _json_rows(frame):
-        out.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+        out.write(row + "\n")
 
 
 def write_json(frame: pl.DataFrame, out: IO[str]) -> None:
     """A JSON array of row objects (same value rules as jsonl)."""
     out.write("[")
     for i, row in enumerate(_json_rows(frame)):
-        out.write(("," if i else "") + "\n  " + json.dumps(row, ensure_ascii=False,
-                                                            allow_nan=False))
+        out.write(("," if i else "") + "\n  " + row)
     out.write("\n]\n" if frame.height else "]\n")
 
 
