@@ -1,27 +1,31 @@
 """Benchmark: xp against a plain pandas script and the raw-Polars floor, at scale.
 
 Generates the reference story (5 languages x 60 epochs of F1, 10 loss points per epoch)
-at 240, 2,400 and 10,000 runs through the public writer, then times four queries:
+at 240, 2,400 and 10,002 runs through the public writer (once; reused from --data), then
+times five queries:
 
-- runs:   the runs table (lr, seed, max F1 per language)
-- median: median F1 per lr per language per epoch
-- best:   the run best on English (max F1) with its F1 on every language
-- series: one run's F1 series
+- runs:    the runs table (lr, seed, max F1 per language)
+- median:  median F1 per lr per language per epoch
+- best:    the run best on English (max F1) with its F1 on every language
+- series:  one run's F1 series
+- default: ``xp select`` with its default columns (the last value of every metric in
+           every context, per run)
 
-each measured as
+Every contender is a whole process, started in turn (xp, pandas, floor, xp, ...) after
+one warm-up round, each printing its answer as CSV:
 
-- xp cold:  the command end to end on fresh JSONL (empty cache)
-- xp warm:  the same command again (JSONL parsed once, served from xp's cache)
-- library:  the same command in-process, imports done and cache warm
-- pandas:   a plain pandas script over one Parquet file of all points
-- floor:    raw Polars over that same Parquet file (the floor)
+- xp warm: the xp command, the JSONL parsed into xp's cache once before
+- pandas:  a plain pandas script (``scripts/bench_baseline.py pandas``) over one Parquet
+           file of all points (flattened once: context keys as columns)
+- floor:   raw Polars over that same Parquet file (``scripts/bench_baseline.py floor``)
 
-plus peak memory (max RSS) of each xp process, the cold JSONL parse rate, the
-``Run.track`` rate, ``xp --help``, the statistics commands (``xp compare`` with and
-without pairing, ``xp importance``) warm and in-process, and ``xp import tensorboard`` on
-a generated folder of Keras-shaped event files (1 M scalar points with HParams). Results
-go to ``docs/benchmarks.md``, with ratios from this one run (machines are noisy; compare
-within a run, not across runs).
+with the median wall time and peak RSS (GNU time's report on each process) of each, and
+the ratios round by round. Also: xp cold (the runs query on an empty cache, which parses
+the JSONL), ``Run.track``'s rate, ``xp --help``, the statistics commands (``xp compare``
+with and without pairing, ``xp importance``) and ``xp import tensorboard`` on a generated
+folder of Keras-shaped event files (1 M scalar points with HParams). Results go to
+``docs/benchmarks.md`` with the load average; ratios come from this one run (machines are
+noisy; compare within a run, not across runs).
 
 The other importers (DVCLive, plain tables, Optuna, Aim) are timed on sources written
 with each format's own layout or library (``--only interop`` runs them alone).
@@ -44,6 +48,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,6 +77,7 @@ def queries(best_en: str) -> dict[str, list[str]]:
         "best": ["select", "--best", "f1:lang=en@max", "-m", "f1:lang=*@max", "-p", "lr,seed",
                  "--format", "csv"],
         "series": ["curves", "f1:lang=*", "--where", f"run == '{best_en}'", "--format", "csv"],
+        "default": ["select", "--format", "csv"],
     }
 
 
@@ -134,8 +140,12 @@ def in_process(args: list[str]) -> None:
 # -- the baselines ---------------------------------------------------------------------
 
 
+BASELINE = [sys.executable, str(HERE / "bench_baseline.py")]
+
+
 def flatten(runs_dir: Path, target: Path) -> tuple[Path, Path, int]:
-    """One Parquet file of every point (context keys as columns) and one of params."""
+    """One Parquet file of every point (context keys as columns, logging order) and one
+    of params."""
     import polars as pl
 
     import xpcli
@@ -149,59 +159,27 @@ def flatten(runs_dir: Path, target: Path) -> tuple[Path, Path, int]:
     return points, params, n
 
 
-def polars_queries(points: Path, params: Path, run: str) -> dict[str, Callable[[], Any]]:
-    import polars as pl
-
-    def f1() -> pl.LazyFrame:
-        return pl.scan_parquet(points).filter(pl.col("name") == "f1")
-
-    def runs() -> Any:
-        best = f1().group_by("run", "lang").agg(pl.col("value").max()).collect()
-        wide = best.pivot(on="lang", index="run", values="value")
-        return pl.read_parquet(params).join(wide, on="run", how="left")
-
-    def median() -> Any:
-        return (f1().join(pl.scan_parquet(params), on="run")
-                .group_by("lr", "lang", "epoch").agg(pl.col("value").median())
-                .sort("lr", "lang", "epoch").collect())
-
-    def best() -> Any:
-        wide = (f1().group_by("run", "lang").agg(pl.col("value").max()).collect()
-                .pivot(on="lang", index="run", values="value"))
-        return wide.sort("en", descending=True, nulls_last=True).head(1)
-
-    def series() -> Any:
-        return f1().filter(pl.col("run") == run).sort("lang", "epoch").collect()
-
-    return {"runs": runs, "median": median, "best": best, "series": series}
+def side_by_side(commands: dict[str, list[str]], envs: dict[str, dict[str, str]],
+                 repeat: int = REPEAT) -> dict[str, dict[str, Any]]:
+    """Whole processes in turn (A B C A B C ...) after one warm-up round: per contender
+    the median wall seconds, the median peak RSS and each round's wall seconds, so ratios
+    can be taken round by round (a drift of the machine's speed hits both sides)."""
+    for name, args in commands.items():
+        run_process(args, envs[name])
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    rss: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, args in commands.items():
+            wall, peak = run_process(args, envs[name])
+            walls[name].append(wall)
+            rss[name].append(peak)
+    return {name: {"wall": statistics.median(walls[name]), "rss": statistics.median(rss[name]),
+                   "rounds": walls[name]} for name in commands}
 
 
-def pandas_queries(points: Path, params: Path, run: str) -> dict[str, Callable[[], Any]]:
-    import pandas as pd
-
-    cols = ["run", "name", "lang", "epoch", "value"]
-
-    def f1() -> Any:
-        frame = pd.read_parquet(points, columns=cols)
-        return frame[frame["name"] == "f1"]
-
-    def runs() -> Any:
-        wide = f1().pivot_table(index="run", columns="lang", values="value", aggfunc="max")
-        return pd.read_parquet(params).merge(wide, left_on="run", right_index=True, how="left")
-
-    def median() -> Any:
-        frame = f1().merge(pd.read_parquet(params), on="run")
-        return frame.groupby(["lr", "lang", "epoch"])["value"].median().reset_index()
-
-    def best() -> Any:
-        wide = f1().pivot_table(index="run", columns="lang", values="value", aggfunc="max")
-        return wide.sort_values("en", ascending=False).head(1)
-
-    def series() -> Any:
-        frame = f1()
-        return frame[frame["run"] == run].sort_values(["lang", "epoch"])
-
-    return {"runs": runs, "median": median, "best": best, "series": series}
+def ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """The median of the round-by-round ratios of wall seconds ``a / b``."""
+    return statistics.median(x / y for x, y in zip(a["rounds"], b["rounds"], strict=True))
 
 
 # -- one size --------------------------------------------------------------------------
@@ -215,7 +193,6 @@ def bench_size(n_runs: int, data: Path) -> dict[str, Any]:
     import polars as pl
 
     import xpcli
-    from xpcli.analysis.select import select_runs  # noqa: F401  (fails early if missing)
 
     seeds = seeds_for(n_runs)
     runs_dir = data / f"runs-{n_runs}"
@@ -228,50 +205,43 @@ def bench_size(n_runs: int, data: Path) -> dict[str, Any]:
     result["jsonl_mb"] = size / 1e6
     cache_root = Path(tempfile.mkdtemp(prefix="xp-bench-cache-"))
     env = {**os.environ, "XP_RUNS": str(runs_dir)}
+    warm_env = {**env, "XP_CACHE_DIR": str(cache_root / "warm")}
+    flat = Path(tempfile.mkdtemp(prefix="xp-bench-flat-"))
     try:
-        # Cold parse rate, in-process: a fresh cache folder, then load and count.
-        os.environ["XP_CACHE_DIR"] = str(cache_root / "parse")
-        start = time.perf_counter()
+        # Cold: the runs query as a whole process on an empty cache (parses the JSONL and
+        # writes the cache); it also warms the cache every warm process reads.
+        first = queries("")["runs"]
+        cold, cold_rss = run_process(XP + first, warm_env)
+        result["cold"] = (cold, cold_rss)
+        os.environ["XP_CACHE_DIR"] = warm_env["XP_CACHE_DIR"]
         ds = xpcli.load(runs_dir)
-        n_points = ds.points.select(pl.len()).collect().item()
-        result["parse_s"] = time.perf_counter() - start
-        result["points"] = n_points
+        result["points"] = ds.points.select(pl.len()).collect().item()
         best_en = (ds.points.filter(pl.col("name") == "f1", pl.col("lang") == "en")
                    .group_by("run").agg(pl.col("value").max()).sort("value", "run",
                                                                     descending=[True, False])
                    .head(1).collect().item(0, "run"))
-        os.environ["XP_CACHE_DIR"] = str(cache_root / "warm")
-        xpcli.load(runs_dir)  # warm the cache used by the in-process calls
-        flat = Path(tempfile.mkdtemp(prefix="xp-bench-flat-"))
+        del ds
         points, params, _ = flatten(runs_dir, flat)
-        floors = polars_queries(points, params, best_en)
-        pandas = pandas_queries(points, params, best_en)
         rows = {}
         for name, args in queries(best_en).items():
-            cold_env = {**env, "XP_CACHE_DIR": str(cache_root / f"cold-{name}")}
-            cold, cold_rss = run_process(XP + args, cold_env)
-            warm_env = {**env, "XP_CACHE_DIR": str(cache_root / "warm")}
-            warm, warm_rss = min(run_process(XP + args, warm_env) for _ in range(REPEAT))
-            in_process(["--runs", str(runs_dir), *args])  # imports and first-call costs
-            library = best_of(lambda a=args: in_process(["--runs", str(runs_dir), *a]))
-            rows[name] = {
-                "cold": cold, "cold_rss": cold_rss, "warm": warm, "warm_rss": warm_rss,
-                "library": library, "pandas": best_of(pandas[name]),
-                "floor": best_of(floors[name]),
-            }
+            base = [name, str(points), str(params), best_en]
+            rows[name] = side_by_side(
+                {"xp": XP + args, "pandas": [*BASELINE, "pandas", *base],
+                 "floor": [*BASELINE, "floor", *base]},
+                {"xp": warm_env, "pandas": env, "floor": env})
         result["queries"] = rows
         parcoords_args = ["parcoords", "--params", "lr,seed", "--metrics", "f1:lang=*",
                           "--highlight", "best:f1:lang=en"]
         result["parcoords"] = {}
         for suffix in ("png", "svg"):
             out = flat / f"p.{suffix}"
-            warm_env = {**env, "XP_CACHE_DIR": str(cache_root / "warm")}
             wall, rss = run_process(XP + parcoords_args + ["-o", str(out)], warm_env)
             result["parcoords"][suffix] = (wall, rss)
-        shutil.rmtree(flat, ignore_errors=True)
     finally:
         os.environ.pop("XP_CACHE_DIR", None)
+        shutil.rmtree(flat, ignore_errors=True)
         shutil.rmtree(cache_root, ignore_errors=True)
+    result["load"] = os.getloadavg()
     return result
 
 
@@ -618,8 +588,20 @@ def fmt_s(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
+def old_section(path: Path, heading: str) -> list[str]:
+    """The section under ``heading`` in the report at ``path`` as it stands (kept when its
+    case is not run again); empty when there is none."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    if heading not in lines:
+        return []
+    start = lines.index(heading)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")
+                or lines[i].startswith("The xp commands:")), len(lines))
+    return lines[start:end]
+
+
 def report(results: dict[int, dict[str, Any]], track: float, help_s: float,
-           stats: dict[str, Any], tb: dict[str, Any], interop: dict[str, Any]) -> str:
+           stats: list[str], tb: list[str], interop: list[str]) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -632,46 +614,53 @@ def report(results: dict[int, dict[str, Any]], track: float, help_s: float,
         "Data: the reference story (5 languages x 60 epochs of F1, 10 loss points per epoch, one",
         "`lms_score`), written as one JSONL file per run through `xpcli.Run`.",
         "",
-        "- **xp cold**: the command end to end on fresh JSONL, empty cache (includes parsing",
-        "  the JSONL and writing the cache).",
-        "- **xp warm**: the same command again: JSONL parsed once, served from the cache.",
-        "- **library**: the same command in-process (imports done, cache warm).",
-        "- **pandas**: a plain pandas script over one Parquet file of all points.",
-        "- **floor**: raw Polars over that same Parquet file.",
+        "Every figure is a whole process (start-up, imports, reading, printing CSV), the",
+        "contenders started in turn (xp, pandas, floor, xp, ...) after one warm-up round;",
+        f"the median of {REPEAT} rounds, and each ratio the median of the round-by-round",
+        "ratios. Peak RSS is GNU time's maximum resident set of each process.",
+        "",
+        "- **xp warm**: the xp command; the JSONL was parsed into xp's cache once before.",
+        "- **pandas**: a plain pandas script over one Parquet file of all points (context keys",
+        "  as columns), `scripts/bench_baseline.py pandas`.",
+        "- **floor**: raw Polars over that same Parquet file, `scripts/bench_baseline.py floor`.",
+        "- **xp cold**: the runs query on an empty cache (parses the JSONL, writes the cache).",
         "",
         f"`Run.track`: {track:,.0f} points/s in one process. `xp --help`: {fmt_s(help_s)}.",
         "",
     ]
     for res in results.values():
+        cold, cold_rss = res["cold"]
+        load = ", ".join(f"{x:.1f}" for x in res["load"])
         lines += [
             f"## {res['runs']:,} runs ({res['points']:,} points, "
             f"{res['jsonl_mb']:.0f} MB of JSONL)",
             "",
-            f"Cold parse of the JSONL (in-process `xpcli.load`, empty cache): "
-            f"{fmt_s(res['parse_s'])}, {res['points'] / res['parse_s'] / 1e6:.2f} M points/s.",
+            f"xp cold (the runs query, empty cache): {fmt_s(cold)}, {cold_rss:.0f} MB peak; "
+            f"{res['points'] / cold / 1e6:.2f} M points/s end to end. "
+            f"Load average (1, 5, 15 min) at the end of this size: {load}.",
             "",
-            "| query | xp cold | xp warm | library | pandas | floor | warm / floor | "
-            "pandas / warm | peak RSS warm (cold) |",
+            "| query | xp warm | pandas | floor | xp / floor | pandas / floor | "
+            "peak RSS xp | pandas | floor |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, q in res["queries"].items():
+            xp, pd_, fl = q["xp"], q["pandas"], q["floor"]
             lines.append(
-                f"| {name} | {fmt_s(q['cold'])} | {fmt_s(q['warm'])} | {fmt_s(q['library'])} | "
-                f"{fmt_s(q['pandas'])} | {fmt_s(q['floor'])} | "
-                f"{q['warm'] / q['floor']:.1f}x | {q['pandas'] / q['warm']:.2f}x | "
-                f"{q['warm_rss']:.0f} MB ({q['cold_rss']:.0f} MB) |"
+                f"| {name} | {fmt_s(xp['wall'])} | {fmt_s(pd_['wall'])} | "
+                f"{fmt_s(fl['wall'])} | {ratio(xp, fl):.2f}x | {ratio(pd_, fl):.2f}x | "
+                f"{xp['rss']:.0f} MB | {pd_['rss']:.0f} MB | {fl['rss']:.0f} MB |"
             )
         pc = res["parcoords"]
         lines += [
             "",
             f"`xp parcoords --params lr,seed --metrics 'f1:lang=*' --highlight best:f1:lang=en`, "
-            f"warm: PNG {fmt_s(pc['png'][0])} ({pc['png'][1]:.0f} MB), "
+            f"warm, one process each: PNG {fmt_s(pc['png'][0])} ({pc['png'][1]:.0f} MB), "
             f"SVG {fmt_s(pc['svg'][0])} ({pc['svg'][1]:.0f} MB).",
             "",
         ]
-    lines += stats_section(stats)
-    lines += tensorboard_section(tb)
-    lines += interop_section(interop)
+    lines += stats
+    lines += tb
+    lines += interop
     lines += [
         "The xp commands: "
         + "; ".join(f"{k}: `xp {' '.join(v)}`" for k, v in queries("RUN").items()) + ".",
@@ -689,6 +678,9 @@ def main() -> None:
     parser.add_argument("--only", choices=["tensorboard", "stats", "interop"], default=None,
                         help="run one case and replace its section of --out (stats: at "
                         "--sizes, default 2400)")
+    parser.add_argument("--keep", default="",
+                        help="comma-separated cases (stats, tensorboard, interop) not run "
+                        "again: their sections of --out are kept as they stand")
     args = parser.parse_args()
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
@@ -712,12 +704,26 @@ def main() -> None:
         results[n] = bench_size(n, data)
     track = bench_track()
     help_s = bench_help()
-    print("bench: statistics ...", file=sys.stderr, flush=True)
-    stats = bench_stats(data, sizes)
-    print("bench: TensorBoard import ...", file=sys.stderr, flush=True)
-    tb = bench_tensorboard(data)
-    print("bench: DVCLive, table, Optuna and Aim imports ...", file=sys.stderr, flush=True)
-    interop = bench_interop(data)
+    keep = {k.strip() for k in args.keep.split(",") if k.strip()}
+    if keep - {"stats", "tensorboard", "interop"}:
+        raise SystemExit(f"--keep: unknown case(s) {', '.join(sorted(keep))}; "
+                         "stats, tensorboard or interop")
+    out = Path(args.out)
+    if "stats" in keep:
+        stats = old_section(out, STATS_HEADING)
+    else:
+        print("bench: statistics ...", file=sys.stderr, flush=True)
+        stats = stats_section(bench_stats(data, sizes))
+    if "tensorboard" in keep:
+        tb = old_section(out, TB_HEADING)
+    else:
+        print("bench: TensorBoard import ...", file=sys.stderr, flush=True)
+        tb = tensorboard_section(bench_tensorboard(data))
+    if "interop" in keep:
+        interop = old_section(out, INTEROP_HEADING)
+    else:
+        print("bench: DVCLive, table, Optuna and Aim imports ...", file=sys.stderr, flush=True)
+        interop = interop_section(bench_interop(data))
     text = report(results, track, help_s, stats, tb, interop)
     Path(args.out).write_text(text)
     print(text)
