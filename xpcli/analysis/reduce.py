@@ -105,11 +105,20 @@ def reduce_runs(
     )
     valid = pl.col("value").is_not_null() & pl.col("value").is_not_nan()
     frames: dict[Series, pl.DataFrame] = {}
+    # The points split once by (name, used keys), the only columns a filter reads; a
+    # series is then the parts its filter keeps, evaluated on one row per part.
+    parts = base.partition_by("name", *used_keys, as_dict=True, maintain_order=True)
+    part_keys = list(parts)
+    part_table = pl.DataFrame(part_keys, schema=base.select("name", *used_keys).schema,
+                              orient="row").with_row_index("__part")
 
     def frame_of(series: Series) -> pl.DataFrame:
         if series not in frames:
-            frames[series] = base.filter(filters[series]).select(
+            picked = part_table.filter(filters[series]).get_column("__part").to_list()
+            chosen = [parts[part_keys[i]] for i in picked]
+            frame = (pl.concat(chosen) if chosen else base.clear()).select(
                 "run", "step", "epoch", "time", "value", ROW)
+            frames[series] = frame.sort(ROW) if len(chosen) > 1 else frame
         return frames[series]
 
     def every_point(series: Series) -> pl.LazyFrame:
