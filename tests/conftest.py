@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,6 +53,17 @@ def write_tiny(runs_dir: Path) -> Path:
 @pytest.fixture
 def tiny_runs(tmp_path: Path) -> Path:
     return write_tiny(tmp_path / "runs")
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 120.0) -> bool:
+    """Poll ``predicate`` every 10 ms until it holds or ``timeout`` passes: tests wait for
+    an event (a line written, a file changed), never for a fixed time."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())
 
 
 def run_python(code: str, *args: str, env: dict[str, str] | None = None,

@@ -17,9 +17,9 @@ from xpcli.cli import cli
 FORMATS = ["table", "csv", "tsv", "json", "jsonl", "markdown", "parquet"]
 
 TINY_RUNS_CSV = (
-    "run,lr,seed,status,points,metrics,first_time,last_time\n"
-    "a,0.1,1,finished,6,2,2026-01-01T00:00:00.500Z,2026-01-01T00:00:02Z\n"
-    "b,0.01,2,failed,1,1,2026-01-01T00:01:01Z,2026-01-01T00:01:01Z\n"
+    "run,lr,seed,status,reason,points,metrics,started,last_activity,elapsed\n"
+    "a,0.1,1,finished,,6,2,2026-01-01T00:00:00Z,2026-01-01T00:00:10Z,10.0\n"
+    "b,0.01,2,failed,,1,1,2026-01-01T00:01:00Z,2026-01-01T00:01:10Z,10.0\n"
 )
 TINY_METRICS_CSV = (
     "metric,context,runs,points,step_min,step_max,epoch_min,epoch_max\n"
@@ -52,8 +52,8 @@ def test_runs_params(runner: CliRunner, tiny_runs: Path) -> None:
                              "csv"])
     assert result.exit_code == 0
     assert result.stdout.splitlines()[:2] == [
-        "run,seed,status,points,metrics,first_time,last_time",
-        "a,1,finished,6,2,2026-01-01T00:00:00.500Z,2026-01-01T00:00:02Z",
+        "run,seed,status,reason,points,metrics,started,last_activity,elapsed",
+        "a,1,finished,,6,2,2026-01-01T00:00:00Z,2026-01-01T00:00:10Z,10.0",
     ]
 
 
@@ -92,9 +92,10 @@ def test_every_format(runner: CliRunner, tiny_runs: Path, fmt: str) -> None:
 def test_runs_json_values(runner: CliRunner, tiny_runs: Path) -> None:
     result = invoke(runner, ["runs", "--runs", str(tiny_runs), "--format", "json"])
     rows = json.loads(result.stdout)
-    assert rows[0] == {"run": "a", "lr": 0.1, "seed": 1, "status": "finished", "points": 6,
-                       "metrics": 2, "first_time": "2026-01-01T00:00:00.500000Z",
-                       "last_time": "2026-01-01T00:00:02Z"}
+    assert rows[0] == {"run": "a", "lr": 0.1, "seed": 1, "status": "finished", "reason": None,
+                       "points": 6, "metrics": 2, "started": "2026-01-01T00:00:00Z",
+                       "last_activity": "2026-01-01T00:00:10Z", "elapsed": 10.0,
+                       "error": None}
 
 
 def test_sample_runs_counts(runner: CliRunner, sample_runs: Path) -> None:
@@ -124,7 +125,7 @@ def test_bad_params(runner: CliRunner, tiny_runs: Path) -> None:
     result = runner.invoke(cli, ["runs", "--runs", str(tiny_runs), "--params", "lr,nope"])
     assert result.exit_code == 2
     assert result.stderr == ("Error: --params: unknown param 'nope'; known: lr, seed, status, "
-                             "created, host and 3 more\n")
+                             "created, host and 8 more\n")
     result = runner.invoke(cli, ["runs", "--runs", str(tiny_runs), "--params", "lrr"])
     assert result.exit_code == 2
     assert result.stderr == "Error: --params: unknown param 'lrr'; did you mean 'lr'?\n"
@@ -136,15 +137,15 @@ def test_params_takes_meta_columns(runner: CliRunner, tiny_runs: Path) -> None:
                              "--format", "csv"])
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[:3] == [
-        "run,status,points,metrics,first_time,last_time",
-        "a,finished,6,2,2026-01-01T00:00:00.500Z,2026-01-01T00:00:02Z",
-        "b,failed,1,1,2026-01-01T00:01:01Z,2026-01-01T00:01:01Z",
+        "run,status,reason,points,metrics,started,last_activity,elapsed",
+        "a,finished,,6,2,2026-01-01T00:00:00Z,2026-01-01T00:00:10Z,10.0",
+        "b,failed,,1,1,2026-01-01T00:01:00Z,2026-01-01T00:01:10Z,10.0",
     ]
     result = invoke(runner, ["runs", "--runs", str(tiny_runs), "--params", "host,lr, status",
                              "--format", "csv"])
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0] == (
-        "run,host,lr,status,points,metrics,first_time,last_time"
+        "run,host,lr,status,reason,points,metrics,started,last_activity,elapsed"
     )
 
 
@@ -152,7 +153,8 @@ def test_repeated_param_shown_once(runner: CliRunner, tiny_runs: Path) -> None:
     result = invoke(runner, ["runs", "--runs", str(tiny_runs), "--params", "lr, lr,",
                              "--format", "csv"])
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[0] == "run,lr,status,points,metrics,first_time,last_time"
+    assert result.stdout.splitlines()[0] == (
+        "run,lr,status,reason,points,metrics,started,last_activity,elapsed")
 
 
 def test_bad_format(runner: CliRunner, tiny_runs: Path) -> None:

@@ -302,3 +302,27 @@ def test_one_float_notation_per_column_in_csv_and_json() -> None:
     text = json_buf.getvalue()
     assert '{"lr": 1e-5, "f1": 0.5}' in text and '"f1": 0.000032}' in text
     assert [row["lr"] for row in json.loads(text)] == frame["lr"].to_list()
+
+
+def test_durations_in_human_units_for_people_and_seconds_for_machines() -> None:
+    frame = pl.DataFrame({"run": ["a", "b", "c"],
+                          "elapsed": [dt.timedelta(hours=1, minutes=30, seconds=5.25),
+                                      dt.timedelta(microseconds=1007), None]},
+                         schema={"run": pl.String, "elapsed": pl.Duration("us")})
+    out = io.StringIO()
+    emit(frame, "csv", out)
+    # 1 h 30 min 5.25 s = 3600 + 1800 + 5.25 s; 1007 us = 0.001007 s, to the last digit.
+    assert out.getvalue() == "run,elapsed\na,5405.25\nb,0.001007\nc,\n"
+    out = io.StringIO()
+    emit(frame, "json", out)
+    assert [row["elapsed"] for row in json.loads(out.getvalue())] == [5405.25, 0.001007, None]
+    out = io.StringIO()
+    emit(frame, "markdown", out)
+    assert out.getvalue().splitlines()[1:] == ["|:---|---:|", "| a | 1h 30m |", "| b | 0s |",
+                                               "| c |  |"]
+    out = io.StringIO()
+    emit(frame, "table", out)
+    assert "1h 30m" in out.getvalue() and "5405" not in out.getvalue()
+    out = io.BytesIO()
+    emit(frame, "parquet", out)
+    assert pl.read_parquet(io.BytesIO(out.getvalue())).schema["elapsed"] == pl.Duration("us")

@@ -1458,3 +1458,17 @@ def test_max_columns_option(tmp_path: Path) -> None:
     assert result.stdout.splitlines()[1] == "r," + ",".join(str(i / 10) for i in range(12))
     help_text = CliRunner().invoke(cli, ["select", "--help"]).output
     assert f"(default: {DEFAULT_MAX_COLUMNS})" in help_text
+
+
+def test_where_compares_durations_in_seconds() -> None:
+    frame = pl.DataFrame({"run": ["a", "b"],
+                          "elapsed": [dt.timedelta(seconds=59), dt.timedelta(hours=2)]},
+                         schema={"run": pl.String, "elapsed": pl.Duration("us")})
+    kept = frame.filter(compile_where("elapsed > 3600", frame.schema))
+    assert kept["run"].to_list() == ["b"]
+    kept = frame.filter(compile_where("elapsed <= 59 or elapsed == 7200.0", frame.schema))
+    assert kept["run"].to_list() == ["a", "b"]
+    with pytest.raises(SpecError, match="'in' does not work on Duration"):
+        compile_where("elapsed in (59)", frame.schema)
+    with pytest.raises(SpecError, match="elapsed is a Duration"):
+        compile_where("elapsed > '1h'", frame.schema)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, ROOT, half_then_enospc, run_python
+from conftest import PYTHON, ROOT, half_then_enospc, run_python, wait_for
 
 from xpcli import Run, new_run_id
 from xpcli.dataset import load
@@ -24,16 +24,6 @@ from xpcli.format import parse_line
 
 def records(path: Path) -> list[dict]:
     return [parse_line(line) for line in path.read_text().splitlines()]
-
-
-def wait_for(predicate, timeout: float = 120.0) -> bool:
-    """Poll ``predicate`` every 10 ms until it holds or ``timeout`` passes."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def test_context_manager_finished(tmp_path: Path) -> None:
@@ -308,7 +298,9 @@ def test_sigkill_loses_at_most_the_unflushed_tail(tmp_path: Path) -> None:
     ds = load(tmp_path)
     assert ds.points.collect().height == len(steps)
     assert all(d.kind == "torn" for d in ds.diagnostics.items)
-    assert ds.runs.collect()["status"].to_list() == ["running"]
+    runs = ds.runs.collect()  # the writer is gone: taken for dead at once, with its pid
+    assert runs["status"].to_list() == ["crashed"]
+    assert runs["reason"].to_list() == [f"process {proc.pid} is gone"]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

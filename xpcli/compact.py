@@ -1,9 +1,9 @@
 """Compaction: the JSONL of finished runs becomes one Parquet file, atomically.
 
 ``compact(runs_dir)`` gathers every ``*.jsonl`` file whose runs all have a final status
-(``finished`` or ``failed``) and that has not changed for ``min_age`` seconds, and writes
-their records to ``<runs_dir>/compacted-<id>.parquet``. The steps, and what a crash
-after each one leaves:
+(``finished``, ``failed`` or ``interrupted``) and that has not changed for ``min_age``
+seconds, and writes their records to ``<runs_dir>/compacted-<id>.parquet``. The steps,
+and what a crash after each one leaves:
 
 1. The Parquet file is written under a hidden temporary name, synced, and renamed into
    place. Its footer lists every source file with its size and SHA-256. A crash before
@@ -44,7 +44,7 @@ from .records import (
 )
 from .writer import new_run_id
 
-FINAL = ("finished", "failed")
+FINAL = ("finished", "failed", "interrupted")
 
 
 @dataclass

@@ -4,8 +4,12 @@
 LazyFrames:
 
 - runs: ``run``, one column per flattened param (``optimizer.lr``), meta columns
-  (``status``, ``created``, ``ended``, ``host``, ...), and counts (``points``,
-  ``metrics``, ``first_time``, ``last_time``).
+  (``status``, ``created``, ``ended``, ``host``, ...), counts (``points``, ``metrics``,
+  ``first_time``, ``last_time``), and what is decided when reading (:data:`LIVE_COLUMNS`):
+  ``status`` as it is now (a ``running`` run whose writer is gone is ``crashed`` or
+  ``stale``, see :mod:`xpcli.liveness`), ``reason`` (why it ended, or why it is taken for
+  dead), ``started``, ``last_activity`` and ``elapsed``. Meta ``error`` (why a run
+  failed) is a struct of ``type``, ``message``, ``traceback`` and ``signal``.
 - points: ``run``, ``name``, one String column per context key (null where a point has
   no such key), ``step`` (Int64), ``epoch`` (Float64), ``time`` (Float64, unix seconds),
   ``value`` (Float64).
@@ -25,13 +29,21 @@ from typing import Any
 import polars as pl
 
 from . import format as fmt
+from . import liveness
 from .cache import RawData, read, superseded
 from .errors import DataError
 from .format import POINT_COLUMNS
 from .records import Diagnostics, find_files, json_text
 
 COUNT_COLUMNS = ("points", "metrics", "first_time", "last_time")
-DATETIME_META = ("created", "ended")
+#: Columns decided when reading (never cached): see :func:`live_columns`.
+LIVE_COLUMNS = ("reason", "started", "last_activity", "elapsed")
+DATETIME_META = ("created", "ended", "resumed")
+#: The layout of the runs table kept by :class:`xpcli.cache.Built`; a table kept by a
+#: version with another layout is built again.
+_BUILT_LAYOUT = 2
+ERROR_DTYPE = pl.Struct({"type": pl.String, "message": pl.String,
+                         "traceback": pl.List(pl.String), "signal": pl.String})
 
 
 @dataclass
@@ -195,22 +207,27 @@ def _to_datetime(expr: pl.Expr) -> pl.Expr:
         pl.Datetime("us", "UTC"))
 
 
-def build(data: RawData, files: list[str]) -> Dataset:
+def build(data: RawData, files: list[str],
+          observer: liveness.Observer | None = None) -> Dataset:
     """The runs and points tables from records read with or without the cache.
 
     With the cache, the runs table and series index of an unchanged state are read back
-    instead of built again (:class:`xpcli.cache.Built`)."""
+    instead of built again (:class:`xpcli.cache.Built`). The live columns (status as it is
+    now, reason, durations) are decided afterwards, on every read, as seen by
+    ``observer`` (this host, now, by default)."""
+    observer = observer or liveness.Observer.here()
     diags = data.diagnostics
     raw_points = data.records.filter(pl.col("kind") == "point")
     kept = data.built.load() if data.built is not None else None
-    if kept is not None:
+    if kept is not None and kept[2].get("layout") == _BUILT_LAYOUT:
         runs, index, info = kept
         for path, line, message, kind in info["diagnostics"]:
             diags.add(path, line, message, kind)
         points, context_keys = _decode_contexts(raw_points, data.contexts, Diagnostics())
-        return Dataset(runs=runs.lazy(), points=points, params=info["params"],
-                       meta=info["meta"], context_keys=context_keys, files=files,
-                       diagnostics=diags, series=index)
+        return Dataset(runs=live_columns(runs, info["meta"], files, observer).lazy(),
+                       points=points, params=info["params"], meta=info["meta"],
+                       context_keys=context_keys, files=files, diagnostics=diags,
+                       series=index)
     before = len(diags.items)
     points, context_keys = _decode_contexts(raw_points, data.contexts, diags)
     index = _series_index(data.stats, data.contexts)
@@ -236,7 +253,7 @@ def build(data: RawData, files: list[str]) -> Dataset:
             if key not in meta_names:
                 meta_names.append(key)
 
-    taken = {"run", *COUNT_COLUMNS}
+    taken = {"run", *COUNT_COLUMNS, *LIVE_COLUMNS}
     columns: list[pl.Series] = [pl.Series("run", order, dtype=pl.String)]
     param_cols: list[str] = []
     for key in param_names:
@@ -263,9 +280,9 @@ def build(data: RawData, files: list[str]) -> Dataset:
     if data.built is not None:
         notes = [[d.path, d.line, d.message, d.kind] for d in diags.items[before:]]
         data.built.save(runs, index, {"params": param_cols, "meta": meta_cols,
-                                      "diagnostics": notes})
+                                      "diagnostics": notes, "layout": _BUILT_LAYOUT})
     return Dataset(
-        runs=runs.lazy(),
+        runs=live_columns(runs, meta_cols, files, observer).lazy(),
         points=points,
         params=param_cols,
         meta=meta_cols,
@@ -292,7 +309,8 @@ def _series_index(stats: pl.DataFrame, contexts: list[str]) -> pl.DataFrame:
     return rows.drop("step").hstack(counts)
 
 
-def load(runs_dir: str | os.PathLike[str] = "runs") -> Dataset:
+def load(runs_dir: str | os.PathLike[str] = "runs", *, now: float | None = None,
+         host: str | None = None) -> Dataset:
     """Load a runs directory (or one file) into a :class:`Dataset`.
 
     JSONL is parsed once and kept in a columnar cache (:mod:`xpcli.cache`; ``XP_NO_CACHE=1``
@@ -300,6 +318,9 @@ def load(runs_dir: str | os.PathLike[str] = "runs") -> Dataset:
     metrics it needs. Raises :class:`DataError` when the directory is missing or holds no
     records at all; anything less (torn or malformed lines, empty files) is skipped and
     reported in ``Dataset.diagnostics``.
+
+    ``now`` (unix seconds) and ``host`` set the moment and host from which live runs are
+    judged (default: ``$XP_NOW``/``$XP_HOST``, else the clock and this host's name).
     """
     root = os.fspath(runs_dir)
     files = find_files(root)
@@ -317,6 +338,139 @@ def load(runs_dir: str | os.PathLike[str] = "runs") -> Dataset:
             f"no records in the {len(files)} run file(s) under {root}"
             + (f" ({data.diagnostics.summary()})" if len(data.diagnostics) else "")
         )
-    return build(data, files)
+    return build(data, files, liveness.Observer.here(now, host))
+
+
+# -- what is decided when reading ---------------------------------------------------------
+
+
+def _meta_column(key: str, meta_cols: list[str]) -> str | None:
+    """The runs-table column of meta ``key`` (``meta.<key>`` when a param took the name)."""
+    if f"meta.{key}" in meta_cols:
+        return f"meta.{key}"
+    return key if key in meta_cols else None
+
+
+def _seconds(runs: pl.DataFrame, column: str | None) -> pl.Expr:
+    """A Datetime column as unix seconds (null when absent or not a datetime)."""
+    if column is None or column not in runs.columns or \
+            not isinstance(runs.schema[column], pl.Datetime):
+        return pl.lit(None, pl.Float64)
+    return pl.col(column).dt.epoch("us").cast(pl.Float64) / 1e6
+
+
+def _datetime(runs: pl.DataFrame, column: str | None) -> pl.Expr:
+    """A Datetime meta column (null when absent or of another type)."""
+    if column is None or column not in runs.columns or \
+            not isinstance(runs.schema[column], pl.Datetime):
+        return pl.lit(None, pl.Datetime("us", "UTC"))
+    return pl.col(column).cast(pl.Datetime("us", "UTC"))
+
+
+def _file_times(files: list[str], runs: set[str]) -> dict[str, float]:
+    """The newest modification time of each run's ``<run>.jsonl`` files (what ``Run``
+    writes, and touches as its heartbeat), for the runs in ``runs``."""
+    times: dict[str, float] = {}
+    for path in files:
+        name = os.path.basename(path)
+        if not name.endswith(".jsonl") or name[:-6] not in runs:
+            continue
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            continue
+        run = name[:-6]
+        times[run] = max(mtime, times.get(run, mtime))
+    return times
+
+
+def _error_value(value: Any) -> dict[str, Any] | None:
+    """Meta ``error`` as the runs table holds it (JSON text) -> the struct's fields."""
+    if value is None:
+        return None
+    try:
+        error = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        error = None
+    if not isinstance(error, dict):
+        return {"type": None, "message": str(value), "traceback": None, "signal": None}
+    lines = error.get("traceback")
+    return {
+        "type": error.get("type") if isinstance(error.get("type"), str) else None,
+        "message": error.get("message") if isinstance(error.get("message"), str) else None,
+        "traceback": [str(x) for x in lines] if isinstance(lines, list) else None,
+        "signal": error.get("signal") if isinstance(error.get("signal"), str) else None,
+    }
+
+
+def live_columns(runs: pl.DataFrame, meta_cols: list[str], files: list[str],
+                 observer: liveness.Observer) -> pl.DataFrame:
+    """Add what is decided at read time to a runs table (:data:`LIVE_COLUMNS`).
+
+    ``status``: a written ``running`` becomes ``crashed`` or ``stale`` when its writer is
+    gone (:func:`xpcli.liveness.decide`; the run file's modification time is its
+    heartbeat). ``reason``: for ``failed``/``interrupted`` the short form of meta
+    ``error``, for ``crashed``/``stale`` why. ``started``: ``created``, else the first
+    point's time. ``last_activity``: the latest of the last point, ``ended``, ``resumed``
+    and, for a run written as running, its file's modification time. ``elapsed``: to now
+    for a running run, to ``ended`` for a closed one, else to ``last_activity``.
+    """
+    status_col = _meta_column("status", meta_cols)
+    created = _seconds(runs, _meta_column("created", meta_cols))
+    ended = _seconds(runs, _meta_column("ended", meta_cols))
+    resumed = _seconds(runs, _meta_column("resumed", meta_cols))
+    error_col = _meta_column("error", meta_cols)
+    written = runs.get_column(status_col) if status_col and \
+        runs.schema[status_col] == pl.String else pl.Series([None] * runs.height, dtype=pl.String)
+    times = runs.select(
+        created=created, ended=ended, resumed=resumed,
+        first=_seconds(runs, "first_time"), last=_seconds(runs, "last_time"),
+    )
+    live = set(runs.filter(written == liveness.RUNNING).get_column("run").to_list())
+    mtimes = _file_times(files, live) if live else {}
+    facts_cols = {key: _meta_column(key, meta_cols)
+                  for key in ("host", "pid", "pid_start", "heartbeat")}
+    errors = [_error_value(v) for v in runs.get_column(error_col).to_list()] \
+        if error_col is not None else [None] * runs.height
+    statuses: list[Any] = []
+    reasons: list[str | None] = []
+    signs: list[float | None] = []
+    for i, (run, status) in enumerate(zip(runs.get_column("run").to_list(), written.to_list())):
+        sign = mtimes.get(run)
+        signs.append(sign)
+        if status == liveness.RUNNING:
+            row = times.row(i, named=True)
+            known = [t for t in (sign, row["last"], row["created"], row["resumed"])
+                     if t is not None]
+            facts = liveness.Facts(
+                status, last_sign=max(known) if known else None,
+                **{k: runs.item(i, c) if c is not None else None for k, c in facts_cols.items()})
+            status, reason = liveness.decide(facts, observer)
+        elif status in (liveness.FAILED, liveness.INTERRUPTED):
+            reason = liveness.short_reason(errors[i])
+        else:
+            reason = None
+        statuses.append(status)
+        reasons.append(reason)
+    decided = pl.Series("status", statuses, dtype=pl.String)
+    created_at, ended_at, resumed_at = (
+        _datetime(runs, _meta_column(k, meta_cols)) for k in ("created", "ended", "resumed"))
+    frame = runs.with_columns(
+        pl.Series("reason", reasons, dtype=pl.String),
+        pl.coalesce(created_at, pl.col("first_time")).alias("started"),
+        pl.max_horizontal(pl.col("last_time"), ended_at, resumed_at, created_at,
+                          _to_datetime(pl.lit(pl.Series(signs, dtype=pl.Float64))))
+        .alias("last_activity"),
+    )
+    # Differences of microsecond datetimes: exact, unlike float seconds.
+    end = (pl.when(pl.lit(decided) == liveness.RUNNING).then(_to_datetime(pl.lit(observer.now)))
+           .when(ended_at.is_not_null()).then(ended_at)
+           .otherwise(pl.col("last_activity")))
+    frame = frame.with_columns((end - pl.col("started")).alias("elapsed"))
+    if status_col is not None and runs.schema[status_col] == pl.String:
+        frame = frame.with_columns(decided.alias(status_col))
+    if error_col is not None and runs.schema[error_col] == pl.String:
+        frame = frame.with_columns(pl.Series(error_col, errors, dtype=ERROR_DTYPE))
+    return frame
 
 

@@ -3,7 +3,9 @@
 Formats: ``table`` (rich, for people), ``csv``, ``tsv``, ``json`` (an array of objects),
 ``jsonl``, ``markdown`` (GitHub tables, for CI step summaries) and ``parquet``. ``auto``
 is ``table`` on a terminal and ``csv`` in a pipe. Machine formats keep full precision;
-only ``table`` and ``markdown`` round floats, for display.
+only ``table`` and ``markdown`` round floats, for display. A Duration column (``elapsed``)
+is shown in human units (``1h 30m``) by ``table`` and ``markdown`` and written as seconds
+by ``csv``, ``tsv``, ``json`` and ``jsonl``; ``parquet`` keeps the Duration.
 
 Text in cells comes from files anyone may write, so each format makes it inert for its
 reader: ``table`` and ``markdown`` show control and bidi characters as escapes
@@ -14,6 +16,7 @@ and ``csv``/``tsv`` put a ``'`` before a cell a spreadsheet would run as a formu
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import math
@@ -29,6 +32,7 @@ from typing import IO, Any
 import polars as pl
 
 from .errors import UsageError
+from .liveness import human_duration
 from .text import visible
 
 FORMATS = ("auto", "table", "csv", "tsv", "json", "jsonl", "markdown", "parquet")
@@ -96,7 +100,8 @@ _NUMBER_TEXT = re.compile(r"[-+]?(\d|inf|nan|NaN|n/a)")
 
 def _display_rows(frame: pl.DataFrame) -> tuple[list[str], list[bool], list[list[str]]]:
     names = frame.columns
-    numeric = [frame.schema[n].is_numeric() for n in names]
+    numeric = [frame.schema[n].is_numeric() or isinstance(frame.schema[n], pl.Duration)
+               for n in names]
     for i, name in enumerate(names):  # text cells that hold numbers ("0.74 [0.7, 0.8]")
         if frame.schema[name] == pl.String and frame.height:
             cells = frame.get_column(name).drop_nulls()
@@ -108,8 +113,10 @@ def _display_rows(frame: pl.DataFrame) -> tuple[list[str], list[bool], list[list
         for value in row:
             if isinstance(value, (float, bool)) or value is None:
                 texts.append(format_number(value))
-            elif isinstance(value, list):
-                texts.append(json.dumps(value, default=str))
+            elif isinstance(value, (list, dict)):
+                texts.append(visible(json.dumps(value, default=str, ensure_ascii=False)))
+            elif isinstance(value, dt.timedelta):
+                texts.append(human_duration(value.total_seconds()))
             elif hasattr(value, "strftime") and hasattr(value, "hour"):
                 texts.append(value.strftime("%Y-%m-%d %H:%M:%S"))
             else:
@@ -119,10 +126,16 @@ def _display_rows(frame: pl.DataFrame) -> tuple[list[str], list[bool], list[list
 
 
 def _machine_frame(frame: pl.DataFrame) -> pl.DataFrame:
-    """Nested or list columns as JSON text, datetimes as ISO text: what CSV can carry."""
+    """Nested or list columns as JSON text, durations as seconds: what CSV can carry."""
     exprs = []
     for name, dtype in frame.schema.items():
-        if isinstance(dtype, (pl.List, pl.Array, pl.Struct)):
+        if isinstance(dtype, pl.Duration):
+            # Seconds divided one by one: Polars divides a column by a constant through
+            # its reciprocal, which is one unit in the last place off (0.0010069999...).
+            exprs.append(pl.col(name).dt.total_microseconds().map_batches(
+                lambda us: pl.Series([None if v is None else v / 1e6 for v in us.to_list()],
+                                     dtype=pl.Float64), return_dtype=pl.Float64))
+        elif isinstance(dtype, (pl.List, pl.Array, pl.Struct)):
             exprs.append(pl.col(name).map_elements(
                 lambda v: json.dumps(v if not isinstance(v, pl.Series) else v.to_list(),
                                      default=str),
@@ -132,15 +145,14 @@ def _machine_frame(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(exprs)
 
 
-def write_table(frame: pl.DataFrame, out: IO[str], title: str | None = None,
-                term: Terminal | None = None) -> None:
-    """A rich table: numbers right-aligned and rounded, nulls blank, control characters
-    shown as escapes (before any cell is cut short, so no cut can split a sequence)."""
-    from rich.console import Console
+def table_renderable(frame: pl.DataFrame, title: str | None = None,
+                     term: Terminal | None = None) -> tuple[Any, int]:
+    """The rich Table :func:`write_table` prints, and the console width it needs (a table
+    that cannot fit is wider than the terminal rather than hiding a column)."""
     from rich.table import Table
     from rich.text import Text
 
-    term = term or terminal(out)
+    term = term or terminal()
     names, numeric, rows = _display_rows(frame)
     title = visible(title) if title else title
     # A title is never wrapped: a line longer than the table beats a title cut in two.
@@ -161,11 +173,26 @@ def write_table(frame: pl.DataFrame, out: IO[str], title: str | None = None,
         table.add_row(*(Text(c) for c in cells))  # never rich markup
     needed = sum(n if is_num or fits else min(n, max(12, len(name)))
                  for n, is_num, name in zip(natural, numeric, names)) + 3 * (len(names) - 1)
-    console = Console(file=out, width=max(term.width, 40, needed),
-                      color_system="auto" if term.color
-                      else None, force_terminal=term.color, no_color=not term.color,
-                      highlight=False, soft_wrap=False, markup=False)
-    console.print(table)
+    return table, max(term.width, 40, needed)
+
+
+def console(out: IO[str], term: Terminal, width: int) -> Any:
+    """A rich Console on ``out`` as ``term`` says (colour or not), ``width`` wide, that
+    never reads markup or highlights: what every table is printed with."""
+    from rich.console import Console
+
+    return Console(file=out, width=width, color_system="auto" if term.color else None,
+                   force_terminal=term.color, no_color=not term.color, highlight=False,
+                   soft_wrap=False, markup=False)
+
+
+def write_table(frame: pl.DataFrame, out: IO[str], title: str | None = None,
+                term: Terminal | None = None) -> None:
+    """A rich table: numbers right-aligned and rounded, nulls blank, control characters
+    shown as escapes (before any cell is cut short, so no cut can split a sequence)."""
+    term = term or terminal(out)
+    table, width = table_renderable(frame, title, term)
+    console(out, term, width).print(table)
 
 
 #: A cell a spreadsheet would run as a formula (OWASP's list), unless it is a number.
@@ -256,6 +283,8 @@ def write_csv(frame: pl.DataFrame, out: IO[str], separator: str = ",",
 def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dt.timedelta):  # a Duration: seconds, as in CSV
+        return value / dt.timedelta(microseconds=1) / 1e6
     if hasattr(value, "isoformat"):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, pl.Series):

@@ -23,6 +23,12 @@ Guarantees (see ``docs/guarantees.md``):
   flush holds an exclusive ``flock`` on the file, so their lines never interleave, a
   failed write is cut back without touching the others' lines, and a torn line left by a
   killed writer is ended before the next record.
+- What a reader needs to tell a live run from a dead one is recorded (see
+  :mod:`xpcli.liveness`): host, pid, the process's start time, and a heartbeat: while the
+  run is open, its file is modified at least every ``heartbeat`` seconds (the flush
+  thread touches it when nothing was written; ``track`` does no extra work). A run ends
+  ``finished``, ``failed`` (with the exception's type, message and last traceback lines)
+  or ``interrupted`` (KeyboardInterrupt, or SIGTERM: see :class:`Run`).
 """
 
 from __future__ import annotations
@@ -33,19 +39,25 @@ import fcntl
 import math
 import os
 import secrets
+import signal
 import socket
 import sys
 import threading
 import time as _time
+import traceback
 from collections.abc import Iterator, Mapping
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from . import format as fmt
+from . import liveness
 from .errors import UsageError, WriteError
 
 DEFAULT_FLUSH_BYTES = 64 * 1024
 DEFAULT_FLUSH_SECONDS = 1.0
+DEFAULT_HEARTBEAT_SECONDS = liveness.DEFAULT_HEARTBEAT
+TRACEBACK_LINES = 20  # the last lines of a traceback kept in a failed run's ``error``
+_MAX_ERROR_TEXT = 4000  # characters of an exception message, and of one traceback line
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # steps are Int64 columns when read
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -108,12 +120,13 @@ def _ends_with_newline(fd: int, size: int) -> bool:
 _open_runs: "set[Run]" = set()  # strong refs: an unclosed run is flushed at exit
 _EXACT = 2**53  # an int value within this converts to a float exactly and cannot overflow
 _MAX_PREFIXES = 10_000  # cached line prefixes per run (distinct names and contexts)
-_uncaught = False
+_uncaught: BaseException | None = None  # the exception that is ending the interpreter
 _hook_installed = False
+_sigterm_received = False
 
 
 def _install_excepthook() -> None:
-    """Remember an uncaught exception, so runs closed at exit are marked ``failed``."""
+    """Remember an uncaught exception, so runs closed at exit record why they ended."""
     global _hook_installed
     if _hook_installed:
         return
@@ -122,16 +135,55 @@ def _install_excepthook() -> None:
 
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         global _uncaught
-        _uncaught = True
+        _uncaught = exc
         previous(kind, exc, tb)
 
     sys.excepthook = hook
 
 
+def _ending_status(exc: BaseException | None) -> str:
+    """The status of a run that ends because of ``exc`` (None: ended normally)."""
+    if exc is None:
+        return "finished"
+    if isinstance(exc, SystemExit) and exc.code in (0, None):
+        return "finished"
+    if isinstance(exc, KeyboardInterrupt) or _sigterm_received:
+        return "interrupted"
+    return "failed"
+
+
+def _clip(text: str) -> str:
+    text = liveness.readable(text)
+    return text if len(text) <= _MAX_ERROR_TEXT else text[:_MAX_ERROR_TEXT] + "..."
+
+
+def describe_error(exc: BaseException) -> dict[str, Any]:
+    """What a run records about the exception that ended it: ``type`` (qualified unless
+    built in), ``message`` and ``traceback`` (its last :data:`TRACEBACK_LINES` lines), all
+    text that can be written whatever the exception holds. ``signal`` is added when a
+    SIGTERM arrived before it (the job's own handler raised it)."""
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else \
+        f"{kind.__module__}.{kind.__qualname__}"
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not lose the status
+        message = f"<{kind.__name__} whose message cannot be shown>"
+    try:
+        lines = "".join(traceback.format_exception(kind, exc, exc.__traceback__)).splitlines()
+    except Exception:  # noqa: BLE001
+        lines = []
+    error: dict[str, Any] = {"type": _clip(name), "message": _clip(message),
+                             "traceback": [_clip(line) for line in lines[-TRACEBACK_LINES:]]}
+    if _sigterm_received:
+        error["signal"] = "SIGTERM"
+    return error
+
+
 def _close_all_at_exit() -> None:
     for run in list(_open_runs):
         try:
-            run.close(status="finished" if not run._failed_exit() else "failed")
+            run.close(status=_ending_status(_uncaught), error=_uncaught)
         except Exception:  # noqa: BLE001 - at exit nothing can be reported better
             pass
 
@@ -139,16 +191,62 @@ def _close_all_at_exit() -> None:
 atexit.register(_close_all_at_exit)
 
 
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM while runs are open and nobody else handles it: record each run as
+    ``interrupted`` (its buffer first), then die of SIGTERM as the process would have.
+
+    Called by a handler the job installed later (which chains to the one it found), it
+    only notes the signal: the job's handler decides what happens next, and an exception
+    that then ends a run makes it ``interrupted``."""
+    global _sigterm_received
+    _sigterm_received = True
+    if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+        return
+    where = traceback.format_stack(frame)[-TRACEBACK_LINES:] if frame is not None else []
+    error = {"type": "SIGTERM", "message": f"terminated by signal {signum} (SIGTERM)",
+             "signal": "SIGTERM",
+             "traceback": [_clip(line) for text in where for line in text.splitlines()]
+             [-TRACEBACK_LINES:]}
+    for run in list(_open_runs):
+        run._interrupt(error)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+    os._exit(128 + signal.SIGTERM)  # only if SIGTERM could not end the process
+
+
+def _catch_sigterm() -> None:
+    """Handle SIGTERM while runs are open, if nobody does: only from the main thread and
+    only while its handler is the default one (a job's own handler is never replaced)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # not the main interpreter, or no such signal
+        pass
+
+
+def _release_sigterm() -> None:
+    """The last run closed: SIGTERM gets its default action back (if still ours)."""
+    try:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except (ValueError, OSError):  # another thread: the handler finds no runs and dies
+        pass
+
+
 def _after_fork_in_child() -> None:
     """In a child made by ``os.fork``: the runs belong to the parent. Dropping them here
     means the child never writes their buffered records a second time nor their status at
     its exit, and its run ids do not repeat the parent's."""
-    global _id_lock, _last_id
+    global _id_lock, _last_id, _sigterm_received
     _id_lock = threading.Lock()  # another thread may have held it at the fork
     _last_id = (0, 0)
+    _sigterm_received = False
     for run in list(_open_runs):
         run._disown()
     _open_runs.clear()
+    _release_sigterm()
 
 
 if hasattr(os, "register_at_fork"):
@@ -176,10 +274,26 @@ class Run:
                 run.track(0.81, name="f1", epoch=epoch, context={"lang": "de"})
 
     ``run`` is the id (generated when not given; see :func:`new_run_id`). Giving an existing
-    id appends to that run. ``params`` may nest (``{"optimizer": {"lr": 1e-4}}``); readers
+    id appends to that run (a resumed run: ``running`` again, its first ``created`` kept,
+    ``resumed`` set). ``params`` may nest (``{"optimizer": {"lr": 1e-4}}``); readers
     flatten it to ``optimizer.lr``. ``meta`` adds free-form run metadata (tags, notes).
     ``flush_bytes``/``flush_seconds`` bound what a killed job can lose. ``time`` sets the
     start time (unix seconds; default now), for importers and reproducible generators.
+
+    Liveness: the run records its host, pid and the process's start time, and while it is
+    open the flush thread keeps the file's modification time within ``heartbeat_seconds``
+    (10 s; at least ``flush_seconds``) by touching it when nothing was written; a reader
+    then tells a killed job (``crashed``) from a live one. ``flush_seconds=0`` (no thread)
+    or ``heartbeat_seconds=0`` records no heartbeat.
+
+    SIGTERM: when the job has no SIGTERM handler of its own (the default action, which
+    kills the process without running any Python code), the run installs one while it is
+    open, from the main thread only: it writes the buffer and an ``interrupted`` status,
+    then restores the default action and sends itself SIGTERM again, so the process ends
+    exactly as it would have (killed by SIGTERM) and no code of the job runs meanwhile. A
+    handler the job installs itself is left alone, before or after the run opens; if it
+    calls the previous handler, the signal is only noted, and a run ended by an exception
+    after it is ``interrupted``. ``catch_sigterm=False`` leaves SIGTERM alone entirely.
     """
 
     def __init__(
@@ -192,14 +306,19 @@ class Run:
         flush_bytes: int = DEFAULT_FLUSH_BYTES,
         flush_seconds: float = DEFAULT_FLUSH_SECONDS,
         time: float | None = None,
+        heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+        catch_sigterm: bool = True,
     ) -> None:
         self.id = fmt.check_run_id(run) if run is not None else new_run_id()
         self.runs_dir = os.fspath(runs_dir)
         self.path = os.path.join(self.runs_dir, self.id + ".jsonl")
-        if flush_bytes < 0 or flush_seconds < 0:
-            raise UsageError("flush_bytes and flush_seconds must be >= 0")
+        if flush_bytes < 0 or flush_seconds < 0 or heartbeat_seconds < 0:
+            raise UsageError("flush_bytes, flush_seconds and heartbeat_seconds must be >= 0")
         self._flush_bytes = flush_bytes
         self._flush_seconds = flush_seconds
+        # The flush thread beats: no thread, no heartbeat; it wakes every flush_seconds.
+        self._heartbeat = (max(heartbeat_seconds, flush_seconds)
+                           if flush_seconds > 0 and heartbeat_seconds > 0 else 0.0)
         self._lock = threading.Lock()  # never re-entered: _flush runs under it
         self._buffer: list[str] = []
         self._buffered = 0
@@ -212,18 +331,25 @@ class Run:
         try:
             os.makedirs(self.runs_dir, exist_ok=True)
             self._fd = self._open(self.path)
+            resumed = os.fstat(self._fd).st_size > 0
         except OSError as exc:
             raise WriteError(f"cannot open {self.path} for writing: {exc.strerror}") from None
         now = _time.time() if time is None else self._as_time(time)
         run_meta: dict[str, Any] = {
             "status": "running",
             "created": now,
-            # A host name that is not UTF-8 comes back with surrogates: written readable.
-            "host": socket.gethostname().encode("utf-8", "surrogateescape")
-                                        .decode("utf-8", "replace"),
-            "pid": os.getpid(),
+            "host": liveness.host_name(socket.gethostname),  # written readable if not UTF-8
+            "pid": self._pid,
             "format": fmt.VERSION,
         }
+        start = liveness.start_token(self._pid)
+        if start is not None:
+            run_meta["pid_start"] = start
+        if self._heartbeat:
+            run_meta["heartbeat"] = self._heartbeat
+        if resumed:  # the first start is kept; how the last attempt ended is not
+            del run_meta["created"]
+            run_meta.update(resumed=now, ended=None, error=None)
         if meta:
             run_meta.update(fmt.plain_params(meta, "meta"))
         self._emit(fmt.run_record(self.id, now, fmt.plain_params(params or {}), run_meta))
@@ -238,6 +364,8 @@ class Run:
             self._flusher.start()
         _open_runs.add(self)
         _install_excepthook()
+        if catch_sigterm:
+            _catch_sigterm()
 
     # -- public API ---------------------------------------------------------------
 
@@ -304,18 +432,28 @@ class Run:
         with self._lock:
             self._flush()
 
-    def close(self, status: str = "finished", time: float | None = None) -> None:
-        """Flush and record the final ``status`` (``finished`` or ``failed``). Idempotent.
+    def close(self, status: str = "finished", time: float | None = None, *,
+              error: BaseException | None = None) -> None:
+        """Flush and record the final ``status`` (``finished``, ``failed`` or
+        ``interrupted``). Idempotent.
 
-        ``time`` is the end time (unix seconds; default now). When the write fails, the
+        ``time`` is the end time (unix seconds; default now). ``error``: the exception
+        that ended the run, recorded as meta ``error`` (type, message, the last lines of
+        its traceback; see :func:`describe_error`). When the write fails, the
         :class:`WriteError` is raised and the run stays open with its records kept: the
         status is never written before them. Call ``close()`` again once the disk has
         room (an unclosed run is closed at interpreter exit too)."""
+        if not isinstance(status, str) or not status:
+            raise UsageError(f"close(status={status!r}): a status is a non-empty string")
+        fmt.check_text(status, "close(status=...)")
         with self._lock:
             if self._closed:
                 return
             end = _time.time() if time is None else self._as_time(time)
-            line = fmt.run_record(self.id, end, None, {"status": status, "ended": end})
+            final: dict[str, Any] = {"status": status, "ended": end}
+            if error is not None:
+                final["error"] = describe_error(error)
+            line = fmt.run_record(self.id, end, None, final)
             pending, self._error = self._error, None
             self._emit(line)
             try:
@@ -330,6 +468,8 @@ class Run:
             if self._flusher is not None:
                 self._stop.set()
             _open_runs.discard(self)
+            if not _open_runs:
+                _release_sigterm()
             try:
                 os.close(self._fd)
             except OSError:
@@ -346,7 +486,11 @@ class Run:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.close(status="finished" if exc_type is None else "failed")
+        """``finished``; ``failed`` with the exception recorded when the block raises;
+        ``interrupted`` for KeyboardInterrupt or an exception after a SIGTERM;
+        ``sys.exit(0)`` finishes."""
+        status = _ending_status(exc)
+        self.close(status=status, error=exc if status != "finished" else None)
 
     def __repr__(self) -> str:
         return f"Run({self.runs_dir!r}, run={self.id!r})"
@@ -465,6 +609,41 @@ class Run:
             os.close(self._fd)  # the parent's descriptor stays open
         except OSError:
             pass
+
+    def _interrupt(self, error: dict[str, Any]) -> None:
+        """In the SIGTERM handler, just before the process dies: the buffer and an
+        ``interrupted`` status, in one write. When the lock stays taken (the signal
+        arrived while this thread was inside the writer, whose buffer may be half
+        written), only the status line is written: the buffer is lost, as with SIGKILL."""
+        got = self._lock.acquire(timeout=0.5)
+        try:
+            if self._closed:
+                return
+            end = _time.time()
+            line = fmt.run_record(self.id, end, None,
+                                  {"status": "interrupted", "ended": end, "error": error})
+            if got:
+                self._emit(line)
+                self._write_buffer()
+            else:
+                self._write_now(line)
+            self._closed = True
+        except Exception:  # noqa: BLE001 - the process ends now; nothing can be reported
+            pass
+        finally:
+            if got:
+                self._lock.release()
+
+    def _beat(self) -> None:
+        """Touch the file (the heartbeat), under the lock: nothing written for a while."""
+        try:
+            if os.utime in os.supports_fd:
+                os.utime(self._fd)
+            else:
+                os.utime(self.path)
+        except OSError:
+            pass  # a missed beat is no reason to stop the job
+        self._last_flush = _time.monotonic()
 
     def _emit(self, line: str) -> None:
         self._buffer.append(line)
@@ -594,7 +773,6 @@ class Run:
                     )
                     error.__cause__ = exc
                     self._error = error
-
-    def _failed_exit(self) -> bool:
-        return _uncaught
+                if self._heartbeat and _time.monotonic() - self._last_flush >= self._heartbeat:
+                    self._beat()
 

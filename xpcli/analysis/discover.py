@@ -6,31 +6,46 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from ..dataset import Dataset
+from ..dataset import ERROR_DTYPE, LIVE_COLUMNS, Dataset
 from ..errors import unknown_name
+from ..spec.where import compile_where
 
 
-def runs_table(dataset: Dataset, columns: Sequence[str] | None = None) -> pl.DataFrame:
-    """One row per run: id, params, status, point counts, first and last time.
+def runs_table(dataset: Dataset, columns: Sequence[str] | None = None,
+               where: str | None = None, errors: bool = False) -> pl.DataFrame:
+    """One row per run: id, params, status and reason, point counts, start, last activity
+    and elapsed time.
 
     ``columns`` (``--params``) chooses the params and meta columns shown, in order, in
     place of all params (default); one named twice is shown once. An unknown name is a
-    :class:`UsageError` listing the params, then the meta columns. Runs are ordered by
-    creation time when known, else by id.
+    :class:`UsageError` listing the params, then the meta columns. ``where`` keeps the runs
+    matching a ``--where`` expression over the runs table (``status == "crashed"``).
+    ``errors`` adds ``error``, the whole of why each failed run ended (type, message,
+    traceback). Runs are ordered by creation time when known, else by id.
     """
+    live = [c for c in LIVE_COLUMNS if c != "reason"]
     if columns is None:
         params = list(dataset.params)
     else:
         params = list(dict.fromkeys(columns))
-        known = [*dataset.params, *(m for m in dataset.meta if m not in dataset.params)]
+        known = [*dataset.params, *(m for m in dataset.meta if m not in dataset.params),
+                 "reason", *live]
         unknown = [c for c in params if c not in known]
         if unknown:
             raise unknown_name("--params", "param", unknown[0], known)
-    runs = dataset.runs.collect()
-    meta = [c for c in ("status",) if c in runs.columns and c not in params]
-    order = ["created", "run"] if "created" in runs.columns else ["run"]
-    return runs.sort(order, nulls_last=True).select(
-        "run", *params, *meta, "points", "metrics", "first_time", "last_time"
+    runs = dataset.runs
+    if where:
+        runs = runs.filter(compile_where(where, runs.collect_schema()))
+    frame = runs.collect()
+    meta = [c for c in ("status", "reason") if c in frame.columns and c not in params]
+    extra = []
+    if errors and "error" not in params:
+        extra = [pl.col("error") if "error" in frame.columns
+                 else pl.lit(None, ERROR_DTYPE).alias("error")]
+    order = ["created", "run"] if "created" in frame.columns else ["run"]
+    return frame.sort(order, nulls_last=True).select(
+        "run", *params, *meta, "points", "metrics", *(c for c in live if c not in params),
+        *extra,
     )
 
 

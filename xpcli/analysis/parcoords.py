@@ -376,7 +376,8 @@ def parcoords_table(
 #: Run-table columns that describe bookkeeping, not the experiment: never default axes.
 _META_COLUMNS = frozenset({
     "run", "status", "created", "ended", "host", "pid", "format", "tags", "points",
-    "metrics", "first_time", "last_time",
+    "metrics", "first_time", "last_time", "pid_start", "heartbeat", "resumed", "error",
+    "reason", "started", "last_activity", "elapsed",
 })
 
 

@@ -11,6 +11,7 @@ from ._common import (
     params_option,
     quiet_option,
     runs_option,
+    where_option,
 )
 
 
@@ -18,23 +19,34 @@ from ._common import (
 @runs_option
 @params_option("Params or meta columns to show, comma-separated or repeated (default: all "
                "params), e.g. lr,seed,host.")
+@where_option
 @format_option
 @quiet_option
-def runs_cmd(runs: str | None, params: tuple[str, ...], format_: str, quiet: bool) -> None:
-    """List runs: params, status, point counts, first and last time.
+def runs_cmd(runs: str | None, params: tuple[str, ...], where: str | None, format_: str,
+             quiet: bool) -> None:
+    """List runs: params, status and why it ended, point counts, start, last activity, elapsed.
 
-    One row per run, ordered by creation time.
+    One row per run, ordered by creation time. The status is decided when reading:
+    running, finished, failed, interrupted, crashed (the writer's process is gone, or
+    it stopped writing) or stale (not heard from for long, on a host this one cannot
+    check); reason says why a run failed or is taken for dead (--format json adds
+    error: the exception's type, message and traceback). elapsed is in human units on a
+    terminal, in seconds in CSV and JSON.
 
     \b
     Examples:
       xp runs --runs sample_runs --params lr,seed
+      xp runs --runs sample_runs --where 'status != "finished"'
       xp runs --runs sample_runs --format csv | head -3
     """
     from ..analysis.discover import runs_table
+    from ..output import resolve_format
+
+    chosen = resolve_format(format_)
     dataset = load_dataset(runs, quiet)
-    columns = param_list(params) or None
-    table = runs_table(dataset, columns)
-    emit(table, format_, title=f"{table.height} runs")
+    table = runs_table(dataset, param_list(params) or None, where=where,
+                       errors=chosen in ("json", "jsonl", "parquet"))
+    emit(table, chosen, title=f"{table.height} runs")
 
 
 @command("metrics")

@@ -16,10 +16,11 @@ from ._common import XpCommand, command, info, runs_dir, runs_option, say
 def compact_cmd(runs: str | None, min_age: float, dry_run: bool) -> None:
     """Turn the JSONL of finished runs into one Parquet file, atomically.
 
-    Files whose runs all have a final status (finished or failed) and that have not
-    changed for --min-age seconds are written to DIR/compacted-<id>.parquet, then
-    deleted. A crash at any point loses and duplicates nothing; running it again
-    completes an interrupted compaction (see docs/guarantees.md).
+    Files whose runs all have a final status (finished, failed or interrupted) and
+    that have not changed for --min-age seconds are written to
+    DIR/compacted-<id>.parquet, then deleted. A crash at any point loses and
+    duplicates nothing; running it again completes an interrupted compaction (see
+    docs/guarantees.md).
 
     \b
     Examples:

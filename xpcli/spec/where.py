@@ -27,7 +27,8 @@ against a schema; every error is a :class:`~xpcli.errors.SpecError` naming the o
   name, is written between backticks (see the examples below); it cannot contain one.
 - NUMBER: ``3``, ``-2``, ``0.5``, ``.5``, ``1e-4``, ``-3.5E+2``. STRING: single or
   double quotes, with the escapes ``\\\\ \\' \\" \\n \\t``.
-- Numbers compare with integer and float columns; strings with text columns (and with
+- Numbers compare with integer and float columns, and with duration columns as seconds
+  (``elapsed > 3600``); strings with text columns (and with
   date/datetime columns, as ISO dates: ``created >= "2024-05-01"``); ``true``/``false``
   with Boolean columns (``==``/``!=`` only). Comparing a text column with a number, or
   the other way round, is an error. ``NAME == null`` is an error: write ``is null``.
@@ -443,6 +444,8 @@ def _category(dtype: pl.DataType) -> str:
         return "text"
     if dtype.base_type() in (pl.Date, pl.Datetime):
         return "date"
+    if dtype.base_type() == pl.Duration:
+        return "duration"
     return "other"
 
 
@@ -576,6 +579,12 @@ class _Compiler:
             return pl.lit(value.value)
         if category == "date" and kind == "text":
             return self.date_literal(dtype, value)
+        if category == "duration" and kind == "number":
+            assert isinstance(value.value, (int, float))
+            if not math.isfinite(value.value) or abs(value.value) > 9e12:
+                raise self.fail(f"{name.name} is a duration; {value.value} seconds is out of "
+                                "range", value.pos)
+            return pl.lit(dt.timedelta(seconds=value.value), dtype)
         if category != kind:
             raise self.mismatch(name, value.value, value.pos)
         if kind == "boolean" and op not in ("==", "!="):
@@ -633,12 +642,12 @@ class _Compiler:
         dtype = self.dtype(node.name)
         category = _category(dtype)
         values = [v.value for v in node.values]
+        if category in ("date", "duration", "other"):
+            raise self.fail(f"'in' does not work on {dtype} columns", node.name.pos)
         for value in node.values:
             kind = _value_category(value.value)
-            if category not in ("null", "date") and kind != category:
+            if category != "null" and kind != category:
                 raise self.mismatch(node.name, value.value, value.pos)
-            if category == "date" or category == "other":
-                raise self.fail(f"'in' does not work on {dtype} columns", node.name.pos)
         col = self.column(node.name)
         if category == "number":
             if dtype.is_integer() and all(isinstance(v, int) for v in values):
