@@ -54,6 +54,7 @@ import polars as pl
 
 from . import records as _records
 from .errors import WriteError
+from .progress import Progress
 from .records import (
     RAW_SCHEMA,
     Diagnostics,
@@ -323,6 +324,7 @@ class Cache:
         self.given = os.fspath(runs_dir).rstrip(os.sep) or os.sep
         self.folder = folder
         self.manifest_path = folder / "manifest.json"
+        self.progress: _Tally | None = None
 
     # manifest ---------------------------------------------------------------------
 
@@ -398,11 +400,14 @@ class Cache:
 
     # reading --------------------------------------------------------------------------
 
-    def read(self, files: list[str], offsets: dict[str, int] | None = None) -> RawData:
+    def read(self, files: list[str], offsets: dict[str, int] | None = None,
+             progress: Progress | None = None) -> RawData:
         """Bring the cache up to date with ``files`` and return their records.
 
-        ``offsets``: files whose first bytes are held elsewhere (a compacted file)."""
+        ``offsets``: files whose first bytes are held elsewhere (a compacted file);
+        ``progress`` is told of each file read and batch parsed."""
         offsets = offsets or {}
+        self.progress = _Tally(progress) if progress is not None else None
         manifest = self._load_manifest()
         todo, gone = self._plan(manifest, files, offsets)
         if todo or gone:
@@ -427,6 +432,8 @@ class Cache:
         self._batch: list[_Piece] = []
         self._batch_parquet: list[pl.DataFrame] = []
         self._size: float = 0
+        if self.progress is not None:
+            self.progress.plan([path for _, path, _ in todo])
         for src, path, mode in todo:
             old = files.get(src)
             if _plain_jsonl(path):
@@ -434,6 +441,8 @@ class Cache:
             else:
                 self._read_whole(manifest, src, path, mode)
             changed = changed or files.get(src) != old
+            if self.progress is not None:
+                self.progress.file(path)
         self._flush_batch(manifest)
         self._maybe_merge(manifest)
         new_state = bool(gone) or any(before.get(src) != entry["segments"]
@@ -562,6 +571,8 @@ class Cache:
         """Parse one batch of pieces (and Parquet sources) into one new segment."""
         if not pieces and not parquet_frames:
             return
+        if self.progress is not None:
+            self.progress.step("parsing")
         files = manifest["files"]
         order_base = manifest.get("next_order", 0)
         raw, notes = parse_pieces(pieces, order_base)
@@ -805,18 +816,41 @@ def superseded(runs_dir: str | os.PathLike[str], files: list[str]) -> Superseded
     return found
 
 
+class _Tally:
+    """Counts files and bytes of a cache update for a :data:`~xpcli.progress.Progress`."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.sizes: dict[str, int] = {}
+        self.files = self.done = 0
+
+    def plan(self, paths: list[str]) -> None:
+        for path in paths:
+            with contextlib.suppress(OSError):
+                self.sizes[path] = os.path.getsize(path)
+        self.files = self.done = 0
+
+    def file(self, path: str) -> None:
+        self.files += 1
+        self.done += self.sizes.get(path, 0)
+        self.step("reading")
+
+    def step(self, what: str) -> None:
+        self.progress(self.files, len(self.sizes), self.done, sum(self.sizes.values()), what)
+
+
 def read(runs_dir: str | os.PathLike[str], files: list[str],
-         offsets: dict[str, int] | None = None) -> RawData:
+         offsets: dict[str, int] | None = None, progress: Progress | None = None) -> RawData:
     """Records of ``files`` under ``runs_dir``, through the cache unless it is disabled.
 
     ``offsets`` maps files whose first bytes are already held by a compacted Parquet file
-    to the number of bytes to skip."""
+    to the number of bytes to skip; ``progress`` follows a cache update file by file."""
     folder = cache_dir_for(runs_dir)
     if folder is None:
         return read_uncached(files, offsets)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        return Cache(runs_dir, folder).read(files, offsets)
+        return Cache(runs_dir, folder).read(files, offsets, progress)
     except (OSError, WriteError, pl.exceptions.PolarsError, pl.exceptions.PanicException):
         # An unwritable, full or damaged cache folder, or one cleared while it was read,
         # must not stop a read: go without it, to the sources.

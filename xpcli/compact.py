@@ -33,6 +33,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from .errors import DataError
+from .progress import Progress
 from .records import (
     COMPACTED_PREFIX,
     RAW_SCHEMA,
@@ -59,12 +60,14 @@ class CompactResult:
     skipped: dict[str, str]
 
 
-def compact(runs_dir: str, min_age: float = 60.0, dry_run: bool = False) -> CompactResult:
+def compact(runs_dir: str, min_age: float = 60.0, dry_run: bool = False,
+            progress: Progress | None = None) -> CompactResult:
     """Compact the JSONL files of finished runs under ``runs_dir`` into one Parquet file.
 
     A file qualifies when every run it holds has a final status and it has not been
     modified for ``min_age`` seconds. Returns what was written and removed; ``skipped``
-    says why each other JSONL file was left alone.
+    says why each other JSONL file was left alone. ``progress`` is told of each file
+    read, then of the writing (:mod:`xpcli.progress`).
     """
     files = find_files(runs_dir)
     done = superseded(runs_dir, files)
@@ -80,12 +83,15 @@ def compact(runs_dir: str, min_age: float = 60.0, dry_run: bool = False) -> Comp
             os.unlink(os.path.join(runs_dir, name))  # a temporary file from a crash
     skipped: dict[str, str] = {}
     held: list[_Held] = []
+    sizes = [_size(path) for path in candidates] if progress is not None else []
     try:
-        for path in candidates:
+        for number, path in enumerate(candidates, start=1):
             source = _take(path, min_age, skipped, done.offsets.get(path, 0),
                            done.prefixes.get(path))
             if source is not None:
                 held.append(source)
+            if progress is not None:
+                progress(number, len(candidates), sum(sizes[:number]), sum(sizes), "reading")
         if not held:
             return CompactResult(None, [], 0, 0, removed, skipped)
         records = pl.concat([h.records for h in held], how="vertical")
@@ -99,6 +105,8 @@ def compact(runs_dir: str, min_age: float = 60.0, dry_run: bool = False) -> Comp
         sources = [{"path": os.path.relpath(h.path, runs_dir), "size": len(h.data),
                     "sha256": hashlib.sha256(h.data).hexdigest(),
                     **({"start": h.start} if h.start else {})} for h in held]
+        if progress is not None:
+            progress(len(candidates), len(candidates), sum(sizes), sum(sizes), "writing")
         _write_with_sources(records, target, sources)
         for source in held:
             source.remove_if_unchanged()
@@ -107,6 +115,13 @@ def compact(runs_dir: str, min_age: float = 60.0, dry_run: bool = False) -> Comp
     finally:
         for source in held:
             source.release()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 @dataclass

@@ -33,6 +33,7 @@ from . import liveness
 from .cache import RawData, read, superseded
 from .errors import DataError
 from .format import POINT_COLUMNS
+from .progress import Progress
 from .records import Diagnostics, find_files, json_text
 
 COUNT_COLUMNS = ("points", "metrics", "first_time", "last_time")
@@ -310,7 +311,7 @@ def _series_index(stats: pl.DataFrame, contexts: list[str]) -> pl.DataFrame:
 
 
 def load(runs_dir: str | os.PathLike[str] = "runs", *, now: float | None = None,
-         host: str | None = None) -> Dataset:
+         host: str | None = None, progress: Progress | None = None) -> Dataset:
     """Load a runs directory (or one file) into a :class:`Dataset`.
 
     JSONL is parsed once and kept in a columnar cache (:mod:`xpcli.cache`; ``XP_NO_CACHE=1``
@@ -321,6 +322,7 @@ def load(runs_dir: str | os.PathLike[str] = "runs", *, now: float | None = None,
 
     ``now`` (unix seconds) and ``host`` set the moment and host from which live runs are
     judged (default: ``$XP_NOW``/``$XP_HOST``, else the clock and this host's name).
+    ``progress`` follows a cache update file by file (:mod:`xpcli.progress`).
     """
     root = os.fspath(runs_dir)
     files = find_files(root)
@@ -331,7 +333,7 @@ def load(runs_dir: str | os.PathLike[str] = "runs", *, now: float | None = None,
         )
     held = superseded(root, files)  # JSONL already held by a compacted Parquet file
     files = [f for f in files if f not in held.skip]
-    data = read(root, files, held.offsets)
+    data = read(root, files, held.offsets, progress)
     if data.stats.height == 0 and data.records.filter(pl.col("kind") == "run").head(1) \
             .collect().height == 0:
         raise DataError(

@@ -232,10 +232,13 @@ def runs_dir(runs: str | None) -> str:
 
 
 def load_dataset(runs: str | None, quiet: bool = False) -> "Dataset":
-    """Load the runs directory and report what was skipped on stderr."""
+    """Load the runs directory and report what was skipped on stderr; a long cold read
+    shows a progress bar on a terminal (not with ``-q``)."""
     from ..dataset import load
+    from ..progress import progress_bar
 
-    dataset = load(runs_dir(runs))
+    with progress_bar("reading", enabled=not quiet) as progress:
+        dataset = load(runs_dir(runs), progress=progress)
     report_diagnostics(dataset, quiet)
     return dataset
 

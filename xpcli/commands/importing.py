@@ -86,7 +86,7 @@ def import_cmd(kind: str, source: str, into: str | None, params_from_name: str |
     from ..importers import import_runs
 
     target = into or runs_dir(None)
-    with _progress_bar() as progress:
+    with _progress_bar(enabled=not quiet) as progress:
         summary = import_runs(kind, source, target, params_from_name=params_from_name,
                               context_from_name=context_from_name, progress=progress,
                               dry_run=dry_run, system=system, study=study,
@@ -118,10 +118,14 @@ def import_cmd(kind: str, source: str, into: str | None, params_from_name: str |
 
 
 class _progress_bar:
-    """A rich progress bar on stderr when it is a terminal; otherwise no callback."""
+    """A rich progress bar on stderr when it is a terminal and ``enabled`` (not ``-q``);
+    otherwise no callback."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
 
     def __enter__(self) -> Any:
-        if not sys.stderr.isatty():
+        if not self.enabled or not sys.stderr.isatty():
             self._bar = None
             return None
         from rich.console import Console

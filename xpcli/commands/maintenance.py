@@ -13,7 +13,9 @@ from ._common import XpCommand, command, info, runs_dir, runs_option, say
               show_default=True, metavar="SECONDS",
               help="Leave files modified less than SECONDS ago alone.")
 @click.option("--dry-run", is_flag=True, help="Say what would be compacted; change nothing.")
-def compact_cmd(runs: str | None, min_age: float, dry_run: bool) -> None:
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress bar and no note per file kept; the summary stays.")
+def compact_cmd(runs: str | None, min_age: float, dry_run: bool, quiet: bool) -> None:
     """Turn the JSONL of finished runs into one Parquet file, atomically.
 
     Files whose runs all have a final status (finished, failed or interrupted) and
@@ -28,12 +30,14 @@ def compact_cmd(runs: str | None, min_age: float, dry_run: bool) -> None:
       xp compact --runs runs --min-age 0
     """
     from ..compact import compact
+    from ..progress import progress_bar
 
-    result = compact(runs_dir(runs), min_age=min_age, dry_run=dry_run)
+    with progress_bar("compacting", enabled=not quiet) as progress:
+        result = compact(runs_dir(runs), min_age=min_age, dry_run=dry_run, progress=progress)
     verb = "would" if dry_run else ""
     for path in result.removed_leftovers:
         info(f"{'would remove' if dry_run else 'removed'} leftover {path} (already compacted)")
-    for path, why in sorted(result.skipped.items()):
+    for path, why in sorted(result.skipped.items()) if not quiet else ():
         info(f"kept {path}: {why}")
     if result.output is None:
         info("nothing to compact")
