@@ -176,14 +176,15 @@ def table_renderable(frame: pl.DataFrame, title: str | None = None,
     return table, max(term.width, 40, needed)
 
 
-def console(out: IO[str], term: Terminal, width: int) -> Any:
+def console(out: IO[str], term: Terminal, width: int, live: bool = False) -> Any:
     """A rich Console on ``out`` as ``term`` says (colour or not), ``width`` wide, that
-    never reads markup or highlights: what every table is printed with."""
+    never reads markup or highlights: what every table is printed with. ``live``: it
+    moves the cursor to redraw (``--watch`` on a terminal), with or without colour."""
     from rich.console import Console
 
     return Console(file=out, width=width, color_system="auto" if term.color else None,
-                   force_terminal=term.color, no_color=not term.color, highlight=False,
-                   soft_wrap=False, markup=False)
+                   force_terminal=term.color or live, no_color=not term.color,
+                   highlight=False, soft_wrap=False, markup=False)
 
 
 def write_table(frame: pl.DataFrame, out: IO[str], title: str | None = None,

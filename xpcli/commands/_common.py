@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     from ..analysis.series_model import Notes
     from ..dataset import Dataset
+    from ..errors import XpError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -237,28 +239,48 @@ def load_dataset(runs: str | None, quiet: bool = False) -> "Dataset":
     from ..dataset import load
     from ..progress import progress_bar
 
-    with progress_bar("reading", enabled=not quiet) as progress:
+    ctx = click.get_current_context(silent=True)
+    live = ctx is not None and bool(ctx.meta.get(LIVE))  # a watch is drawing: no bar
+    with progress_bar("reading", enabled=not quiet and not live) as progress:
         dataset = load(runs_dir(runs), progress=progress)
     report_diagnostics(dataset, quiet)
     return dataset
 
 
 def report_diagnostics(dataset: "Dataset", quiet: bool = False) -> None:
-    """``xp: warning: file:line: message`` for the first few problems, then a count."""
+    """``xp: warning: file:line: message`` for the first few problems, then a count.
+
+    While a command is watched, each problem is reported once, and a torn last line (a
+    job writing at that moment) not at all after the first refresh."""
     diags = dataset.diagnostics
     if not len(diags) or quiet:
         return
-    for item in diags.items[:MAX_WARNINGS]:
+    items = diags.items
+    ctx = click.get_current_context(silent=True)
+    seen: set[str] | None = ctx.meta.get(SEEN) if ctx is not None else None
+    if seen is not None:
+        items = [d for d in items if str(d) not in seen and d.kind != "torn"]
+        seen.update(str(d) for d in diags.items)
+        if not items:
+            return
+    for item in items[:MAX_WARNINGS]:
         info(f"xp: warning: {item}")
-    if len(diags) > MAX_WARNINGS:
-        info(f"xp: warning: {len(diags) - MAX_WARNINGS} more problems ({diags.summary()})")
+    if len(items) > MAX_WARNINGS:
+        info(f"xp: warning: {len(items) - MAX_WARNINGS} more problems ({diags.summary()})")
 
 
 def report_notes(notes: "Notes", quiet: bool = False) -> None:
-    """What the analysis noted about the series it read, on stderr (``xp: ...``)."""
+    """What the analysis noted about the series it read, on stderr (``xp: ...``); while
+    a command is watched, each note once."""
     if quiet:
         return
+    ctx = click.get_current_context(silent=True)
+    seen: set[str] | None = ctx.meta.get(SEEN) if ctx is not None else None
     for line in notes.lines(MAX_WARNINGS):
+        if seen is not None:
+            if line in seen:
+                continue
+            seen.add(line)
         info(f"xp: {line}")
 
 
@@ -300,3 +322,110 @@ def save(fig: Any, path: str) -> None:
 
     save_figure(fig, path)
     info(f"wrote {path}")
+
+
+LIVE = "xp.live"  # ctx.meta: a watch is drawing on the terminal
+SEEN = "xp.seen"  # ctx.meta: diagnostics already reported by an earlier refresh
+WATCH_CONTROL = "watch_control"  # ctx.obj: a xpcli.watch.Control (tests drive --watch)
+
+
+def watch_option(func: F) -> F:
+    """``--watch [SECONDS]``: compute the answer again every SECONDS (2) until Ctrl-C."""
+    return click.option(
+        "--watch",
+        "watch",
+        type=click.FloatRange(min=0, min_open=True),
+        is_flag=False,
+        flag_value=2.0,
+        default=None,
+        metavar="[SECONDS]",
+        help="Refresh every SECONDS (default 2) until Ctrl-C: a live table on a terminal, "
+        "the output again when it changes in a pipe, the figure rewritten atomically with "
+        "-o. Put it after SPEC or write --watch=SECONDS.",
+    )(func)
+
+
+@dataclass
+class Table:
+    """A command's answer as a table: ``frame`` in ``format_`` (``auto`` allowed) under
+    ``title``; ``display`` is shown instead when given (group's compact cells); ``gate``
+    is raised once it is printed (``--fail-if`` held)."""
+
+    frame: "pl.DataFrame"
+    format_: str
+    title: str | None = None
+    display: "pl.DataFrame | None" = None
+    gate: "XpError | None" = None
+
+
+@dataclass
+class Figure:
+    """A command's answer as a figure to save at ``path``, and ``table`` when the table
+    is printed too (``-o`` with an explicit ``--format``)."""
+
+    figure: Any
+    path: str
+    table: Table | None = None
+
+
+def show(refresh: Callable[[], Table | Figure], watch: float | None) -> None:
+    """Show what ``refresh`` computes: once, or with ``--watch`` again every ``watch``
+    seconds until Ctrl-C (exit 0); see :mod:`xpcli.watch`."""
+    if watch is None:
+        _show_once(refresh())
+        return
+    from ..output import resolve_format, terminal
+    from ..plots.common import save_figure
+    from ..watch import Control, Screen, loop
+
+    ctx = click.get_current_context()
+    given = _find_obj(WATCH_CONTROL)
+    control = given if isinstance(given, Control) else None
+    ctx.meta[SEEN] = set()
+    term = terminal(sys.stdout)
+    pending: list[Table | Figure] = [refresh()]  # outside the live region: a cold read
+    first = pending[0]                           # may show a progress bar
+    if isinstance(first, Figure):
+        info(f"writing {first.path} every {watch:g}s (Ctrl-C ends)")
+    table = first.table if isinstance(first, Figure) else first
+    if table is None:
+        def redraw() -> None:
+            result = pending.pop() if pending else refresh()
+            assert isinstance(result, Figure)
+            save_figure(result.figure, result.path, only_if_changed=True)
+
+        loop(redraw, watch, control)
+        return
+    with Screen(sys.stdout, term, watch) as screen:
+        def step() -> None:
+            result = pending.pop() if pending else refresh()
+            shown = result.table if isinstance(result, Figure) else result
+            assert shown is not None
+            if isinstance(result, Figure):
+                save_figure(result.figure, result.path, only_if_changed=True)
+            frame = shown.frame if shown.display is None else shown.display
+            screen.show(frame, resolve_format(shown.format_, term), shown.title)
+            ctx.meta[LIVE] = term.is_tty
+
+        loop(step, watch, control)
+
+
+def _show_once(result: Table | Figure) -> None:
+    if isinstance(result, Figure):
+        if result.table is not None:
+            _show_once(result.table)
+        save(result.figure, result.path)
+        return
+    emit(result.frame if result.display is None else result.display, result.format_,
+         title=result.title)
+    if result.gate is not None:
+        raise result.gate
+
+
+def _find_obj(key: str) -> Any:
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if isinstance(ctx.obj, dict) and key in ctx.obj:
+            return ctx.obj[key]
+        ctx = ctx.parent
+    return None

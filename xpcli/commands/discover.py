@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from ._common import (
+    Table,
     command,
-    emit,
     format_option,
     load_dataset,
     param_list,
     params_option,
     quiet_option,
     runs_option,
+    show,
+    watch_option,
     where_option,
 )
 
@@ -21,9 +23,10 @@ from ._common import (
                "params), e.g. lr,seed,host.")
 @where_option
 @format_option
+@watch_option
 @quiet_option
 def runs_cmd(runs: str | None, params: tuple[str, ...], where: str | None, format_: str,
-             quiet: bool) -> None:
+             watch: float | None, quiet: bool) -> None:
     """List runs: params, status and why it ended, point counts, start, last activity, elapsed.
 
     One row per run, ordered by creation time. The status is decided when reading:
@@ -43,17 +46,23 @@ def runs_cmd(runs: str | None, params: tuple[str, ...], where: str | None, forma
     from ..output import resolve_format
 
     chosen = resolve_format(format_)
-    dataset = load_dataset(runs, quiet)
-    table = runs_table(dataset, param_list(params) or None, where=where,
-                       errors=chosen in ("json", "jsonl", "parquet"))
-    emit(table, chosen, title=f"{table.height} runs")
+    columns = param_list(params) or None
+
+    def refresh() -> Table:
+        dataset = load_dataset(runs, quiet)
+        table = runs_table(dataset, columns, where=where,
+                           errors=chosen in ("json", "jsonl", "parquet"))
+        return Table(table, chosen, title=f"{table.height} runs")
+
+    show(refresh, watch)
 
 
 @command("metrics")
 @runs_option
 @format_option
+@watch_option
 @quiet_option
-def metrics_cmd(runs: str | None, format_: str, quiet: bool) -> None:
+def metrics_cmd(runs: str | None, format_: str, watch: float | None, quiet: bool) -> None:
     """List metrics: context keys and values, runs, points, step and epoch ranges.
 
     Shows what a metric spec can name, e.g. f1 logged with lang=de|en|... means
@@ -66,5 +75,7 @@ def metrics_cmd(runs: str | None, format_: str, quiet: bool) -> None:
     """
     from ..analysis.discover import metrics_table
 
-    dataset = load_dataset(runs, quiet)
-    emit(metrics_table(dataset), format_, title="metrics")
+    def refresh() -> Table:
+        return Table(metrics_table(load_dataset(runs, quiet)), format_, title="metrics")
+
+    show(refresh, watch)

@@ -6,9 +6,10 @@ import click
 
 from ._common import (
     Choice,
+    Figure,
+    Table,
     by_option,
     command,
-    emit,
     format_option,
     load_dataset,
     max_columns_option,
@@ -16,8 +17,9 @@ from ._common import (
     quiet_option,
     report_notes,
     runs_option,
-    save,
+    show,
     wants_table,
+    watch_option,
     where_option,
     x_option,
 )
@@ -39,10 +41,11 @@ from ._common import (
 @format_option
 @output_option
 @max_columns_option
+@watch_option
 @quiet_option
 def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | None,
                    by: tuple[str, ...], x: str, best: str, format_: str, output: str | None,
-                   quiet: bool) -> None:
+                   watch: float | None, quiet: bool) -> None:
     """Forgetting per context: peak, its epoch, final value, drop and decline after the peak.
 
     SPEC names a metric and its contexts, e.g. f1:lang=* (one curve per language). Per
@@ -66,6 +69,7 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
       xp forgetting f1:lang=* --runs sample_runs --by lr
       xp forgetting f1:lang=* --runs sample_runs --run best:f1:lang=en -o forgetting.png
       xp forgetting loss:split=train --runs sample_runs --run lr1e-4-s00 --best min
+      xp forgetting f1:lang=* --runs sample_runs --run best:f1:lang=en -o f.png --watch 10
     """
     from ..analysis.forgetting import analyse
     from ..analysis.series_model import Notes
@@ -77,18 +81,24 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
         from ..plots import check_output_path
 
         check_output_path(output)
-    dataset = load_dataset(runs, quiet)
     groups = split_list(by)
     chosen = resolve_format(format_)
     table = wants_table(output, format_)
     sparkline = table and chosen in ("table", "markdown")
-    notes = Notes()
-    result = analyse(dataset, spec, run=run, where=where, by=groups,
-                     x=x, best=best, sparkline=sparkline, notes=notes)  # type: ignore[arg-type]
-    report_notes(notes, quiet)
-    if table:
-        emit(result.display(compact=chosen == "table"), chosen, title=result.title)
-    if output:
-        from ..plots.forgetting import forgetting_figure
 
-        save(forgetting_figure(result), output)
+    def refresh() -> Table | Figure:
+        notes = Notes()
+        result = analyse(load_dataset(runs, quiet), spec, run=run, where=where, by=groups,
+                         x=x, best=best, sparkline=sparkline,  # type: ignore[arg-type]
+                         notes=notes)
+        report_notes(notes, quiet)
+        shown = Table(result.display(compact=chosen == "table"), chosen,
+                      title=result.title) if table else None
+        if output:
+            from ..plots.forgetting import forgetting_figure
+
+            return Figure(forgetting_figure(result), output, shown)
+        assert shown is not None  # without -o the table is always shown
+        return shown
+
+    show(refresh, watch)

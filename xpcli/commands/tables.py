@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from ._common import (
+    Table,
     by_option,
     command,
     emit,
@@ -20,6 +21,8 @@ from ._common import (
     quiet_option,
     report_notes,
     runs_option,
+    show,
+    watch_option,
     where_option,
     x_option,
 )
@@ -57,6 +60,12 @@ def _finish(frame: Any, format_: str, title: str, fail_if: str | None,
         raise error
 
 
+def _no_gate_when_watching(watch: float | None, fail_if: str | None) -> None:
+    if watch is not None and fail_if is not None:
+        raise click.UsageError("--fail-if and --watch do not go together: a gate answers "
+                               "once (drop --watch in CI)")
+
+
 @command("select")
 @runs_option
 @_metrics_option
@@ -75,10 +84,12 @@ def _finish(frame: Any, format_: str, title: str, fail_if: str | None,
 @_fail_if_option
 @format_option
 @max_columns_option
+@watch_option
 @quiet_option
 def select_cmd(runs: str | None, metrics: tuple[str, ...], params: tuple[str, ...],
                where: str | None, sort: tuple[str, ...], top: int | None, best: str | None,
-               x: str, fail_if: str | None, format_: str, quiet: bool) -> None:
+               x: str, fail_if: str | None, format_: str, watch: float | None,
+               quiet: bool) -> None:
     """Runs table: one row per run, chosen params and reduced metrics.
 
     Metric specs with * expand to one column per context value, labelled like
@@ -91,25 +102,31 @@ def select_cmd(runs: str | None, metrics: tuple[str, ...], params: tuple[str, ..
       xp select --runs sample_runs --best f1:lang=en@max -m f1:lang=de --format markdown \\
           --fail-if '`f1[lang=de]` < 0.7'
     """
+    from ..analysis.gate import gate_error
     from ..analysis.select import select_runs
     from ..analysis.series_model import Notes
 
-    dataset = load_dataset(runs, quiet)
-    notes = Notes()
-    table = select_runs(
-        dataset,
-        metrics=list(metrics) or None,
-        params=param_list(params),
-        where=where,
-        sort=list(sort),
-        top=top,
-        best=best,
-        x=x,  # type: ignore[arg-type]
-        notes=notes,
-    )
-    report_notes(notes, quiet)
-    title = f"best run by {best}" if best else f"{table.height} runs"
-    _finish(table, format_, title, fail_if, ["run"])
+    _no_gate_when_watching(watch, fail_if)
+
+    def refresh() -> Table:
+        notes = Notes()
+        table = select_runs(
+            load_dataset(runs, quiet),
+            metrics=list(metrics) or None,
+            params=param_list(params),
+            where=where,
+            sort=list(sort),
+            top=top,
+            best=best,
+            x=x,  # type: ignore[arg-type]
+            notes=notes,
+        )
+        report_notes(notes, quiet)
+        title = f"best run by {best}" if best else f"{table.height} runs"
+        gate = gate_error(table, fail_if, ["run"]) if fail_if is not None else None
+        return Table(table, format_, title, gate=gate)
+
+    show(refresh, watch)
 
 
 @command("group")
@@ -128,10 +145,11 @@ def select_cmd(runs: str | None, metrics: tuple[str, ...], params: tuple[str, ..
 @_fail_if_option
 @format_option
 @max_columns_option
+@watch_option
 @quiet_option
 def group_cmd(runs: str | None, by: tuple[str, ...], agg: tuple[str, ...],
               metrics: tuple[str, ...], where: str | None, wide: bool, x: str,
-              fail_if: str | None, format_: str, quiet: bool) -> None:
+              fail_if: str | None, format_: str, watch: float | None, quiet: bool) -> None:
     """Group runs by params and aggregate each reduced metric over the group.
 
     Every group shows its number of runs (n). Machine formats have one column per
@@ -144,24 +162,31 @@ def group_cmd(runs: str | None, by: tuple[str, ...], agg: tuple[str, ...],
       xp group --runs sample_runs --by lr --agg mean,std,q10,q90 -m lms_score --format csv
       xp group --runs sample_runs --by lr -m f1:lang=de --fail-if '`median(f1[lang=de])` < 0.5'
     """
+    from ..analysis.gate import gate_error
     from ..analysis.group import group_table
     from ..analysis.series_model import Notes
     from ..output import resolve_format
 
-    dataset = load_dataset(runs, quiet)
-    notes = Notes()
-    result = group_table(dataset, by=list(by), metrics=list(metrics) or None,
-                         aggs=list(agg), where=where, x=x, notes=notes)  # type: ignore[arg-type]
-    report_notes(notes, quiet)
+    _no_gate_when_watching(watch, fail_if)
     chosen = resolve_format(format_)
-    runs_total = int(result.wide["n"].sum()) if result.wide.height else 0
-    by_text = ", ".join(result.by) if result.by else "nothing (all runs)"
-    display = None
-    title = f"{runs_total} runs in {result.wide.height} groups by {by_text}"
-    if chosen in ("table", "markdown") and not wide:
-        display, legend = result.compact()
-        title = f"{title}: {legend}"
-    _finish(result.wide, chosen, title, fail_if, result.by, display)
+
+    def refresh() -> Table:
+        notes = Notes()
+        result = group_table(load_dataset(runs, quiet), by=list(by),
+                             metrics=list(metrics) or None, aggs=list(agg), where=where,
+                             x=x, notes=notes)  # type: ignore[arg-type]
+        report_notes(notes, quiet)
+        runs_total = int(result.wide["n"].sum()) if result.wide.height else 0
+        by_text = ", ".join(result.by) if result.by else "nothing (all runs)"
+        display = None
+        title = f"{runs_total} runs in {result.wide.height} groups by {by_text}"
+        if chosen in ("table", "markdown") and not wide:
+            display, legend = result.compact()
+            title = f"{title}: {legend}"
+        gate = gate_error(result.wide, fail_if, result.by) if fail_if is not None else None
+        return Table(result.wide, chosen, title, display=display, gate=gate)
+
+    show(refresh, watch)
 
 
 @command("selection")

@@ -59,18 +59,38 @@ def style() -> Any:
     return matplotlib.rc_context(RC)
 
 
-def save_figure(fig: Figure, path: str, dpi: int = 150) -> str:
-    """Save ``fig`` to ``path`` (format from the suffix), reproducibly; return the path."""
+def save_figure(fig: Figure, path: str, dpi: int = 150, only_if_changed: bool = False) -> bool:
+    """Save ``fig`` to ``path`` (format from the suffix), reproducibly and atomically.
+
+    The figure is written beside ``path`` under a hidden name, then renamed over it, so a
+    viewer (or ``--watch``, which rewrites it) never sees half a file. With
+    ``only_if_changed``, a file that already holds exactly these bytes is left as it is.
+    Returns whether ``path`` was written."""
     suffix = os.path.splitext(check_output_path(path))[1].lower()
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UsageError(f"-o {path}: folder {folder} does not exist")
-    with matplotlib.rc_context(RC):
-        try:
-            fig.savefig(path, format=suffix[1:], dpi=dpi, metadata=_METADATA[suffix])
-        except OSError as exc:
-            raise UsageError(f"-o {path}: cannot write ({exc.strerror})") from None
-    return path
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with matplotlib.rc_context(RC):
+            fig.savefig(tmp, format=suffix[1:], dpi=dpi, metadata=_METADATA[suffix])
+        if only_if_changed and _same_bytes(tmp, path):
+            return False
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UsageError(f"-o {path}: cannot write ({exc.strerror})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return True
+
+
+def _same_bytes(one: str, other: str) -> bool:
+    try:
+        with open(one, "rb") as a, open(other, "rb") as b:
+            return a.read() == b.read()
+    except OSError:
+        return False
 
 
 def spans_decades(values: Sequence[float], decades: float = 2.0) -> bool:
