@@ -363,6 +363,32 @@ def write_parquet(frame: pl.DataFrame, out: IO[Any]) -> None:
     target.write(buf.getvalue())
 
 
+def point_text(point: dict[str, Any]) -> str:
+    """One point as a line for people (``xp tail`` on a terminal), control characters
+    escaped: ``16:30:01  f1[lang=de]  epoch 3  step 120  0.8125``."""
+    context = point.get("context") or {}
+    label = point["name"] + ("[" + ",".join(f"{k}={v}" for k, v in sorted(context.items()))
+                             + "]" if context else "")
+    parts = []
+    if point.get("time") is not None:
+        moment = dt.datetime.fromtimestamp(point["time"], dt.UTC)
+        parts.append(moment.strftime("%Y-%m-%d %H:%M:%S"))
+    parts.append(visible(label))
+    if point.get("epoch") is not None:
+        parts.append(f"epoch {format_number(point['epoch'])}")
+    if point.get("step") is not None:
+        parts.append(f"step {point['step']}")
+    parts.append(format_number(point["value"]))
+    return "  ".join(parts)
+
+
+def point_json(point: dict[str, Any]) -> str:
+    """One point as a JSON line (``xp tail`` in a pipe): the record's fields, ``time`` in
+    unix seconds, NaN as null and infinities as strings, like ``--format jsonl``."""
+    return json.dumps({k: _json_value(v) for k, v in point.items()}, ensure_ascii=False,
+                      allow_nan=False)
+
+
 _WRITERS: dict[str, Callable[..., None]] = {
     "json": write_json,
     "jsonl": write_jsonl,

@@ -379,7 +379,7 @@ def show(refresh: Callable[[], Table | Figure], watch: float | None) -> None:
     from ..watch import Control, Screen, loop
 
     ctx = click.get_current_context()
-    given = _find_obj(WATCH_CONTROL)
+    given = find_obj(WATCH_CONTROL)
     control = given if isinstance(given, Control) else None
     ctx.meta[SEEN] = set()
     term = terminal(sys.stdout)
@@ -422,7 +422,7 @@ def _show_once(result: Table | Figure) -> None:
         raise result.gate
 
 
-def _find_obj(key: str) -> Any:
+def find_obj(key: str) -> Any:
     ctx = click.get_current_context(silent=True)
     while ctx is not None:
         if isinstance(ctx.obj, dict) and key in ctx.obj:

@@ -81,7 +81,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
@@ -539,6 +539,50 @@ def _match_expr(key: str, pattern: str) -> pl.Expr:
     if _is_pattern(pattern):
         return column.str.contains(glob_regex(pattern)).fill_null(False)
     return (column == pattern).fill_null(False)
+
+
+def point_matches(spec: MetricSpec, name: str, context: Mapping[str, str]) -> bool:
+    """Whether one point (its metric ``name`` and ``context``) is named by ``spec``: the
+    same name, and each key the spec gives matches as in :func:`_match_expr` (``*``, a
+    glob, an exact value, or empty for no value; an empty string in the data counts as no
+    value). Keys the spec does not give are free. The reduce is not looked at."""
+    if name != spec.name:
+        return False
+    for key, pattern in spec.context:
+        value = context.get(key) or None
+        if pattern == "":
+            matched = value is None
+        elif value is None:
+            matched = False
+        elif pattern == "*":
+            matched = True
+        else:
+            matched = glob_match(value, pattern) if _is_pattern(pattern) else value == pattern
+        if not matched:
+            return False
+    return True
+
+
+def glob_match(value: str, pattern: str) -> bool:
+    """Whether all of ``value`` matches the glob ``pattern`` (as :func:`glob_regex`), for
+    one value at a time. Greedy with a return to the last ``*`` only: time at most the
+    product of the two lengths, never the exponential backtracking of a regex engine."""
+    v = p = 0
+    star = -1  # the position in pattern just after the last '*' seen
+    resume = 0  # where in value that '*' would next give up one more character
+    while v < len(value):
+        if p < len(pattern) and pattern[p] == "*":
+            star, resume = p + 1, v
+            p += 1
+        elif p < len(pattern) and (pattern[p] == "?" or pattern[p] == value[v]):
+            v += 1
+            p += 1
+        elif star >= 0:
+            resume += 1
+            v, p = resume, star
+        else:
+            return False
+    return all(c == "*" for c in pattern[p:])
 
 
 def _shown(values: Iterable[str | None], limit: int = 12) -> str:
