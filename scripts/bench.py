@@ -36,6 +36,8 @@ Usage: python scripts/bench.py [--sizes 240,2400,10000] [--data DIR] [--out FILE
        python scripts/bench.py --only stats [--sizes 2400]   (the same for xp compare
                                                      and xp importance)
        python scripts/bench.py --only interop       (likewise)
+       python scripts/bench.py --only live   (Run.track with and without its heartbeat,
+                                              and --watch refreshes at 2,400 runs)
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -245,18 +248,24 @@ def bench_size(n_runs: int, data: Path) -> dict[str, Any]:
     return result
 
 
-def bench_track(points: int = 1_000_000) -> float:
+def bench_track(points: int = 1_000_000, **options: Any) -> float:
     """``Run.track`` points per second in one process (with a context, to a real file)."""
+    return track_rates(points, **options)[0]
+
+
+def track_rates(points: int = 1_000_000, **options: Any) -> tuple[float, float]:
+    """``Run.track`` points per wall second and per CPU second of this process (its flush
+    thread included); ``options`` go to ``Run`` (``heartbeat_seconds=0``)."""
     from xpcli import Run
 
     folder = Path(tempfile.mkdtemp(prefix="xp-bench-track-"))
     try:
-        run = Run(folder, "bench", params={"lr": 1e-4})
-        start = time.perf_counter()
+        run = Run(folder, "bench", params={"lr": 1e-4}, **options)
+        start, cpu = time.perf_counter(), time.process_time()
         for i in range(points):
             run.track(0.5, name="f1", step=i, epoch=i // 100, context={"lang": "de"})
         run.close()
-        return points / (time.perf_counter() - start)
+        return points / (time.perf_counter() - start), points / (time.process_time() - cpu)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -410,6 +419,117 @@ def bench_tensorboard(data: Path) -> dict[str, Any]:
             "cpu": cpu, "mb": size / 1e6, "skipped": summary.skipped_text(),
             "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"),
             "date": time.strftime("%Y-%m-%d")}
+
+
+LIVE_HEADING = "## Live runs: the heartbeat, and --watch"
+LIVE_QUERIES = {
+    "runs": ["runs"],
+    "select": ["select", "-p", "lr,seed", "-m", "f1:lang=*@max"],
+}
+
+
+def bench_live(data: Path, n_runs: int = 2400, refreshes: int = 7) -> dict[str, Any]:
+    """``Run.track`` with and without its heartbeat (best of REPEAT, wall and CPU), and
+    what a ``--watch`` refresh costs on ``n_runs`` runs (see :func:`watch_refreshes`)."""
+    track = {}
+    for label, options in (("heartbeat", {}), ("no heartbeat", {"heartbeat_seconds": 0})):
+        rates = [track_rates(**options) for _ in range(REPEAT)]
+        track[label] = (max(r[0] for r in rates), max(r[1] for r in rates))
+    runs_dir = data / f"runs-{n_runs}"
+    if not runs_dir.exists():
+        generate(runs_dir, seeds=seeds_for(n_runs))
+    cache = Path(tempfile.mkdtemp(prefix="xp-bench-live-"))
+    try:
+        rows = [{"query": name, "format": fmt,
+                 **watch_refreshes(runs_dir, args, fmt, cache / f"{name}-{fmt}", refreshes)}
+                for name, args in LIVE_QUERIES.items() for fmt in ("table", "csv")]
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return {"track": track, "rows": rows, "runs": seeds_for(n_runs) * len(LEARNING_RATES),
+            "date": time.strftime("%Y-%m-%d"),
+            "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")}
+
+
+def watch_refreshes(runs_dir: Path, args: list[str], fmt: str, cache: Path,
+                    refreshes: int) -> dict[str, float]:
+    """``xp ARGS --watch`` in-process on ``runs_dir`` plus one live run, driven by a
+    Control: the first refresh reads a cold cache, then the live run appends 100 points
+    after every odd refresh. Wall and CPU seconds: the first refresh, and the medians of
+    the refreshes after new points and of those with nothing new."""
+    from click.testing import CliRunner
+
+    from xpcli import Run
+    from xpcli.cli import cli
+    from xpcli.watch import Control
+
+    live = Run(runs_dir, "bench-live", params={"lr": 1e-4, "seed": 999}, flush_seconds=0,
+               flush_bytes=0)
+    live.track(0.5, "f1", epoch=0, context={"lang": "en"})
+    ends: list[float] = []
+    cpus: list[float] = []
+    hooks: list[float] = []
+
+    def after(count: int) -> None:
+        ends.append(time.perf_counter())
+        cpus.append(time.process_time())
+        start = time.perf_counter()
+        if count % 2 == 1:
+            for epoch in range(count * 100, count * 100 + 100):
+                live.track(0.5, "f1", epoch=epoch, context={"lang": "en"})
+        hooks.append(time.perf_counter() - start)
+
+    env = {"XP_CACHE_DIR": str(cache), "XP_FORCE_TTY": "1" if fmt == "table" else "0",
+           "COLUMNS": "200"}
+    try:
+        with mock.patch.dict(os.environ, env):
+            start, cpu0 = time.perf_counter(), time.process_time()
+            result = CliRunner().invoke(
+                cli, ["--runs", str(runs_dir), *args, "--watch", "0.001", "--format", fmt],
+                obj={"watch_control": Control(refreshes=refreshes, after_refresh=after)})
+        assert result.exit_code == 0, result.output
+    finally:
+        live.close()
+        (runs_dir / "bench-live.jsonl").unlink()
+    walls = [ends[0] - start] + [ends[i] - ends[i - 1] - hooks[i - 1] - 0.001
+                                 for i in range(1, len(ends))]
+    cpu = [cpus[0] - cpu0] + [cpus[i] - cpus[i - 1] for i in range(1, len(cpus))]
+    appended, unchanged = range(1, len(walls), 2), range(2, len(walls), 2)
+    return {"cold": walls[0], "cold_cpu": cpu[0],
+            "appended": statistics.median(walls[i] for i in appended),
+            "unchanged": statistics.median(walls[i] for i in unchanged),
+            "appended_cpu": statistics.median(cpu[i] for i in appended),
+            "unchanged_cpu": statistics.median(cpu[i] for i in unchanged)}
+
+
+def live_section(live: dict[str, Any]) -> list[str]:
+    (hb_wall, hb_cpu), (no_wall, no_cpu) = live["track"]["heartbeat"], \
+        live["track"]["no heartbeat"]
+    lines = [
+        LIVE_HEADING,
+        "",
+        f"`Run.track` (1 M points, best of {REPEAT}): {hb_wall:,.0f} points/s with the "
+        f"heartbeat ({hb_cpu:,.0f} per CPU second), {no_wall:,.0f} points/s with "
+        f"`heartbeat_seconds=0` ({no_cpu:,.0f} per CPU second). The heartbeat adds nothing "
+        "to `track`: the flush thread, which wakes every second anyway, compares two "
+        "clock readings and touches the file (one `futimens`) only when nothing was "
+        "written for a heartbeat interval (10 s).",
+        "",
+        f"`--watch` on {live['runs']:,} runs plus one live run, in-process (the median "
+        "refresh; CPU time of the process beside it). The first refresh reads a cold cache; "
+        "then the live run appends 100 points before every other refresh.",
+        "",
+        "| command | output | first (cold) | after 100 new points | nothing new |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for row in live["rows"]:
+        lines.append(
+            f"| `xp {' '.join(LIVE_QUERIES[row['query']])}` | {row['format']} | "
+            f"{fmt_s(row['cold'])} ({fmt_s(row['cold_cpu'])} CPU) | {fmt_s(row['appended'])} "
+            f"({fmt_s(row['appended_cpu'])} CPU) | {fmt_s(row['unchanged'])} "
+            f"({fmt_s(row['unchanged_cpu'])} CPU) |")
+    lines += ["", f"Measured {live['date']}, load average {live['load']:.1f} at the end "
+              "(the machine is shared).", ""]
+    return lines
 
 
 TB_HEADING = "## Importing TensorBoard logs"
@@ -601,7 +721,7 @@ def old_section(path: Path, heading: str) -> list[str]:
 
 
 def report(results: dict[int, dict[str, Any]], track: float, help_s: float,
-           stats: list[str], tb: list[str], interop: list[str]) -> str:
+           stats: list[str], tb: list[str], interop: list[str], live: list[str]) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -659,6 +779,7 @@ def report(results: dict[int, dict[str, Any]], track: float, help_s: float,
             "",
         ]
     lines += stats
+    lines += live
     lines += tb
     lines += interop
     lines += [
@@ -675,12 +796,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="240,2400,10000")
     parser.add_argument("--data", default=os.environ.get("XP_BENCH_DATA", "bench-data"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
-    parser.add_argument("--only", choices=["tensorboard", "stats", "interop"], default=None,
+    parser.add_argument("--only", choices=["tensorboard", "stats", "interop", "live"],
+                        default=None,
                         help="run one case and replace its section of --out (stats: at "
-                        "--sizes, default 2400)")
+                        "--sizes, default 2400; live: Run.track's heartbeat and --watch "
+                        "refreshes at 2,400 runs)")
     parser.add_argument("--keep", default="",
-                        help="comma-separated cases (stats, tensorboard, interop) not run "
-                        "again: their sections of --out are kept as they stand")
+                        help="comma-separated cases (stats, tensorboard, interop, live) not "
+                        "run again: their sections of --out are kept as they stand")
     args = parser.parse_args()
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
@@ -690,6 +813,8 @@ def main() -> None:
             heading, section = TB_HEADING, tensorboard_section(bench_tensorboard(data))
         elif args.only == "interop":
             heading, section = INTEROP_HEADING, interop_section(bench_interop(data))
+        elif args.only == "live":
+            heading, section = LIVE_HEADING, live_section(bench_live(data))
         else:
             chosen = sizes if "--sizes" in sys.argv else [2400]
             heading, section = STATS_HEADING, stats_section(bench_stats(data, chosen))
@@ -705,15 +830,20 @@ def main() -> None:
     track = bench_track()
     help_s = bench_help()
     keep = {k.strip() for k in args.keep.split(",") if k.strip()}
-    if keep - {"stats", "tensorboard", "interop"}:
+    if keep - {"stats", "tensorboard", "interop", "live"}:
         raise SystemExit(f"--keep: unknown case(s) {', '.join(sorted(keep))}; "
-                         "stats, tensorboard or interop")
+                         "stats, tensorboard, interop or live")
     out = Path(args.out)
     if "stats" in keep:
         stats = old_section(out, STATS_HEADING)
     else:
         print("bench: statistics ...", file=sys.stderr, flush=True)
         stats = stats_section(bench_stats(data, sizes))
+    if "live" in keep:
+        live = old_section(out, LIVE_HEADING)
+    else:
+        print("bench: live runs ...", file=sys.stderr, flush=True)
+        live = live_section(bench_live(data))
     if "tensorboard" in keep:
         tb = old_section(out, TB_HEADING)
     else:
@@ -724,7 +854,7 @@ def main() -> None:
     else:
         print("bench: DVCLive, table, Optuna and Aim imports ...", file=sys.stderr, flush=True)
         interop = interop_section(bench_interop(data))
-    text = report(results, track, help_s, stats, tb, interop)
+    text = report(results, track, help_s, stats, tb, interop, live)
     Path(args.out).write_text(text)
     print(text)
 
