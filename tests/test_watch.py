@@ -157,3 +157,22 @@ def test_ctrl_c_ends_a_watch_with_exit_0(runner: CliRunner, tmp_path: Path) -> N
                            obj={"watch_control": watch.Control(after_refresh=interrupt)})
     assert result.exit_code == 0
     assert result.stdout.startswith("run,status,reason,points")
+
+
+def test_a_watched_table_taller_than_the_terminal_shows_what_fits(
+        runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XP_FORCE_TTY", "1")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("LINES", "12")
+    for i in range(30):
+        with Run(tmp_path, f"r{i:02d}", params={"seed": i}, flush_seconds=0,
+                 time=T0 + i) as run:
+            run.track(float(i), "loss", step=0, time=T0 + i)
+    result = runner.invoke(cli, ["runs", "--runs", str(tmp_path), "--watch"],
+                           obj={"watch_control": watch.Control(refreshes=1)},
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stdout)
+    rows = re.findall(r"^(r\d\d) ", text, flags=re.M)
+    assert sorted(set(rows)) == [f"r{i:02d}" for i in range(7)]  # 12 lines - 5 = 7 rows
+    assert "23 more rows below" in text

@@ -45,6 +45,7 @@ class Terminal:
     is_tty: bool
     width: int
     color: bool
+    height: int = 24
 
 
 def terminal(stream: IO[Any] | None = None) -> Terminal:
@@ -54,9 +55,9 @@ def terminal(stream: IO[Any] | None = None) -> Terminal:
     is_tty = forced == "1" if forced in ("0", "1") else bool(
         getattr(stream, "isatty", lambda: False)()
     )
-    width = shutil.get_terminal_size((120, 24)).columns
+    size = shutil.get_terminal_size((120, 24))
     color = is_tty and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
-    return Terminal(is_tty=is_tty, width=width, color=color)
+    return Terminal(is_tty=is_tty, width=size.columns, color=color, height=size.lines)
 
 
 def resolve_format(fmt: str, term: Terminal | None = None) -> str:

@@ -5,7 +5,9 @@ what was appended since the last one, so a refresh costs about what a warm comma
 Shown three ways:
 
 - on a terminal, a rich ``Live`` region redrawn in place (the table, then a line saying
-  when it was refreshed);
+  when it was refreshed). A table taller than the terminal shows the rows that fit and
+  says how many more there are: a region taller than the screen cannot be redrawn in
+  place, and drawing thousands of rows every refresh would cost seconds;
 - in a pipe, the whole output again each time it changes (nothing when it does not);
 - a figure (``-o FILE``) is written again, atomically, each time its bytes change, so an
   image viewer or a notebook showing the file sees it update.
@@ -36,6 +38,10 @@ class Control:
     refreshes: int | None = None
     stop: threading.Event | None = None
     after_refresh: Callable[[int], None] | None = None
+
+
+#: Lines of the terminal a watched table leaves to its title, header, rule and footer.
+RESERVED_LINES = 5
 
 
 def loop(step: Callable[[], None], interval: float, control: Control | None = None) -> int:
@@ -97,12 +103,22 @@ class Screen:
         from rich.console import Group
         from rich.text import Text
 
+        room = max(1, self.term.height - RESERVED_LINES)
+        more = ""
         if format_ == "table":
+            if frame.height > room:
+                more = (f"{frame.height - room} more rows below (a pipe gets them all; "
+                        "--where narrows them); ")
+                frame = frame.head(room)
             body, width = table_renderable(frame, title, self.term)
         else:
-            body = Text(rendered(frame, format_, title).rstrip("\n"))
+            lines = rendered(frame, format_, title).rstrip("\n").split("\n")
+            if len(lines) > room + 2:
+                more = f"{len(lines) - room - 2} more lines below; "
+                lines = lines[:room + 2]
+            body = Text("\n".join(lines))
             width = self.term.width
-        footer = Text(f"every {self.interval:g}s, last at {time.strftime('%H:%M:%S')}; "
+        footer = Text(f"{more}every {self.interval:g}s, last at {time.strftime('%H:%M:%S')}; "
                       "Ctrl-C ends", style="dim")
         view = Group(body, footer)
         if self.live is None:
