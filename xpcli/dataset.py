@@ -70,13 +70,15 @@ class Dataset:
                     params: list[str] | None = None) -> Dataset:
         """A dataset of frames built in memory (a notebook's, a test's), not read from disk.
 
-        ``params``: the param columns of ``runs`` (default: every column but ``run`` and
-        the counts); context keys are the columns of ``points`` beyond the point columns.
+        ``params``: the param columns of ``runs`` (default: every column but ``run``, the
+        counts and the live columns); context keys are the columns of ``points`` beyond
+        the point columns.
         """
         runs, points = runs.lazy(), points.lazy()
         names = runs.collect_schema().names()
         if params is None:
-            params = [c for c in names if c != "run" and c not in COUNT_COLUMNS]
+            params = [c for c in names if c != "run" and c not in COUNT_COLUMNS
+                      and c not in LIVE_COLUMNS]
         keys = [c for c in points.collect_schema().names() if c not in POINT_COLUMNS]
         return cls(runs=runs, points=points, params=params, meta=[], context_keys=keys,
                    files=[], diagnostics=Diagnostics())
