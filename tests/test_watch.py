@@ -146,6 +146,16 @@ def test_a_gate_cannot_be_watched(runner: CliRunner, tmp_path: Path) -> None:
     assert "--fail-if and --watch do not go together" in result.stderr
 
 
+def test_parquet_cannot_be_watched(runner: CliRunner, tmp_path: Path) -> None:
+    with Run(tmp_path, "a", flush_seconds=0) as run:
+        run.track(1.0, "loss", step=0)
+    result = runner.invoke(cli, ["runs", "--runs", str(tmp_path), "--watch", "--format",
+                                 "parquet"], obj={"watch_control": watch.Control(refreshes=1)})
+    assert result.exit_code == 2
+    assert "--format parquet is one file, written once: drop --watch" in result.stderr
+    assert result.stdout == ""
+
+
 def test_ctrl_c_ends_a_watch_with_exit_0(runner: CliRunner, tmp_path: Path) -> None:
     with Run(tmp_path, "a", flush_seconds=0, flush_bytes=0) as run:
         run.track(1.0, "loss", step=0)

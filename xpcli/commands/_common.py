@@ -396,6 +396,9 @@ def show(refresh: Callable[[], Table | Figure], watch: float | None) -> None:
 
         loop(redraw, watch, control)
         return
+    if resolve_format(first.format_, term) == "parquet":
+        raise click.UsageError("--format parquet is one file, written once: drop --watch, "
+                               "or watch another format")
     with Screen(sys.stdout, term, watch) as screen:
         def step() -> None:
             result = pending.pop() if pending else refresh()

@@ -59,13 +59,13 @@ def style() -> Any:
     return matplotlib.rc_context(RC)
 
 
-def save_figure(fig: Figure, path: str, dpi: int = 150, only_if_changed: bool = False) -> bool:
-    """Save ``fig`` to ``path`` (format from the suffix), reproducibly and atomically.
+def save_figure(fig: Figure, path: str, dpi: int = 150, only_if_changed: bool = False) -> str:
+    """Save ``fig`` to ``path`` (format from the suffix), reproducibly and atomically;
+    return the path.
 
     The figure is written beside ``path`` under a hidden name, then renamed over it, so a
     viewer (or ``--watch``, which rewrites it) never sees half a file. With
-    ``only_if_changed``, a file that already holds exactly these bytes is left as it is.
-    Returns whether ``path`` was written."""
+    ``only_if_changed``, a file that already holds exactly these bytes is left as it is."""
     suffix = os.path.splitext(check_output_path(path))[1].lower()
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
@@ -74,15 +74,14 @@ def save_figure(fig: Figure, path: str, dpi: int = 150, only_if_changed: bool = 
     try:
         with matplotlib.rc_context(RC):
             fig.savefig(tmp, format=suffix[1:], dpi=dpi, metadata=_METADATA[suffix])
-        if only_if_changed and _same_bytes(tmp, path):
-            return False
-        os.replace(tmp, path)
+        if not (only_if_changed and _same_bytes(tmp, path)):
+            os.replace(tmp, path)
     except OSError as exc:
         raise UsageError(f"-o {path}: cannot write ({exc.strerror})") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return True
+    return path
 
 
 def _same_bytes(one: str, other: str) -> bool:
