@@ -519,8 +519,10 @@ def live_section(live: dict[str, Any]) -> list[str]:
         "written for a heartbeat interval (10 s).",
         "",
         f"`--watch` on {live['runs']:,} runs plus one live run, in-process (the median "
-        "refresh; CPU time of the process beside it). The first refresh reads a cold cache; "
-        "then the live run appends 100 points before every other refresh.",
+        "refresh; CPU time of the process beside it). The first refresh reads a cold cache "
+        "(the first row's also pays the imports); then the live run appends 100 points "
+        "before every other refresh. The table is the live region of a 24-line terminal "
+        "(the 19 rows that fit are drawn); CSV writes every row when the output changed.",
         "",
         "| command | output | first (cold) | after 100 new points | nothing new |",
         "|---|---|---:|---:|---:|",
