@@ -396,7 +396,7 @@ def show(refresh: Callable[[], Table | Figure], watch: float | None) -> None:
 
         loop(redraw, watch, control)
         return
-    if resolve_format(first.format_, term) == "parquet":
+    if resolve_format(table.format_, term) == "parquet":
         raise click.UsageError("--format parquet is one file, written once: drop --watch, "
                                "or watch another format")
     with Screen(sys.stdout, term, watch) as screen:
