@@ -214,7 +214,7 @@ def test_a_parquet_file_that_makes_polars_panic_is_reported_as_damaged(tmp_path:
                            "--format", "csv"], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "XP_CACHE_DIR": str(tmp_path / "cache2")})
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == ("run,points,metrics,first_time,last_time\n"
-                           "good,1,1,1970-01-01T00:00:01Z,1970-01-01T00:00:01Z\n")
+    assert proc.stdout == ("run,reason,points,metrics,started,last_activity,elapsed\n"
+                           "good,,1,1,1970-01-01T00:00:01Z,1970-01-01T00:00:01Z,0.0\n")
     assert "damaged.parquet" in proc.stderr and "damaged" in proc.stderr
     assert "Traceback" not in proc.stderr and "panicked" not in proc.stderr

@@ -6,10 +6,10 @@ import threading
 
 import click
 
-from ._common import WATCH_CONTROL, find_obj, info, runs_dir, runs_option
+from ._common import WATCH_CONTROL, Choice, command, find_obj, info, runs_dir, runs_option
 
 
-@click.command("tail")
+@command("tail")
 @click.argument("run", metavar="RUN")
 @click.argument("specs", metavar="[SPEC]...", nargs=-1)
 @runs_option
@@ -18,7 +18,7 @@ from ._common import WATCH_CONTROL, find_obj, info, runs_dir, runs_option
 @click.option("--interval", "interval", type=click.FloatRange(min=0, min_open=True),
               default=0.5, show_default=True, metavar="SECONDS",
               help="How often to look for new points.")
-@click.option("--format", "format_", type=click.Choice(("auto", "lines", "jsonl")),
+@click.option("--format", "format_", type=Choice(("auto", "lines", "jsonl")),
               default="auto", show_default=True,
               help="lines for people, jsonl for programs; auto = lines on a terminal, "
               "jsonl in a pipe.")
