@@ -304,16 +304,20 @@ def emit(frame: "pl.DataFrame", format_: str, title: str | None = None) -> None:
     _emit(frame, format_, sys.stdout, title=title, csv_raw=csv_raw)
 
 
+def _output(help: str) -> Callable[[F], F]:
+    return click.option("-o", "--output", "output", metavar="FILE", default=None, help=help)
+
+
 def output_option(func: F) -> F:
     """``-o FILE``: write a figure; the suffix picks PNG, SVG or PDF."""
-    return click.option(
-        "-o",
-        "--output",
-        "output",
-        metavar="FILE",
-        default=None,
-        help="Write a figure to FILE (.png, .svg or .pdf) instead of a table.",
-    )(func)
+    return _output("Write a figure to FILE (.png, .svg or .pdf) instead of a table.")(func)
+
+
+def html_output_option(func: F) -> F:
+    """``-o FILE``: as :func:`output_option`, and .html gives an interactive page."""
+    return _output("Write a figure to FILE (.png, .svg or .pdf), or an interactive, "
+                   "self-contained page (.html: hover, zoom, brushing; no network), instead "
+                   "of a table.")(func)
 
 
 def save(fig: Any, path: str) -> None:

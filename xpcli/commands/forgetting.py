@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..html import is_html
 from ._common import (
     Choice,
     Figure,
@@ -11,9 +12,9 @@ from ._common import (
     by_option,
     command,
     format_option,
+    html_output_option,
     load_dataset,
     max_columns_option,
-    output_option,
     quiet_option,
     report_notes,
     runs_option,
@@ -39,7 +40,7 @@ from ._common import (
               show_default=True,
               help="The peak is the curve's maximum (max, e.g. F1) or minimum (min, e.g. loss).")
 @format_option
-@output_option
+@html_output_option
 @max_columns_option
 @watch_option
 @quiet_option
@@ -60,8 +61,8 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
     number of runs still learning. On a terminal the table is compact, with a sparkline
     of each curve (scaled to its own range); --format csv/json give every column. -o
     draws the curves with their peaks: one run, or one panel per context for many runs,
-    coloured by --by group with bold group medians; with -o and an explicit --format the
-    table is printed too.
+    coloured by --by group with bold group medians (-o FILE.html: an interactive page);
+    with -o and an explicit --format the table is printed too.
 
     \b
     Examples:
@@ -80,7 +81,7 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
         # matplotlib loads only when a figure is asked for (half a second).
         from ..plots import check_output_path
 
-        check_output_path(output)
+        check_output_path(output, html=True)
     groups = split_list(by)
     chosen = resolve_format(format_)
     table = wants_table(output, format_)
@@ -95,6 +96,10 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
         shown = Table(result.display(compact=chosen == "table"), chosen,
                       title=result.title) if table else None
         if output:
+            if is_html(output):
+                from ..html.series import forgetting_view
+
+                return Figure(forgetting_view(result), output, shown)
             from ..plots.forgetting import forgetting_figure
 
             return Figure(forgetting_figure(result), output, shown)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import click
 
+from ..html import is_html
 from ._common import (
     Choice,
     command,
     emit,
     format_option,
+    html_output_option,
     info,
     load_dataset,
     max_columns_option,
     metrics_option,
-    output_option,
     param_list,
     params_option,
     quiet_option,
@@ -52,7 +53,7 @@ from ._common import (
 @click.option("--invert", "invert", metavar="AXIS", multiple=True,
               help="Draw these axes top-down, e.g. --invert loss (f1 names every f1 axis).")
 @x_option
-@output_option
+@html_output_option
 @format_option
 @max_columns_option
 @quiet_option
@@ -77,9 +78,11 @@ def parcoords_cmd(
     One axis per param and per metric column, in the order given; lines coloured by
     --color, highlighted runs bold on top, runs missing a value drawn through a
     "missing" band (and counted on stderr). With -o FILE (.png, .svg, .pdf) the figure
-    is written; without -o the table behind it is printed instead (one row per run, one
-    column per axis; --format as for every table: a rich table on a terminal, CSV in a
-    pipe). With -o and an explicit --format, both.
+    is written; with -o FILE.html an interactive page (hover a line for its run, drag on
+    axes to filter, a sortable table of the runs kept); without -o the table behind it
+    is printed instead (one row per run, one column per axis; --format as for every
+    table: a rich table on a terminal, CSV in a pipe). With -o and an explicit --format,
+    both.
 
     \b
     Examples:
@@ -95,7 +98,7 @@ def parcoords_cmd(
     from ..spec import split_list
 
     if output is not None:
-        check_output_path(output)
+        check_output_path(output, html=True)
     dataset = load_dataset(runs, quiet)
     notes = Notes()
     table = parcoords_table(
@@ -123,7 +126,13 @@ def parcoords_cmd(
             info(f"xp: highlight {text}: {run}")
     if wants_table(output, format_):
         emit(table.table, format_, title=table.title)
-    if output is not None:
+    if output is not None and is_html(output):
+        from ..html.parcoords import parcoords_view
+
+        run_params = dataset.runs.select("run", *dataset.params).collect()
+        save(parcoords_view(**table.figure_kwargs(), params=run_params,
+                            missing=table.missing), output)
+    elif output is not None:
         from ..plots.parcoords import parcoords_figure
 
         save(parcoords_figure(**table.figure_kwargs()), output)

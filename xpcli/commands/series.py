@@ -7,16 +7,17 @@ from typing import Any, TypeVar
 
 import click
 
+from ..html import is_html
 from ._common import (
     Choice,
     by_option,
     command,
     emit,
     format_option,
+    html_output_option,
     info,
     load_dataset,
     max_columns_option,
-    output_option,
     quiet_option,
     report_notes,
     runs_option,
@@ -43,7 +44,7 @@ def _series_options(func: F) -> F:
                           "params, e.g. lang), or 'none'. Default: one per metric column."),
         click.option("--logx", is_flag=True, help="Figure: log-scaled x axis."),
         click.option("--logy", is_flag=True, help="Figure: log-scaled y axis."),
-        output_option,
+        html_output_option,
         format_option,
         max_columns_option,
         quiet_option,
@@ -96,7 +97,8 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
     (median by default), a band (min-max by default) and n, the runs behind the point;
     NaN and inf values are left out (n counts finite values).
     Prints a long table (the alignment policy goes to stderr), or draws one panel per
-    column with -o (and prints the table too when --format is given explicitly).
+    column with -o (and prints the table too when --format is given explicitly); -o
+    FILE.html writes an interactive page (hover, legend toggles, zoom).
 
     \b
     Examples:
@@ -116,7 +118,7 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
     from ..plots import check_output_path
 
     if output:
-        check_output_path(output)
+        check_output_path(output, html=True)
     band_spec = parse_band(band)
     center = center or default_center(band_spec)
     smoothing = parse_smoothing(smooth)
@@ -145,7 +147,10 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
         return
     from ..plots.series import aggregate_figure
 
-    fig = aggregate_figure(
+    draw = aggregate_figure
+    if is_html(output):
+        from ..html.series import aggregate_view as draw  # type: ignore[assignment]
+    fig = draw(
         table, data.x, data.keys, by=by_keys, facet=_facet(facet),
         runs_per_group=counts,
         logx=logx, logy=logy, band_label=f"band: {band_spec.describe()}",
@@ -193,7 +198,8 @@ def curves_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: s
                overlay: str | None, highlight: str | None) -> None:
     """Draw every run's metric series as its own line, one panel per metric column.
 
-    Colour by a param to see what it does; highlight a picked run. Without -o, prints
+    Colour by a param to see what it does; highlight a picked run; -o FILE.html gives
+    an interactive page (hover a line for its run, legend toggles, zoom). Without -o, prints
     the points it would draw (one row per run and x); with -o and an explicit --format,
     both.
 
@@ -209,7 +215,7 @@ def curves_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: s
     from ..plots import check_output_path
 
     if output:
-        check_output_path(output)
+        check_output_path(output, html=True)
     smoothing = parse_smoothing(smooth)
     dataset = load_dataset(runs, quiet)
     notes = Notes()
@@ -247,7 +253,10 @@ def curves_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: s
     report_notes(notes, quiet)
     title, subtitle = curves_title([c.name for c in data.columns], data.n_runs, data.x, color,
                                    overlay, smoothing.describe() if smoothing else None)
-    fig = curves_figure(
+    draw = curves_figure
+    if is_html(output):
+        from ..html.series import curves_view as draw  # type: ignore[assignment]
+    fig = draw(
         table, data.x, data.keys, color=color, facet=facet_keys, logx=logx, logy=logy,
         highlight=picked, highlight_label=label, overlay=agg,
         overlay_label=f"{overlay} of each {color}" if overlay and color else overlay,

@@ -13,10 +13,12 @@ from ..errors import UsageError
 SUFFIXES = (".png", ".svg", ".pdf")
 
 
-def check_output_path(path: str) -> str:
-    """Refuse an ``-o`` path whose suffix is not .png, .svg or .pdf, before any work."""
+def check_output_path(path: str, html: bool = False) -> str:
+    """Refuse an ``-o`` path whose suffix is not .png, .svg or .pdf (or, for the commands
+    with an interactive view, ``html=True``, .html), before any work."""
     suffix = os.path.splitext(path)[1].lower()
-    if suffix not in SUFFIXES:
+    allowed = (*SUFFIXES, ".html") if html else SUFFIXES
+    if suffix not in allowed and not (html and suffix == ".htm"):
         raise UsageError(f"-o {path}: the figure format comes from the suffix; use "
-                         f"{', '.join(SUFFIXES)}")
+                         f"{', '.join(allowed)}")
     return path

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
@@ -65,15 +65,31 @@ def save_figure(fig: Figure, path: str, dpi: int = 150, only_if_changed: bool = 
 
     The figure is written beside ``path`` under a hidden name, then renamed over it, so a
     viewer (or ``--watch``, which rewrites it) never sees half a file. With
-    ``only_if_changed``, a file that already holds exactly these bytes is left as it is."""
+    ``only_if_changed``, a file that already holds exactly these bytes is left as it is.
+    An interactive view (:class:`xpcli.html.page.View`, for ``-o FILE.html``) writes itself."""
+    if getattr(fig, "is_html_view", False):
+        view: Any = fig
+        return str(view.save(path, only_if_changed=only_if_changed))
     suffix = os.path.splitext(check_output_path(path))[1].lower()
+
+    def write(tmp: str) -> None:
+        with matplotlib.rc_context(RC):
+            fig.savefig(tmp, format=suffix[1:], dpi=dpi, metadata=_METADATA[suffix])
+
+    return replace_atomically(path, write, only_if_changed)
+
+
+def replace_atomically(path: str, write: Callable[[str], None],
+                       only_if_changed: bool = False) -> str:
+    """Call ``write(tmp)`` with a hidden path beside ``path``, then rename it over
+    ``path`` (a reader never sees half a file); with ``only_if_changed``, a file that
+    already holds exactly these bytes is left as it is. Errors name ``-o path``."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UsageError(f"-o {path}: folder {folder} does not exist")
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     try:
-        with matplotlib.rc_context(RC):
-            fig.savefig(tmp, format=suffix[1:], dpi=dpi, metadata=_METADATA[suffix])
+        write(tmp)
         if not (only_if_changed and _same_bytes(tmp, path)):
             os.replace(tmp, path)
     except OSError as exc:

@@ -148,6 +148,27 @@ def _group_name(key: Any, by: Sequence[str]) -> str:
     return ", ".join(f"{b}={_show(v)}" for b, v in zip(by, values))
 
 
+def runs_layout(curves: pl.DataFrame, group_curves: pl.DataFrame, by: list[str]
+                ) -> tuple[list[str], dict[str, str], str, list[Any], dict[Any, Any], int]:
+    """What a many-runs figure is laid out by: the contexts (one panel each), their short
+    names and shared key, the group keys, their colours and the number of runs."""
+    labels = list(dict.fromkeys(group_curves["context"].to_list())) or \
+        list(dict.fromkeys(curves["context"].to_list()))
+    names, context_key = short_labels(labels)
+    keys = ([_group_key(r, by) for r in
+             group_curves.select(by).unique(maintain_order=True).sort(by, nulls_last=True)
+             .iter_rows(named=True)] if by else ["all runs"])
+    return labels, names, context_key, keys, group_colours(keys), curves["run"].n_unique()
+
+
+def in_group(frame: pl.DataFrame, by: Sequence[str], key: Any) -> pl.DataFrame:
+    """The rows of ``frame`` in group ``key`` (a value, or a tuple for several ``by``)."""
+    values = key if len(by) > 1 else (key,)
+    for b, v in zip(by, values):
+        frame = frame.filter(pl.col(b) == v if v is not None else pl.col(b).is_null())
+    return frame
+
+
 def runs_figure(curves: pl.DataFrame, group_curves: pl.DataFrame, group_stats: pl.DataFrame,
                 by: Sequence[str] = (), x: str = "epoch", title: str = "",
                 metric: str = "value", peak: str = "peak") -> Figure:
@@ -158,14 +179,8 @@ def runs_figure(curves: pl.DataFrame, group_curves: pl.DataFrame, group_stats: p
     ``group_stats``: their peaks (``peak``, ``peak_<x>``).
     """
     by = list(by)
-    labels = list(dict.fromkeys(group_curves["context"].to_list())) or \
-        list(dict.fromkeys(curves["context"].to_list()))
-    names, context_key = short_labels(labels)
-    keys = ([_group_key(r, by) for r in
-             group_curves.select(by).unique(maintain_order=True).sort(by, nulls_last=True)
-             .iter_rows(named=True)] if by else ["all runs"])
-    colours = group_colours(keys)
-    runs_count = curves["run"].n_unique()
+    labels, names, context_key, keys, colours, runs_count = runs_layout(curves, group_curves,
+                                                                         by)
     ncols = min(MAX_COLUMNS, max(len(labels), 1))
     nrows = max(math.ceil(len(labels) / ncols), 1)
     fig = new_figure(3.6 * ncols + 1.6, 2.9 * nrows + 0.6)
@@ -178,12 +193,7 @@ def runs_figure(curves: pl.DataFrame, group_curves: pl.DataFrame, group_stats: p
             ax: Axes = axes[index // ncols][index % ncols]
             part = finite.filter(pl.col("context") == label)
             for key in keys:
-                mine = part
-                if by:
-                    values = key if len(by) > 1 else (key,)
-                    for b, v in zip(by, values):
-                        mine = mine.filter(pl.col(b) == v if v is not None else
-                                           pl.col(b).is_null())
+                mine = in_group(part, by, key) if by else part
                 segments = [np.column_stack((run[x].to_numpy(), run["value"].to_numpy()))
                             for run in mine.partition_by("run", maintain_order=True)]
                 if segments:

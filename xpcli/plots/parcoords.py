@@ -261,6 +261,37 @@ def _colors(table: pl.DataFrame, color: str | None, alpha: float) -> _Colors:
     return _Colors(rgba, order, ScalarMappable(norm=norm, cmap=cmap))
 
 
+def axis_scales(
+    table: pl.DataFrame,
+    axes: Sequence[str],
+    *,
+    log: Collection[str] = (),
+    linear: Collection[str] = (),
+    auto_log: Collection[str] | None = None,
+    invert: Collection[str] = (),
+    color: str | None = None,
+) -> list[tuple[AxisScale, np.ndarray]]:
+    """Per axis its scale and its values in that scale's units (see :func:`axis_scale`),
+    after checking that every column named exists and there are two axes at least.
+    The arguments are those of :func:`parcoords_figure` (the PNG and the HTML view)."""
+    missing_columns = [c for c in (*axes, *(log or ()), *(invert or ())) if c not in table.columns]
+    if color is not None and color not in table.columns:
+        missing_columns.append(color)
+    if missing_columns:
+        raise UsageError(f"no column {missing_columns[0]!r} in the table to draw")
+    if len(axes) < 2:
+        raise UsageError("parallel coordinates need at least 2 axes")
+    out = []
+    for column in axes:
+        wanted: bool | None = None
+        if column in log:
+            wanted = True
+        elif column in linear or (auto_log is not None and column not in auto_log):
+            wanted = False
+        out.append(axis_scale(column, table.get_column(column), wanted, column in invert))
+    return out
+
+
 def parcoords_figure(
     table: pl.DataFrame,
     axes: Sequence[str],
@@ -287,24 +318,12 @@ def parcoords_figure(
     ``title``: default "N runs".
     """
     labels = dict(labels or {})
-    missing_columns = [c for c in (*axes, *(log or ()), *(invert or ())) if c not in table.columns]
-    if color is not None and color not in table.columns:
-        missing_columns.append(color)
-    if missing_columns:
-        raise UsageError(f"no column {missing_columns[0]!r} in the table to draw")
-    if len(axes) < 2:
-        raise UsageError("parallel coordinates need at least 2 axes")
     n_runs, n_axes = table.height, len(axes)
-
     scales: list[AxisScale] = []
     units = np.empty((n_runs, n_axes), dtype=np.float64)
-    for j, column in enumerate(axes):
-        wanted: bool | None = None
-        if column in log:
-            wanted = True
-        elif column in linear or (auto_log is not None and column not in auto_log):
-            wanted = False
-        scale, values = axis_scale(column, table.get_column(column), wanted, column in invert)
+    for j, (scale, values) in enumerate(axis_scales(table, axes, log=log, linear=linear,
+                                                    auto_log=auto_log, invert=invert,
+                                                    color=color)):
         scales.append(scale)
         units[:, j] = scale.unit(values)
     missing = np.isnan(units)

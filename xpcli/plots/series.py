@@ -339,6 +339,45 @@ def _colorbar(fig: Figure, where: Axes | list[Axes], scale: ColorScale,
 # -- curves -----------------------------------------------------------------------------
 
 
+def _facet_keys(frame: pl.DataFrame, keys: Sequence[str], facet: Sequence[str] | None,
+                other: str) -> list[str]:
+    """The facet keys asked for (each must be a column), else the series keys that vary."""
+    facet = list(facet) if facet is not None else _varying(frame, keys)
+    for key in facet:
+        if key not in frame.columns:
+            raise UsageError(f"--facet {key}: not a context key or {other} here")
+    return facet
+
+
+def curves_layout(series: pl.DataFrame, keys: Sequence[str], facet: Sequence[str] | None,
+                  color: str | None) -> tuple[list[str], list[str], str | None]:
+    """Facet keys, the keys varying inside a panel (each line is a run and those), and
+    the colour column (such a key when it is the only one and no --color was given)."""
+    if series.is_empty():
+        raise UsageError("nothing to draw: no run has points in these columns")
+    facet = _facet_keys(series, keys, facet, "param")
+    # Series keys that vary inside a panel would mix on one line colour: colour by them.
+    inner = [k for k in _varying(series, keys) if k not in facet]
+    if color is None and len(inner) == 1:
+        color = inner[0]
+    return facet, inner, color
+
+
+def overlay_groups(overlay: pl.DataFrame, panel: Panel,
+                   color: str | None) -> list[tuple[Any, pl.DataFrame]]:
+    """The rows of an overlay (aggregate) table in ``panel``: per value of ``color`` (None
+    without one) its finite centre points in x order."""
+    part = overlay
+    for key, value in zip(panel.facet, panel.key):
+        if key not in part.columns:
+            continue
+        part = part.filter(pl.col(key).is_null() if value is None else pl.col(key) == value)
+    if color and color in part.columns:
+        return [(values[0], rows) for values, rows in part.group_by([color],
+                                                                    maintain_order=True)]
+    return [(None, part)]
+
+
 def curves_figure(
     series: pl.DataFrame,
     x: str,
@@ -360,16 +399,7 @@ def curves_figure(
     ``overlay`` is an aggregate table (``center`` per ``color`` value, series keys and
     x) drawn as thick lines on top; ``highlight`` a run id drawn bold, red and labelled.
     """
-    if series.is_empty():
-        raise UsageError("nothing to draw: no run has points in these columns")
-    facet = list(facet) if facet is not None else _varying(series, keys)
-    for key in facet:
-        if key not in series.columns:
-            raise UsageError(f"--facet {key}: not a context key or param here")
-    # Series keys that vary inside a panel would mix on one line colour: colour by them.
-    inner = [k for k in _varying(series, keys) if k not in facet]
-    if color is None and len(inner) == 1:
-        color = inner[0]
+    facet, inner, color = curves_layout(series, keys, facet, color)
     line_keys = ["run", *inner]
     scale = color_scale(series[color] if color else None)
     panels = facet_panels(series, facet)
@@ -431,16 +461,10 @@ def curves_figure(
 
 def _draw_overlay(ax: Axes, panel: Panel, overlay: pl.DataFrame, x: str, scale: ColorScale,
                   color: str | None) -> None:
-    part = overlay
-    for key, value in zip(panel.facet, panel.key):
-        if key not in part.columns:
-            continue
-        part = part.filter(pl.col(key).is_null() if value is None else pl.col(key) == value)
-    group = [color] if color and color in part.columns else []
-    groups: Any = part.group_by(group, maintain_order=True) if group else [((None,), part)]
-    for values, rows in groups:
+    grouped = bool(color and color in overlay.columns)
+    for value, rows in overlay_groups(overlay, panel, color):
         rows = rows.filter(pl.col("center").is_finite()).sort(x)
-        c = scale.color(values[0]) if group else to_rgba("#222222")
+        c = scale.color(value) if grouped else to_rgba("#222222")
         ax.plot(rows[x].to_numpy(), rows["center"].to_numpy(), color=c, lw=2.2, zorder=4,
                 marker="o" if rows.height < MARKED_BELOW else None,
                 path_effects=[pe.withStroke(linewidth=3.6, foreground="white")])
@@ -457,32 +481,15 @@ def _titles(fig: Figure, title: str | None, subtitle: str | None) -> None:
 # -- aggregate ----------------------------------------------------------------------------
 
 
-def aggregate_figure(
-    table: pl.DataFrame,
-    x: str,
-    keys: Sequence[str],
-    *,
-    by: Sequence[str] = (),
-    facet: Sequence[str] | None = None,
-    runs_per_group: dict[tuple[Any, ...], int] | None = None,
-    logx: bool = False,
-    logy: bool = False,
-    band_label: str = "band",
-    title: str | None = None,
-    subtitle: str | None = None,
-) -> Figure:
-    """The aggregate table (``by``, ``keys``, ``x``, ``center``, ``low``, ``high``, ``n``):
-    per group a centre line and a shaded band, one colour per group, one panel per facet.
-
-    ``runs_per_group`` (group key tuple -> runs) adds ``(40 runs)`` to legend entries.
-    """
+def aggregate_layout(table: pl.DataFrame, keys: Sequence[str], by: list[str],
+                     facet: Sequence[str] | None
+                     ) -> tuple[pl.DataFrame, list[str], list[str], ColorScale]:
+    """The aggregate table (with a ``__hue`` column when several keys vary inside a
+    panel), the facet keys, the colour keys (one line and band per value) and their
+    colours."""
     if table.is_empty():
         raise UsageError("nothing to draw: no point has enough runs (lower --min-runs?)")
-    by = list(by)
-    facet = list(facet) if facet is not None else _varying(table, keys)
-    for key in facet:
-        if key not in table.columns:
-            raise UsageError(f"--facet {key}: not a context key or --by key here")
+    facet = _facet_keys(table, keys, facet, "--by key")
     hue = [k for k in by if k not in facet] + [k for k in _varying(table, keys)
                                                if k not in facet]
     if len(hue) == 1:
@@ -505,6 +512,29 @@ def aggregate_figure(
         hue = ["__hue"]
     else:
         scale = ColorScale(None)
+    return table, facet, hue, scale
+
+
+def aggregate_figure(
+    table: pl.DataFrame,
+    x: str,
+    keys: Sequence[str],
+    *,
+    by: Sequence[str] = (),
+    facet: Sequence[str] | None = None,
+    runs_per_group: dict[tuple[Any, ...], int] | None = None,
+    logx: bool = False,
+    logy: bool = False,
+    band_label: str = "band",
+    title: str | None = None,
+    subtitle: str | None = None,
+) -> Figure:
+    """The aggregate table (``by``, ``keys``, ``x``, ``center``, ``low``, ``high``, ``n``):
+    per group a centre line and a shaded band, one colour per group, one panel per facet.
+
+    ``runs_per_group`` (group key tuple -> runs) adds ``(40 runs)`` to legend entries.
+    """
+    table, facet, hue, scale = aggregate_layout(table, keys, list(by), facet)
     panels = facet_panels(table, facet)
     with style():
         fig, axes, spare = panel_grid(len(panels), sharex=x != "x")

@@ -1,0 +1,148 @@
+"""HTML views without a browser: inert JSON, the page's policy, the vendored library's
+checksum, the CLI's ``-o FILE.html`` and the numbers a view carries (hand-worked)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from xpcli.cli import cli
+from xpcli.errors import XpError
+from xpcli.html import page
+
+SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+DATA = re.compile(r'<script type="application/json" id="([^"]+)">(.*?)</script>', re.S)
+
+
+def views_in(text: str) -> list[dict]:
+    """The JSON of every view in a page, parsed as the browser's JSON.parse would."""
+    return [json.loads(body) for _, body in DATA.findall(text)]
+
+
+@given(st.text())
+def test_script_json_is_inert_and_exact(text: str) -> None:
+    out = page.script_json({"run": text, "params": [text]})
+    assert "<" not in out and ">" not in out and "&" not in out
+    assert "\u2028" not in out and "\u2029" not in out
+    assert json.loads(out) == {"run": text, "params": [text]}
+
+
+def test_script_json_refuses_nan() -> None:
+    with pytest.raises(ValueError):
+        page.script_json(float("nan"))
+
+
+def test_page_policy_allows_only_its_own_scripts() -> None:
+    view = page.View("lines", "t", {"title": "</script><script>alert(1)</script>"})
+    text = page.render_page("<b>report</b>", [view, page.Text("<i>h</i>", "a & b\n\nc")])
+    csp = re.search(r'Content-Security-Policy" content="([^"]+)"', text).group(1)
+    assert "default-src 'none'" in csp and "unsafe-eval" not in csp
+    scripts = SCRIPT.findall(text)
+    assert len(scripts) == 3  # ECharts, xp.js, the init call; the data is not a script
+    for body in scripts:
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in csp
+    assert "<title>&lt;b&gt;report&lt;/b&gt;</title>" in text
+    assert "<h2>&lt;i&gt;h&lt;/i&gt;</h2>" in text and "<p>a &amp; b</p>" in text
+    assert "alert(1)" in text and "<script>alert" not in text
+    assert views_in(text)[0]["title"] == "</script><script>alert(1)</script>"
+    # Nothing to fetch: no src= or href= in the markup but inline data images.
+    markup = SCRIPT.sub("", text)
+    assert not re.search(r'\b(src|href)\s*=\s*"(?!data:)', markup)
+
+
+def test_changed_library_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    vendor = tmp_path / "vendor"
+    shutil.copytree(page.VENDOR, vendor)
+    with open(vendor / "echarts.min.js", "ab") as handle:
+        handle.write(b"\n;fetch('https://example.org/')")
+    monkeypatch.setattr(page, "VENDOR", vendor)
+    page.echarts_js.cache_clear()
+    try:
+        with pytest.raises(XpError, match="checksum .* not the one shipped"):
+            page.echarts_js()
+    finally:
+        monkeypatch.undo()
+        page.echarts_js.cache_clear()
+    assert hashlib.sha256(page.echarts_js().encode()).hexdigest() == page.ECHARTS_SHA256
+
+
+def test_vendored_library_carries_its_licence() -> None:
+    assert "Apache License" in (page.VENDOR / "ECHARTS-LICENSE").read_text()
+    assert "Apache ECharts" in (page.VENDOR / "ECHARTS-NOTICE").read_text()
+
+
+def _xp(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_parcoords_html_carries_the_runs_and_their_values(tiny_runs: Path,
+                                                         tmp_path: Path) -> None:
+    out = tmp_path / "pc.html"
+    code, stdout, stderr = _xp("parcoords", "--runs", str(tiny_runs), "--params", "lr,seed",
+                               "-m", "f1:lang=en", "--highlight", "best:f1:lang=en",
+                               "-o", str(out))
+    assert code == 0, stderr
+    assert stdout == "" and f"wrote {out}" in stderr
+    (spec,) = views_in(out.read_text())
+    assert spec["runs"] == ["a", "b"]
+    # Hand-worked: a logged f1 en 0.7 then 0.75 (last 0.75); b logged 0.5.
+    assert spec["table"]["columns"] == ["run", "lr", "seed", "f1 lang=en"]
+    assert spec["table"]["rows"] == [["a", 0.1, 1, 0.75], ["b", 0.01, 2, 0.5]]
+    assert [a["type"] for a in spec["axes"]] == ["value", "value", "value"]
+    assert spec["highlights"] == [{"index": 0, "color": "#d62728",
+                                   "label": "a  (best:f1:lang=en)"}]
+    assert spec["order"][-1] == 0  # the highlight is drawn last, on top
+    assert spec["params"]["names"] == ["lr", "seed"]
+
+
+def test_html_is_refused_where_there_is_no_view(tiny_runs: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["scatter", "--runs", str(tiny_runs), "f1:lang=en",
+                                      "f1:lang=de", "-o", str(tmp_path / "s.html")])
+    assert result.exit_code != 0
+    assert ".png, .svg, .pdf" in result.stderr and ".html" not in result.stderr.split("use")[-1]
+
+
+@pytest.mark.parametrize("args", [
+    ["curves", "f1:lang=*", "--color", "lr"],
+    ["aggregate", "f1:lang=*", "--by", "lr"],
+    ["forgetting", "f1:lang=*", "--run", "best:f1:lang=en"],
+    ["forgetting", "f1:lang=*", "--by", "lr"],
+])
+def test_line_views_are_written(sample_runs: Path, tmp_path: Path, args: list[str]) -> None:
+    out = tmp_path / "view.html"
+    code, _, stderr = _xp(*args, "--runs", str(sample_runs), "-o", str(out), "-q")
+    assert code == 0, stderr
+    (spec,) = views_in(out.read_text())
+    assert spec["lines"] and spec["panels"]
+    assert out.stat().st_size < 5_000_000
+
+
+def test_curves_view_values_are_the_logged_points(tiny_runs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c.html"
+    code, _, stderr = _xp("curves", "f1:lang=de", "--runs", str(tiny_runs), "-o", str(out))
+    assert code == 0, stderr
+    (spec,) = views_in(out.read_text())
+    (line,) = spec["lines"]  # only run a logged German F1
+    assert (line["label"], line["x"], line["y"]) == ("a", [1.0, 2.0], [0.5, 0.25])
+
+
+def test_parcoords_of_240_runs_fits_the_budget(sample_runs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pc.html"
+    code, _, stderr = _xp("parcoords", "--runs", str(sample_runs), "--params", "lr,seed",
+                          "-m", "f1:lang=*", "--color", "lr", "-o", str(out), "-q")
+    assert code == 0, stderr
+    assert out.stat().st_size <= 5_000_000
+    (spec,) = views_in(out.read_text())
+    assert len(spec["runs"]) == 240 and len(spec["values"]) == 240
+    assert spec["axes"][0]["type"] == "log"  # lr spans two decades, as in the PNG

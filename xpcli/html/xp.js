@@ -1,0 +1,520 @@
+/* xp's page script: draws the views whose JSON sits in <script type="application/json">.
+ * Text from the data (run ids, params, labels) reaches the document only through
+ * textContent, or through esc() where ECharts wants an HTML string; ECharts draws the
+ * rest on a canvas. Nothing here loads anything. */
+(function () {
+  'use strict';
+  var xp = window.xp = { views: [] };
+
+  function esc(s) {
+    return String(s).replace(/[&<>"'`]/g, function (c) {
+      return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
+        '`': '&#96;' }[c];
+    });
+  }
+  xp.esc = esc;
+
+  function fmt(v) {
+    if (v === null || v === undefined) return '(none)';
+    if (typeof v === 'number') {
+      if (!isFinite(v)) return String(v);
+      var a = Math.abs(v);
+      if (v !== 0 && (a < 1e-3 || a >= 1e5)) {
+        return v.toExponential(3).replace(/\.?0+e/, 'e').replace('e+', 'e');
+      }
+      return String(Number(v.toPrecision(4)));
+    }
+    if (typeof v === 'boolean') return v ? 'true' : 'false';
+    return String(v);
+  }
+  xp.fmt = fmt;
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  function csvCell(v) {
+    if (v === null || v === undefined) return '';
+    var s = typeof v === 'number' ? String(v) : String(v);
+    // As xp's CSV: a cell a spreadsheet would run as a formula gets a leading '.
+    if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
+    if (/[",\n\r]/.test(s)) s = '"' + s.replace(/"/g, '""') + '"';
+    return s;
+  }
+
+  function copyText(text, area) {
+    area.value = text;
+    area.style.display = 'block';
+    area.select();
+    var done = false;
+    try { done = document.execCommand('copy'); } catch (e) { done = false; }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).catch(function () {});
+    }
+    return done;
+  }
+
+  /* A sortable table of rows (arrays), at most `limit` shown; header click sorts. */
+  function Table(host, columns, limit) {
+    this.columns = columns;
+    this.limit = limit;
+    this.sortCol = -1;
+    this.sortDir = 1;
+    this.wrap = el('div', 'xp-table-wrap');
+    this.table = el('table');
+    this.thead = el('thead');
+    this.tbody = el('tbody');
+    this.table.appendChild(this.thead);
+    this.table.appendChild(this.tbody);
+    this.wrap.appendChild(this.table);
+    host.appendChild(this.wrap);
+    var self = this;
+    var tr = el('tr');
+    columns.forEach(function (name, j) {
+      var th = el('th', null, name);
+      th.addEventListener('click', function () { self.sortBy(j); });
+      tr.appendChild(th);
+    });
+    this.thead.appendChild(tr);
+    this.rows = [];
+    this.marks = {};
+  }
+  Table.prototype.sortBy = function (j) {
+    this.sortDir = this.sortCol === j ? -this.sortDir : 1;
+    this.sortCol = j;
+    var ths = this.thead.querySelectorAll('th');
+    for (var k = 0; k < ths.length; k++) {
+      ths[k].className = k === j ? (this.sortDir > 0 ? 'sorted-asc' : 'sorted-desc') : '';
+    }
+    this.render();
+  };
+  Table.prototype.set = function (rows, marks) {
+    this.rows = rows;
+    this.marks = marks || {};
+    this.render();
+  };
+  Table.prototype.sorted = function () {
+    var j = this.sortCol, dir = this.sortDir, rows = this.rows.slice();
+    if (j >= 0) {
+      rows.sort(function (a, b) {
+        var x = a.cells[j], y = b.cells[j];
+        if (x === null || x === undefined) return (y === null || y === undefined) ? 0 : 1;
+        if (y === null || y === undefined) return -1;
+        if (typeof x === 'number' && typeof y === 'number') return dir * (x - y);
+        return dir * String(x).localeCompare(String(y), undefined, { numeric: true });
+      });
+    }
+    return rows;
+  };
+  Table.prototype.render = function () {
+    var rows = this.sorted(), body = el('tbody'), n = Math.min(rows.length, this.limit);
+    for (var i = 0; i < n; i++) {
+      var tr = el('tr');
+      var mark = this.marks[rows[i].key];
+      if (mark) { tr.className = 'xp-hl'; tr.style.color = mark; }
+      rows[i].cells.forEach(function (v) {
+        var td = el('td', typeof v === 'number' ? 'num' : null,
+          typeof v === 'number' ? fmt(v) : (v === null ? '' : v));
+        if (typeof v === 'number') td.title = String(v);
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    }
+    this.table.replaceChild(body, this.tbody);
+    this.tbody = body;
+  };
+  Table.prototype.csv = function () {
+    var lines = [this.columns.map(csvCell).join(',')];
+    this.sorted().forEach(function (r) { lines.push(r.cells.map(csvCell).join(',')); });
+    return lines.join('\n') + '\n';
+  };
+
+  function header(root, spec) {
+    root.appendChild(el('div', 'xp-title', spec.title));
+    if (spec.subtitle) root.appendChild(el('div', 'xp-sub', spec.subtitle));
+    (spec.notes || []).forEach(function (n) { root.appendChild(el('div', 'xp-sub', n)); });
+  }
+
+  function colorKey(bar, key) {
+    if (!key) return;
+    var box = el('div', 'xp-key');
+    box.appendChild(el('span', null, key.label + (key.log ? ' (log scale)' : '') + ':'));
+    if (key.kind === 'continuous') {
+      box.appendChild(el('span', null, key.lo));
+      var g = el('span', 'xp-gradient');
+      g.style.background = 'linear-gradient(to right, ' + key.stops.join(', ') + ')';
+      box.appendChild(g);
+      box.appendChild(el('span', null, key.hi));
+    } else {
+      key.items.forEach(function (it) {
+        var s = el('span', 'xp-swatch');
+        s.style.background = it.color;
+        box.appendChild(s);
+        box.appendChild(el('span', null, it.label));
+      });
+    }
+    bar.appendChild(box);
+  }
+
+  function tipBox(host) {
+    var tip = el('div', 'xp-tip');
+    host.appendChild(tip);
+    return tip;
+  }
+
+  /* Tooltip content as escaped HTML for ECharts: [[label, value], ...] under a title. */
+  function tipHtml(title, pairs) {
+    var out = '<b>' + esc(title) + '</b>';
+    pairs.forEach(function (p) { out += '<br>' + esc(p[0]) + ': ' + esc(fmt(p[1])); });
+    return out;
+  }
+
+  // -- parallel coordinates --------------------------------------------------------------
+
+  function parcoords(root, spec) {
+    header(root, spec);
+    var bar = el('div', 'xp-bar');
+    var count = el('span', 'xp-count');
+    var reset = el('button', null, 'Clear brushes');
+    var copy = el('button', null, 'Copy kept runs as CSV');
+    bar.appendChild(count);
+    bar.appendChild(reset);
+    bar.appendChild(copy);
+    colorKey(bar, spec.colorbar);
+    root.appendChild(bar);
+    var hlBar = el('div', 'xp-bar');
+    spec.highlights.forEach(function (h) {
+      var s = el('span', 'xp-swatch');
+      s.style.background = h.color;
+      s.style.height = '4px';
+      hlBar.appendChild(s);
+      hlBar.appendChild(el('span', null, h.label));
+    });
+    if (spec.highlights.length) root.appendChild(hlBar);
+    var chartDiv = el('div', 'xp-chart');
+    root.appendChild(chartDiv);
+    root.appendChild(el('div', 'xp-sub', 'Drag along an axis to keep the runs inside ' +
+      'the range (on several axes at once); click an axis outside its range to clear it. ' +
+      'Hover a line to see its run.'));
+    var area = el('textarea', 'xp-csv');
+    area.readOnly = true;
+    root.appendChild(area);
+    var n = spec.runs.length;
+    var table = new Table(root, spec.table.columns, 1000);
+    var chart = echarts.init(chartDiv, null, { renderer: 'canvas' });
+    var hl = {};
+    spec.highlights.forEach(function (h) { hl[h.index] = h; });
+    var data = spec.order.map(function (i) {
+      var h = hl[i];
+      return {
+        value: spec.values[i],
+        lineStyle: h ? { color: h.color, width: 3.2, opacity: 1 } :
+          { color: spec.colors[i], width: spec.width, opacity: Math.max(spec.opacity, 0.05) }
+      };
+    });
+    var axes = spec.axes.map(function (a, j) {
+      var ax = {
+        dim: j, name: a.label, type: a.type, inverse: !!a.inverse,
+        nameLocation: 'end', nameGap: 14, nameTextStyle: { fontSize: 11, color: '#333' },
+        axisLabel: { fontSize: 10, formatter: a.type === 'category' ? undefined : fmt },
+        realtime: true
+      };
+      if (a.type === 'category') ax.data = a.categories;
+      else { ax.min = a.min; ax.max = a.max; }
+      return ax;
+    });
+    var params = spec.params;
+    function describe(i) {
+      var pairs = [];
+      params.names.forEach(function (name, k) { pairs.push([name, params.rows[i][k]]); });
+      var seen = {};
+      params.names.forEach(function (nm) { seen[nm] = true; });
+      spec.table.columns.forEach(function (name, k) {
+        if (k === 0 || seen[name]) return;
+        pairs.push([name, spec.table.rows[i][k]]);
+      });
+      return pairs;
+    }
+    chart.setOption({
+      animation: false,
+      parallel: { left: 70, right: 90, top: 50, bottom: 36,
+        parallelAxisDefault: { areaSelectStyle: { width: 18, opacity: 0.35 } } },
+      parallelAxis: axes,
+      tooltip: {
+        trigger: 'item', confine: true, transitionDuration: 0,
+        formatter: function (p) {
+          var i = spec.order[p.dataIndex];
+          return tipHtml(spec.runs[i], describe(i));
+        }
+      },
+      series: [{
+        type: 'parallel', data: data, smooth: false, silent: false,
+        inactiveOpacity: 0.03, activeOpacity: 1,
+        progressive: 0,
+        emphasis: { lineStyle: { width: 3, opacity: 1 } }
+      }]
+    });
+    function kept() {
+      var series = chart.getModel().getSeries()[0];
+      var raw = series.getRawIndicesByActiveState('active');
+      var normal = series.getRawIndicesByActiveState('normal');
+      var all = raw.concat(normal);
+      return all.map(function (k) { return spec.order[k]; });
+    }
+    function update() {
+      var idx = kept().sort(function (a, b) { return a - b; });
+      count.textContent = idx.length === n ? 'all ' + n.toLocaleString('en') + ' runs kept'
+        : idx.length.toLocaleString('en') + ' of ' + n.toLocaleString('en') + ' runs kept';
+      var marks = {};
+      spec.highlights.forEach(function (h) { marks[h.index] = h.color; });
+      table.set(idx.map(function (i) { return { key: i, cells: spec.table.rows[i] }; }), marks);
+      view.keptRuns = idx.map(function (i) { return spec.runs[i]; });
+    }
+    chart.on('axisareaselected', update);
+    reset.addEventListener('click', function () {
+      spec.axes.forEach(function (a, j) {
+        chart.dispatchAction({ type: 'axisAreaSelect', parallelAxisId: undefined,
+          parallelAxisIndex: j, intervals: [] });
+      });
+      update();
+    });
+    copy.addEventListener('click', function () {
+      copyText(table.csv(), area);
+      copy.textContent = 'Copied (also in the box below)';
+    });
+    var view = { kind: 'parcoords', chart: chart, spec: spec, update: update, keptRuns: [],
+      table: table, count: count };
+    update();
+    window.addEventListener('resize', function () { chart.resize(); });
+    return view;
+  }
+
+  // -- lines: curves, aggregate, forgetting ----------------------------------------------
+
+  function gridLayout(n) {
+    var cols = Math.max(1, n === 4 ? 2 : Math.min(n, 3));
+    var rows = Math.max(1, Math.ceil(n / cols));
+    return { cols: cols, rows: rows };
+  }
+
+  function lines(root, spec) {
+    header(root, spec);
+    var bar = el('div', 'xp-bar');
+    var reset = el('button', null, 'Reset zoom');
+    bar.appendChild(reset);
+    colorKey(bar, spec.colorbar);
+    root.appendChild(bar);
+    var layout = gridLayout(spec.panels.length);
+    var chartDiv = el('div', 'xp-chart');
+    var legendRows = Math.ceil(spec.legend.length / 6);
+    chartDiv.style.height = (layout.rows * 300 + 70 + 22 * legendRows) + 'px';
+    root.appendChild(chartDiv);
+    root.appendChild(el('div', 'xp-sub', 'Hover a line to see its ' + (spec.what || 'run') +
+      '; click a legend entry to hide or show it; drag a box with the zoom tool (top ' +
+      'right) or scroll to zoom, "Reset zoom" to go back.'));
+    var chart = echarts.init(chartDiv, null, { renderer: 'canvas' });
+    var top = 40 + 22 * legendRows, gapX = 6, gapY = 12;
+    var grids = [], xAxes = [], yAxes = [];
+    spec.panels.forEach(function (p, k) {
+      var c = k % layout.cols, r = Math.floor(k / layout.cols);
+      var w = (100 - gapX * (layout.cols + 1)) / layout.cols;
+      var hpx = 300;
+      grids.push({ left: (gapX + c * (w + gapX)) + '%', width: w + '%',
+        top: top + r * hpx + 20, height: hpx - 70, containLabel: false });
+      xAxes.push({ gridIndex: k, type: spec.logx ? 'log' : 'value', name: p.xLabel,
+        nameLocation: 'middle', nameGap: 24, scale: true,
+        minInterval: spec.xInteger ? 1 : undefined,
+        axisLabel: { fontSize: 10, formatter: fmt }, splitLine: { lineStyle: { opacity: 0.4 } } });
+      yAxes.push({ gridIndex: k, type: spec.logy ? 'log' : 'value', name: p.yLabel,
+        nameLocation: 'middle', nameGap: 40, scale: true,
+        axisLabel: { fontSize: 10, formatter: fmt }, splitLine: { lineStyle: { opacity: 0.4 } } });
+    });
+    if (spec.shareY) {
+      // Panels of one metric share their y range, as in the PNG.
+      var lo = Infinity, hi = -Infinity;
+      function take(v) { if (v !== null && (!spec.logy || v > 0)) { lo = Math.min(lo, v); hi = Math.max(hi, v); } }
+      spec.lines.forEach(function (ln) { ln.y.forEach(take); });
+      spec.bands.forEach(function (b) { b.lo.forEach(take); b.hi.forEach(take); });
+      spec.markers.forEach(function (m) { take(m.y); });
+      if (lo < hi && !spec.logy) {
+        var step = Math.pow(10, Math.floor(Math.log10(hi - lo)) - 1);
+        var ylo = Math.floor((lo - (hi - lo) * 0.02) / step) * step;
+        var yhi = Math.ceil((hi + (hi - lo) * 0.02) / step) * step;
+        yAxes.forEach(function (a) {
+          a.min = Number(ylo.toPrecision(6)); a.max = Number(yhi.toPrecision(6)); a.scale = false;
+        });
+      }
+    }
+    var titles = spec.panels.map(function (p, k) {
+      var c = k % layout.cols, r = Math.floor(k / layout.cols);
+      var w = (100 - gapX * (layout.cols + 1)) / layout.cols;
+      return { text: p.title, left: (gapX + c * (w + gapX) + w / 2) + '%', top: top + r * 300,
+        textAlign: 'center', textStyle: { fontSize: 12, fontWeight: 'normal' } };
+    });
+    var series = [];
+    var meta = [];  // per series: the line it draws (null for band parts)
+    spec.bands.forEach(function (b) {
+      // One polygon per band (low edge forward, high edge back), drawn by a custom series;
+      // its data (every low and high point) sets the axis range, only item 0 draws.
+      var pts = [];
+      b.x.forEach(function (x, i) {
+        if (x !== null && b.lo[i] !== null && b.hi[i] !== null) pts.push([x, b.lo[i], b.hi[i]]);
+      });
+      var data = [];
+      pts.forEach(function (q) { data.push([q[0], q[1]]); data.push([q[0], q[2]]); });
+      series.push({ type: 'custom', name: b.name, xAxisIndex: b.p, yAxisIndex: b.p,
+        silent: true, z: 1, clip: true, data: data, encode: { x: 0, y: 1 },
+        renderItem: function (params, api) {
+          if (params.dataIndex !== 0 || !pts.length) return null;
+          var poly = [];
+          pts.forEach(function (q) { poly.push(api.coord([q[0], q[1]])); });
+          for (var i = pts.length - 1; i >= 0; i--) poly.push(api.coord([pts[i][0], pts[i][2]]));
+          return { type: 'polygon', shape: { points: poly },
+            style: { fill: b.color, opacity: 0.2, stroke: null } };
+        } });
+      meta.push(null);
+    });
+    spec.lines.forEach(function (ln) {
+      var pts = ln.x.map(function (x, i) { return [x, ln.y[i]]; });
+      var few = ln.y.filter(function (v) { return v !== null; }).length < 3;
+      series.push({ type: 'line', name: ln.name === null ? '' : ln.name,
+        xAxisIndex: ln.p, yAxisIndex: ln.p, data: pts, silent: true,
+        showSymbol: few, symbol: 'circle', symbolSize: few ? 5 : 0, connectNulls: false,
+        lineStyle: { color: ln.color, width: ln.width, opacity: ln.opacity },
+        itemStyle: { color: ln.color }, z: ln.z || 2, zlevel: 0,
+        emphasis: { disabled: true } });
+      meta.push(ln);
+    });
+    spec.markers.forEach(function (m) {
+      series.push({ type: 'scatter', name: m.name === null ? '' : m.name,
+        xAxisIndex: m.p, yAxisIndex: m.p, data: [[m.x, m.y]], symbolSize: 9, z: 5,
+        itemStyle: { color: m.color, borderColor: '#fff', borderWidth: 1.2 },
+        tooltip: { show: true, formatter: function () {
+          return tipHtml(m.label, [['x', m.x], ['value', m.y]]);
+        } } });
+      meta.push(null);
+    });
+    var hover = { type: 'line', name: '', xAxisIndex: 0, yAxisIndex: 0, data: [],
+      silent: true, symbol: 'none', z: 20, lineStyle: { color: '#000', width: 2.5 } };
+    series.push(hover);
+    var legendData = spec.legend.map(function (l) {
+      return { name: l.name, itemStyle: { color: l.color }, lineStyle: { color: l.color } };
+    });
+    var zoomAxes = xAxes.map(function (_, k) { return k; });
+    chart.setOption({
+      animation: false,
+      title: titles,
+      legend: { data: legendData, top: 0, type: 'plain', left: 'center', itemWidth: 18,
+        textStyle: { fontSize: 11 } },
+      grid: grids, xAxis: xAxes, yAxis: yAxes,
+      tooltip: { trigger: 'item', confine: true },
+      toolbox: { right: 10, top: top - 24,
+        feature: { dataZoom: { xAxisIndex: zoomAxes, yAxisIndex: zoomAxes,
+          title: { zoom: 'Zoom a box', back: 'Back' } } } },
+      dataZoom: [{ type: 'inside', xAxisIndex: zoomAxes, filterMode: 'none' }],
+      series: series
+    });
+    var hidden = {};
+    chart.on('legendselectchanged', function (e) {
+      hidden = {};
+      Object.keys(e.selected).forEach(function (k) { if (!e.selected[k]) hidden[k] = true; });
+      clearHover();
+    });
+    reset.addEventListener('click', function () {
+      chart.dispatchAction({ type: 'dataZoom', start: 0, end: 100 });
+      chart.dispatchAction({ type: 'restore' });
+      hidden = {};
+    });
+    var tip = tipBox(chartDiv);
+    var hoverIndex = series.length - 1;
+    function clearHover() {
+      tip.style.display = 'none';
+      var upd = []; upd[hoverIndex] = { data: [] };
+      chart.setOption({ series: upd });
+      view.hovered = null;
+    }
+    function nearest(px, py) {
+      var panel = -1;
+      for (var k = 0; k < spec.panels.length; k++) {
+        if (chart.containPixel({ gridIndex: k }, [px, py])) { panel = k; break; }
+      }
+      if (panel < 0) return null;
+      var best = null, bestD = 64;  // within 8 px
+      spec.lines.forEach(function (ln, li) {
+        if (ln.p !== panel || (ln.name !== null && hidden[ln.name])) return;
+        var prev = null;
+        for (var i = 0; i < ln.x.length; i++) {
+          if (ln.y[i] === null || ln.x[i] === null) { prev = null; continue; }
+          var q = chart.convertToPixel({ gridIndex: panel }, [ln.x[i], ln.y[i]]);
+          var d;
+          if (prev) {
+            var dx = q[0] - prev[0], dy = q[1] - prev[1], len = dx * dx + dy * dy;
+            var t = len ? Math.max(0, Math.min(1, ((px - prev[0]) * dx + (py - prev[1]) * dy) / len)) : 0;
+            var ex = prev[0] + t * dx - px, ey = prev[1] + t * dy - py;
+            d = ex * ex + ey * ey;
+            var near = t < 0.5 ? i - 1 : i;
+          } else {
+            d = (q[0] - px) * (q[0] - px) + (q[1] - py) * (q[1] - py);
+            near = i;
+          }
+          if (d < bestD || (d === bestD && best && (ln.z || 2) >= (spec.lines[best.line].z || 2))) {
+            bestD = d; best = { line: li, point: near };
+          }
+          prev = q;
+        }
+      });
+      return best;
+    }
+    function showHover(hit, px, py) {
+      var ln = spec.lines[hit.line], i = hit.point;
+      var pairs = [[spec.xName || 'x', ln.x[i]], [ln.valueName || 'value', ln.y[i]]];
+      (ln.extra || []).forEach(function (ex) { pairs.push([ex[0], ex[1][i]]); });
+      tip.textContent = '';
+      tip.appendChild(el('b', null, ln.label));
+      pairs.forEach(function (p) {
+        tip.appendChild(document.createTextNode('\n' + p[0] + ': ' + fmt(p[1])));
+      });
+      tip.style.display = 'block';
+      var w = chartDiv.clientWidth;
+      tip.style.left = Math.min(px + 14, w - 220) + 'px';
+      tip.style.top = (py + 14) + 'px';
+      var upd = []; upd[hoverIndex] = { xAxisIndex: ln.p, yAxisIndex: ln.p,
+        data: ln.x.map(function (x, k) { return [x, ln.y[k]]; }),
+        lineStyle: { color: ln.color, width: Math.max(2.5, ln.width + 1.5), opacity: 1 } };
+      chart.setOption({ series: upd });
+      view.hovered = ln.label;
+    }
+    var pending = null;
+    chart.getZr().on('mousemove', function (e) {
+      pending = [e.offsetX, e.offsetY];
+      window.requestAnimationFrame(function () {
+        if (!pending) return;
+        var p = pending; pending = null;
+        var hit = nearest(p[0], p[1]);
+        if (hit) showHover(hit, p[0], p[1]); else if (view.hovered !== null) clearHover();
+      });
+    });
+    chart.getZr().on('globalout', function () { if (view.hovered !== null) clearHover(); });
+    var view = { kind: 'lines', chart: chart, spec: spec, hovered: null, tip: tip };
+    window.addEventListener('resize', function () { chart.resize(); });
+    return view;
+  }
+
+  xp.init = function () {
+    var started = performance.now();
+    var sections = document.querySelectorAll('section.xp-view');
+    for (var k = 0; k < sections.length; k++) {
+      var root = sections[k];
+      var spec = JSON.parse(document.getElementById(root.id + '-data').textContent);
+      var kind = root.getAttribute('data-kind');
+      var view = kind === 'parcoords' ? parcoords(root, spec) : lines(root, spec);
+      view.root = root;
+      xp.views.push(view);
+    }
+    xp.ready = true;
+    xp.initMs = performance.now() - started;
+  };
+})();
