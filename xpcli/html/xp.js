@@ -418,10 +418,13 @@
       series: series
     });
     var hidden = {};
-    chart.on('legendselectchanged', function (e) {
-      hidden = {};
-      Object.keys(e.selected).forEach(function (k) { if (!e.selected[k]) hidden[k] = true; });
-      clearHover();
+    ['legendselectchanged', 'legendselected', 'legendunselected', 'legendselectall',
+      'legendinverseselect'].forEach(function (name) {
+      chart.on(name, function (e) {
+        hidden = {};
+        Object.keys(e.selected).forEach(function (k) { if (!e.selected[k]) hidden[k] = true; });
+        clearHover();
+      });
     });
     reset.addEventListener('click', function () {
       chart.dispatchAction({ type: 'dataZoom', start: 0, end: 100 });
@@ -442,10 +445,12 @@
         if (chart.containPixel({ gridIndex: k }, [px, py])) { panel = k; break; }
       }
       if (panel < 0) return null;
-      var best = null, bestD = 64;  // within 8 px
+      // On a line (within its half width and 3 px) the topmost wins, as it is drawn on
+      // top: the bold highlight over the thin runs under it; else the nearest in 8 px.
+      var best = null, bestD = 64, onTop = null;
       spec.lines.forEach(function (ln, li) {
         if (ln.p !== panel || (ln.name !== null && hidden[ln.name])) return;
-        var prev = null;
+        var reach = Math.pow(3 + ln.width / 2, 2), prev = null, near;
         for (var i = 0; i < ln.x.length; i++) {
           if (ln.y[i] === null || ln.x[i] === null) { prev = null; continue; }
           var q = chart.convertToPixel({ gridIndex: panel }, [ln.x[i], ln.y[i]]);
@@ -455,17 +460,20 @@
             var t = len ? Math.max(0, Math.min(1, ((px - prev[0]) * dx + (py - prev[1]) * dy) / len)) : 0;
             var ex = prev[0] + t * dx - px, ey = prev[1] + t * dy - py;
             d = ex * ex + ey * ey;
-            var near = t < 0.5 ? i - 1 : i;
+            near = t < 0.5 ? i - 1 : i;
           } else {
             d = (q[0] - px) * (q[0] - px) + (q[1] - py) * (q[1] - py);
             near = i;
           }
-          if (d < bestD || (d === bestD && best && (ln.z || 2) >= (spec.lines[best.line].z || 2))) {
-            bestD = d; best = { line: li, point: near };
+          if (d <= reach && (!onTop || (ln.z || 2) > onTop.z ||
+                             ((ln.z || 2) === onTop.z && d < onTop.d))) {
+            onTop = { line: li, point: near, z: ln.z || 2, d: d };
           }
+          if (d < bestD) { bestD = d; best = { line: li, point: near }; }
           prev = q;
         }
       });
+      if (onTop) return { line: onTop.line, point: onTop.point };
       return best;
     }
     function showHover(hit, px, py) {
