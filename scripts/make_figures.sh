@@ -1,6 +1,7 @@
 #!/bin/sh
 # Regenerate docs/figures/: the five views of the reference story, drawn from sample_runs/
-# by the same commands a user types (README.md and docs/tutorial.md show them).
+# by the same commands a user types (README.md and docs/tutorial.md show them), and
+# docs/story.html, the same views as one interactive page (xp report docs/story.toml).
 # Usage: scripts/make_figures.sh   (or `make figures`; XP=path/to/xp picks another xp)
 #
 # The PNGs are committed, so they must come out byte-identical on every run: xp saves
@@ -33,6 +34,9 @@ xp parcoords --runs sample_runs --params lr \
     --metrics 'f1:lang=en,lms_score,f1:lang=de,f1:lang=es,f1:lang=nl,f1:lang=zh' \
     --run-axis --color lms_score \
     --highlight best:f1:lang=en --highlight best:lms_score -o "$OUT/view5-selection.png"
+
+# The five views as one interactive, self-contained page (docs/story.toml lists them).
+xp report docs/story.toml --runs sample_runs -o docs/story.html -q
 
 # 240 anti-aliased lines make large RGBA PNGs; a 256-colour palette (no dithering) keeps
 # the look and cuts them to about a quarter, so the folder stays small enough to commit.

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "compare": "xpcli.commands.stats:compare_cmd",
     "importance": "xpcli.commands.stats:importance_cmd",
     "scatter": "xpcli.commands.stats:scatter_cmd",
+    "report": "xpcli.commands.report:report_cmd",
     "tail": "xpcli.commands.tail:tail_cmd",
     "compact": "xpcli.commands.maintenance:compact_cmd",
     "cache": "xpcli.commands.maintenance:cache_cmd",

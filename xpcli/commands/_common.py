@@ -299,6 +299,10 @@ def emit(frame: "pl.DataFrame", format_: str, title: str | None = None) -> None:
     """Hand a table to the output module (stdout), with the command's ``--csv-raw``."""
     from ..output import emit as _emit
 
+    sink = find_obj(REPORT_SINK)
+    if sink is not None:  # xp report runs this command: the report shows the table
+        sink.table(frame, title)
+        return
     ctx = click.get_current_context(silent=True)
     csv_raw = bool(ctx.meta.get(CSV_RAW)) if ctx is not None else False
     _emit(frame, format_, sys.stdout, title=title, csv_raw=csv_raw)
@@ -324,10 +328,15 @@ def save(fig: Any, path: str) -> None:
     """Save a Figure reproducibly and say where it went (stderr)."""
     from ..plots.common import save_figure
 
+    sink = find_obj(REPORT_SINK)
+    if sink is not None:  # xp report runs this command: the report places the figure
+        sink.figure(fig, path)
+        return
     save_figure(fig, path)
     info(f"wrote {path}")
 
 
+REPORT_SINK = "xp.report_sink"  # ctx.obj: a xpcli.report.Collector (xp report runs us)
 LIVE = "xp.live"  # ctx.meta: a watch is drawing on the terminal
 SEEN = "xp.seen"  # ctx.meta: diagnostics already reported by an earlier refresh
 WATCH_CONTROL = "watch_control"  # ctx.obj: a xpcli.watch.Control (tests drive --watch)
