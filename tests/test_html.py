@@ -134,7 +134,8 @@ def test_curves_view_values_are_the_logged_points(tiny_runs: Path, tmp_path: Pat
     assert code == 0, stderr
     (spec,) = views_in(out.read_text())
     (line,) = spec["lines"]  # only run a logged German F1
-    assert (line["label"], line["x"], line["y"]) == ("a", [1.0, 2.0], [0.5, 0.25])
+    assert (line["label"], spec["xs"][line["xi"]], line["y"]) == ("a", [1.0, 2.0],
+                                                                  [0.5, 0.25])
 
 
 def test_parcoords_of_240_runs_fits_the_budget(sample_runs: Path, tmp_path: Path) -> None:

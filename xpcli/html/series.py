@@ -83,13 +83,17 @@ class _Builder:
         self.bands: list[dict[str, Any]] = []
         self.markers: list[dict[str, Any]] = []
         self.legend: dict[str, str] = {}
+        self.xs: dict[tuple[Any, ...], int] = {}
 
     def line(self, p: int, name: str | None, label: str, color: Any, xs: Any, ys: Any,
              width: float, opacity: float = 1.0, z: int = 2,
              extra: list[tuple[str, Any]] | None = None) -> None:
+        x = tuple(_floats(xs))
+        # Most runs share their x values (epochs 1..60): one copy in "xs", an index here.
         entry: dict[str, Any] = {"p": p, "name": name, "label": label, "color": _hex(color),
                                  "width": round(width, 2), "opacity": round(opacity, 3),
-                                 "z": z, "x": _floats(xs), "y": _floats(ys)}
+                                 "z": z, "xi": self.xs.setdefault(x, len(self.xs)),
+                                 "y": _floats(ys)}
         if extra:
             entry["extra"] = [[k, _floats(v) if k != "n" else [None if c is None else int(c)
                                                                for c in v]]
@@ -106,6 +110,7 @@ class _Builder:
                 "xName": x, "logx": logx, "logy": logy, "xInteger": x_integer,
                 "panels": self.panels, "lines": self.lines, "bands": self.bands,
                 "markers": self.markers, "colorbar": colorbar,
+                "xs": [list(x) for x in self.xs],
                 "legend": [{"name": k, "color": c} for k, c in self.legend.items()]}
 
 
