@@ -147,3 +147,20 @@ def test_parcoords_of_240_runs_fits_the_budget(sample_runs: Path, tmp_path: Path
     (spec,) = views_in(out.read_text())
     assert len(spec["runs"]) == 240 and len(spec["values"]) == 240
     assert spec["axes"][0]["type"] == "log"  # lr spans two decades, as in the PNG
+
+
+def test_a_run_without_a_value_sits_in_the_missing_band(tiny_runs: Path,
+                                                        tmp_path: Path) -> None:
+    out = tmp_path / "pc.html"
+    code, _, stderr = _xp("parcoords", "--runs", str(tiny_runs), "--params", "lr",
+                          "-m", "f1:lang=*", "-o", str(out))
+    assert code == 0, stderr
+    (spec,) = views_in(out.read_text())
+    de = [a["column"] for a in spec["axes"]].index("f1[lang=de]")
+    axis = spec["axes"][de]
+    # b logged no German F1: drawn below the axis' values, inside its limits, not on a value.
+    assert spec["runs"] == ["a", "b"] and spec["values"][0][de] == 0.25
+    assert axis["min"] < spec["values"][1][de] < axis["dataMin"] <= 0.25
+    assert spec["table"]["rows"][1][spec["table"]["columns"].index("f1 lang=de")] is None
+    assert spec["notes"] == ["1 of 2 runs have no value for f1 lang=de (drawn at the foot "
+                             "of that axis, in the (missing) band)"]

@@ -163,6 +163,22 @@ def test_parcoords_draws_every_run_and_brushes_to_the_right_count(
     assert len(csv.splitlines()) == expected.height + 1
 
 
+def test_a_brush_leaves_out_runs_without_a_value(browser: Browser, tiny_runs: Path,
+                                                 tmp_path: Path) -> None:
+    page = tmp_path / "missing.html"
+    _xp("parcoords", "--runs", str(tiny_runs), "--params", "lr,seed", "-m", "f1:lang=*",
+        "-o", str(page), "-q")
+    _open(browser, page, "parcoords-missing")
+    spec = browser.js("return xp.views[0].spec")
+    de = [a["column"] for a in spec["axes"]].index("f1[lang=de]")
+    axis = spec["axes"][de]
+    browser.js("xp.views[0].chart.dispatchAction({type: 'axisAreaSelect', "
+               "parallelAxisIndex: arguments[0], intervals: [[arguments[1], arguments[2]]]});",
+               de, axis["dataMin"], axis["dataMax"])
+    german = _last(load(tiny_runs).points, "f1", lang="de")
+    assert browser.js("return xp.views[0].keptRuns") == sorted(german["run"]) == ["a"]
+
+
 def test_a_real_mouse_drag_on_an_axis_brushes(browser: Browser, parcoords_page: Path) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 

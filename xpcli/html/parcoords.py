@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from ..errors import UsageError
 from ..plots.common import HIGHLIGHT
 from ..plots.parcoords import (
     CMAP,
+    MISSING_BAND,
     _colors,
     _line_style,
     axis_scales,
@@ -35,6 +37,7 @@ from .page import View, finite
 
 #: Stops of the colour bar drawn under the chart (a CSS gradient of the colormap).
 COLORBAR_STOPS = 16
+MISSING = "(missing)"
 
 
 def _json_cell(value: Any) -> Any:
@@ -72,13 +75,24 @@ def parcoords_view(table: pl.DataFrame, axes: Sequence[str], *,
         spec: dict[str, Any] = {"column": column, "label": labels.get(column, column),
                                 "type": {"linear": "value"}.get(scale.kind, scale.kind),
                                 "inverse": scale.inverted}
+        gaps = bool(np.isnan(values).any())
         if scale.kind == "category":
-            spec["categories"] = [str(c) if not isinstance(c, float) else
-                                  compact_labels([c])[0] for c in scale.categories]
-            columns.append([None if np.isnan(v) else int(v) for v in values])
+            categories = [str(c) if not isinstance(c, float) else compact_labels([c])[0]
+                          for c in scale.categories]
+            # A run without a value sits on a "(missing)" category at the axis' foot.
+            shift = 1 if gaps and not scale.inverted else 0
+            spec["categories"] = (([MISSING] if shift else []) + categories
+                                  + ([MISSING] if gaps and scale.inverted else []))
+            at = 0 if shift else len(categories)
+            columns.append([at if np.isnan(v) else int(v) + shift for v in values])
         else:
             spec["min"], spec["max"] = scale.lo, scale.hi
-            columns.append([None if np.isnan(v) else float(v) for v in values])
+            foot: float | None = None
+            if gaps:
+                foot, spec["min"], spec["max"] = _missing_band(scale)
+                spec["dataMin"], spec["dataMax"] = scale.lo, scale.hi
+                spec["missingAt"] = foot
+            columns.append([foot if np.isnan(v) else float(v) for v in values])
         specs.append(spec)
     highlights, title = arg["highlights"], arg["title"]
     alpha, width = _line_style(n)
@@ -105,7 +119,8 @@ def parcoords_view(table: pl.DataFrame, axes: Sequence[str], *,
         param_names = [c for c in keyed.columns if c != "run"]
         param_rows = _cells(keyed.select(param_names))
     notes = [f"{count:,} of {n:,} runs have no value for {labels.get(c, c)} "
-             "(drawn without that point)" for c, count in (missing or {}).items()]
+             f"(drawn at the foot of that axis, in the {MISSING} band)"
+             for c, count in (missing or {}).items()]
     return View("parcoords", title or f"{n:,} runs", {
         "title": title or f"{n:,} runs",
         "notes": notes,
@@ -122,6 +137,23 @@ def parcoords_view(table: pl.DataFrame, axes: Sequence[str], *,
                   "rows": _cells(table.select(shown))},
         "params": {"names": param_names, "rows": param_rows},
     })
+
+
+def _missing_band(scale: Any) -> tuple[float, float, float]:
+    """Where a run without a value is drawn on a numeric axis, and the axis' new limits:
+    a band below the axis' lowest tick (above its top value when inverted, so it is at
+    the foot on screen), as deep as the PNG's missing band; log axes in log space."""
+    lo, hi = scale.lo, scale.hi
+    if scale.kind == "log":
+        a, b = math.log10(lo), math.log10(hi)
+        depth = MISSING_BAND * (b - a)
+        if scale.inverted:
+            return 10 ** (b + depth / 2), lo, 10 ** (b + depth)
+        return 10 ** (a - depth / 2), 10 ** (a - depth), hi
+    depth = MISSING_BAND * (hi - lo)
+    if scale.inverted:
+        return hi + depth / 2, lo, hi + depth
+    return lo - depth / 2, lo - depth, hi
 
 
 def _colorbar(colors: Any, color: str | None, label: str | None) -> dict[str, Any] | None:

@@ -224,6 +224,16 @@
       };
       if (a.type === 'category') ax.data = a.categories;
       else { ax.min = a.min; ax.max = a.max; }
+      if (a.missingAt !== undefined) {
+        // Ticks only over the values; the band beyond them holds the runs without one.
+        var span = (a.dataMax - a.dataMin) * 1e-9;
+        ax.axisLabel.formatter = function (v) {
+          if (Math.abs(v - a.missingAt) <= Math.abs(a.missingAt) * 1e-9) return '(missing)';
+          return v < a.dataMin - span || v > a.dataMax + span ? '' : fmt(v);
+        };
+        ax.axisLabel.showMinLabel = true;
+        ax.axisLabel.showMaxLabel = true;
+      }
       return ax;
     });
     var params = spec.params;
