@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -134,3 +135,14 @@ def test_story_report_names_the_five_views() -> None:
     commands = [entry.command for entry in report.entries]
     assert commands == ["parcoords", "forgetting", "curves", "aggregate", "parcoords",
                         "selection"]
+
+
+def test_a_figure_without_a_view_is_an_inline_png(tiny_runs: Path, tmp_path: Path) -> None:
+    body = '[[view]]\ntitle = "lr against F1"\ncommand = "scatter lr f1:lang=en"\n'
+    code, stderr, out = _report(tmp_path, body, tiny_runs, "r.html", "-q")
+    assert code == 0, stderr
+    text = out.read_text()
+    images = re.findall(r'<img alt="lr against F1" src="data:image/png;base64,([^"]+)">', text)
+    assert len(images) == 1
+    assert base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<script>" not in text  # no interactive view: no script at all
