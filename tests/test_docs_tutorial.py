@@ -154,8 +154,14 @@ def script_commands() -> list[list[str]]:
 
 
 def test_documented_figures_are_the_ones_make_figures_draws() -> None:
-    drawn = script_commands()
+    commands = script_commands()
+    drawn = [c for c in commands if c[1] != "report"]
     assert len(drawn) == 5
+    # And the same views as one interactive page, linked from the README gallery.
+    assert [c for c in commands if c[1] == "report"] == [
+        ["xp", "report", "docs/story.toml", "--runs", "sample_runs", "-o", "docs/story.html",
+         "-q"]]
+    assert "(docs/story.html)" in (ROOT / "README.md").read_text()
     figures = [shlex.split(e.command) for e in ALL if "docs/figures/" in e.command]
     for example in figures:
         assert example in drawn, f"not drawn by make figures: {shlex.join(example)}"

@@ -46,6 +46,8 @@ REFUSED_OPTIONS = {"--runs": "xp report --runs DIR sets it for every view",
                    "--watch": "a report is written once"}
 TOP_KEYS = ("title", "text", "view")
 VIEW_KEYS = ("title", "text", "command")
+#: Where a running command finds the report's collector (a key of the click context's obj).
+REPORT_SINK = "xp.report_sink"
 
 
 @dataclass
@@ -168,12 +170,10 @@ class Collector:
         self.figures.append(figure)
 
 
-def _run(report: Report, entry: Entry, runs: str, suffix: str) -> Collector:
-    """Run one entry's command in this process and collect what it answers."""
+def _run(report: Report, entry: Entry, runs: str, suffix: str, cli: Any) -> Collector:
+    """Run one entry's command in this process, through ``cli`` (the xp group), and
+    collect what it answers."""
     import click
-
-    from .cli import cli
-    from .commands._common import REPORT_SINK
 
     collector = Collector()
     args = ["--runs", runs, *entry.args]
@@ -212,7 +212,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "view"
 
 
-def build_html(report: Report, runs: str) -> list[Any]:
+def build_html(report: Report, runs: str, cli: Any) -> list[Any]:
     """The blocks of the HTML document: each view's text, then its tables and figures."""
     from .html.page import Image, Table, Text, View
     from .output import _display_rows
@@ -221,7 +221,7 @@ def build_html(report: Report, runs: str) -> list[Any]:
     if report.text:
         blocks.append(Text(None, report.text))
     for entry in report.entries:
-        collected = _run(report, entry, runs, ".html")
+        collected = _run(report, entry, runs, ".html", cli)
         blocks.append(Text(entry.title, entry.text))
         for frame, caption in collected.tables:
             columns, numeric, rows = _display_rows(frame)
@@ -234,15 +234,17 @@ def build_html(report: Report, runs: str) -> list[Any]:
     return blocks
 
 
-def write_html(report: Report, runs: str, path: str) -> str:
-    """Run every view and write one self-contained HTML page to ``path``."""
+def write_html(report: Report, runs: str, path: str, cli: Any) -> str:
+    """Run every view through ``cli`` (the xp click group) and write one self-contained
+    HTML page to ``path``."""
     from .html.page import write_page
 
-    return write_page(path, report.title, build_html(report, runs))
+    return write_page(path, report.title, build_html(report, runs, cli))
 
 
-def write_markdown(report: Report, runs: str, path: str) -> list[str]:
-    """Run every view and write Markdown to ``path``, each figure as a PNG beside it
+def write_markdown(report: Report, runs: str, path: str, cli: Any) -> list[str]:
+    """Run every view through ``cli`` (the xp click group) and write Markdown to
+    ``path``, each figure as a PNG beside it
     (``<name>-<view>-<slug>.png``); returns the files written."""
     from .output import write_markdown as markdown_table
     from .plots.common import replace_atomically, save_figure
@@ -257,7 +259,7 @@ def write_markdown(report: Report, runs: str, path: str) -> list[str]:
     if report.text:
         out.write(report.text.strip() + "\n\n")
     for entry in report.entries:
-        collected = _run(report, entry, runs, ".png")
+        collected = _run(report, entry, runs, ".png", cli)
         out.write(f"## {entry.title}\n\n")
         if entry.text:
             out.write(entry.text.strip() + "\n\n")

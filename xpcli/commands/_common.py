@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..analysis import X_CHOICES
+from ..report import REPORT_SINK  # ctx.obj: a report's Collector (xp report runs us)
 from ..text import visible
 
 if TYPE_CHECKING:
@@ -336,7 +337,6 @@ def save(fig: Any, path: str) -> None:
     info(f"wrote {path}")
 
 
-REPORT_SINK = "xp.report_sink"  # ctx.obj: a xpcli.report.Collector (xp report runs us)
 LIVE = "xp.live"  # ctx.meta: a watch is drawing on the terminal
 SEEN = "xp.seen"  # ctx.meta: diagnostics already reported by an earlier refresh
 WATCH_CONTROL = "watch_control"  # ctx.obj: a xpcli.watch.Control (tests drive --watch)

@@ -39,9 +39,10 @@ def report_cmd(views: str, runs: str | None, output: str, quiet: bool) -> None:
                          "or .md")
     report = parse_report(views, quiet=quiet)
     directory = runs_dir(runs)
+    group = click.get_current_context().find_root().command  # the xp group runs each view
     if is_html(output):
-        write_html(report, directory, output)
+        write_html(report, directory, output, group)
         info(f"wrote {output}")
     else:
-        for path in write_markdown(report, directory, output):
+        for path in write_markdown(report, directory, output, group):
             info(f"wrote {path}")
