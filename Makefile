@@ -61,6 +61,7 @@ smoke: $(STAMP)
 	build/smoke/venv/bin/pip install --quiet build/smoke/xpcli-*.whl
 	build/smoke/venv/bin/xp --help > /dev/null
 	build/smoke/venv/bin/xp --runs sample_runs metrics --format csv
+	build/smoke/venv/bin/xp --runs sample_runs parcoords -p lr -m f1:lang=en -o build/smoke/pc.html
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
