@@ -30,7 +30,7 @@ import polars as pl
 
 from . import format as fmt
 from . import liveness
-from .cache import RawData, read, superseded
+from .cache import RawData, cache_home, read, superseded
 from .errors import DataError
 from .format import POINT_COLUMNS
 from .progress import Progress
@@ -325,7 +325,13 @@ def load(runs_dir: str | os.PathLike[str] = "runs", *, now: float | None = None,
     ``now`` (unix seconds) and ``host`` set the moment and host from which live runs are
     judged (default: ``$XP_NOW``/``$XP_HOST``, else the clock and this host's name).
     ``progress`` follows a cache update file by file (:mod:`xpcli.progress`).
+    ``s3://``, ``gs://`` and ``az://`` URLs are read through :mod:`xpcli.remote`.
     """
+    from . import remote
+
+    if remote.is_url(runs_dir):  # read a local mirror of the objects, named by their URLs
+        synced = remote.sync(str(runs_dir), cache_home(), progress)
+        return synced.name_objects(load(synced.folder, now=now, host=host, progress=progress))
     root = os.fspath(runs_dir)
     files = find_files(root)
     if not files:
@@ -372,18 +378,21 @@ def _datetime(runs: pl.DataFrame, column: str | None) -> pl.Expr:
 
 
 def _file_times(files: list[str], runs: set[str]) -> dict[str, float]:
-    """The newest modification time of each run's ``<run>.jsonl`` files (what ``Run``
-    writes, and touches as its heartbeat), for the runs in ``runs``."""
+    """The newest modification time of each run's ``<run>.jsonl`` files, or of the files
+    in its ``<run>/`` folder (what ``Run`` writes, one file per writer or one object per
+    flush, and touches as its heartbeat), for the runs in ``runs``."""
     times: dict[str, float] = {}
     for path in files:
         name = os.path.basename(path)
-        if not name.endswith(".jsonl") or name[:-6] not in runs:
+        if not name.endswith(".jsonl"):
+            continue
+        run = name[:-6] if name[:-6] in runs else os.path.basename(os.path.dirname(path))
+        if run not in runs:
             continue
         try:
             mtime = os.stat(path).st_mtime
         except OSError:
             continue
-        run = name[:-6]
         times[run] = max(mtime, times.get(run, mtime))
     return times
 

@@ -38,6 +38,7 @@ import contextlib
 import fcntl
 import math
 import os
+import re
 import secrets
 import signal
 import socket
@@ -55,6 +56,19 @@ from .errors import UsageError, WriteError
 
 DEFAULT_FLUSH_BYTES = 64 * 1024
 DEFAULT_FLUSH_SECONDS = 1.0
+#: On object storage each flush is an upload (a request, an object): fewer, larger ones.
+OBJECT_FLUSH_BYTES = 8 * 1024 * 1024
+OBJECT_FLUSH_SECONDS = 10.0
+#: File systems shared between hosts, where appends from two hosts to one file are not
+#: atomic (NFS, SMB) or locks are unreliable: each writer process gets a file of its own.
+NETWORK_FILESYSTEMS = frozenset({
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "fuse.ceph", "glusterfs", "fuse.glusterfs",
+    "lustre", "gpfs", "beegfs", "fuse.sshfs", "sshfs", "9p", "afs", "fuse.s3fs", "fuse.gcsfuse",
+    "fuse.juicefs", "fuse.mountpoint-s3", "fuse.rclone", "fuse.blobfuse2", "fuse.goofys",
+})
+#: Where the mounted file systems are listed (tests point it at a file of their own).
+MOUNTS = "/proc/mounts"
+LAYOUTS = ("run", "writer")
 DEFAULT_HEARTBEAT_SECONDS = liveness.DEFAULT_HEARTBEAT
 TRACEBACK_LINES = 20  # the last lines of a traceback kept in a failed run's ``error``
 _MAX_ERROR_TEXT = 4000  # characters of an exception message, and of one traceback line
@@ -115,6 +129,62 @@ def _ends_with_newline(fd: int, size: int) -> bool:
         return os.pread(fd, 1, size - 1) in (b"\n", b"")
     except OSError:
         return True
+
+
+def _unescape_mount(text: str) -> str:
+    """A mount point as /proc/mounts writes it (space as ``\\040``...) -> the path."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
+def filesystem_type(path: str, mounts: str | None = None) -> str | None:
+    """The type of the file system holding ``path`` (``nfs4``, ``ext4``...), from the
+    longest mount point above it in ``mounts`` (:data:`MOUNTS`); None when unknown."""
+    real = os.path.realpath(path)
+    best, kind = -1, None
+    try:
+        with open(mounts or MOUNTS, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = _unescape_mount(fields[1])
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > best:
+            best, kind = len(point), fields[2]
+    return kind
+
+
+def default_layout(runs_dir: str) -> str:
+    """``writer`` (one file per writer process) when ``$XP_LAYOUT`` says so or the runs
+    directory is on a network file system (:data:`NETWORK_FILESYSTEMS`), else ``run``."""
+    chosen = os.environ.get("XP_LAYOUT", "")
+    if chosen:
+        if chosen not in LAYOUTS:
+            raise UsageError(f"XP_LAYOUT={chosen!r}: expected run or writer")
+        return chosen
+    probe = runs_dir
+    while probe and not os.path.exists(probe):  # not made yet: its nearest parent
+        parent = os.path.dirname(probe)
+        probe = parent if parent != probe else ""
+    kind = filesystem_type(probe or ".")
+    return "writer" if kind in NETWORK_FILESYSTEMS else "run"
+
+
+def _has_records(runs_dir: str, run: str, own: str) -> bool:
+    """Whether run ``run`` was written before, in a file other than ``own``: its
+    ``<run>.jsonl`` or a writer's file in its ``<run>/`` folder (a resumed run)."""
+    single = os.path.join(runs_dir, run + ".jsonl")
+    with contextlib.suppress(OSError):
+        if single != own and os.path.getsize(single) > 0:
+            return True
+    try:
+        return any(e.name.endswith(".jsonl") and e.path != own
+                   for e in os.scandir(os.path.join(runs_dir, run)))
+    except OSError:
+        return False
 
 
 _open_runs: "set[Run]" = set()  # strong refs: an unclosed run is flushed at exit
@@ -294,6 +364,18 @@ class Run:
     handler the job installs itself is left alone, before or after the run opens; if it
     calls the previous handler, the signal is only noted, and a run ended by an exception
     after it is ``interrupted``. ``catch_sigterm=False`` leaves SIGTERM alone entirely.
+
+    Where the records go (``docs/guarantees.md``): ``runs_dir`` may be an object-storage
+    URL (``s3://bucket/prefix``, ``gs://``, ``az://``; the ``s3`` extra): then every flush
+    uploads one new immutable object ``<run>/<writer>-<seq>.jsonl`` (:mod:`xpcli.remote`),
+    by default every 10 s or 8 MiB (``flush_seconds``/``flush_bytes``), and the heartbeat
+    is the writer's own ``<run>/<writer>.alive`` object. In a folder, ``layout="run"``
+    appends to ``<run>.jsonl`` (shared by every writer of the run, under a lock) and
+    ``layout="writer"`` gives this process a file of its own, ``<run>/<writer>.jsonl``
+    (``writer``: a new id, sortable by time); the default is ``$XP_LAYOUT``, else
+    ``writer`` when the folder is on a network file system (NFS, SMB, ...: see
+    :data:`NETWORK_FILESYSTEMS`) and ``run`` elsewhere. ``path`` is the file written
+    (the run's folder URL on object storage).
     """
 
     def __init__(
@@ -303,15 +385,39 @@ class Run:
         params: Mapping[str, Any] | None = None,
         *,
         meta: Mapping[str, Any] | None = None,
-        flush_bytes: int = DEFAULT_FLUSH_BYTES,
-        flush_seconds: float = DEFAULT_FLUSH_SECONDS,
+        flush_bytes: int | None = None,
+        flush_seconds: float | None = None,
         time: float | None = None,
         heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
         catch_sigterm: bool = True,
+        layout: str | None = None,
     ) -> None:
         self.id = fmt.check_run_id(run) if run is not None else new_run_id()
         self.runs_dir = os.fspath(runs_dir)
-        self.path = os.path.join(self.runs_dir, self.id + ".jsonl")
+        self._segments: Any = None  # xpcli.remote.Segments on object storage
+        self._private = False  # a file only this process writes: no lock needed
+        self._fd = -1
+        on_store = "://" in self.runs_dir
+        if on_store:
+            from . import remote
+
+            if not remote.is_url(self.runs_dir):
+                raise UsageError(f"{self.runs_dir}: not a runs directory or URL; object "
+                                 "storage is s3://BUCKET/PREFIX, gs://... or az://...")
+            self.runs_dir = remote.normalize(self.runs_dir)
+            self.path = f"{self.runs_dir}/{self.id}/"
+        else:
+            if layout is not None and layout not in LAYOUTS:
+                raise UsageError(f"layout={layout!r}: expected 'run' or 'writer'")
+            if (layout or default_layout(self.runs_dir)) == "writer":
+                self._private = True
+                self.path = os.path.join(self.runs_dir, self.id, new_run_id() + ".jsonl")
+            else:
+                self.path = os.path.join(self.runs_dir, self.id + ".jsonl")
+        if flush_bytes is None:
+            flush_bytes = OBJECT_FLUSH_BYTES if on_store else DEFAULT_FLUSH_BYTES
+        if flush_seconds is None:
+            flush_seconds = OBJECT_FLUSH_SECONDS if on_store else DEFAULT_FLUSH_SECONDS
         if flush_bytes < 0 or flush_seconds < 0 or heartbeat_seconds < 0:
             raise UsageError("flush_bytes, flush_seconds and heartbeat_seconds must be >= 0")
         self._flush_bytes = flush_bytes
@@ -328,12 +434,19 @@ class Run:
         self._status: str | None = None
         self._pid = os.getpid()
         self._forked = False
-        try:
-            os.makedirs(self.runs_dir, exist_ok=True)
-            self._fd = self._open(self.path)
-            resumed = os.fstat(self._fd).st_size > 0
-        except OSError as exc:
-            raise WriteError(f"cannot open {self.path} for writing: {exc.strerror}") from None
+        if on_store:
+            from .remote import Segments
+
+            self._segments = Segments(self.runs_dir, self.id, new_run_id())
+            resumed = self._segments.exists()
+        else:
+            try:
+                os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+                self._fd = self._open(self.path)
+                resumed = os.fstat(self._fd).st_size > 0 or _has_records(
+                    self.runs_dir, self.id, self.path)
+            except OSError as exc:
+                raise WriteError(f"cannot open {self.path} for writing: {exc.strerror}") from None
         now = _time.time() if time is None else self._as_time(time)
         run_meta: dict[str, Any] = {
             "status": "running",
@@ -470,10 +583,9 @@ class Run:
             _open_runs.discard(self)
             if not _open_runs:
                 _release_sigterm()
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
+            if self._fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(self._fd)
             if pending is not None:  # everything is written now, but say what happened
                 raise pending
 
@@ -605,10 +717,9 @@ class Run:
         self._closed = True
         self._forked = True
         self._flusher = None
-        try:
-            os.close(self._fd)  # the parent's descriptor stays open
-        except OSError:
-            pass
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)  # the parent's descriptor stays open
 
     def _interrupt(self, error: dict[str, Any]) -> None:
         """In the SIGTERM handler, just before the process dies: the buffer and an
@@ -635,7 +746,12 @@ class Run:
                 self._lock.release()
 
     def _beat(self) -> None:
-        """Touch the file (the heartbeat), under the lock: nothing written for a while."""
+        """Touch the file (the heartbeat), under the lock: nothing written for a while.
+        On object storage, overwrite this writer's own heartbeat object."""
+        if self._segments is not None:
+            self._segments.beat()
+            self._last_flush = _time.monotonic()
+            return
         try:
             if os.utime in os.supports_fd:
                 os.utime(self._fd)
@@ -699,8 +815,11 @@ class Run:
         never written into a file nobody can read.
         """
         data = text.encode("utf-8")
+        if self._segments is not None:  # one new object: whole, or not there at all
+            self._segments.put(data)
+            return
         for _ in range(3):
-            with _exclusive(self._fd):
+            with _exclusive(self._fd) if not self._private else contextlib.nullcontext():
                 try:
                     info = os.fstat(self._fd)
                 except OSError as exc:
