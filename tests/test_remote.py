@@ -323,3 +323,22 @@ def test_eight_writers_on_eight_hosts_lose_and_duplicate_nothing(s3: str) -> Non
     writers = {name.split("/")[1].rsplit("-", 1)[0] for name in _objects(s3)
                if name.startswith("shared/")}
     assert len(writers) == 8
+
+
+def test_xp_tail_follows_a_run_on_object_storage_segment_by_segment(s3: str) -> None:
+    from xpcli.follow import Tail
+
+    run = Run(s3, "r1", time=T0, flush_seconds=0)
+    run.track(1.0, "loss", step=0, time=T0)
+    run.flush()
+    tail = Tail(s3, "r1")
+    assert [p["value"] for p in tail.start(5)] == [1.0]
+    assert tail.poll() == []
+    run.track(2.0, "loss", step=1, time=T0 + 1)
+    run.flush()
+    run.track(3.0, "loss", step=2, time=T0 + 2)
+    run.close()
+    assert [p["value"] for p in tail.poll()] == [2.0, 3.0]
+    assert tail.ended and tail.status == "finished"
+    with pytest.raises(Exception, match="no file r2.jsonl under"):
+        Tail(s3, "r2")

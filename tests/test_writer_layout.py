@@ -138,3 +138,20 @@ def test_two_hosts_writing_one_run_write_two_files_read_in_logging_order(tmp_pat
     table = select_runs(dataset, metrics=["loss@last", "loss@first"])
     row = table.row(0, named=True)
     assert row["loss"] == 1099.0 and row["loss@first"] == 0.0  # rank 1 logged last
+
+
+def test_xp_tail_follows_every_writer_file_of_a_run_as_they_appear(on_nfs: Path) -> None:
+    from xpcli.follow import Tail
+
+    first = Run(on_nfs, "r1", time=T0, flush_seconds=0)
+    first.track(1.0, "loss", step=0, time=T0)
+    first.flush()
+    tail = Tail(str(on_nfs), "r1")
+    assert [p["value"] for p in tail.start(5)] == [1.0]
+    second = Run(on_nfs, "r1", time=T0 + 1, flush_seconds=0)  # another writer process
+    second.track(2.0, "loss", step=1, time=T0 + 2)
+    second.flush()
+    assert [p["value"] for p in tail.poll()] == [2.0]
+    first.close()
+    second.close()
+    assert tail.poll() == [] and tail.ended

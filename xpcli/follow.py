@@ -2,14 +2,17 @@
 last look (``xp tail``).
 
 :class:`Tail` reads the files ``Run`` writes for a run (``<run>.jsonl``, wherever they are
-under the runs directory) from where it last stopped, whole lines only: a line being
-written is kept until its newline arrives. A file that shrank or was replaced is read
+under the runs directory, and the files of its writers in a ``<run>/`` folder, new ones
+as they appear; on object storage its segment objects, downloaded as they appear) from
+where it last stopped, whole lines only: a line being written is kept until its newline
+arrives. A file that shrank or was replaced is read
 again from its start; a file that disappeared (compacted) is dropped. The run's own run
 records say when it ends: a final status after its last ``running``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Sequence
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import format as fmt
+from . import remote
 from .errors import UsageError
 from .liveness import FINAL
 from .records import Diagnostics, find_files, parse_jsonl
@@ -73,12 +77,46 @@ class Tail:
     def __post_init__(self) -> None:
         fmt.check_run_id(self.run)
         name = f"{self.run}.jsonl"
-        self.files = [_File(p) for p in find_files(self.runs_dir)
-                      if os.path.basename(p) == name]
+        if remote.is_url(self.runs_dir):
+            self._folders: list[str] = []
+            self.files = [_File(p) for p in self._segments()]
+        else:
+            found = [p for p in find_files(self.runs_dir) if os.path.basename(p) == name
+                     or os.path.basename(os.path.dirname(p)) == self.run
+                     and p.endswith(".jsonl")]
+            # Folders of writers' files, looked at again on each poll for new writers.
+            self._folders = sorted({os.path.dirname(p) for p in found
+                                    if os.path.basename(p) != name}
+                                   | {os.path.join(self.runs_dir, self.run)})
+            self.files = [_File(p) for p in found]
         if not self.files:
             raise UsageError(
                 f"no file {name} under {self.runs_dir}: xp tail follows the JSONL file a Run "
                 "writes for its run (a compacted or imported run is not being written)")
+
+    def _segments(self) -> list[str]:
+        """On object storage: the run's segment objects, mirrored (new ones downloaded)."""
+        from .cache import cache_home
+        from .errors import DataError
+
+        try:
+            synced = remote.sync(f"{remote.normalize(self.runs_dir)}/{self.run}", cache_home())
+        except DataError:
+            return []
+        return find_files(synced.folder)
+
+    def _new_files(self) -> None:
+        """Add the files that appeared since the last look (a new writer, a new segment)."""
+        known = {entry.path for entry in self.files}
+        if remote.is_url(self.runs_dir):
+            paths = self._segments()
+        else:
+            paths = []
+            for folder in self._folders:
+                with contextlib.suppress(OSError):
+                    paths += [e.path for e in os.scandir(folder) if e.name.endswith(".jsonl")
+                              and not e.name.startswith(".")]
+        self.files += [_File(p) for p in sorted(paths) if p not in known]
 
     @property
     def ended(self) -> bool:
@@ -106,6 +144,7 @@ class Tail:
     def poll(self) -> list[dict[str, Any]]:
         """The matching points appended since the last call (and note the run's status)."""
         found: list[dict[str, Any]] = []
+        self._new_files()
         for entry in list(self.files):
             try:
                 with open(entry.path, "rb") as fh:

@@ -26,9 +26,11 @@ def tail_cmd(run: str, specs: tuple[str, ...], runs: str | None, lines: int, int
              format_: str) -> None:
     """Follow one run: print its points as they are logged, like tail -f.
 
-    RUN is a run id; its file RUN.jsonl (anywhere under the runs directory) is read from
-    the end, the last -n points first. SPECs keep only the points they name (f1:lang=*,
-    loss). Ends when the run ends (a final status is written), or with Ctrl-C (exit 0).
+    RUN is a run id; its file RUN.jsonl (anywhere under the runs directory), or its
+    writers' files in a RUN/ folder (on a shared file system, or the objects of a runs
+    URL), are read from the end, the last -n points first. SPECs keep only the points
+    they name (f1:lang=*, loss). Ends when the run ends (a final status is written),
+    or with Ctrl-C (exit 0).
 
     \b
     Examples:
