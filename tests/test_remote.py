@@ -342,3 +342,14 @@ def test_xp_tail_follows_a_run_on_object_storage_segment_by_segment(s3: str) -> 
     assert tail.ended and tail.status == "finished"
     with pytest.raises(Exception, match="no file r2.jsonl under"):
         Tail(s3, "r2")
+
+
+def test_xp_import_into_a_url_is_refused_instead_of_making_a_local_folder(
+        s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / "m.csv"
+    source.write_text("run,step,loss\nr1,0,1.0\n")
+    result = CliRunner().invoke(cli, ["import", "table", str(source), "--into", s3])
+    assert result.exit_code == 2
+    assert "xp import writes to a local folder" in result.stderr
+    assert list(tmp_path.iterdir()) == [source]

@@ -145,7 +145,8 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
     "runs",
     metavar="DIR",
     default=None,
-    help="Runs directory to read (default: $XP_RUNS, else ./runs). Commands accept it too.",
+    help="Runs directory or URL to read (s3://BUCKET/PREFIX, gs://, az://; default: "
+    "$XP_RUNS, else ./runs). Commands accept it too.",
 )
 @click.version_option(__version__, "--version", prog_name="xp")
 @click.pass_context

@@ -130,7 +130,8 @@ def runs_option(func: F) -> F:
         "runs",
         metavar="DIR",
         default=None,
-        help="Runs directory (default: $XP_RUNS, else ./runs).",
+        help="Runs directory or URL (s3://BUCKET/PREFIX, gs://, az://; default: $XP_RUNS, "
+        "else ./runs).",
     )(func)
 
 

@@ -86,6 +86,9 @@ def import_cmd(kind: str, source: str, into: str | None, params_from_name: str |
     from ..importers import import_runs
 
     target = into or runs_dir(None)
+    if "://" in target:  # importers write Parquet files into a folder
+        raise click.UsageError(f"--into {target}: xp import writes to a local folder; import "
+                               "there, then copy the folder to object storage")
     with _progress_bar(enabled=not quiet) as progress:
         summary = import_runs(kind, source, target, params_from_name=params_from_name,
                               context_from_name=context_from_name, progress=progress,
