@@ -353,3 +353,16 @@ def test_xp_import_into_a_url_is_refused_instead_of_making_a_local_folder(
     assert result.exit_code == 2
     assert "xp import writes to a local folder" in result.stderr
     assert list(tmp_path.iterdir()) == [source]
+
+
+def test_xp_cache_shows_and_clears_the_mirror_of_a_runs_url(s3: str) -> None:
+    write_tiny(s3)  # type: ignore[arg-type]
+    load(s3)
+    mirror = remote.mirror_home(s3, cache_home())
+    shown = _xp("cache", "info", "--runs", s3)
+    assert f"mirror of {s3}: {mirror} (" in shown and "not made yet" not in shown
+    assert "not built yet" not in shown  # the mirror folder's own cache
+    result = CliRunner().invoke(cli, ["cache", "clear", "--runs", s3])
+    assert result.exit_code == 0 and f"removed {mirror}" in result.stderr
+    assert not mirror.exists()
+    assert remote.sync(s3, cache_home()).downloaded == 4  # everything again

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import click
 
 from ._common import XpCommand, command, info, runs_dir, runs_option, say
@@ -46,6 +49,12 @@ def compact_cmd(runs: str | None, min_age: float, dry_run: bool, quiet: bool) ->
          f"files ({result.runs} runs, {result.records} records) into {result.output}")
 
 
+def _size(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (0 when it does not exist)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) \
+        if folder.exists() else 0
+
+
 @click.group("cache")
 def cache_cmd() -> None:
     """Show or clear the columnar cache that makes repeated reads fast.
@@ -66,15 +75,21 @@ def cache_cmd() -> None:
 def cache_info_cmd(runs: str | None) -> None:
     """Where the cache of a runs directory is, and its size."""
     from ..cache import cache_dir_for, cache_home
+    from ..remote import is_url, mirror_home
 
     home = cache_home()
     if home is None:
         info("the cache is off (XP_NO_CACHE is set)")
         return
-    folder = cache_dir_for(runs_dir(runs), home)
-    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder and \
-        folder.exists() else 0
+    where = runs_dir(runs)
     say(f"cache home: {home}")
+    if is_url(where):  # the objects' local mirror, then that folder's own cache
+        mirror = mirror_home(where, home)
+        say(f"mirror of {where}: {mirror} ({_size(mirror) / 1e6:.1f} MB"
+            f"{'' if mirror.exists() else ', not made yet'})")
+        where = str(mirror / "mirror")
+    folder = cache_dir_for(where, home)
+    size = _size(folder) if folder else 0
     say(f"runs directory cache: {folder} ({size / 1e6:.1f} MB"
         f"{'' if folder and folder.exists() else ', not built yet'})")
 
@@ -86,12 +101,23 @@ def cache_clear_cmd(runs: str | None, all_: bool) -> None:
     """Delete the cache of a runs directory (or all caches with --all).
 
     Only cache folders xp made are removed, whatever else $XP_CACHE_DIR holds."""
-    from ..cache import cache_home, clear
+    from ..cache import cache_home, clear, is_cache_folder
+    from ..remote import is_url, mirror_home
 
-    if cache_home() is None:
+    home = cache_home()
+    if home is None:
         info("the cache is off (XP_NO_CACHE is set); nothing to clear")
         return
-    removed = clear(None if all_ else runs_dir(runs))
+    where = runs_dir(runs)
+    if is_url(where) and not all_:  # the mirror of the objects, and its cache
+        mirror = mirror_home(where, home)
+        where = str(mirror / "mirror")
+        removed = clear(where)
+        if is_cache_folder(mirror):
+            shutil.rmtree(mirror)
+            removed.append(mirror)
+    else:
+        removed = clear(None if all_ else where)
     for folder in removed:
         info(f"removed {folder}")
     if not removed:
