@@ -127,12 +127,12 @@ def test_compact_view() -> None:
     compact, legend = compact_frame(wide, ["lr"], ["v"], ["median", "min", "max"])
     assert legend == "median [min, max]"
     assert compact.columns == ["lr", "n", "v"]
-    assert compact["v"].to_list() == ["0.375 [0.25, 0.5] (2 of 3)", "0.75 [0.75, 0.75]"]
+    assert compact["v"].to_list() == ["0.375 [0.250, 0.500] (2 of 3)", "0.750 [0.750, 0.750]"]
     wide = group_runs(frame, ["lr"], ["v"], ["mean", "std", "q10", "q90", "sem"])
     compact, legend = compact_frame(wide, ["lr"], ["v"], ["mean", "std", "q10", "q90", "sem"])
     assert legend == "mean ± std [q10, q90]"
     assert compact.columns == ["lr", "n", "v", "sem(v)"]
-    assert compact["v"].to_list()[1] == "0.75 ± n/a [0.75, 0.75]"
+    assert compact["v"].to_list()[1] == "0.750 ± n/a [0.750, 0.750]"
 
 
 @pytest.fixture

@@ -58,8 +58,8 @@ def test_compact_view_on_terminal_and_markdown(tiny_runs: Path) -> None:
         "**2 runs in 2 groups by lr: median [min, max]**\n\n"
         "| lr | n | f1[lang=en] |\n"
         "|---:|---:|---:|\n"
-        "| 0.01 | 1 | 0.5 [0.5, 0.5] |\n"
-        "| 0.1 | 1 | 0.75 [0.75, 0.75] |\n"
+        "| 0.01 | 1 | 0.50 [0.50, 0.50] |\n"
+        "| 0.10 | 1 | 0.75 [0.75, 0.75] |\n"
     )
     result = invoke("--runs", str(tiny_runs), "-m", "f1:lang=en", "--format", "markdown",
                     "--wide")

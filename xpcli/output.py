@@ -96,11 +96,81 @@ def format_number(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+DISPLAY_DIGITS = 4  # significant digits of a column's largest value, on a terminal
+
+
+def _special(value: Any) -> str | None:
+    """The text of a value no column rule applies to (null, bool, NaN, inf), else None."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return format_number(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return format_number(value)
+    return None
+
+
+def number_formatter(values: Any, digits: int | None = None) -> Callable[[Any], str]:
+    """How a column of floats is shown to people: one rule for the whole column, chosen
+    from its values, so decimal points line up and trailing zeros stay (``0.9280`` under
+    ``0.4994``). ``digits`` (default 4, ``--precision``) significant digits go to the
+    column's largest value and the others get as many decimals; a column of tiny values
+    only (< 1e-3, a learning rate) or of huge ones (>= 1e6) is scientific with one
+    mantissa length (``1e-6``, ``3e-5``); a column of whole numbers has no decimals."""
+    digits = DISPLAY_DIGITS if digits is None else max(int(digits), 1)
+    sizes = [abs(float(v)) for v in values if _special(v) is None and v != 0]
+    if not sizes:
+        return lambda v: _special(v) or "0"
+    top, low = max(sizes), min(sizes)
+    if top >= 1e6 or top < 1e-3:
+        mantissa = 0
+        for size in sizes:
+            text = f"{size:.{digits - 1}e}".split("e")[0].rstrip("0").rstrip(".")
+            mantissa = max(mantissa, len(text.split(".")[1]) if "." in text else 0)
+
+        def scientific(value: Any) -> str:
+            special = _special(value)
+            if special is not None:
+                return special
+            if value == 0:
+                return "0"
+            head, exponent = f"{float(value):.{mantissa}e}".split("e")
+            return f"{head}e{int(exponent)}"
+
+        return scientific
+    if all(float(v).is_integer() for v in values if _special(v) is None) and top < 1e15:
+        decimals = 0
+    else:
+        # As many decimals as the values need at ``digits`` significant digits, and no
+        # more than the largest value's (0.01 stays 0.01; 1.365 and 0.0804 give 1.365
+        # and 0.080).
+        decimals = max(digits - 1 - math.floor(math.log10(top)), 0)
+        needed = 0
+        for size in sizes:
+            text = f"{size:.{digits}g}"
+            if "e" not in text and "." in text:
+                needed = max(needed, len(text.split(".")[1].rstrip("0")))
+            elif "e" in text:
+                needed = decimals
+        decimals = min(decimals, needed)
+        # A small value that would read as 0 gets up to 3 more decimals.
+        while low < 0.5 * 10.0 ** -decimals and decimals < digits + 2 - math.floor(
+                math.log10(top)):
+            decimals += 1
+
+    def positional(value: Any) -> str:
+        special = _special(value)
+        return special if special is not None else f"{float(value):.{decimals}f}"
+
+    return positional
+
+
 _NUMBER_TEXT = re.compile(r"[-+]?(\d|inf|nan|NaN|n/a)")
 
 
-def _display_rows(frame: pl.DataFrame) -> tuple[list[str], list[bool], list[list[str]]]:
+def _display_rows(frame: pl.DataFrame, digits: int | None = None,
+                  ) -> tuple[list[str], list[bool], list[list[str]]]:
     names = frame.columns
+    floats = {i: number_formatter(frame.get_column(name).to_list(), digits)
+              for i, name in enumerate(names) if frame.schema[name].is_float()}
     numeric = [frame.schema[n].is_numeric() or isinstance(frame.schema[n], pl.Duration)
                for n in names]
     for i, name in enumerate(names):  # text cells that hold numbers ("0.74 [0.7, 0.8]")
@@ -111,8 +181,10 @@ def _display_rows(frame: pl.DataFrame) -> tuple[list[str], list[bool], list[list
     rows: list[list[str]] = []
     for row in frame.iter_rows():
         texts: list[str] = []
-        for value in row:
-            if isinstance(value, (float, bool)) or value is None:
+        for i, value in enumerate(row):
+            if i in floats:
+                texts.append(floats[i](value))
+            elif isinstance(value, (float, bool)) or value is None:
                 texts.append(format_number(value))
             elif isinstance(value, (list, dict)):
                 texts.append(visible(json.dumps(value, default=str, ensure_ascii=False)))
@@ -146,35 +218,132 @@ def _machine_frame(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(exprs)
 
 
+#: Columns that say which row is which: never cut short, never dropped to fit the width
+#: (a command adds its own, such as group keys).
+ID_COLUMNS = ("run", "selector", "target")
+#: The narrowest a text column that is not an identifying one is cut to, to fit.
+TEXT_MIN = 12
+GAP = 3  # " │ " between two columns
+_SPARK = set("▁▂▃▄▅▆▇█ ")  # a sparkline, which means nothing cut short
+
+
+@dataclass(frozen=True)
+class View:
+    """How a table is shown (the shared options): only ``columns``, in that order
+    (``--columns``); ``transpose``: one line per column (``--transpose``); ``precision``:
+    floats to that many significant digits (``--precision``; tables default to 4,
+    machine formats to every digit)."""
+
+    columns: tuple[str, ...] | None = None
+    transpose: bool = False
+    precision: int | None = None
+
+
+@dataclass
+class Rendered:
+    """A rich Table, the console width it needs, and the columns left out to fit."""
+
+    table: Any
+    width: int
+    dropped: list[str]
+
+
+def pick_columns(frame: pl.DataFrame, columns: Any) -> pl.DataFrame:
+    """``frame`` with only ``columns``, in that order; an unknown name is a usage error
+    with the closest known one (``--columns: unknown column 'f1[lang=dee]'; did you
+    mean 'f1[lang=de]'?``)."""
+    if not columns:
+        return frame
+    from .errors import unknown_name
+
+    for name in columns:
+        if name not in frame.columns:
+            raise unknown_name("--columns", "column", name, frame.columns)
+    return frame.select(list(dict.fromkeys(columns)))
+
+
+def _grid(frame: pl.DataFrame, keys: Any, view: View,
+          ) -> tuple[list[str], list[bool], list[list[str]], set[int]]:
+    """The cells people see (names, right-aligned or not, rows, identifying columns),
+    transposed when asked: one row per column, one column per row, headed by the row's
+    identifying values (``row N`` when it has none)."""
+    frame = pick_columns(frame, view.columns)
+    names, numeric, rows = _display_rows(frame, view.precision)
+    ids = {i for i, name in enumerate(frame.columns) if name in ID_COLUMNS or name in keys}
+    if not view.transpose:
+        return names, numeric, rows, ids
+    return (*_transposed(names, rows, ids), {0})
+
+
+def _transposed(names: list[str], rows: list[list[str]], ids: set[int],
+                ) -> tuple[list[str], list[bool], list[list[str]]]:
+    order = sorted(ids)
+    headers = ["column"] + [" ".join(cells[i] for i in order) if order else f"row {k + 1}"
+                            for k, cells in enumerate(rows)]
+    body = [[name, *(cells[j] for cells in rows)] for j, name in enumerate(names)
+            if j not in ids]
+    return headers, [False] + [True] * len(rows), body
+
+
 def table_renderable(frame: pl.DataFrame, title: str | None = None,
-                     term: Terminal | None = None) -> tuple[Any, int]:
-    """The rich Table :func:`write_table` prints, and the console width it needs (a table
-    that cannot fit is wider than the terminal rather than hiding a column)."""
+                     term: Terminal | None = None, keys: Any = (),
+                     view: View | None = None) -> Rendered:
+    """The rich Table :func:`write_table` prints, fitted to the terminal's width.
+
+    Identifying columns (:data:`ID_COLUMNS` and ``keys``) are never cut; numbers and
+    timestamps are never cut either (``144000`` cut to ``1440…`` reads as another
+    number). Other text columns shrink to :data:`TEXT_MIN` characters; if the table is
+    still too wide, columns are left out from the right (``dropped`` names them). A
+    one-row table that does not fit is shown transposed instead, one line per column.
+    """
     from rich.table import Table
     from rich.text import Text
 
     term = term or terminal()
-    names, numeric, rows = _display_rows(frame)
+    view = view or View()
+    names, numeric, rows, ids = _grid(frame, keys, view)
+    if not view.transpose:
+        atomic = [numeric[i] or frame.schema[n] != pl.String
+                  or all(set(cells[i]) <= _SPARK for cells in rows)
+                  for i, n in enumerate(pick_columns(frame, view.columns).columns)]
+    else:
+        atomic = list(numeric)
+    natural = [max([len(name), *(len(cells[i]) for cells in rows)])
+               for i, name in enumerate(names)]
+    width = max(term.width, 20)
+
+    def need(kept: list[int], widths: list[int]) -> int:
+        return sum(widths[i] for i in kept) + GAP * max(len(kept) - 1, 0)
+
+    everything = list(range(len(names)))
+    if (not view.transpose and len(rows) == 1 and len(names) > 2
+            and need(everything, natural) > width):
+        return table_renderable(frame, title, term, keys,
+                                View(view.columns, True, view.precision))
+    least = [n if atomic[i] or i in ids else min(n, TEXT_MIN) for i, n in enumerate(natural)]
+    kept, dropped = list(everything), list[str]()
+    while need(kept, least) > width:
+        others = [i for i in kept if i not in ids]
+        if len(others) <= 1:  # the identifying columns and one more, however wide
+            break
+        kept.remove(others[-1])
+        dropped.insert(0, names[others[-1]])
+    widths = list(least)
+    room = width - need(kept, least)
+    for i in kept:  # shrunk columns get back what room is left, left to right
+        extra = min(max(room, 0), natural[i] - least[i])
+        widths[i] += extra
+        room -= extra
     title = visible(title) if title else title
     # A title is never wrapped: a line longer than the table beats a title cut in two.
     table = Table(title=Text(title, no_wrap=True, overflow="ignore") if title else None,
                   show_edge=False, header_style="bold", pad_edge=False)
-    # A number cut short reads as another number (144000 as "1440…"): numeric columns
-    # keep their full width. When the table does not fit, text columns shrink to at most
-    # 12 characters, and past that the table is wider than the terminal rather than
-    # hiding a column.
-    natural = [max([len(name), *(len(cells[i]) for cells in rows)]) for i, name in
-               enumerate(names)]
-    fits = sum(natural) + 3 * (len(names) - 1) <= max(term.width, 40)
-    for i, (name, is_num) in enumerate(zip(names, numeric)):
-        table.add_column(Text(name), justify="right" if is_num else "left", no_wrap=True,
-                         overflow="ellipsis", min_width=natural[i] if is_num else None,
-                         max_width=None if fits or is_num else max(12, len(name)))
+    for i in kept:
+        table.add_column(Text(names[i]), justify="right" if numeric[i] else "left",
+                         no_wrap=True, overflow="ellipsis", width=widths[i])
     for cells in rows:
-        table.add_row(*(Text(c) for c in cells))  # never rich markup
-    needed = sum(n if is_num or fits else min(n, max(12, len(name)))
-                 for n, is_num, name in zip(natural, numeric, names)) + 3 * (len(names) - 1)
-    return table, max(term.width, 40, needed)
+        table.add_row(*(Text(cells[i]) for i in kept))  # never rich markup
+    return Rendered(table, max(width, need(kept, widths)), dropped)
 
 
 def console(out: IO[str], term: Terminal, width: int, live: bool = False) -> Any:
@@ -189,12 +358,16 @@ def console(out: IO[str], term: Terminal, width: int, live: bool = False) -> Any
 
 
 def write_table(frame: pl.DataFrame, out: IO[str], title: str | None = None,
-                term: Terminal | None = None) -> None:
-    """A rich table: numbers right-aligned and rounded, nulls blank, control characters
-    shown as escapes (before any cell is cut short, so no cut can split a sequence)."""
+                term: Terminal | None = None, keys: Any = (),
+                view: View | None = None) -> list[str]:
+    """A rich table fitted to the terminal (:func:`table_renderable`): numbers
+    right-aligned, one precision per column, nulls blank, control characters shown as
+    escapes (before any cell is cut short, so no cut can split a sequence). Returns the
+    columns left out to fit."""
     term = term or terminal(out)
-    table, width = table_renderable(frame, title, term)
-    console(out, term, width).print(table)
+    shown = table_renderable(frame, title, term, keys, view)
+    console(out, term, shown.width).print(shown.table)
+    return shown.dropped
 
 
 #: A cell a spreadsheet would run as a formula (OWASP's list), unless it is a number.
@@ -343,9 +516,11 @@ def _md_escape(text: str) -> str:
     return text.replace("](", "]\\(").replace("![", "!\\[")
 
 
-def write_markdown(frame: pl.DataFrame, out: IO[str], title: str | None = None) -> None:
-    """A GitHub-flavoured table (renders in CI step summaries); numbers right-aligned."""
-    names, numeric, rows = _display_rows(frame)
+def write_markdown(frame: pl.DataFrame, out: IO[str], title: str | None = None,
+                   keys: Any = (), view: View | None = None) -> None:
+    """A GitHub-flavoured table (renders in CI step summaries); numbers right-aligned,
+    one precision per column."""
+    names, numeric, rows, _ = _grid(frame, keys, view or View())
     if title:
         out.write(f"**{_md_escape(title)}**\n\n")
     out.write("| " + " | ".join(_md_escape(n) for n in names) + " |\n")
@@ -398,18 +573,51 @@ _WRITERS: dict[str, Callable[..., None]] = {
 
 
 def emit(frame: pl.DataFrame, fmt: str = "auto", out: IO[Any] | None = None,
-         title: str | None = None, csv_raw: bool = False) -> None:
+         title: str | None = None, csv_raw: bool = False, keys: Any = (),
+         view: View | None = None) -> list[str]:
     """Write ``frame`` to ``out`` (stdout) in ``fmt``; the one entry point for tables.
 
-    ``csv_raw`` writes CSV/TSV cells as they are, formulas included (``--csv-raw``)."""
+    ``csv_raw`` writes CSV/TSV cells as they are, formulas included (``--csv-raw``);
+    ``keys`` are identifying columns besides :data:`ID_COLUMNS` (group keys); ``view``
+    the shared display options. Returns the columns a terminal table left out to fit."""
     out = out if out is not None else sys.stdout
+    view = view or View()
     chosen = resolve_format(fmt, terminal(out))
+    dropped: list[str] = []
     if chosen == "table":
-        write_table(frame, out, title=title)
+        dropped = write_table(frame, out, title=title, keys=keys, view=view)
     elif chosen == "markdown":
-        write_markdown(frame, out, title=title)
-    elif chosen in ("csv", "tsv"):
-        write_csv(frame, out, separator="," if chosen == "csv" else "\t", raw=csv_raw)
+        write_markdown(frame, out, title=title, keys=keys, view=view)
     else:
-        _WRITERS[chosen](frame, out)
+        if view.transpose:
+            raise UsageError(f"--transpose is for tables and markdown; --format {chosen} "
+                             "keeps one record per row")
+        frame = rounded(pick_columns(frame, view.columns), view.precision)
+        if chosen in ("csv", "tsv"):
+            write_csv(frame, out, separator="," if chosen == "csv" else "\t", raw=csv_raw)
+        else:
+            _WRITERS[chosen](frame, out)
     out.flush()
+    return dropped
+
+
+def round_significant(value: float, digits: int) -> float:
+    """``value`` to ``digits`` significant digits (0.6790499999999999, 6 -> 0.67905)."""
+    if not math.isfinite(value) or value == 0:
+        return value
+    return float(f"{value:.{digits}g}")
+
+
+def rounded(frame: pl.DataFrame, precision: int | None) -> pl.DataFrame:
+    """Float columns to ``precision`` significant digits (``--precision``); as they are
+    when None, which machine formats then write in full (:func:`machine_float`)."""
+    if precision is None:
+        return frame
+    columns = []
+    for name, dtype in frame.schema.items():
+        column = frame.get_column(name)
+        if dtype.is_float():
+            column = pl.Series(name, [None if v is None else round_significant(v, precision)
+                                      for v in column.to_list()], dtype=dtype)
+        columns.append(column)
+    return pl.DataFrame(columns) if columns else frame

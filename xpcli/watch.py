@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .output import Terminal, console, emit, table_renderable
+from .output import Terminal, View, console, emit, table_renderable
 
 
 @dataclass
@@ -66,10 +66,11 @@ def loop(step: Callable[[], None], interval: float, control: Control | None = No
     return count
 
 
-def rendered(frame: Any, format_: str, title: str | None) -> str:
+def rendered(frame: Any, format_: str, title: str | None, keys: Any = (),
+             view: View | None = None) -> str:
     """The text ``emit`` would write for ``frame`` (any format but parquet)."""
     out = io.StringIO()
-    emit(frame, format_, out, title=title)
+    emit(frame, format_, out, title=title, keys=keys, view=view)
     return out.getvalue()
 
 
@@ -91,15 +92,20 @@ class Screen:
         if self.live is not None:
             self.live.stop()
 
-    def show(self, frame: Any, format_: str, title: str | None) -> None:
-        """Show one refresh: ``format_`` is resolved (table, csv, ...)."""
+    def show(self, frame: Any, format_: str, title: str | None, keys: Any = (),
+             view: View | None = None) -> list[str]:
+        """Show one refresh: ``format_`` is resolved (table, csv, ...); ``keys`` and
+        ``view`` as for :func:`~xpcli.output.emit`. Returns the columns left out to fit."""
         if not self.term.is_tty:
-            text = rendered(frame, format_, title)
-            if text != self.last:
-                self.out.write(text)
-                self.out.flush()
-                self.last = text
-            return
+            out = io.StringIO()
+            dropped = emit(frame, format_, out, title=title, keys=keys, view=view)
+            text = out.getvalue()
+            if text == self.last:
+                return []
+            self.out.write(text)
+            self.out.flush()
+            self.last = text
+            return dropped
         from rich.console import Group
         from rich.text import Text
 
@@ -110,9 +116,13 @@ class Screen:
                 more = (f"{frame.height - room} more rows below (a pipe gets them all; "
                         "--where narrows them); ")
                 frame = frame.head(room)
-            body, width = table_renderable(frame, title, self.term)
+            shown = table_renderable(frame, title, self.term, keys, view)
+            body, width = shown.table, shown.width
+            if shown.dropped:
+                more += (f"{len(shown.dropped)} columns left out to fit (--columns "
+                         "chooses); ")
         else:
-            lines = rendered(frame, format_, title).rstrip("\n").split("\n")
+            lines = rendered(frame, format_, title, keys, view).rstrip("\n").split("\n")
             if len(lines) > room + 2:
                 more = f"{len(lines) - room - 2} more lines below; "
                 lines = lines[:room + 2]
@@ -120,14 +130,15 @@ class Screen:
             width = self.term.width
         footer = Text(f"{more}every {self.interval:g}s, last at {time.strftime('%H:%M:%S')}; "
                       "Ctrl-C ends", style="dim")
-        view = Group(body, footer)
+        region = Group(body, footer)
         if self.live is None:
             from rich.live import Live
 
-            self.live = Live(view, console=console(self.out, self.term, width, live=True),
+            self.live = Live(region, console=console(self.out, self.term, width, live=True),
                              auto_refresh=False, redirect_stderr=False,
                              vertical_overflow="visible")
             self.live.start(refresh=True)
         else:
             self.live.console.width = width
-            self.live.update(view, refresh=True)
+            self.live.update(region, refresh=True)
+        return []

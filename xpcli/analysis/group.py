@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
 from ..dataset import Dataset
 from ..errors import UsageError, unknown_name
-from ..output import format_number
+from ..output import number_formatter
 from .binning import bin_params
 from .select import (
     reduced_table,
@@ -144,12 +144,12 @@ class GroupResult:
     aggs: list[str]
     wide: pl.DataFrame
 
-    def compact(self) -> tuple[pl.DataFrame, str]:
+    def compact(self, digits: int | None = None) -> tuple[pl.DataFrame, str]:
         """The terminal view and its legend; see :func:`compact_frame`."""
         aggs = self.aggs if "count" in self.aggs else [*self.aggs, "count"]
         wide = self.wide if aggs is self.aggs else group_runs(
             self.runs, self.by, self.metrics, aggs)
-        return compact_frame(wide, self.by, self.metrics, self.aggs)
+        return compact_frame(wide, self.by, self.metrics, self.aggs, digits)
 
 
 def group_table(
@@ -184,14 +184,15 @@ def group_table(
     return GroupResult(frame, by_list, table.metrics, agg_list, wide)
 
 
-def _cell(row: dict[str, object], label: str, placed: dict[str, str | None]) -> str:
+def _cell(row: dict[str, object], label: str, placed: dict[str, str | None],
+          shown: dict[str, Callable[[object], str]]) -> str:
     def show(agg: str | None) -> str:
         if agg is None:
             return ""
         value = row[stat_column(agg, label)]
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "n/a"
-        return format_number(value)
+        return shown[agg](value)
 
     if placed["count"] is not None and row[stat_column("count", label)] == 0:
         return f"n/a (0 of {row['n']})"
@@ -210,7 +211,7 @@ def _cell(row: dict[str, object], label: str, placed: dict[str, str | None]) -> 
 
 
 def compact_frame(wide: pl.DataFrame, by: Sequence[str], metrics: Sequence[str],
-                  aggs: Sequence[str]) -> tuple[pl.DataFrame, str]:
+                  aggs: Sequence[str], digits: int | None = None) -> tuple[pl.DataFrame, str]:
     """The terminal view of a group frame, and its legend (e.g. ``median [min, max]``).
 
     Each metric becomes one text column holding ``CENTRE ± SPREAD [LOW, HIGH]`` from the
@@ -219,7 +220,9 @@ def compact_frame(wide: pl.DataFrame, by: Sequence[str], metrics: Sequence[str],
     ``(k of n)`` follows when only k of the group's n runs have a value (always when
     ``count`` is in ``aggs``; otherwise only if ``wide`` carries the count columns anyway,
     as :meth:`GroupResult.compact` arranges). Undefined statistics (std of one run) read
-    ``n/a``.
+    ``n/a``. The numbers of a column share one precision (``digits`` significant digits,
+    default 4, for its largest value; :func:`~xpcli.output.number_formatter`), the spread
+    its own.
     """
     centre = next((a for a in aggs if a in ("median", "mean")), None)
     spread = next((a for a in aggs if a in ("std", "sem")), None)
@@ -248,11 +251,20 @@ def compact_frame(wide: pl.DataFrame, by: Sequence[str], metrics: Sequence[str],
     if "count" in aggs:
         legend_parts.append("(count of n)")
     legend = " ".join(p for p in legend_parts if p)
+    formats: dict[str, dict[str, Callable[[object], str]]] = {}
+    for label in metrics:
+        values = [v for a in (centre, low, high) if a
+                  for v in wide.get_column(stat_column(a, label)).to_list()]
+        same = number_formatter(values, digits)
+        formats[label] = {a: same for a in (centre, low, high) if a}
+        if spread:
+            formats[label][spread] = number_formatter(
+                wide.get_column(stat_column(spread, label)).to_list(), digits)
     rows = []
     for row in wide.iter_rows(named=True):
         out: dict[str, object] = {name: row[name] for name in (*by, "n")}
         for label in metrics:
-            out[label] = _cell(row, label, placed)
+            out[label] = _cell(row, label, placed, formats[label])
             for agg in leftover:
                 out[stat_column(agg, label)] = row[stat_column(agg, label)]
         rows.append(out)

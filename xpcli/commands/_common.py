@@ -143,9 +143,55 @@ def _remember_csv_raw(ctx: click.Context, param: click.Parameter, value: bool) -
     return value
 
 
+VIEW = "xp.view"  # ctx.meta: --columns, --transpose and --precision, for emit()
+
+
+def _remember_view(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta.setdefault(VIEW, {})[param.name] = value
+    return value
+
+
+def view_options(func: F) -> F:
+    """``--columns``, ``--transpose`` and ``--precision``: how a table is shown, read
+    only by :func:`emit` (not parameters of the command)."""
+    func = click.option(
+        "--precision",
+        "precision",
+        type=click.IntRange(1, 17),
+        default=None,
+        metavar="N",
+        expose_value=False,
+        callback=_remember_view,
+        help="Floats to N significant digits: in tables (default 4, for the largest value "
+        "of each column) and in CSV/TSV/JSON (default: every digit, exact).",
+    )(func)
+    func = click.option(
+        "--transpose",
+        "transpose",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_view,
+        help="Table/markdown: one line per column, one column per row (automatic for a "
+        "one-row table too wide for the terminal, such as select --best).",
+    )(func)
+    return click.option(
+        "--columns",
+        "columns",
+        metavar="LIST",
+        multiple=True,
+        expose_value=False,
+        callback=_remember_view,
+        help="Show only these output columns, in this order, comma-separated or repeated, "
+        "e.g. run,lr,f1[lang=de]. A terminal table too wide for the screen leaves columns "
+        "out and says which.",
+    )(func)
+
+
 def format_option(func: F) -> F:
-    """``--format`` (table on a terminal, CSV in a pipe, or what is asked for) and
-    ``--csv-raw``, which only :func:`emit` reads (it is not a parameter of the command)."""
+    """``--format`` (table on a terminal, CSV in a pipe, or what is asked for),
+    ``--csv-raw`` and the :func:`view_options`, which only :func:`emit` reads (they are
+    not parameters of the command)."""
+    func = view_options(func)
     func = click.option(
         "--csv-raw",
         "csv_raw",
@@ -297,8 +343,24 @@ def say(message: str) -> None:
     click.echo(visible(message))
 
 
-def emit(frame: "pl.DataFrame", format_: str, title: str | None = None) -> None:
-    """Hand a table to the output module (stdout), with the command's ``--csv-raw``."""
+def view() -> Any:
+    """The command's :class:`~xpcli.output.View` (``--columns``, ``--transpose``,
+    ``--precision``)."""
+    from ..output import View
+    from ..spec import split_list
+
+    ctx = click.get_current_context(silent=True)
+    given = ctx.meta.get(VIEW, {}) if ctx is not None else {}
+    columns = split_list(given.get("columns") or ())
+    return View(columns=tuple(columns) or None, transpose=bool(given.get("transpose")),
+                precision=given.get("precision"))
+
+
+def emit(frame: "pl.DataFrame", format_: str, title: str | None = None,
+         keys: Any = ()) -> None:
+    """Hand a table to the output module (stdout), with the command's ``--csv-raw`` and
+    view; ``keys`` are identifying columns (group keys) besides run, selector, target.
+    Columns a terminal table left out to fit are named on stderr."""
     from ..output import emit as _emit
 
     sink = find_obj(REPORT_SINK)
@@ -307,7 +369,19 @@ def emit(frame: "pl.DataFrame", format_: str, title: str | None = None) -> None:
         return
     ctx = click.get_current_context(silent=True)
     csv_raw = bool(ctx.meta.get(CSV_RAW)) if ctx is not None else False
-    _emit(frame, format_, sys.stdout, title=title, csv_raw=csv_raw)
+    dropped = _emit(frame, format_, sys.stdout, title=title, csv_raw=csv_raw, keys=keys,
+                    view=view())
+    if dropped:
+        info(dropped_note(dropped))
+
+
+def dropped_note(dropped: list[str]) -> str:
+    """The one line saying which columns a table left out to fit, and how to see them."""
+    names = ", ".join(dropped[:4]) + (f" and {len(dropped) - 4} more" if len(dropped) > 4
+                                      else "")
+    what = "column" if len(dropped) == 1 else "columns"
+    return (f"xp: {len(dropped)} {what} left out to fit the terminal: {names}; "
+            "choose with --columns, or see all with --format csv")
 
 
 def _output(help: str) -> Callable[[F], F]:
@@ -363,13 +437,15 @@ def watch_option(func: F) -> F:
 class Table:
     """A command's answer as a table: ``frame`` in ``format_`` (``auto`` allowed) under
     ``title``; ``display`` is shown instead when given (group's compact cells); ``gate``
-    is raised once it is printed (``--fail-if`` held)."""
+    is raised once it is printed (``--fail-if`` held); ``keys`` are identifying columns
+    besides run, selector and target (group keys)."""
 
     frame: "pl.DataFrame"
     format_: str
     title: str | None = None
     display: "pl.DataFrame | None" = None
     gate: "XpError | None" = None
+    keys: tuple[str, ...] = ()
 
 
 @dataclass
@@ -421,7 +497,10 @@ def show(refresh: Callable[[], Table | Figure], watch: float | None) -> None:
             if isinstance(result, Figure):
                 save_figure(result.figure, result.path, only_if_changed=True)
             frame = shown.frame if shown.display is None else shown.display
-            screen.show(frame, resolve_format(shown.format_, term), shown.title)
+            dropped = screen.show(frame, resolve_format(shown.format_, term), shown.title,
+                                  shown.keys, view())
+            if dropped and not ctx.meta.get(LIVE):
+                info(dropped_note(dropped))
             ctx.meta[LIVE] = term.is_tty
 
         loop(step, watch, control)
@@ -434,7 +513,7 @@ def _show_once(result: Table | Figure) -> None:
         save(result.figure, result.path)
         return
     emit(result.frame if result.display is None else result.display, result.format_,
-         title=result.title)
+         title=result.title, keys=result.keys)
     if result.gate is not None:
         raise result.gate
 

@@ -76,6 +76,7 @@ def metrics_cmd(runs: str | None, format_: str, watch: float | None, quiet: bool
     from ..analysis.discover import metrics_table
 
     def refresh() -> Table:
-        return Table(metrics_table(load_dataset(runs, quiet)), format_, title="metrics")
+        return Table(metrics_table(load_dataset(runs, quiet)), format_, title="metrics",
+                     keys=("metric", "context"))
 
     show(refresh, watch)

@@ -94,7 +94,7 @@ def forgetting_cmd(spec: str, runs: str | None, run: str | None, where: str | No
                          notes=notes)
         report_notes(notes, quiet)
         shown = Table(result.display(compact=chosen == "table"), chosen,
-                      title=result.title) if table else None
+                      title=result.title, keys=("context", *groups)) if table else None
         if output:
             if is_html(output):
                 from ..html.series import forgetting_view

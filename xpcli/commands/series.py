@@ -142,7 +142,7 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
         info(f"xp aggregate: {what}; {policy}")
         _hint_alignment(table, align, counts, data.x)
     if wants_table(output, format_):
-        emit(table, format_, title=what)
+        emit(table, format_, title=what, keys=[*by_keys, "metric", *data.keys])
     if output is None:
         return
     from ..plots.series import aggregate_figure
@@ -230,7 +230,8 @@ def curves_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: s
         report_notes(notes, quiet)
     if wants_table(output, format_):
         smooth_note = f"; each run smoothed ({smoothing.describe()})" if smoothing else ""
-        emit(table, format_, title=f"{data.n_runs} runs{smooth_note}")
+        emit(table, format_, title=f"{data.n_runs} runs{smooth_note}",
+             keys=["metric", *data.keys, *params])
     if output is None:
         return
 

@@ -22,6 +22,7 @@ from ._common import (
     report_notes,
     runs_option,
     show,
+    view,
     watch_option,
     where_option,
     x_option,
@@ -55,7 +56,7 @@ def _finish(frame: Any, format_: str, title: str, fail_if: str | None,
 
     error = gate_error(frame, fail_if, id_columns) if fail_if is not None else None
     shown = frame if display is None else display
-    emit(shown, resolve_format(format_), title=title)
+    emit(shown, resolve_format(format_), title=title, keys=id_columns)
     if error is not None:
         raise error
 
@@ -181,10 +182,11 @@ def group_cmd(runs: str | None, by: tuple[str, ...], agg: tuple[str, ...],
         display = None
         title = f"{runs_total} runs in {result.wide.height} groups by {by_text}"
         if chosen in ("table", "markdown") and not wide:
-            display, legend = result.compact()
+            display, legend = result.compact(view().precision)
             title = f"{title}: {legend}"
         gate = gate_error(result.wide, fail_if, result.by) if fail_if is not None else None
-        return Table(result.wide, chosen, title, display=display, gate=gate)
+        return Table(result.wide, chosen, title, display=display, gate=gate,
+                     keys=tuple(result.by))
 
     show(refresh, watch)
 
@@ -236,3 +238,4 @@ def selection_cmd(runs: str | None, selector: tuple[str, ...], target: tuple[str
     report_notes(notes, quiet)
     title = "selection: regret = oracle - value on each target"
     _finish(table, format_, title, fail_if, [*by_list, "selector", "target"])
+
