@@ -1334,7 +1334,7 @@ def test_the_documented_examples_parse() -> None:
         parse_metric_spec(line.split("  ")[0])
     for line in wheres:
         parse_where(line)
-    assert len(specs) == 5 and len(wheres) == 5
+    assert len(specs) == 5 and len(wheres) == 6
 
 
 def test_the_reducer_table_drives_the_parser_and_the_error_text() -> None:
@@ -1472,3 +1472,53 @@ def test_where_compares_durations_in_seconds() -> None:
         compile_where("elapsed in (59)", frame.schema)
     with pytest.raises(SpecError, match="elapsed is a Duration"):
         compile_where("elapsed > '1h'", frame.schema)
+
+
+# -- list membership: 'ner' in tags ------------------------------------------------------
+
+LISTS = pl.DataFrame({
+    "run": ["a", "b", "c", "d", "e"],
+    "tags": ['["ner", "x"]', '["pos"]', None, "[]", '["ner"]'],  # how a runs table keeps them
+    "ids": [[1, 2], [3], [4], [], None],
+    "model": ["xlm", "bert", "xlm", "xlm", "bert"],
+    "contains": [1, 2, 3, 4, 5],
+})
+
+
+@pytest.mark.parametrize("text, runs", [
+    ("'ner' in tags", ["a", "e"]),
+    ("tags contains 'ner'", ["a", "e"]),
+    ("'ner' not in tags", ["b", "d"]),  # c (no tags) is null: dropped, like any null
+    ("tags not contains 'ner'", ["b", "d"]),
+    ("'ner' in tags and model == 'bert'", ["e"]),
+    ("not 'pos' in tags", ["a", "d", "e"]),
+    ("2 in ids", ["a"]),
+    ("ids contains 2.0", ["a"]),
+    ("3 not in ids", ["a", "c", "d"]),
+    ("contains > 3", ["d", "e"]),  # a column may still be named contains
+    ("'NER' in tags", []),  # text matches exactly
+])
+def test_list_membership(text: str, runs: list[str]) -> None:
+    assert LISTS.filter(compile_where(text, LISTS.schema))["run"].to_list() == runs
+
+
+@pytest.mark.parametrize("text, message", [
+    ("tags == 'ner'", "a List(Int64) column"),
+    ("'ner' in model", "model holds 'xlm', not a list: 'in' needs a list column (such as "
+                       "tags); to compare the value, write model == 'ner'"),
+    ("ids in (2)", "'in' does not work on List(Int64) columns at column 1; for list "
+                   "membership write 2 in ids"),
+    ("ids == 2", "ids is a List(Int64) column, which --where cannot compare at column 1; "
+                 "test membership: 2 in ids"),
+    ("'a' in ids", "ids holds Int64 items but is tested for the string 'a'"),
+    ("'a' in 'b'", "'in' after a value needs a list column at column 8 (e.g. 'ner' in tags)"),
+    ("tags contains ner", "unknown name 'ner' at column 15; to test for the text, quote "
+                          "it: tags contains 'ner'"),
+    ("null in tags", "null in a list never matches"),
+])
+def test_list_membership_errors(text: str, message: str) -> None:
+    frame = LISTS if "tags ==" not in text else LISTS.with_columns(pl.col("ids").alias("tags"))
+    with pytest.raises(SpecError) as caught:
+        frame.filter(compile_where(text, frame.schema))
+    shown = str(caught.value)
+    assert message in shown and "\n" not in shown, shown

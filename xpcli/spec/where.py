@@ -16,6 +16,8 @@ against a schema; every error is a :class:`~xpcli.errors.SpecError` naming the o
     TEST     := OPERAND OP OPERAND                  (at least one side a NAME)
               | NAME ["not"] "in" "(" VALUE ["," VALUE]... [","] ")"
               | NAME "is" ["not"] "null"
+              | VALUE ["not"] "in" NAME              (NAME a list column: 'ner' in tags)
+              | NAME ["not"] "contains" VALUE        (the same: tags contains 'ner')
               | NAME                                 (a Boolean column)
     OP       := "==" | "=" | "!=" | "<" | "<=" | ">" | ">="
     OPERAND  := NAME | VALUE
@@ -32,6 +34,10 @@ against a schema; every error is a :class:`~xpcli.errors.SpecError` naming the o
   date/datetime columns, as ISO dates: ``created >= "2024-05-01"``); ``true``/``false``
   with Boolean columns (``==``/``!=`` only). Comparing a text column with a number, or
   the other way round, is an error. ``NAME == null`` is an error: write ``is null``.
+- A list-valued param or meta field (``tags``) is tested for membership: ``'ner' in
+  tags``, ``tags contains 'ner'`` and their ``not`` forms; the value's type must match the
+  list's items. ``contains`` is a keyword only in that place (a column may be named so).
+  A run whose list is missing is dropped by both forms, like any other null.
 - Nulls follow Polars: a comparison with a null operand is null, and the filter drops
   it, so ``lr > 1``, ``lr != 1``, ``not lr > 1`` and ``lr not in (1, 2)`` all drop runs
   without ``lr``; only ``lr is null`` keeps them. NaN in a float column counts as null.
@@ -44,6 +50,7 @@ Examples::
     lr >= 1e-5 and seed in (1, 2, 3)
     optimizer.lr < 3e-5 or model == "xlm-r"
     not converged and status is not null
+    'ner' in tags and 'draft' not in tags
     `f1[lang=de]@max` > 0.7
     `f1:lang=en@max` > 0.7 and created >= "2024-05-01"
 
@@ -55,6 +62,7 @@ column named ``spec.text`` before compiling.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import operator
 import re
@@ -147,6 +155,15 @@ class InList:
 
 
 @dataclass(frozen=True)
+class Member:
+    """``value [not] in name`` or ``name [not] contains value``: list membership."""
+
+    name: Name
+    value: Value
+    negated: bool
+
+
+@dataclass(frozen=True)
 class IsNull:
     """``name is [not] null``."""
 
@@ -176,7 +193,7 @@ class BoolOp:
     operands: tuple[Node, ...]
 
 
-Node: TypeAlias = "Compare | InList | IsNull | Truth | Not | BoolOp"
+Node: TypeAlias = "Compare | InList | Member | IsNull | Truth | Not | BoolOp"
 
 
 def _where_prefix(text: str, option: str = "--where") -> str:
@@ -389,6 +406,30 @@ class _Parser:
                 self.advance()
                 self.advance()
                 return InList(left, self.values(), True)
+            word = self.peek(1 if self.at_kw("not") else 0)
+            after = self.peek(2 if self.at_kw("not") else 1)
+            if (word.kind == "name" and str(word.value).lower() == "contains"
+                    and after.kind == "name"):
+                raise self.fail(f"unknown name {after.value!r}", after.pos,
+                                f"; to test for the text, quote it: {left.name} "
+                                f"contains '{after.value}'")
+            negated = self.at_kw("not") and self._at_contains(1)
+            if negated or self._at_contains(0):
+                self.i += 2 if negated else 1
+                value = self.operand("a value")
+                if isinstance(value, Name):
+                    raise self.fail(f"unexpected {value.name!r}", value.pos,
+                                    " (expected a value, e.g. 'ner')")
+                return Member(left, value, negated)
+        if isinstance(left, Value) and (self.at_kw("in") or (
+                self.at_kw("not") and self.at_kw("in", 1))):
+            negated = self.at_kw("not")
+            self.i += 2 if negated else 1
+            name = self.operand("a list column, e.g. tags")
+            if not isinstance(name, Name):
+                raise self.fail("'in' after a value needs a list column", name.pos,
+                                " (e.g. 'ner' in tags)")
+            return Member(name, left, negated)
         if token.kind == "op":
             self.advance()
             right = self.operand("a value")
@@ -399,6 +440,14 @@ class _Parser:
         if isinstance(left, Name):
             return Truth(left)
         raise self.expected("a comparison operator")
+
+    def _at_contains(self, ahead: int) -> bool:
+        """``contains`` followed by a value: a keyword only there."""
+        token = self.peek(ahead)
+        following = self.peek(ahead + 1)
+        return (token.kind == "name" and str(token.value).lower() == "contains"
+                and (following.kind in ("num", "str") or (
+                    following.kind == "kw" and following.value in ("true", "false", "null"))))
 
     def values(self) -> tuple[Value, ...]:
         if self.peek().kind != "(":
@@ -522,6 +571,8 @@ class _Compiler:
             return self.column(node.name).cast(pl.Boolean)
         if isinstance(node, InList):
             return self.in_list(node)
+        if isinstance(node, Member):
+            return self.member(node)
         return self.compare(node)
 
     @staticmethod
@@ -572,9 +623,11 @@ class _Compiler:
             )
         kind = _value_category(value.value)
         if category == "other":
+            hint = (f"; test membership: {_quoted(value.value)} in {name.name}"
+                    if isinstance(dtype, (pl.List, pl.Array)) and op == "==" else "")
             raise self.fail(
-                f"{name.name} is a {dtype} column, which {self.option} cannot compare", name.pos
-            )
+                f"{name.name} is a {dtype} column, which {self.option} cannot compare",
+                name.pos, hint)
         if category == "null":
             return pl.lit(value.value)
         if category == "date" and kind == "text":
@@ -643,7 +696,10 @@ class _Compiler:
         category = _category(dtype)
         values = [v.value for v in node.values]
         if category in ("date", "duration", "other"):
-            raise self.fail(f"'in' does not work on {dtype} columns", node.name.pos)
+            hint = ""
+            if isinstance(dtype, (pl.List, pl.Array)) and len(values) == 1:
+                hint = f"; for list membership write {_quoted(values[0])} in {node.name.name}"
+            raise self.fail(f"'in' does not work on {dtype} columns", node.name.pos, hint)
         for value in node.values:
             kind = _value_category(value.value)
             if category != "null" and kind != category:
@@ -664,6 +720,92 @@ class _Compiler:
         else:  # an all-null column: nothing is in any list
             expr = col.is_not_null()
         return ~expr if node.negated else expr
+
+
+    def member(self, node: Member) -> pl.Expr:
+        dtype = self.dtype(node.name)
+        if _category(dtype) == "text":  # lists in params/meta are kept as JSON text
+            return self.json_member(node)
+        if not isinstance(dtype, (pl.List, pl.Array)):
+            word = "in" if not node.negated else "not in"
+            hint = (f"; to compare the value, write {node.name.name} == "
+                    f"{_quoted(node.value.value)}" if not node.negated else "")
+            raise self.fail(f"{node.name.name} is a {dtype} column, not a list: "
+                            f"'{word}' needs a list column (such as tags)", node.name.pos, hint)
+        if node.value.value is None:
+            raise self.fail("null in a list never matches", node.value.pos)
+        inner = _instance(dtype.inner) if isinstance(dtype.inner, pl.DataType) else pl.Null()
+        category, kind = _category(inner), _value_category(node.value.value)
+        if category not in ("null", kind):
+            raise self.fail(f"{node.name.name} holds {inner} items but is tested for "
+                            f"{_show_value(node.value.value)}", node.value.pos)
+        col = pl.col(node.name.name)
+        if isinstance(dtype, pl.Array):
+            col = col.arr.to_list()
+        if category == "null":  # a list of nulls (or empty lists only): nothing is in it
+            expr = col.list.len() < 0
+        else:
+            expr = col.list.contains(pl.lit(node.value.value, dtype=inner))
+        return ~expr if node.negated else expr
+
+
+    def json_member(self, node: Member) -> pl.Expr:
+        """Membership in a text column whose values are JSON arrays (``["ner", "x"]``,
+        as a runs table keeps list params and tags): decoded with :func:`json.loads`,
+        never evaluated. A value that is not an array is an error naming it, when the
+        filter runs (the schema alone cannot tell)."""
+        wanted = node.value.value
+        if wanted is None:
+            raise self.fail("null in a list never matches", node.value.pos)
+        name, prefix = node.name.name, _where_prefix(self.text, self.option)
+        word = "not in" if node.negated else "in"
+
+        def test(texts: pl.Series) -> pl.Series:
+            found: list[bool | None] = []
+            for text in texts.to_list():
+                if text is None:
+                    found.append(None)
+                    continue
+                try:
+                    items = json.loads(text)
+                except ValueError:
+                    items = text
+                if not isinstance(items, list):
+                    shown = text if len(text) <= 40 else text[:37] + "..."
+                    raise _RowError(f"{prefix}: {name} holds {shown!r}, not a list: '{word}' "
+                                    f"needs a list column (such as tags); to compare the "
+                                    f"value, write {name} == {_quoted(wanted)}")
+                hit = any(_same(item, wanted) for item in items)
+                found.append(hit != node.negated)
+            return pl.Series(found, dtype=pl.Boolean)
+
+        return pl.col(name).cast(pl.String).map_batches(test, return_dtype=pl.Boolean)
+
+
+class _RowError(SpecError):
+    """A SpecError raised while Polars runs a filter, shown without the note Polars adds
+    (which expression failed): the message is the first line."""
+
+    def __str__(self) -> str:
+        return super().__str__().split("\n", 1)[0]
+
+
+def _same(item: object, wanted: LiteralValue) -> bool:
+    """A list item equals the value: text to text, number to number (``2 == 2.0``),
+    Boolean to Boolean (never ``true == 1``)."""
+    if isinstance(wanted, bool) or isinstance(item, bool):
+        return isinstance(item, bool) and isinstance(wanted, bool) and item == wanted
+    if isinstance(wanted, (int, float)):
+        return isinstance(item, (int, float)) and item == wanted
+    return isinstance(item, str) and item == wanted
+
+
+def _quoted(value: LiteralValue) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)
 
 
 def parse_where(text: str, option: str = "--where") -> Where:
