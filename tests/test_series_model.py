@@ -359,7 +359,7 @@ def test_every_command_with_an_x_takes_the_same_choices() -> None:
                 assert isinstance(param.type, click.Choice), name
                 with_x[name] = (tuple(param.type.choices), param.default, param.help)
     assert set(with_x) == {"select", "group", "aggregate", "curves", "selection", "parcoords",
-                           "forgetting", "compare", "importance", "scatter"}
+                           "forgetting", "compare", "importance", "scatter", "diff"}
     assert {choices for choices, _, _ in with_x.values()} == {
         ("auto", "epoch", "step", "time", "order")} == {X_CHOICES}
     assert {default for _, default, _ in with_x.values()} == {"auto"}

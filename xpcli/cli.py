@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "aggregate": "xpcli.commands.series:aggregate_cmd",
     "curves": "xpcli.commands.series:curves_cmd",
     "selection": "xpcli.commands.tables:selection_cmd",
+    "diff": "xpcli.commands.tables:diff_cmd",
     "parcoords": "xpcli.commands.parcoords:parcoords_cmd",
     "import": "xpcli.commands.importing:import_cmd",
     "forgetting": "xpcli.commands.forgetting:forgetting_cmd",

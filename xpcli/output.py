@@ -395,7 +395,7 @@ def _neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(exprs)
 
 
-def _scientific(values: list[Any]) -> bool:
+def scientific_notation(values: list[Any]) -> bool:
     """One notation per float column: scientific when the column holds tiny values only
     (a learning rate: 1e-6 ... 3e-4) or huge ones; positional otherwise."""
     sizes = [abs(v) for v in values if v is not None and math.isfinite(v) and v != 0]
@@ -430,7 +430,7 @@ def _machine_floats(frame: pl.DataFrame) -> pl.DataFrame:
     for name, dtype in frame.schema.items():
         if dtype.is_float():
             values = frame.get_column(name).cast(pl.Float64).to_list()
-            sci = _scientific(values)
+            sci = scientific_notation(values)
             texts = [None if v is None else machine_float(v, sci) for v in values]
             exprs.append(pl.Series(name, texts, dtype=pl.String))
         else:
@@ -473,7 +473,7 @@ def _json_value(value: Any) -> Any:
 
 def _json_rows(frame: pl.DataFrame) -> Any:
     """Each row as JSON object text; float columns in their notation, as in CSV."""
-    notation = {i: _scientific(frame.get_column(name).cast(pl.Float64).to_list())
+    notation = {i: scientific_notation(frame.get_column(name).cast(pl.Float64).to_list())
                 for i, (name, dtype) in enumerate(frame.schema.items()) if dtype.is_float()}
     keys = [json.dumps(name, ensure_ascii=False) + ": " for name in frame.columns]
     for row in frame.iter_rows():

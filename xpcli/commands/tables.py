@@ -239,3 +239,40 @@ def selection_cmd(runs: str | None, selector: tuple[str, ...], target: tuple[str
     title = "selection: regret = oracle - value on each target"
     _finish(table, format_, title, fail_if, [*by_list, "selector", "target"])
 
+
+@command("diff")
+@click.argument("run_ids", nargs=-1, required=True, metavar="RUN RUN [RUN...]")
+@runs_option
+@_metrics_option
+@x_option
+@format_option
+@max_columns_option
+@quiet_option
+def diff_cmd(run_ids: tuple[str, ...], runs: str | None, metrics: tuple[str, ...], x: str,
+             format_: str, quiet: bool) -> None:
+    """Runs side by side: params and reduced metrics, the rows that differ first.
+
+    One row per param and metric column (the values xp select shows: by default the
+    last value of every metric in every context), one column per run; 'differs' says
+    whether the runs disagree. In CSV/JSON the run columns are text (a row mixes numbers
+    and names), floats written in full.
+
+    \b
+    Examples:
+      xp diff lr1e-5-s00 lr3e-5-s00 --runs sample_runs
+      xp diff lr1e-5-s00 lr3e-5-s00 lr1e-4-s00 --runs sample_runs -m 'f1:lang=*@max' --format csv
+    """
+    from ..analysis.diff import diff_runs
+    from ..analysis.series_model import Notes
+    from ..output import resolve_format
+
+    chosen = resolve_format(format_)
+    notes = Notes()
+    result = diff_runs(load_dataset(runs, quiet), list(run_ids), list(metrics) or None,
+                       x=x, notes=notes)  # type: ignore[arg-type]
+    report_notes(notes, quiet)
+    digits = view().precision
+    frame = result.display(digits) if chosen in ("table", "markdown") else result.exact(digits)
+    differing = sum(1 for row in result.rows if row[2])
+    title = f"{len(result.runs)} runs: {differing} of {len(result.rows)} rows differ"
+    emit(frame, chosen, title=title, keys=["field"])
