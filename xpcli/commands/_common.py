@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..analysis import X_CHOICES
+from ..completion import complete_columns, complete_params, complete_specs
 from ..report import REPORT_SINK  # ctx.obj: a report's Collector (xp report runs us)
 from ..text import visible
 
@@ -96,18 +97,20 @@ def command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], XpComman
 def by_option(help: str) -> Callable[[F], F]:
     """``--by/-b LIST``: params to group by, comma-separated or repeated (every command
     with --by combines ``--by lr --by seed`` and ``--by lr,seed`` the same way)."""
-    return click.option("--by", "-b", "by", metavar="LIST", multiple=True, help=help)
+    return click.option("--by", "-b", "by", metavar="LIST", multiple=True, help=help,
+                        shell_complete=complete_params)
 
 
 def metrics_option(help: str, required: bool = False) -> Callable[[F], F]:
     """``--metrics/-m LIST``: metric specs, comma-separated or repeated."""
     return click.option("--metrics", "-m", "metrics", metavar="LIST", multiple=True,
-                        required=required, help=help)
+                        required=required, help=help, shell_complete=complete_specs)
 
 
 def params_option(help: str) -> Callable[[F], F]:
     """``--params/-p LIST``: params or meta columns, comma-separated or repeated."""
-    return click.option("--params", "-p", "params", metavar="LIST", multiple=True, help=help)
+    return click.option("--params", "-p", "params", metavar="LIST", multiple=True, help=help,
+                        shell_complete=complete_columns)
 
 
 def param_list(values: tuple[str, ...]) -> list[str] | None:

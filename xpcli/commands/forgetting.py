@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..completion import complete_specs
 from ..html import is_html
 from ._common import (
     Choice,
@@ -27,7 +28,7 @@ from ._common import (
 
 
 @command("forgetting")
-@click.argument("spec", metavar="SPEC")
+@click.argument("spec", metavar="SPEC", shell_complete=complete_specs)
 @runs_option
 @click.option("--run", "run", metavar="RUN_OR_PICKER", default=None,
               help="One run: an id (lr3e-5-s05) or a picker (best:f1:lang=en, "

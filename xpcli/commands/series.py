@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
+from ..completion import complete_specs
 from ..html import is_html
 from ._common import (
     Choice,
@@ -32,7 +33,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _series_options(func: F) -> F:
     """Options both commands share: specs, x axis, smoothing, facets, log axes."""
     options = [
-        click.argument("specs", nargs=-1, required=True, metavar="SPEC..."),
+        click.argument("specs", nargs=-1, required=True, metavar="SPEC...",
+                       shell_complete=complete_specs),
         runs_option,
         where_option,
         x_option,

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
+from ..completion import complete_runs, complete_specs
 from ._common import (
     Table,
     by_option,
@@ -194,9 +195,11 @@ def group_cmd(runs: str | None, by: tuple[str, ...], agg: tuple[str, ...],
 @command("selection")
 @runs_option
 @click.option("--selector", "-s", "selector", metavar="LIST", multiple=True, required=True,
+              shell_complete=complete_specs,
               help="Selection rules: metric specs whose best run would be picked, e.g. "
               "f1:lang=en@max,lms_score; min:SPEC when lower is better.")
 @click.option("--target", "-t", "target", metavar="LIST", multiple=True, required=True,
+              shell_complete=complete_specs,
               help="What the picked run should be good at, e.g. 'f1:lang=*'; min:SPEC when "
               "lower is better.")
 @click.option("--exclude", "exclude", metavar="KEY=GLOB", multiple=True,
@@ -241,7 +244,8 @@ def selection_cmd(runs: str | None, selector: tuple[str, ...], target: tuple[str
 
 
 @command("diff")
-@click.argument("run_ids", nargs=-1, required=True, metavar="RUN RUN [RUN...]")
+@click.argument("run_ids", nargs=-1, required=True, metavar="RUN RUN [RUN...]",
+                shell_complete=complete_runs)
 @runs_option
 @_metrics_option
 @x_option

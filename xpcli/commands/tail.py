@@ -6,12 +6,13 @@ import threading
 
 import click
 
+from ..completion import complete_runs, complete_specs
 from ._common import WATCH_CONTROL, Choice, command, find_obj, info, runs_dir, runs_option
 
 
 @command("tail")
-@click.argument("run", metavar="RUN")
-@click.argument("specs", metavar="[SPEC]...", nargs=-1)
+@click.argument("run", metavar="RUN", shell_complete=complete_runs)
+@click.argument("specs", metavar="[SPEC]...", nargs=-1, shell_complete=complete_specs)
 @runs_option
 @click.option("-n", "--lines", "lines", type=click.IntRange(min=0), default=10,
               show_default=True, help="Print the last N points already logged first.")
