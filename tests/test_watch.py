@@ -186,3 +186,26 @@ def test_a_watched_table_taller_than_the_terminal_shows_what_fits(
     rows = re.findall(r"^(r\d\d) ", text, flags=re.M)
     assert sorted(set(rows)) == [f"r{i:02d}" for i in range(7)]  # 12 lines - 5 = 7 rows
     assert "23 more rows below" in text
+
+
+def test_a_watched_table_wider_than_the_terminal_says_what_it_leaves_out(
+        runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XP_FORCE_TTY", "1")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "60")
+    for seed in (1, 2):  # two rows: one would be shown transposed
+        with Run(tmp_path, f"r{seed}", params={"seed": seed}, flush_seconds=0,
+                 time=T0) as run:
+            run.track(0.5, "loss", step=0, time=T0)
+    result = runner.invoke(cli, ["runs", "--runs", str(tmp_path), "--watch"],
+                           obj={"watch_control": watch.Control(refreshes=1)},
+                           catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stdout)
+    assert re.search(r"\d+ columns left out to fit \(--columns chooses\); every 2s", text)
+    assert max(len(line) for line in text.splitlines()[:-1]) <= 60
+    assert "left out" not in result.stderr  # said in the live footer, not under it
+    piped = runner.invoke(cli, ["runs", "--runs", str(tmp_path), "--watch", "--format",
+                                "table"], obj={"watch_control": watch.Control(refreshes=1)},
+                          env={"XP_FORCE_TTY": "0"}, catch_exceptions=False)
+    assert "left out to fit the terminal" in piped.stderr
