@@ -96,9 +96,12 @@ def test_number_formatter_aligns_decimal_points_and_keeps_trailing_zeros() -> No
     mixed = number_formatter([1.5e-6, 3e-6])
     assert [mixed(v) for v in (1.5e-6, 3e-6)] == ["1.5e-6", "3.0e-6"]
     assert number_formatter([60.0, 2.0])(60.0) == "60"  # whole numbers: no decimals
-    assert number_formatter([144000.0, 2.5])(2.5) == "2"  # round half to even, "{:.0f}"
-    tiny = number_formatter([12.5, 0.0004])  # a small value never reads as plain 0
-    assert tiny(0.0004) != "0.00" and float(tiny(0.0004)) == pytest.approx(0.0004, abs=5e-5)
+    # The smallest value keeps two significant digits (up to 3 more decimals) ...
+    assert [number_formatter([1461.3, 2.05])(v) for v in (1461.3, 2.05)] == ["1461.3", "2.0"]
+    assert number_formatter([12.5, 0.0004])(0.0004) == "0.0004"
+    # ... and one that would still read as 0 is shown scientific, alone.
+    p_values = number_formatter([0.0355, 1.5e-30, 0.0])
+    assert [p_values(v) for v in (0.0355, 1.5e-30, 0.0)] == ["0.03550", "1.5e-30", "0.00000"]
     assert number_formatter([0.123456], digits=2)(0.123456) == "0.12"
 
 

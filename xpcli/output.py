@@ -141,7 +141,7 @@ def number_formatter(values: Any, digits: int | None = None) -> Callable[[Any], 
     else:
         # As many decimals as the values need at ``digits`` significant digits, and no
         # more than the largest value's (0.01 stays 0.01; 1.365 and 0.0804 give 1.365
-        # and 0.080).
+        # and 0.080) ...
         decimals = max(digits - 1 - math.floor(math.log10(top)), 0)
         needed = 0
         for size in sizes:
@@ -151,14 +151,23 @@ def number_formatter(values: Any, digits: int | None = None) -> Callable[[Any], 
             elif "e" in text:
                 needed = decimals
         decimals = min(decimals, needed)
-        # A small value that would read as 0 gets up to 3 more decimals.
-        while low < 0.5 * 10.0 ** -decimals and decimals < digits + 2 - math.floor(
-                math.log10(top)):
-            decimals += 1
+        # ... but the smallest value keeps two significant digits, with up to 3 more
+        # decimals (an F of 1461.3 beside one of 2.1, not 2).
+        two = max(min(2, digits) - 1 - math.floor(math.log10(low)), 0)
+        smallest = next((k for k in range(two) if round(low, k) == low), two)  # 0.01: 2
+        if smallest <= decimals + 3:
+            decimals = max(decimals, smallest)
+    # A value that would still read as 0 (a p-value of 1e-30 under 0.035) is shown
+    # scientific, alone: no decimal point to line up beats a wrong 0.
+    tiny = 0.5 * 10.0 ** -decimals
 
     def positional(value: Any) -> str:
         special = _special(value)
-        return special if special is not None else f"{float(value):.{decimals}f}"
+        if special is not None:
+            return special
+        if value != 0 and abs(float(value)) < tiny:
+            return format_number(float(value), digits)
+        return f"{float(value):.{decimals}f}"
 
     return positional
 
@@ -343,7 +352,8 @@ def table_renderable(frame: pl.DataFrame, title: str | None = None,
                          no_wrap=True, overflow="ellipsis", width=widths[i])
     for cells in rows:
         table.add_row(*(Text(cells[i]) for i in kept))  # never rich markup
-    return Rendered(table, max(width, need(kept, widths)), dropped)
+    # The title line may be longer than the table: the terminal wraps it, uncut.
+    return Rendered(table, max(width, need(kept, widths), len(title or "")), dropped)
 
 
 def console(out: IO[str], term: Terminal, width: int, live: bool = False) -> Any:
