@@ -196,3 +196,14 @@ def test_renderable_never_cuts_identifying_or_number_columns() -> None:
     keyed = table_renderable(frame, None, Terminal(is_tty=True, width=70, color=False),
                              keys=["note"], view=View(columns=("note", "run")))
     assert keyed.dropped == [] and keyed.width >= 60 + 3 + 37
+
+
+def test_columns_with_one_value_in_every_row_are_left_out_first() -> None:
+    frame = pl.DataFrame({"run": ["a", "b"], "model": ["xlm-r-base"] * 2,
+                          "lr": [1e-5, 3e-5], "status": ["finished"] * 2,
+                          "f1": [0.5, 0.75], "loss": [1.25, 0.5]})
+    term = Terminal(is_tty=True, width=30, color=False)
+    shown = table_renderable(frame, None, term)
+    assert shown.dropped == ["model", "status"]  # in table order, the constant ones
+    narrower = table_renderable(frame, None, Terminal(is_tty=True, width=20, color=False))
+    assert narrower.dropped == ["model", "status", "loss"]  # then from the right

@@ -302,7 +302,8 @@ def table_renderable(frame: pl.DataFrame, title: str | None = None,
     Identifying columns (:data:`ID_COLUMNS` and ``keys``) are never cut; numbers and
     timestamps are never cut either (``144000`` cut to ``1440…`` reads as another
     number). Other text columns shrink to :data:`TEXT_MIN` characters; if the table is
-    still too wide, columns are left out from the right (``dropped`` names them). A
+    still too wide, columns are left out from the right, those that hold one value in
+    every row first (``dropped`` names them). A
     one-row table that does not fit is shown transposed instead, one line per column.
     """
     from rich.table import Table
@@ -331,12 +332,16 @@ def table_renderable(frame: pl.DataFrame, title: str | None = None,
                                 View(view.columns, True, view.precision))
     least = [n if atomic[i] or i in ids else min(n, TEXT_MIN) for i, n in enumerate(natural)]
     kept, dropped = list(everything), list[str]()
+    # Columns holding one value in every row tell the rows apart least: they go first.
+    same = [i for i in everything if len(rows) > 1 and len({c[i] for c in rows}) == 1]
     while need(kept, least) > width:
         others = [i for i in kept if i not in ids]
         if len(others) <= 1:  # the identifying columns and one more, however wide
             break
-        kept.remove(others[-1])
-        dropped.insert(0, names[others[-1]])
+        last = ([i for i in others if i in same] or others)[-1]
+        kept.remove(last)
+        dropped.append(names[last])
+    dropped.sort(key=names.index)
     widths = list(least)
     room = width - need(kept, least)
     for i in kept:  # shrunk columns get back what room is left, left to right
