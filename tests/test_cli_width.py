@@ -207,3 +207,36 @@ def test_columns_with_one_value_in_every_row_are_left_out_first() -> None:
     assert shown.dropped == ["model", "status"]  # in table order, the constant ones
     narrower = table_renderable(frame, None, Terminal(is_tty=True, width=20, color=False))
     assert narrower.dropped == ["model", "status", "loss"]  # then from the right
+
+
+def test_where_filters_runs_by_tag(tmp_path: Path) -> None:
+    from xpcli import Run
+
+    for name, tags in (("a", ["ner", "baseline"]), ("b", ["pos"]), ("c", None), ("d", [])):
+        meta = {"tags": tags} if tags is not None else {}
+        with Run(tmp_path, name, params={"lr": 0.1}, meta=meta, flush_seconds=0) as run:
+            run.track(1.0, "loss", step=0)
+
+    def runs(where: str) -> Result:
+        return _xp("--runs", str(tmp_path), "runs", "--where", where, "--format", "csv",
+                   env={})
+
+    def ids(where: str) -> list[str]:
+        result = runs(where)
+        assert result.exit_code == 0, result.stderr
+        return [row["run"] for row in csv.DictReader(io.StringIO(result.stdout))]
+
+    assert ids("'ner' in tags") == ["a"]
+    assert ids("tags contains 'pos' or 'baseline' in tags") == ["a", "b"]
+    assert ids("'ner' not in tags") == ["b", "d"]  # c has no tags: null, dropped
+    result = runs("'ner' in run")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: --where \"'ner' in run\": run holds 'a', not a list: 'in' needs a list "
+        "column (such as tags); to compare the value, write run == 'ner'")
+    for where in ("tags == 'ner'", "tags in ('ner')"):  # would match nothing: refused
+        result = runs(where)
+        assert result.exit_code == 2
+        assert result.stderr.strip().endswith(
+            "tags holds lists; test membership: 'ner' in tags")
+    assert ids("tags == '[]'") == ["d"]  # a list written as text still compares as text

@@ -37,7 +37,9 @@ against a schema; every error is a :class:`~xpcli.errors.SpecError` naming the o
 - A list-valued param or meta field (``tags``) is tested for membership: ``'ner' in
   tags``, ``tags contains 'ner'`` and their ``not`` forms; the value's type must match the
   list's items. ``contains`` is a keyword only in that place (a column may be named so).
-  A run whose list is missing is dropped by both forms, like any other null.
+  A run whose list is missing is dropped by both forms, like any other null. Comparing
+  such a column with text (``tags == 'ner'``, ``tags in ('ner')``), which would match
+  nothing, is an error that says to test membership.
 - Nulls follow Polars: a comparison with a null operand is null, and the filter drops
   it, so ``lr > 1``, ``lr != 1``, ``not lr > 1`` and ``lr not in (1, 2)`` all drop runs
   without ``lr``; only ``lr is null`` keeps them. NaN in a float column counts as null.
@@ -689,7 +691,12 @@ class _Compiler:
                     node.pos,
                 )
             return _OPS[op](self.column(left), self.column(right))
-        return _OPS[op](self.column(left), self.literal(left, right, op))
+        literal = self.literal(left, right, op)
+        column = self.column(left)
+        if (op in ("==", "!=") and isinstance(right.value, str)
+                and _category(self.dtype(left)) == "text"):
+            column = self.not_lists(left, [right.value], column)
+        return _OPS[op](column, literal)
 
     def in_list(self, node: InList) -> pl.Expr:
         dtype = self.dtype(node.name)
@@ -714,6 +721,7 @@ class _Compiler:
                     pl.lit(pl.Series(floats, dtype=pl.Float64)).implode()
                 )
         elif category == "text":
+            col = self.not_lists(node.name, [str(v) for v in values], col)
             expr = col.is_in(pl.lit(pl.Series(values, dtype=pl.String)).implode())
         elif category == "boolean":
             expr = col.is_in(pl.lit(pl.Series(values, dtype=pl.Boolean)).implode())
@@ -748,6 +756,26 @@ class _Compiler:
             expr = col.list.contains(pl.lit(node.value.value, dtype=inner))
         return ~expr if node.negated else expr
 
+
+    def not_lists(self, name: Name, values: list[str], column: pl.Expr) -> pl.Expr:
+        """``column`` as it is, unless every value in it is a JSON array (list params and
+        tags, as the runs table keeps them) and the ``values`` compared are not: then
+        ``tags == 'ner'`` would silently match nothing, and the filter says to test
+        membership instead."""
+        if any(value.lstrip().startswith("[") for value in values):
+            return column
+        tests = " or ".join(f"{_quoted(value)} in {name.name}" for value in values)
+        message = (f"{_where_prefix(self.text, self.option)}: {name.name} holds lists; "
+                   f"test membership: {tests}")
+
+        def check(texts: pl.Series) -> pl.Series:
+            present = texts.drop_nulls()
+            if present.len() and bool((present.str.starts_with("[")
+                                       & present.str.ends_with("]")).all()):
+                raise _RowError(message)
+            return texts
+
+        return column.map_batches(check, return_dtype=pl.String)
 
     def json_member(self, node: Member) -> pl.Expr:
         """Membership in a text column whose values are JSON arrays (``["ner", "x"]``,
