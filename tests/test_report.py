@@ -58,7 +58,7 @@ def test_html_report_holds_every_view(tiny_runs: Path, tmp_path: Path) -> None:
     rows = re.findall(r"<tr>(.*?)</tr>", text)
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
     assert [c[0] for c in cells if c] == ["b", "a"]  # sorted by f1[lang=en], ascending
-    assert [c[-1] for c in cells if c] == ["0.5", "0.75"]
+    assert [c[-1] for c in cells if c] == ["0.50", "0.75"]  # one precision per column
     kinds = re.findall(r'data-kind="(\w+)"', text)
     assert kinds == ["parcoords", "lines"]
     specs = [json.loads(body) for body in DATA.findall(text)]
