@@ -68,8 +68,9 @@ from .records import (
     write_parquet_frame,
 )
 from .records import superseded as find_superseded
+from .summary import SUMMARY_SCHEMA, combine, summarize
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 MAX_SEGMENTS = 16
 BATCH_BYTES = 192 * 1024 * 1024
 MAX_GARBAGE = 0.3
@@ -161,27 +162,18 @@ class Built:
 
 
 STATS_SCHEMA = {"run": pl.String(), "name": pl.String(), "context": pl.String(),
-                "points": pl.Int64(),
-                "first_time": pl.Float64(), "last_time": pl.Float64(),
-                "step_min": pl.Int64(), "step_max": pl.Int64(),
-                "epoch_min": pl.Float64(), "epoch_max": pl.Float64()}
+                **SUMMARY_SCHEMA}
 
 
 def _stats(frame: Any) -> Any:
-    """Per (source,) run, name and context: the point count and first/last time.
+    """Per (source,) run, name and context: the series summary (:mod:`xpcli.summary`).
 
     This small index (one row per series) answers "which runs, metrics and contexts
-    exist" and the runs table's counts without a pass over the points."""
+    exist", the runs table's counts and the plain reducers without a pass over the
+    points."""
     names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
     keys = [SRC, "run", "name", "context"] if SRC in names else ["run", "name", "context"]
-    return (
-        frame.filter(pl.col("kind") == "point")
-        .group_by(keys)
-        .agg(pl.len().cast(pl.Int64).alias("points"),
-             pl.col("time").min().alias("first_time"), pl.col("time").max().alias("last_time"),
-             pl.col("step").min().alias("step_min"), pl.col("step").max().alias("step_max"),
-             pl.col("epoch").min().alias("epoch_min"), pl.col("epoch").max().alias("epoch_max"))
-    )
+    return summarize(frame, keys)
 
 
 def _contexts(frame: pl.DataFrame) -> list[str]:
@@ -258,7 +250,7 @@ def read_uncached(files: list[str], offsets: dict[str, int] | None = None) -> Ra
     diags = Diagnostics()
     raw = read_records(files, diags, offsets)
     raw = raw.with_columns(pl.int_range(0, raw.height, dtype=pl.Int64).alias(ORDER))
-    stats = _stats(raw)
+    stats = combine(_stats(raw), ["run", "name", "context"])
     return RawData(raw.lazy(), _contexts(raw), stats, diags)
 
 
@@ -701,13 +693,10 @@ class Cache:
                     diags.add(path, line, message, kind)
         if scans:
             records = pl.concat(scans, how="vertical").drop(SRC)
-            stat_frame = pl.concat(stats).group_by("run", "name", "context").agg(
-                pl.col("points").sum(), pl.col("first_time").min(), pl.col("last_time").max(),
-                pl.col("step_min").min(), pl.col("step_max").max(),
-                pl.col("epoch_min").min(), pl.col("epoch_max").max())
+            stat_frame = combine(pl.concat(stats).drop(SRC), ["run", "name", "context"])
         else:
             records = _empty_raw().drop(SRC).lazy()
-            stat_frame = pl.DataFrame(schema=STATS_SCHEMA)
+            stat_frame = pl.DataFrame(schema={**STATS_SCHEMA, "parts": pl.Int64()})
         state = manifest.get("generation", "") + "\n" + "\n".join(sorted(wanted))
         token = hashlib.sha1(state.encode()).hexdigest()[:16]
         return RawData(records, sorted(contexts), stat_frame, diags, token,

@@ -35,6 +35,7 @@ from .errors import DataError
 from .format import POINT_COLUMNS
 from .progress import Progress
 from .records import Diagnostics, find_files, json_text
+from .summary import SUMMARY_SCHEMA
 
 COUNT_COLUMNS = ("points", "metrics", "first_time", "last_time")
 #: Columns decided when reading (never cached): see :func:`live_columns`.
@@ -42,7 +43,7 @@ LIVE_COLUMNS = ("reason", "started", "last_activity", "elapsed")
 DATETIME_META = ("created", "ended", "resumed")
 #: The layout of the runs table kept by :class:`xpcli.cache.Built`; a table kept by a
 #: version with another layout is built again.
-_BUILT_LAYOUT = 2
+_BUILT_LAYOUT = 3
 ERROR_DTYPE = pl.Struct({"type": pl.String, "message": pl.String,
                          "traceback": pl.List(pl.String), "signal": pl.String})
 
@@ -60,8 +61,9 @@ class Dataset:
     diagnostics: Diagnostics
     #: One row per series: ``run``, ``name``, the context key columns, ``points``,
     #: ``first_time``, ``last_time`` (unix seconds), ``step_min``/``step_max``,
-    #: ``epoch_min``/``epoch_max``. Small: which metrics and contexts exist, and their
-    #: ranges, without a pass over the points.
+    #: ``epoch_min``/``epoch_max``, and the rest of the series summary
+    #: (:mod:`xpcli.summary`). Small: which metrics and contexts exist, their ranges and
+    #: their first/last/min/max/mean, without a pass over the points.
     series: pl.DataFrame | None = None
 
     @classmethod
@@ -307,8 +309,7 @@ def _series_index(stats: pl.DataFrame, contexts: list[str]) -> pl.DataFrame:
         contexts, Diagnostics())
     keys = [c for c in frame.collect_schema().names() if c not in POINT_COLUMNS]
     rows = frame.select("run", "name", *keys, "step").collect()
-    counts = stats.select("points", "first_time", "last_time", "step_min", "step_max",
-                          "epoch_min", "epoch_max")[rows.get_column("step")]
+    counts = stats.select(*SUMMARY_SCHEMA, "parts")[rows.get_column("step")]
     return rows.drop("step").hstack(counts)
 
 
