@@ -624,14 +624,16 @@ def in_place_edits(base: Path, rounds: int, runs_n: int = 6, points: int = 300,
     try:
         for round_ in range(rounds):
             cache_module.RACY_NS = window if round_ % 2 else 0
-            points_read, _ = load_points(runs, cache)
+            points_read, ds = load_points(runs, cache)
             _check_values(points_read, expected)
+            _check_summary(ds)
             for _ in range(rng.randint(1, 3)):
                 _edit_one(runs, expected, rng, runs_n, points, counts)
     finally:
         cache_module.RACY_NS = window
-    points_read, _ = load_points(runs, cache)
+    points_read, ds = load_points(runs, cache)
     _check_values(points_read, expected)
+    _check_summary(ds)
     plain, _ = load_points(runs, None)
     _check_values(plain, expected)
     return {"rounds": rounds, "rounds_without_the_2s_window": (rounds + 1) // 2,
@@ -639,6 +641,18 @@ def in_place_edits(base: Path, rounds: int, runs_n: int = 6, points: int = 300,
             "with_the_old_mtime_put_back": counts["restore-mtime"],
             "followed_by_an_append": counts["append"], "rewritten_whole": counts["rewrite"],
             "stale_values_served": 0}
+
+
+def _check_summary(ds: Any) -> None:
+    """The series summary the cache keeps answers every plain reduce exactly as the points
+    do (the points themselves are checked against the recipe)."""
+    from xpcli.analysis.reduce import reduce_runs
+    from xpcli.spec.metric import expand, parse_metric_spec
+
+    specs = [parse_metric_spec(f"m:k=*@{r}") for r in ("first", "last", "min", "max", "mean")]
+    columns = expand(specs, ds.series_keys())
+    by_summary = reduce_runs(ds.points, columns, summary=ds.series)
+    assert by_summary.equals(reduce_runs(ds.points, columns)), "a stale series summary"
 
 
 def _edit_one(runs: Path, expected: dict[tuple[str, int], float], rng: random.Random,

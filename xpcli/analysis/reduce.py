@@ -19,6 +19,7 @@ import polars as pl
 from ..errors import SpecError
 from ..spec.metric import REDUCERS, Column, expand, series_filter, spec_number
 from ..spec.picker import parse_picker
+from ..summary import SUMMARY_REDUCERS, combine, reduced
 from .series_model import (
     ROW,
     TIME_KEY,
@@ -57,6 +58,7 @@ def reduce_runs(
     *,
     starts: pl.DataFrame | pl.LazyFrame | None = None,
     notes: Notes | None = None,
+    summary: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Reduce every column to one number per run: ``run`` + one Float64 column per label.
 
@@ -70,6 +72,10 @@ def reduce_runs(
     repeats) is added to ``notes``. The work is grouped Polars aggregations, one per
     distinct series, never a loop over runs. :mod:`xpcli.spec.metric` says what each
     reduce means and what NaN does.
+
+    ``summary``: the series summary of exactly the series of ``points`` (a dataset's
+    ``series``, :mod:`xpcli.summary`). When every reduce is one it answers (first, last,
+    min, max, mean), the table comes from it and no point is read; the answer is the same.
     """
     check_x(x)
     notes = notes if notes is not None else Notes()
@@ -78,6 +84,8 @@ def reduce_runs(
         unique.setdefault(column.label, column)
     if not unique:
         return pl.DataFrame(schema={"run": pl.String})
+    if summary is not None and all(c.reduce.kind in SUMMARY_REDUCERS for c in unique.values()):
+        return _reduce_summary(points, list(unique.values()), summary)
 
     def key(column: Column) -> Series:
         return column.spec.name, column.context
@@ -192,6 +200,43 @@ def reduce_runs(
                 table[column.label].null_count() == table.height:
             axis = axis_of(column)
             raise _nowhere(column, aligned_on(key(column), axis), axis)
+    return table
+
+
+def _reduce_summary(points: pl.DataFrame | pl.LazyFrame, columns: list[Column],
+                    summary: pl.DataFrame) -> pl.DataFrame:
+    """:func:`reduce_runs` of plain reduces from the series summary: each column's summary
+    rows (its filter on the summary, as on the points) combined per run. A mean over a
+    series kept in several parts (segments written as its file grew) is read from the
+    points of those runs, so its rounding is the points' own."""
+    def key(column: Column) -> Series:
+        return column.spec.name, column.context
+
+    per_series: dict[Series, pl.DataFrame] = {}
+    for column in columns:
+        if key(column) not in per_series:
+            rows = summary.filter(series_filter(column))
+            per_series[key(column)] = combine(rows, ["run"]) if rows.height else \
+                pl.DataFrame(schema={"run": pl.String, "parts": pl.Int64})
+    runs = pl.concat([frame.select("run") for frame in per_series.values()]).unique()
+    table = runs
+    again: set[str] = set()
+    for series, frame in per_series.items():
+        mine = [c for c in columns if key(c) == series]
+        if frame.height:
+            table = table.join(frame.select("run", *[reduced(c.reduce.kind).alias(c.label)
+                                                     for c in mine]), on="run", how="left")
+        else:
+            table = table.with_columns(pl.lit(None, dtype=pl.Float64).alias(c.label)
+                                       for c in mine)
+        if any(c.reduce.kind == "mean" for c in mine):
+            again.update(frame.filter(pl.col("parts") > 1).get_column("run").to_list())
+    table = table.select("run", *[pl.col(c.label).cast(pl.Float64) for c in columns]).sort("run")
+    if again:
+        means = [c for c in columns if c.reduce.kind == "mean"]
+        picked = points.lazy().filter(pl.col("run").is_in(sorted(again)))
+        exact = reduce_runs(picked, means)
+        table = table.update(exact, on="run", how="left", include_nulls=True).sort("run")
     return table
 
 

@@ -44,7 +44,7 @@ from ..spec.metric import (
 from ..spec.picker import parse_picker
 from ..spec.where import metric_names_in, parse_where
 from .reduce import reduce_runs
-from .series_model import Notes, XChoice, context_coverage, run_starts
+from .series_model import START, Notes, XChoice, context_coverage, run_starts
 
 __all__ = [
     "ReducedTable",
@@ -179,7 +179,7 @@ def specs_or_defaults(dataset: Dataset, metrics: str | Sequence[str] | None
     if metrics:
         return parse_metric_specs(metrics), None
     points = collect_points(dataset)
-    return default_specs(points), points
+    return default_specs(points), points if dataset.series is None else None
 
 
 def collect_points(dataset: Dataset, specs: Iterable[str | MetricSpec] | None = None,
@@ -188,8 +188,12 @@ def collect_points(dataset: Dataset, specs: Iterable[str | MetricSpec] | None = 
     metrics that ``specs`` and the metric specs in ``where`` name.
 
     Every later step (expansion, reduction) then works on this frame instead of scanning
-    the runs directory's points again.
+    the runs directory's points again. A dataset with a series index gives that instead
+    (``run``, ``name`` and the context keys, one row per series): all that expansion needs,
+    and the reduction reads the summary or the points itself (:func:`reduced_table`).
     """
+    if dataset.series is not None:
+        return dataset.series_keys()
     if specs is None:
         return dataset.points.collect()
     required = _spec_names(specs)
@@ -248,7 +252,9 @@ def reduced_table(
 
     ``columns`` are already expanded columns, shown after those of ``specs``; ``points``
     the points frame they were expanded against (default: :func:`collect_points` for
-    ``specs``, ``extra`` and ``where``).
+    ``specs``, ``extra`` and ``where``). With the dataset's series index, plain reduces
+    come from its summary and the others from the dataset's points
+    (:func:`~xpcli.analysis.reduce.reduce_runs`).
     ``where`` may use params, meta and metric specs in backticks
     (```f1:lang=en@max` > 0.8``), reduced here even when not shown. Runs with no point in
     any column still appear, with null metrics. Rows are ordered by creation time, then id.
@@ -299,8 +305,12 @@ def reduced_table(
         )
     if notes is not None:
         coverage_notes(dataset, by_label.values(), notes)
-    reduced = reduce_runs(points, list(by_label.values()), x=x, notes=notes,
-                          starts=run_starts(dataset.points))
+    if dataset.series is not None:
+        reduced = reduce_runs(dataset.points, list(by_label.values()), x=x, notes=notes,
+                              starts=series_starts(dataset.series), summary=dataset.series)
+    else:
+        reduced = reduce_runs(points, list(by_label.values()), x=x, notes=notes,
+                              starts=run_starts(dataset.points))
     frame = runs.join(reduced, on="run", how="left")
     order = ["created", "run"] if "created" in frame.columns else ["run"]
     frame = frame.sort(order, nulls_last=True)
@@ -312,6 +322,13 @@ def reduced_table(
         frame = frame.filter(with_aliases.select(mask.fill_null(False)).to_series())
     return ReducedTable(frame=frame, params=list(dataset.params), metrics=shown,
                         columns=by_label, extra=names)
+
+
+def series_starts(series: pl.DataFrame) -> pl.LazyFrame:
+    """:func:`~xpcli.analysis.series_model.run_starts` from a series index: each run's
+    earliest time over every point it logged."""
+    return series.lazy().group_by("run").agg(
+        pl.col("first_time").cast(pl.Float64).min().alias(START))
 
 
 def sort_table(frame: pl.DataFrame, keys: Sequence[SortKey],

@@ -90,6 +90,7 @@ import polars as pl
 
 from xpcli.errors import SpecError
 from xpcli.format import POINT_COLUMNS
+from xpcli.summary import sequential_mean
 
 __all__ = [
     "DEFAULT_MAX_COLUMNS",
@@ -857,7 +858,7 @@ REDUCERS: dict[str, Reducer] = {reducer.kind: reducer for reducer in (
     Reducer("min", None, "the smallest value of every point of the series.",
             lambda reduce: pl.col("value").min()),
     Reducer("mean", None, "the mean of every point of the series.",
-            lambda reduce: pl.col("value").mean()),
+            lambda reduce: sequential_mean(pl.col("value"))),
     Reducer("median", None, "the median of every point of the series.",
             lambda reduce: pl.col("value").median()),
     Reducer("at", "N",
