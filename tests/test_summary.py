@@ -23,8 +23,11 @@ from series_cases import CASES, T0
 from test_cache import own_cache  # noqa: F401 - each test its own cache folder (autouse)
 
 from xpcli import cache, load
+from xpcli.analysis.group import group_table
+from xpcli.analysis.parcoords import parcoords_table
 from xpcli.analysis.reduce import reduce_runs
 from xpcli.analysis.select import select_runs
+from xpcli.analysis.selection import selection
 from xpcli.dataset import Dataset
 from xpcli.errors import SpecError
 from xpcli.spec.metric import Column, expand, parse_metric_spec
@@ -126,6 +129,27 @@ def test_select_answers_the_same_with_and_without_the_summary(tmp_path: Path) ->
                 select_runs(ds, metrics)
             continue
         assert_frame_equal(select_runs(ds, metrics), expected, check_exact=True)
+
+
+def test_group_selection_and_parcoords_answer_the_same_with_and_without_the_summary(
+        sample_runs: Path) -> None:
+    ds = load(sample_runs)
+    plain = without_summary(ds)
+    for where in (None, "`f1:lang=en@max` > 0.5"):
+        got = group_table(ds, by="lr", metrics="f1:lang=*@max,lms_score@mean", where=where)
+        want = group_table(plain, by="lr", metrics="f1:lang=*@max,lms_score@mean",
+                           where=where)
+        assert_frame_equal(got.wide, want.wide, check_exact=True)
+    args = {"selectors": "f1:lang=en@max,lms_score", "targets": "f1:lang=*@last",
+            "exclude": "lang=en"}
+    assert_frame_equal(selection(ds, **args), selection(plain, **args), check_exact=True)
+    for where in (None, "`f1:lang=de@first` > 0.2"):
+        got_p = parcoords_table(ds, metrics="f1:lang=*@max,lms_score@min", where=where,
+                                highlights=["best:f1:lang=en@max", "worst:lms_score@mean"])
+        want_p = parcoords_table(plain, metrics="f1:lang=*@max,lms_score@min", where=where,
+                                 highlights=["best:f1:lang=en@max", "worst:lms_score@mean"])
+        assert_frame_equal(got_p.table, want_p.table, check_exact=True)
+        assert got_p.highlights == want_p.highlights
 
 
 # -- against numpy, from the files' own lines --------------------------------------------

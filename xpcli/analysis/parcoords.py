@@ -35,8 +35,8 @@ from ..spec.metric import (
 from ..spec.picker import parse_picker
 from ..spec.where import Where, metric_names_in, parse_where
 from .reduce import reduce_runs, resolve_picker
-from .select import coverage_notes
-from .series_model import Notes, XChoice, run_starts
+from .select import coverage_notes, series_starts
+from .series_model import Notes, XChoice, context_coverage, run_starts
 
 RUN_NUMBER = "run_number"
 RUN_ID = "run"
@@ -193,24 +193,45 @@ class _Points:
 
     Every spec, picker and colour is resolved against this subset (one scan instead of
     one per call); when resolving fails, it is retried on every point so the error names
-    the metrics and contexts that do exist.
+    the metrics and contexts that do exist. With a series index (``series``), specs are
+    resolved against it and plain reduces come from its summary: no point is read
+    unless a reduce needs them (:func:`~xpcli.analysis.reduce.reduce_runs`).
     """
 
-    def __init__(self, points: pl.LazyFrame, names: set[str], notes: Notes) -> None:
+    def __init__(self, points: pl.LazyFrame, names: set[str], notes: Notes,
+                 series: pl.DataFrame | None = None, keys: Sequence[str] = ()) -> None:
         self.all = points
-        self.subset = points.filter(pl.col("name").is_in(sorted(names))).collect().lazy()
         self.notes = notes
+        self.summary = series
+        if series is None:
+            self.subset = points.filter(pl.col("name").is_in(sorted(names))).collect().lazy()
+            self.starts = run_starts(points)
+            return
+        self.subset = points.filter(pl.col("name").is_in(sorted(names)))
+        self.keys = list(keys)
+        self.starts = series_starts(series)
+
+    def _series_keys(self) -> pl.DataFrame:
+        assert self.summary is not None
+        return self.summary.select("run", "name", *self.keys)
 
     def keep_runs(self, ids: pl.Series) -> None:
         self.subset = self.subset.filter(pl.col("run").is_in(ids.implode()))
+        if self.summary is not None:
+            self.summary = self.summary.filter(pl.col("run").is_in(ids.implode()))
 
     def expand(self, specs: Sequence[MetricSpec]) -> list[Column]:
+        if self.summary is not None:
+            return expand(specs, self._series_keys())
         try:
             return expand(specs, self.subset)
         except SpecError:
             return expand(specs, self.all)
 
     def pick(self, text: str, runs: pl.DataFrame, x: XChoice) -> str:
+        if self.summary is not None:
+            return resolve_picker(text, runs, self.subset, x=x, notes=self.notes,
+                                  summary=self.summary, keys=self.keys)
         try:
             return resolve_picker(text, runs, self.subset, x=x, notes=self.notes)
         except SpecError:
@@ -218,8 +239,17 @@ class _Points:
 
     def reduce(self, columns: Sequence[Column], x: XChoice) -> pl.DataFrame:
         """The columns reduced per run (:func:`~xpcli.analysis.reduce.reduce_runs`)."""
-        return reduce_runs(self.subset, columns, x=x, notes=self.notes,
-                           starts=run_starts(self.all))
+        return reduce_runs(self.subset, columns, x=x, notes=self.notes, starts=self.starts,
+                           summary=self.summary)
+
+    def coverage(self, columns: Sequence[Column]) -> None:
+        """Warn about specs naming a context value most points of their metric lack."""
+        if self.summary is None:
+            coverage_notes(self.subset, columns, self.notes)
+        elif any(v for c in columns for _, v in c.spec.context):
+            counts = self.summary.select("name", *self.keys, "points")
+            for text in context_coverage(columns, counts):
+                self.notes.warn(text)
 
 
 def _filter_runs(
@@ -292,9 +322,10 @@ def parcoords_table(
     parsed_where = parse_where(where) if where is not None else None
     where_specs: list[MetricSpec] = []
     if parsed_where is not None and any(n not in run_frame.columns for n in parsed_where.names()):
-        known = set(points.select(pl.col("name").unique()).collect().to_series())
+        known = set(dataset.series_keys().get_column("name").unique())
         where_specs = metric_names_in(parsed_where, run_frame.columns, known)
-    point_set = _Points(points, _names_read([*specs, *extra, *where_specs]), notes)
+    point_set = _Points(points, _names_read([*specs, *extra, *where_specs]), notes,
+                        dataset.series, dataset.context_keys)
 
     if parsed_where is not None:
         run_frame = _filter_runs(run_frame, point_set, parsed_where, where_specs, x)
@@ -321,7 +352,7 @@ def parcoords_table(
         raise UsageError("--params run: use --run-axis id for a run-id axis")
 
     columns = point_set.expand(specs) if specs else []
-    coverage_notes(point_set.subset, columns, notes)
+    point_set.coverage(columns)
     clash = [c.label for c in columns if c.label in params or c.label in reserved]
     if clash:
         raise UsageError(f"metric column {clash[0]!r} has the name of a param; rename one")

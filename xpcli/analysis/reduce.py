@@ -321,11 +321,15 @@ def resolve_picker(
     points: pl.DataFrame | pl.LazyFrame,
     x: XChoice = "auto",
     notes: Notes | None = None,
+    summary: pl.DataFrame | None = None,
+    keys: Sequence[str] = (),
 ) -> str:
     """Resolve a picker to a run id among ``runs``.
 
     An exact run id wins over the picker syntax. ``best``/``worst`` reduce the spec over
     the runs of ``runs`` only, skip null/NaN values, and break ties by the smallest id.
+    ``summary``: the series summary of ``points`` (its context key columns ``keys``): the
+    spec is resolved against it, and a plain reduce read from it.
     """
     ids = runs.lazy().select(pl.col("run").cast(pl.String)).collect().to_series()
     id_set = set(ids.to_list())
@@ -341,13 +345,16 @@ def resolve_picker(
             " or worst:SPEC)"
         )
     assert picker.spec is not None
-    columns = expand([picker.spec], points)
+    columns = expand([picker.spec], points if summary is None
+                     else summary.select("run", "name", *keys))
     if len(columns) != 1:
         labels = ", ".join(c.label for c in columns[:6])
         raise SpecError(f"{picker.text}: names {len(columns)} columns ({labels}); pick one")
     (column,) = columns
     scoped = points.lazy().filter(pl.col("run").is_in(pl.lit(ids).implode()))
-    table = reduce_runs(scoped, columns, x=x, notes=notes)
+    if summary is not None:
+        summary = summary.filter(pl.col("run").is_in(pl.lit(ids).implode()))
+    table = reduce_runs(scoped, columns, x=x, notes=notes, summary=summary)
     ranked = table.filter(
         pl.col(column.label).is_not_null() & pl.col(column.label).is_not_nan()
     ).sort([column.label, "run"], descending=[picker.kind == "best", False])
