@@ -73,7 +73,6 @@ def summarize(frame: Any, keys: Sequence[str]) -> Any:
     value = pl.col("value").cast(pl.Float64)
     order = pl.col(ORDER).cast(pl.Int64)
     time = pl.col("time").cast(pl.Float64)
-    by_time = [time, order]
     points = frame.filter(pl.col("kind") == "point")
     counts = points.group_by(keys).agg(
         pl.len().cast(pl.Int64).alias("points"),
@@ -83,22 +82,37 @@ def summarize(frame: Any, keys: Sequence[str]) -> Any:
         pl.col("step").min().alias("step_min"), pl.col("step").max().alias("step_max"),
         pl.col("epoch").min().alias("epoch_min"), pl.col("epoch").max().alias("epoch_max"),
     )
+    # Within a group the rows are in read order (a segment's rows of one metric are), so
+    # the first and last by read position are the group's first and last row, and the
+    # first (last) by (time, read position) the first (last) row at the smallest
+    # (largest) time. NaN times (which sort after every other time) take a sort.
+    if _nan_times(frame):
+        by_time = [time, order]
+        t_first = [c.sort_by(by_time).first() for c in (value, time, order)]
+        t_last = [c.sort_by(by_time).last() for c in (value, time, order)]
+    else:
+        t_first = [c.filter(time == time.min()).first() for c in (value, time, order)]
+        t_last = [c.filter(time == time.max()).last() for c in (value, time, order)]
     valid = points.filter(value.is_not_null() & value.is_not_nan()).group_by(keys).agg(
         pl.len().cast(pl.Int64).alias("valid"),
         value.min().alias("min"), value.max().alias("max"), value.sum().alias("sum"),
         sequential_mean(value).alias("mean"),
-        value.sort_by(order).first().alias("r_first"), order.min().alias("r_first_order"),
-        value.sort_by(order).last().alias("r_last"), order.max().alias("r_last_order"),
-        value.sort_by(by_time).first().alias("t_first"),
-        time.sort_by(by_time).first().alias("t_first_time"),
-        order.sort_by(by_time).first().alias("t_first_order"),
-        value.sort_by(by_time).last().alias("t_last"),
-        time.sort_by(by_time).last().alias("t_last_time"),
-        order.sort_by(by_time).last().alias("t_last_order"),
+        value.first().alias("r_first"), order.first().alias("r_first_order"),
+        value.last().alias("r_last"), order.last().alias("r_last_order"),
+        *(e.alias(f"t_first{c}") for e, c in zip(t_first, ("", "_time", "_order"))),
+        *(e.alias(f"t_last{c}") for e, c in zip(t_last, ("", "_time", "_order"))),
     )
     return (counts.join(valid, on=keys, how="left", nulls_equal=True)
             .with_columns(pl.col("valid").fill_null(0))
             .select(*keys, *(pl.col(c).cast(t) for c, t in SUMMARY_SCHEMA.items())))
+
+
+def _nan_times(frame: Any) -> bool:
+    """True when some point of ``frame`` has a NaN time."""
+    nan = pl.col("time").cast(pl.Float64).is_nan().any()
+    if isinstance(frame, pl.LazyFrame):
+        return bool(frame.select(nan).collect().item())
+    return bool(frame.select(nan).item())
 
 
 def combine_aggs() -> list[pl.Expr]:
