@@ -251,7 +251,9 @@ def test_hand_worked_first_and_last_follow_the_logging_order(tmp_path: Path) -> 
 # -- nothing lost, nothing stale ----------------------------------------------------------
 
 
-def test_summary_follows_random_appends_truncations_and_rewrites(tmp_path: Path) -> None:
+def test_summary_follows_random_appends_truncations_and_rewrites(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "MAX_SEGMENTS", 3)  # merges too, now and then
     runs = tmp_path / "runs"
     runs.mkdir()
     rng = random.Random(11)

@@ -19,7 +19,9 @@ How a read works:
    parsed again from the start, its old rows dropped. Any other file (Parquet, gzip) is
    hashed whole and read again if the hash differs. A deleted file's rows are dropped.
 3. New rows go into one new segment (sorted by kind, name, run, so a query for one metric
-   skips the row groups of the others); when segments pile up or hold many dropped rows,
+   skips the row groups of the others), with each point's context decoded into one
+   ``ctx.KEY`` column per key (so no query parses context JSON again) and the series
+   summary of its points beside it (:mod:`xpcli.summary`); when segments pile up or hold many dropped rows,
    they are merged into one. Files are read :data:`~xpcli.records.CHUNK_BYTES` at a time
    and parsed in batches of :data:`BATCH_BYTES`, so memory stays bounded whatever the size
    of one file.
@@ -70,7 +72,7 @@ from .records import (
 from .records import superseded as find_superseded
 from .summary import SUMMARY_SCHEMA, combine, summarize
 
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 MAX_SEGMENTS = 16
 BATCH_BYTES = 192 * 1024 * 1024
 MAX_GARBAGE = 0.3
@@ -120,6 +122,9 @@ class RawData:
     #: the tables built from it, so an unchanged directory is not built twice.
     token: str | None = None
     built: "Built | None" = None
+    #: True when ``records`` has a ``ctx.KEY`` column for every context key (decoded when
+    #: the cache was written); else the context texts are decoded when a query reads them.
+    decoded: bool = False
 
 
 class Built:
@@ -178,6 +183,55 @@ def _stats(frame: Any) -> Any:
 
 def _contexts(frame: pl.DataFrame) -> list[str]:
     return sorted(frame.get_column("context").drop_nulls().unique().to_list())
+
+
+#: The prefix of the context key columns a segment holds (``ctx.lang``): each point's
+#: context decoded once, when the segment is written, so no query parses JSON again.
+CTX = "ctx."
+
+
+def decode_contexts(texts: list[str]) -> tuple[dict[str, dict[str, str]], list[str], list[str]]:
+    """The context texts decoded: text -> its object (only objects of strings), the keys
+    seen (sorted), and the texts that are not an object of strings."""
+    decoded: dict[str, dict[str, str]] = {}
+    keys: set[str] = set()
+    bad: list[str] = []
+    for text in texts:
+        try:
+            ctx = json.loads(text)
+        except ValueError:
+            ctx = None
+        if not isinstance(ctx, dict) or not all(isinstance(v, str) for v in ctx.values()):
+            bad.append(text)
+            continue
+        decoded[text] = ctx
+        keys.update(ctx)
+    return decoded, sorted(keys), bad
+
+
+def context_columns(decoded: dict[str, dict[str, str]], keys: list[str]) -> list[pl.Expr]:
+    """One String expression per key: each row's value of it, looked up by its context
+    text (null where the context lacks the key or is not an object of strings)."""
+    known = list(decoded)
+    return [pl.col("context").replace_strict(known, [decoded[t].get(key) for t in known],
+                                             default=None, return_dtype=pl.String)
+            .alias(CTX + key) for key in keys]
+
+
+def _with_context_columns(raw: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """``raw`` with a ``ctx.KEY`` column per context key of its points, and those keys."""
+    decoded, keys, _ = decode_contexts(_contexts(raw))
+    return raw.with_columns(context_columns(decoded, keys)), keys
+
+
+def _aligned(scan: pl.LazyFrame, keys: list[str], every: list[str]) -> pl.LazyFrame:
+    """A segment's scan with a ``ctx.KEY`` column for each of ``every`` (null where the
+    segment has none), in one order, so the scans of segments concatenate."""
+    missing = [pl.lit(None, dtype=pl.String).alias(CTX + k) for k in every if k not in keys]
+    if missing:
+        scan = scan.with_columns(missing)
+    names = [c for c in scan.collect_schema().names() if not c.startswith(CTX)]
+    return scan.select(*names, *[CTX + k for k in every])
 
 
 # -- parsing -------------------------------------------------------------------------
@@ -588,11 +642,12 @@ class Cache:
         # Rows clustered by metric (a stable partition, much cheaper than a sort): a query
         # for one metric skips the other metrics' row groups by their statistics.
         clustered = pl.concat(raw.partition_by("kind", "name", maintain_order=True))
+        clustered, keys = _with_context_columns(clustered)
         write_parquet_frame(clustered, self.folder / name)
         write_parquet_frame(_stats(raw), self.folder / stats_name)
         rows = dict(raw.group_by(SRC).len().iter_rows())
         manifest["segments"][seg] = {"file": name, "stats": stats_name, "rows": raw.height,
-                                     "srcs": rows, "contexts": _contexts(raw)}
+                                     "srcs": rows, "contexts": _contexts(raw), "keys": keys}
         return seg
 
     @staticmethod
@@ -621,7 +676,9 @@ class Cache:
         seg = str(manifest["next"])
         manifest["next"] += 1
         name, stats_name = f"seg-{seg}.parquet", f"seg-{seg}.stats.parquet"
-        merged = pl.concat([self._scan(s, manifest, live[s]) for s in segments], how="vertical")
+        every = sorted({k for info in segments.values() for k in info["keys"]})
+        merged = pl.concat([_aligned(self._scan(s, manifest, live[s]), segments[s]["keys"], every)
+                            for s in segments], how="vertical")
         tmp = self.folder / f".{name}.{os.getpid()}.tmp"
         merged.sink_parquet(tmp, compression="zstd", statistics=True)
         os.replace(tmp, self.folder / name)
@@ -632,7 +689,7 @@ class Cache:
         contexts = sorted({c for info in segments.values() for c in info["contexts"]})
         old = list(segments)
         segments[seg] = {"file": name, "stats": stats_name, "rows": sum(rows.values()),
-                         "srcs": rows, "contexts": contexts}
+                         "srcs": rows, "contexts": contexts, "keys": every}
         for entry in manifest["files"].values():
             if entry["segments"]:
                 entry["segments"] = [seg]
@@ -675,7 +732,7 @@ class Cache:
             srcs = live.get(seg, set()) & wanted
             if not srcs:
                 continue
-            scans.append(self._scan(seg, manifest, srcs))
+            scans.append((self._scan(seg, manifest, srcs), info["keys"]))
             stat = pl.read_parquet(self.folder / info["stats"])
             stats.append(stat.filter(pl.col(SRC).is_in(sorted(srcs))))
             contexts.update(info["contexts"])
@@ -692,7 +749,9 @@ class Cache:
                 else:
                     diags.add(path, line, message, kind)
         if scans:
-            records = pl.concat(scans, how="vertical").drop(SRC)
+            every = sorted({k for _, keys in scans for k in keys})
+            records = pl.concat([_aligned(scan, keys, every) for scan, keys in scans],
+                                how="vertical").drop(SRC)
             stat_frame = combine(pl.concat(stats).drop(SRC), ["run", "name", "context"])
         else:
             records = _empty_raw().drop(SRC).lazy()
@@ -700,7 +759,7 @@ class Cache:
         state = manifest.get("generation", "") + "\n" + "\n".join(sorted(wanted))
         token = hashlib.sha1(state.encode()).hexdigest()[:16]
         return RawData(records, sorted(contexts), stat_frame, diags, token,
-                       Built(self.folder, token))
+                       Built(self.folder, token), decoded=True)
 
 
 _CACHE_NAME = re.compile(r"[0-9a-f]{16}")

@@ -30,7 +30,15 @@ import polars as pl
 
 from . import format as fmt
 from . import liveness
-from .cache import RawData, cache_home, read, superseded
+from .cache import (
+    CTX,
+    RawData,
+    cache_home,
+    context_columns,
+    decode_contexts,
+    read,
+    superseded,
+)
 from .errors import DataError
 from .format import POINT_COLUMNS
 from .progress import Progress
@@ -164,44 +172,28 @@ def _merge_run_records(records: pl.LazyFrame) -> tuple[list[str], dict[str, dict
     return order, params, meta
 
 
-def _decode_contexts(raw_points: pl.LazyFrame, texts: list[str],
-                     diags: Diagnostics) -> tuple[pl.LazyFrame, list[str]]:
+def _decode_contexts(raw_points: pl.LazyFrame, texts: list[str], diags: Diagnostics,
+                     decoded_columns: bool = False) -> tuple[pl.LazyFrame, list[str]]:
     """Replace the JSON ``context`` column by one String column per key (lazily).
 
-    ``texts`` are the distinct context texts present; each is decoded once, and the
+    ``texts`` are the distinct context texts present; each is decoded once. With
+    ``decoded_columns`` the records already hold a ``ctx.KEY`` column per key (the cache
+    decodes them when it writes a segment) and they are simply renamed; otherwise the
     per-key columns are a lookup from text to value, so no point row is parsed again.
     """
-    decoded: dict[str, dict[str, str]] = {}
-    keys: list[str] = []
-    bad: list[str] = []
-    for text in texts:
-        try:
-            ctx = json.loads(text)
-        except ValueError:
-            ctx = None
-        if not isinstance(ctx, dict) or not all(isinstance(v, str) for v in ctx.values()):
-            bad.append(text)
-            continue
-        decoded[text] = ctx
-        for key in ctx:
-            if key not in keys:
-                keys.append(key)
+    decoded, keys, bad = decode_contexts(texts)
     frame = raw_points
     if bad:
         diags.add("", 0, f"points with a context that is not an object of strings "
                   f"(e.g. {bad[0][:60]}); skipped", "malformed")
         frame = frame.filter(~pl.col("context").is_in(bad).fill_null(False))
-    keys.sort()
-    columns = []
-    known = list(decoded)
-    for key in keys:
-        column = key if key not in fmt.RESERVED_CONTEXT_KEYS else f"context.{key}"
-        values = [decoded[t].get(key) for t in known]
-        columns.append(
-            pl.col("context").replace_strict(known, values, default=None, return_dtype=pl.String)
-            .alias(column)
-        )
     names = [k if k not in fmt.RESERVED_CONTEXT_KEYS else f"context.{k}" for k in keys]
+    have = frame.collect_schema().names() if decoded_columns and keys else []
+    if all(CTX + key in have for key in keys):
+        columns = [pl.col(CTX + key).alias(name) for key, name in zip(keys, names)]
+    else:
+        columns = [expr.alias(name) for expr, name in
+                   zip(context_columns(decoded, keys), names)]
     frame = frame.select("run", "name", *columns, "step", "epoch", "time", "value")
     return frame, names
 
@@ -228,13 +220,14 @@ def build(data: RawData, files: list[str],
         runs, index, info = kept
         for path, line, message, kind in info["diagnostics"]:
             diags.add(path, line, message, kind)
-        points, context_keys = _decode_contexts(raw_points, data.contexts, Diagnostics())
+        points, context_keys = _decode_contexts(raw_points, data.contexts, Diagnostics(),
+                                                data.decoded)
         return Dataset(runs=live_columns(runs, info["meta"], files, observer).lazy(),
                        points=points, params=info["params"], meta=info["meta"],
                        context_keys=context_keys, files=files, diagnostics=diags,
                        series=index)
     before = len(diags.items)
-    points, context_keys = _decode_contexts(raw_points, data.contexts, diags)
+    points, context_keys = _decode_contexts(raw_points, data.contexts, diags, data.decoded)
     index = _series_index(data.stats, data.contexts)
 
     order, params, meta = _merge_run_records(data.records)
