@@ -94,7 +94,7 @@ def random_columns(rng: random.Random, keys: pl.DataFrame, count: int) -> list[C
             values = keys.filter(pl.col("name") == name).get_column(key).drop_nulls()
             choices = ["*", ""] + sorted(set(values.to_list()))
             parts += f":{key}={rng.choice(choices)}"
-        text = f"{name}{parts}@{rng.choice(REDUCES)}"
+        text = f"{name}{parts}@{rng.choice([*REDUCES, 'median'])}"
         try:
             out += expand([parse_metric_spec(text)], keys)
         except SpecError:
@@ -117,6 +117,13 @@ def test_summary_path_equals_points_path_on_random_specs(tmp_path: Path) -> None
         by_points = reduce_runs(ds.points, columns)
         assert by_summary.height > 0
         assert_frame_equal(by_summary, by_points, check_exact=True)
+        # The frame-wise path (taken when an at-reduce is asked for too) agrees as well.
+        first = columns[0]
+        at = expand([parse_metric_spec(
+            first.spec.name + "".join(f":{k}={v}" for k, v in first.context) + "@at=0")], keys)
+        with_at = reduce_runs(ds.points, [*columns, *at], x="order")
+        assert_frame_equal(with_at.drop(at[0].label).filter(
+            pl.col("run").is_in(by_points["run"].implode())), by_points, check_exact=True)
 
 
 def test_select_answers_the_same_with_and_without_the_summary(tmp_path: Path) -> None:

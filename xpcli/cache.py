@@ -21,10 +21,10 @@ How a read works:
 3. New rows go into one new segment (sorted by kind, name, run, so a query for one metric
    skips the row groups of the others), with each point's context decoded into one
    ``ctx.KEY`` column per key (so no query parses context JSON again) and the series
-   summary of its points beside it (:mod:`xpcli.summary`); when segments pile up or hold many dropped rows,
-   they are merged into one. Files are read :data:`~xpcli.records.CHUNK_BYTES` at a time
-   and parsed in batches of :data:`BATCH_BYTES`, so memory stays bounded whatever the size
-   of one file.
+   summary of its points beside it (:mod:`xpcli.summary`); when segments pile up or
+   hold many dropped rows, they are merged into one. Files are read
+   :data:`~xpcli.records.CHUNK_BYTES` at a time and parsed in batches of
+   :data:`BATCH_BYTES`, so memory stays bounded whatever the size of one file.
 4. The manifest is replaced atomically. Updates take an exclusive lock (``flock``) on the
    cache folder, so several ``xp`` processes can read at once; writers never wait for
    readers. A reader opens the segments it uses when it loads, and the frames it returns

@@ -74,8 +74,10 @@ def reduce_runs(
     reduce means and what NaN does.
 
     ``summary``: the series summary of exactly the series of ``points`` (a dataset's
-    ``series``, :mod:`xpcli.summary`). When every reduce is one it answers (first, last,
-    min, max, mean), the table comes from it and no point is read; the answer is the same.
+    ``series``, :mod:`xpcli.summary`). The reduces it answers (first, last, min, max,
+    mean) come from it without reading a point; the answer is the same. Without at=,
+    at-max or at-min, the points are read in one streaming query, grouped by series and
+    run, so memory does not grow with the points read.
     """
     check_x(x)
     notes = notes if notes is not None else Notes()
@@ -84,8 +86,8 @@ def reduce_runs(
         unique.setdefault(column.label, column)
     if not unique:
         return pl.DataFrame(schema={"run": pl.String})
-    if summary is not None and all(c.reduce.kind in SUMMARY_REDUCERS for c in unique.values()):
-        return _reduce_summary(points, list(unique.values()), summary)
+    if all(REDUCERS[c.reduce.kind].takes is None for c in unique.values()):
+        return _reduce_plain(points, list(unique.values()), summary)
 
     def key(column: Column) -> Series:
         return column.spec.name, column.context
@@ -201,6 +203,64 @@ def reduce_runs(
             axis = axis_of(column)
             raise _nowhere(column, aligned_on(key(column), axis), axis)
     return table
+
+
+def _reduce_plain(points: pl.DataFrame | pl.LazyFrame, columns: list[Column],
+                  summary: pl.DataFrame | None) -> pl.DataFrame:
+    """:func:`reduce_runs` without at-reduces: from the summary what it answers, the rest
+    from the points (:func:`_reduce_points`); the two joined on run."""
+    by_summary = [c for c in columns if summary is not None
+                  and c.reduce.kind in SUMMARY_REDUCERS]
+    rest = [c for c in columns if c not in by_summary]
+    parts = []
+    if by_summary:
+        assert summary is not None
+        parts.append(_reduce_summary(points, by_summary, summary))
+    if rest:
+        parts.append(_reduce_points(points, rest))
+    table = parts[0]
+    if len(parts) > 1:
+        table = table.join(parts[1], on="run", how="full", coalesce=True)
+    return table.select("run", *[c.label for c in columns]).sort("run")
+
+
+def _reduce_points(points: pl.DataFrame | pl.LazyFrame, columns: list[Column]) -> pl.DataFrame:
+    """Plain reduces from the points, in one streaming query: the points of every column's
+    series (a point may be in several), numbered in read order, keyed by series, grouped
+    by series and run. The same frame the reducers read in :func:`reduce_runs`: valid
+    points, with the time that orders each series and the read position."""
+    def key(column: Column) -> Series:
+        return column.spec.name, column.context
+
+    series = list(dict.fromkeys(key(c) for c in columns))
+    number = {s: i for i, s in enumerate(series)}
+    first = {}
+    for column in columns:
+        first.setdefault(key(column), column)
+    member = pl.concat_list([pl.when(series_filter(first[s])).then(pl.lit(i, pl.Int32))
+                             for i, s in enumerate(series)]).list.drop_nulls()
+    time = pl.col("time").cast(pl.Float64)
+    frame = (
+        points.lazy()
+        .filter(pl.any_horizontal([series_filter(first[s]) for s in series]))
+        .select("run", time.alias("time"), pl.col("value").cast(pl.Float64), member.alias("__s"))
+        .with_row_index(ROW)
+        .explode("__s")
+        .with_columns(pl.when(pl.col("time").is_null().any().over("__s", "run"))
+                      .then(pl.lit(None, dtype=pl.Float64)).otherwise(pl.col("time"))
+                      .alias(TIME_KEY))
+    )
+    valid = pl.col("value").is_not_null() & pl.col("value").is_not_nan()
+    present = frame.select("__s", "run").unique()
+    reduced = frame.filter(valid).group_by("__s", "run").agg(
+        [REDUCERS[c.reduce.kind].aggregate(c.reduce).alias(c.label) for c in columns])
+    table = present.join(reduced, on=["__s", "run"], how="left").collect(engine="streaming")
+    runs = table.select("run").unique()
+    for s in series:
+        mine = [c.label for c in columns if key(c) == s]
+        part = table.filter(pl.col("__s") == number[s]).select("run", *mine)
+        runs = runs.join(part, on="run", how="left")
+    return runs.select("run", *[pl.col(c.label).cast(pl.Float64) for c in columns]).sort("run")
 
 
 def _reduce_summary(points: pl.DataFrame | pl.LazyFrame, columns: list[Column],
