@@ -150,6 +150,11 @@ def combine(frame: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     with ``parts``: how many of them hold a value (a row without ``parts`` is one)."""
     if "parts" not in frame.columns:
         frame = frame.with_columns(pl.lit(1, dtype=pl.Int64).alias("parts"))
+    if frame.select(pl.struct(list(keys)).is_unique().all()).item():
+        # One part each (the usual case): already combined.
+        parts = pl.when(pl.col("valid") > 0).then(pl.col("parts")).otherwise(0)
+        return frame.with_columns(parts.cast(pl.Int64).alias("parts")).select(
+            *keys, *SUMMARY_SCHEMA, "parts")
     return frame.group_by(list(keys)).agg(combine_aggs())
 
 
