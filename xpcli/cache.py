@@ -47,7 +47,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -116,7 +116,9 @@ class RawData:
 
     records: pl.LazyFrame
     contexts: list[str]
-    stats: pl.DataFrame
+    #: The per-series stats, or what makes them when first asked for (an unchanged
+    #: state's built tables need none: see :attr:`stats`).
+    stats_source: pl.DataFrame | Callable[[], pl.DataFrame]
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     #: Names this exact state of the cache (None without the cache); ``built`` then keeps
     #: the tables built from it, so an unchanged directory is not built twice.
@@ -125,6 +127,13 @@ class RawData:
     #: True when ``records`` has a ``ctx.KEY`` column for every context key (decoded when
     #: the cache was written); else the context texts are decoded when a query reads them.
     decoded: bool = False
+
+    @property
+    def stats(self) -> pl.DataFrame:
+        """Per run, name and context text, the series summary of its points."""
+        if callable(self.stats_source):
+            self.stats_source = self.stats_source()
+        return self.stats_source
 
 
 class Built:
@@ -139,8 +148,11 @@ class Built:
         self.folder = folder
         self.token = token
         self.meta_path = folder / f"built-{token}.json"
+        self.loaded: tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]] | None = None
 
     def load(self) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]] | None:
+        if self.loaded is not None:
+            return self.loaded
         try:
             with open(self.meta_path, encoding="utf-8") as fh:
                 info = json.load(fh)
@@ -148,7 +160,8 @@ class Built:
             series = pl.read_parquet(self.folder / f"built-{self.token}.series.parquet")
         except (OSError, ValueError, pl.exceptions.PolarsError, pl.exceptions.PanicException):
             return None  # missing, half-written or damaged: built again
-        return runs, series, info
+        self.loaded = runs, series, info
+        return self.loaded
 
     def save(self, runs: pl.DataFrame, series: pl.DataFrame, info: dict[str, Any]) -> None:
         try:
@@ -733,8 +746,7 @@ class Cache:
             if not srcs:
                 continue
             scans.append((self._scan(seg, manifest, srcs), info["keys"]))
-            stat = pl.read_parquet(self.folder / info["stats"])
-            stats.append(stat.filter(pl.col(SRC).is_in(sorted(srcs))))
+            stats.append((self.folder / info["stats"], sorted(srcs)))
             contexts.update(info["contexts"])
         diags = Diagnostics()
         for src in sorted(wanted):
@@ -752,10 +764,16 @@ class Cache:
             every = sorted({k for _, keys in scans for k in keys})
             records = pl.concat([_aligned(scan, keys, every) for scan, keys in scans],
                                 how="vertical").drop(SRC)
-            stat_frame = combine(pl.concat(stats).drop(SRC), ["run", "name", "context"])
+
+            def stat_frame() -> pl.DataFrame:
+                parts = [pl.read_parquet(path).filter(pl.col(SRC).is_in(srcs))
+                         for path, srcs in stats]
+                return combine(pl.concat(parts).drop(SRC), ["run", "name", "context"])
         else:
             records = _empty_raw().drop(SRC).lazy()
-            stat_frame = pl.DataFrame(schema={**STATS_SCHEMA, "parts": pl.Int64()})
+
+            def stat_frame() -> pl.DataFrame:
+                return pl.DataFrame(schema={**STATS_SCHEMA, "parts": pl.Int64()})
         state = manifest.get("generation", "") + "\n" + "\n".join(sorted(wanted))
         token = hashlib.sha1(state.encode()).hexdigest()[:16]
         return RawData(records, sorted(contexts), stat_frame, diags, token,

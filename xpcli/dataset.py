@@ -336,8 +336,10 @@ def load(runs_dir: str | os.PathLike[str] = "runs", *, now: float | None = None,
     held = superseded(root, files)  # JSONL already held by a compacted Parquet file
     files = [f for f in files if f not in held.skip]
     data = read(root, files, held.offsets, progress)
-    if data.stats.height == 0 and data.records.filter(pl.col("kind") == "run").head(1) \
-            .collect().height == 0:
+    # A state built before had records (else it was not built): its stats are not needed.
+    kept = data.built.load() if data.built is not None else None
+    if kept is None and data.stats.height == 0 and \
+            data.records.filter(pl.col("kind") == "run").head(1).collect().height == 0:
         raise DataError(
             f"no records in the {len(files)} run file(s) under {root}"
             + (f" ({data.diagnostics.summary()})" if len(data.diagnostics) else "")

@@ -234,7 +234,7 @@ def _reduce_points(points: pl.DataFrame | pl.LazyFrame, columns: list[Column]) -
 
     series = list(dict.fromkeys(key(c) for c in columns))
     number = {s: i for i, s in enumerate(series)}
-    first = {}
+    first: dict[Series, Column] = {}
     for column in columns:
         first.setdefault(key(column), column)
     member = pl.concat_list([pl.when(series_filter(first[s])).then(pl.lit(i, pl.Int32))
