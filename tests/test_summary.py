@@ -106,7 +106,11 @@ def without_summary(ds: Dataset) -> Dataset:
     return dataclasses.replace(ds, series=None)
 
 
-def test_summary_path_equals_points_path_on_random_specs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_summary_path_equals_points_path_on_random_specs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_cache: bool) -> None:
+    if not use_cache:
+        monkeypatch.setenv("XP_NO_CACHE", "1")
     ds = load(write_fixture(tmp_path / "runs"))
     assert ds.series is not None
     keys = ds.series_keys()
