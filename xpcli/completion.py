@@ -124,7 +124,11 @@ def complete_specs(ctx: click.Context, param: click.Parameter,
     done, _, typing = context.rpartition(":")
     head = f"{name}:{done + ':' if done else ''}"
     offered: list[str] = []
-    for key in sorted(c for c in rows.columns if c not in _SERIES_STATS):
+    import polars as pl  # loaded already, by _table
+
+    # Context keys are the index's String columns (the series summary's are numbers).
+    for key in sorted(c for c in rows.columns
+                      if c not in _SERIES_STATS and rows.schema[c] == pl.String):
         values = sorted(rows.get_column(key).drop_nulls().unique().to_list())
         if values:
             offered += [f"{head}{key}={v}" for v in [*values, "*"]]
