@@ -51,9 +51,12 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
     "params": pl.String(),
     "meta": pl.String(),
 }
-#: What the fast JSONL path asks Polars for: objects arrive as their JSON text.
-_JSON_SCHEMA = {**RAW_SCHEMA, "value": pl.String()}
-_FLOAT_SCHEMA = {**RAW_SCHEMA}
+#: What the fast JSONL path asks Polars for: every field but ``params`` and ``meta``,
+#: which only run records hold (a few lines, read with :mod:`json`: see
+#: :func:`_exact_objects`); the context arrives as its JSON text. Polars parses the
+#: ``value`` as a number, or (a file holding "NaN" or "Infinity") as text.
+_FLOAT_SCHEMA = {k: v for k, v in RAW_SCHEMA.items() if k not in ("params", "meta")}
+_JSON_SCHEMA = {**_FLOAT_SCHEMA, "value": pl.String()}
 
 
 @dataclass
@@ -202,6 +205,24 @@ def _gunzip(fh: IO[bytes], path: str, diags: Diagnostics, size: int) -> Iterator
         diags.add(path, 0, f"damaged gzip ({exc}); read what was intact", "torn")
 
 
+def _blocks(fh: IO[bytes], size: int) -> Iterator[bytes]:
+    """The bytes of a plain file from where it stands, at most ``size`` at a time.
+
+    Each read asks for no more than the file holds (and a little more, to see it grow):
+    a read buffer is allocated at the size asked for, and most run files are far
+    smaller than ``size``."""
+    try:
+        left = os.fstat(fh.fileno()).st_size - fh.tell()
+    except (OSError, ValueError, io.UnsupportedOperation):
+        left = size
+    while True:
+        block = fh.read(min(size, max(left + 1, 1 << 16)))
+        if not block:
+            return
+        left -= len(block)
+        yield block
+
+
 @dataclass
 class Chunk:
     """Whole lines of one JSONL file: ``body`` ends in a newline, its first line is line
@@ -261,7 +282,7 @@ class LineReader:
             if self.path.endswith(".gz"):
                 blocks: Iterator[bytes] = _gunzip(fh, self.path, self.diags, self.chunk_bytes)
             else:
-                blocks = iter(lambda: fh.read(self.chunk_bytes), b"")
+                blocks = _blocks(fh, self.chunk_bytes)
             yield from self._chunks(fh, blocks)
         except OSError as exc:
             self.diags.add(self.path, 0, f"cannot read: {exc.strerror or exc}", "unreadable")
@@ -400,17 +421,24 @@ def _split_body(path: str, data: bytes, diags: Diagnostics) -> bytes:
     return data + b"\n"
 
 
-def fast_frame(body: bytes, newlines: int | None = None) -> pl.DataFrame | None:
+def fast_frame(body: bytes | Sequence[bytes],
+               newlines: int | None = None) -> pl.DataFrame | None:
     """Parse JSONL with Polars; None when any line needs the careful path.
 
-    ``newlines``: the number of newlines in ``body`` when the caller has counted them."""
+    ``body``: whole lines, or a list of such bodies (the new lines of several files),
+    which Polars' reader parses in parallel, without joining them into one buffer first.
+    ``newlines``: the number of newlines in all of ``body`` when the caller has counted
+    them."""
+    bodies = [body] if isinstance(body, bytes) else [b for b in body if b]
+    if not bodies:
+        return pl.DataFrame(schema=RAW_SCHEMA)
     try:
         # Values as numbers first: about 30% faster. Only a file holding "NaN"/"Infinity"
         # values (or a bad line) pays for the second, text-valued parse.
-        frame = pl.read_ndjson(io.BytesIO(body), schema=_FLOAT_SCHEMA)
+        frame = _read_ndjson(bodies, _FLOAT_SCHEMA)
     except (Exception, pl.exceptions.PanicException):  # noqa: BLE001
         try:
-            frame = pl.read_ndjson(io.BytesIO(body), schema=_JSON_SCHEMA)
+            frame = _read_ndjson(bodies, _JSON_SCHEMA)
         except (Exception, pl.exceptions.PanicException):  # noqa: BLE001 - any parse error
             return None  # (even a panic) sends the lines to the careful path
     value = frame["value"].cast(pl.Float64, strict=False)
@@ -427,49 +455,109 @@ def fast_frame(body: bytes, newlines: int | None = None) -> pl.DataFrame | None:
     )
     if bad.any():
         return None
-    return _exact_objects(frame.with_columns(value=value), body, newlines)
+    return _exact_objects(frame.with_columns(value=value), bodies, newlines)
+
+
+def _read_ndjson(bodies: list[bytes], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """One frame of the records of ``bodies``, in order: one buffer is parsed in chunks by
+    Polars' threads, several buffers (files) side by side."""
+    if len(bodies) == 1:
+        return pl.read_ndjson(io.BytesIO(bodies[0]), schema=schema)
+    sources: list[IO[bytes]] = [io.BytesIO(body) for body in bodies]
+    return pl.scan_ndjson(sources, schema=schema).collect()
 
 
 _OBJECT_COLUMNS = ("context", "params", "meta")
+_RUN_NEEDLE = b'"kind":"run"'
 
 
-def _exact_objects(frame: pl.DataFrame, body: bytes,
+def _exact_objects(frame: pl.DataFrame, bodies: list[bytes],
                    newlines: int | None = None) -> pl.DataFrame | None:
     """Replace Polars' re-encoding of JSON objects where it is not exact.
 
     Polars turns an object read as text into JSON of its own: whole floats lose their
     ``.0`` (a float param would read back as an int) and backslashes are not escaped. So
-    run records (few) and every line holding an escape are re-read with :mod:`json`; the
+    run records (few; the only ones with ``params`` and ``meta``, which Polars is not
+    asked for) and every line holding an escape are re-read with :mod:`json`; the
     contexts of other point lines are plain strings, which Polars renders exactly.
     """
     kind = frame["kind"]
-    redo = set((kind == "run").arg_true().to_list())
-    has_escape = b"\\" in body
-    if not redo and not has_escape:
+    runs = (kind == "run").arg_true().to_list()
+    has_escape = any(b"\\" in body for body in bodies)
+    frame = frame.with_columns(pl.lit(None, pl.String()).alias(name)
+                               for name in ("params", "meta")).select(list(RAW_SCHEMA))
+    if not runs and not has_escape:
         return frame
-    if frame.height == (body.count(b"\n") if newlines is None else newlines):
-        lines = _lines_at(body, sorted(redo), has_escape)  # no blank lines: row i = line i
-    else:
-        every = [line for line in body.split(b"\n")[:-1] if line.strip()]
-        if len(every) != frame.height:
+    texts = None
+    if not has_escape:
+        found = _run_lines(bodies, len(runs))
+        if found is not None:
+            texts = _object_texts(found, frame["run"].gather(runs).to_list())
+            rows = runs
+    if texts is None:  # escapes, or run records not found by their usual spelling
+        body = bodies[0] if len(bodies) == 1 else b"".join(bodies)
+        lines = _lines_by_row(frame, body, set(runs), has_escape, newlines)
+        if lines is None:
             return None
-        if has_escape:
-            redo.update(i for i, line in enumerate(every) if b"\\" in line)
-        lines = {i: every[i] for i in redo}
-    rows = sorted(lines)
-    texts: dict[str, list[str | None]] = {name: [] for name in _OBJECT_COLUMNS}
-    for i in rows:
-        try:
-            rec = fmt.parse_line(lines[i])
-        except ValueError:
+        rows = sorted(lines)
+        texts = _object_texts([lines[i] for i in rows], None)
+        if texts is None:
             return None
-        for name in _OBJECT_COLUMNS:
-            value = rec.get(name)
-            texts[name].append(json_text(value) if value else None)
     return frame.with_columns(
         frame[name].scatter(rows, pl.Series(name, texts[name], dtype=pl.String))
         for name in _OBJECT_COLUMNS
     )
+
+
+def _object_texts(lines: list[bytes],
+                  run_ids: list[str] | None) -> dict[str, list[str | None]] | None:
+    """The exact JSON text of each line's objects; None when a line is bad, or (given
+    ``run_ids``) is not the run record of that run."""
+    texts: dict[str, list[str | None]] = {name: [] for name in _OBJECT_COLUMNS}
+    for k, line in enumerate(lines):
+        try:
+            rec = fmt.parse_line(line)
+        except ValueError:
+            return None
+        if run_ids is not None and (rec["kind"] != "run" or rec["run"] != run_ids[k]):
+            return None
+        for name in _OBJECT_COLUMNS:
+            value = rec.get(name)
+            texts[name].append(json_text(value) if value else None)
+    return texts
+
+
+def _run_lines(bodies: list[bytes], count: int) -> list[bytes] | None:
+    """The lines holding ``"kind":"run"`` (the spelling every writer of the format uses),
+    in order, found without counting lines; None unless there are exactly ``count``.
+    The caller checks that they are the run records, row for row (the text could also be
+    inside another record: a context key named "kind")."""
+    found: list[bytes] = []
+    for body in bodies:
+        pos = body.find(_RUN_NEEDLE)
+        while pos != -1:
+            if len(found) == count:
+                return None
+            start = body.rfind(b"\n", 0, pos) + 1
+            end = body.find(b"\n", pos)
+            end = len(body) if end < 0 else end
+            found.append(body[start:end])
+            pos = body.find(_RUN_NEEDLE, end)
+    return found if len(found) == count else None
+
+
+def _lines_by_row(frame: pl.DataFrame, body: bytes, redo: set[int], has_escape: bool,
+                  newlines: int | None) -> dict[int, bytes] | None:
+    """The lines of ``body`` at rows ``redo`` of ``frame`` (and every line holding a
+    backslash), found by counting lines; None when rows and lines do not pair up."""
+    if frame.height == (body.count(b"\n") if newlines is None else newlines):
+        return _lines_at(body, sorted(redo), has_escape)  # no blank lines: row i = line i
+    every = [line for line in body.split(b"\n")[:-1] if line.strip()]
+    if len(every) != frame.height:
+        return None
+    if has_escape:
+        redo.update(i for i, line in enumerate(every) if b"\\" in line)
+    return {i: every[i] for i in redo}
 
 
 def _lines_at(body: bytes, rows: list[int], escapes: bool) -> dict[int, bytes]:
@@ -542,7 +630,7 @@ def parse_chunks(chunks: Sequence[Chunk], diags: Diagnostics) -> list[pl.DataFra
     if not chunks:
         return []
     newlines = sum(chunk.lines for chunk in chunks)
-    whole = fast_frame(b"".join(chunk.body for chunk in chunks), newlines)
+    whole = fast_frame([chunk.body for chunk in chunks], newlines)
     if whole is not None:
         diags.blank_lines += newlines - whole.height
         return [whole]
