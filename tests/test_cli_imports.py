@@ -38,3 +38,54 @@ def test_table_output_does_not_import_matplotlib(args: list[str]) -> None:
     proc = run_python(CODE, "--runs", str(ROOT / "sample_runs"), *args, "--format", "csv")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) is False
+
+
+def test_help_lists_the_commands_without_loading_them() -> None:
+    """``xp --help`` imports no command module, the writer or the importers."""
+    code = """
+import contextlib, sys
+from xpcli.cli import cli
+with contextlib.suppress(SystemExit):
+    cli.main(args=["--help"], prog_name="xp")
+print(sorted(m for m in sys.modules if m.startswith("xpcli")), file=sys.stderr)
+"""
+    proc = run_python(code)
+    assert proc.returncode == 0 and "Usage: xp" in proc.stdout, proc.stderr
+    loaded = proc.stderr.strip().splitlines()[-1]
+    assert loaded == "['xpcli', 'xpcli.cli', 'xpcli.errors', 'xpcli.text']"
+
+
+@pytest.mark.parametrize("width", [60, 100])
+def test_help_summaries_match_the_commands(width: int) -> None:
+    """The listing from SUMMARIES reads exactly as click words it from the commands."""
+    import click
+
+    from xpcli.cli import COMMANDS, SUMMARIES, cli
+
+    ctx = click.Context(cli)
+    for name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        assert SUMMARIES[name] == (command.help or "").strip().split("\n\n")[0].strip()
+    ours = click.HelpFormatter(width=width)
+    cli.format_commands(ctx, ours)
+    theirs = click.HelpFormatter(width=width)
+    click.Group.format_commands(cli, ctx, theirs)
+    assert ours.getvalue() == theirs.getvalue()
+
+
+def test_reading_commands_do_not_load_the_writer() -> None:
+    """``Run`` loads with its first use: a query never imports the writer."""
+    code = """
+import contextlib, io, json, sys
+from xpcli.cli import cli
+with contextlib.redirect_stdout(io.StringIO()):
+    cli.main(args=sys.argv[1:], prog_name="xp", standalone_mode=False)
+before = "xpcli.writer" in sys.modules
+from xpcli import Run
+print(json.dumps([before, Run.__module__]))
+"""
+    proc = run_python(code, "--runs", str(ROOT / "sample_runs"), "select", "-m", "f1:lang=de",
+                      "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [False, "xpcli.writer"]

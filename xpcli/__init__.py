@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import XpError
-from .writer import Run, new_run_id
 
 #: The one place the version is written: pyproject.toml reads it, CHANGELOG.md lists it.
 __version__ = "0.1.0"
@@ -25,6 +24,17 @@ __all__ = ["Run", "load", "new_run_id", "XpError", "__version__"]
 
 if TYPE_CHECKING:
     from .dataset import Dataset
+    from .writer import Run, new_run_id
+
+
+def __getattr__(name: str) -> Any:
+    """``Run`` and ``new_run_id`` load the writer when first used: a command that only
+    reads (``xp select``) never imports it."""
+    if name in ("Run", "new_run_id"):
+        from . import writer
+
+        return getattr(writer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(runs_dir: Any = "runs") -> "Dataset":

@@ -40,6 +40,32 @@ COMMANDS: dict[str, str] = {
 }
 
 
+#: Each command's summary (its help's first paragraph), which ``xp --help`` lists: the
+#: listing imports no command module (each loads its own dependencies, the importers'
+#: among them). tests/test_cli_imports.py checks them against the commands.
+SUMMARIES: dict[str, str] = {
+    "runs": ("List runs: params, status and why it ended, point counts, start, last "
+             "activity, elapsed."),
+    "metrics": "List metrics: context keys and values, runs, points, step and epoch ranges.",
+    "select": "Runs table: one row per run, chosen params and reduced metrics.",
+    "group": "Group runs by params and aggregate each reduced metric over the group.",
+    "aggregate": "Aggregate metric series across runs: centre line and band per group, at each x.",
+    "curves": "Draw every run's metric series as its own line, one panel per metric column.",
+    "selection": "Model selection: what each selector picks and what it costs on the targets.",
+    "parcoords": "Parallel coordinates: every run as a line across params and metrics.",
+    "import": ("Import runs from Aim, DVCLive, HF Trainer, Lightning CSV, MLflow, "
+               "Optuna, plain table, TensorBoard or W&B logs."),
+    "forgetting": ("Forgetting per context: peak, its epoch, final value, drop and decline "
+                   "after the peak."),
+    "compare": "Is a difference between groups real? Pairwise tests, bootstrap CIs, effect sizes.",
+    "importance": "Which params matter: the share of a metric's variance each param explains.",
+    "scatter": "Scatter: one point per run, X and Y each a param or a reduced metric spec.",
+    "tail": "Follow one run: print its points as they are logged, like tail -f.",
+    "compact": "Turn the JSONL of finished runs into one Parquet file, atomically.",
+    "cache": "Show or clear the columnar cache that makes repeated reads fast.",
+}
+
+
 class XpClickError(click.ClickException):
     """An :class:`XpError` shown the click way: one line on stderr, its exit code."""
 
@@ -60,6 +86,15 @@ class XpGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from :data:`SUMMARIES`, as click words it from each command."""
+        if set(SUMMARIES) != set(COMMANDS):
+            return super().format_commands(ctx, formatter)
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        with formatter.section("Commands"):  # click's wording, from a stand-in command
+            formatter.write_dl([(name, click.Command(name, help=SUMMARIES[name])
+                                 .get_short_help_str(limit)) for name in COMMANDS])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
