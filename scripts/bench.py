@@ -1,15 +1,16 @@
 """Benchmark: xp against a plain pandas script and the raw-Polars floor, at scale.
 
-Generates the reference story (5 languages x 60 epochs of F1, 10 loss points per epoch)
-at 240, 2,400 and 10,002 runs through the public writer (once; reused from --data), then
-times five queries:
+Writes the reference story (5 languages x 60 epochs of F1, 10 loss points per epoch) at
+2,400, 10,002 and 30,000 runs through the public writer (once, in parallel processes,
+timed; reused from --data after), then times six queries:
 
-- runs:    the runs table (lr, seed, max F1 per language)
-- median:  median F1 per lr per language per epoch
-- best:    the run best on English (max F1) with its F1 on every language
-- series:  one run's F1 series
-- default: ``xp select`` with its default columns (the last value of every metric in
-           every context, per run)
+- Q1 runs:    the runs table (lr, seed, max F1 per language)
+- Q2 median:  median F1 per lr per language per epoch
+- Q3 best:    the run best on English (max F1) with its F1 on every language
+- Q4 default: ``xp select`` with its default columns (the last value of every metric in
+              every context, per run)
+- Q5 series:  one run's F1 series
+- Q6 group:   per lr, the median, min and max over runs of each language's max F1
 
 Every contender is a whole process, started in turn (xp, pandas, floor, xp, ...) after
 one warm-up round, each printing its answer as CSV:
@@ -20,20 +21,25 @@ one warm-up round, each printing its answer as CSV:
 - floor:   raw Polars over that same Parquet file (``scripts/bench_baseline.py floor``)
 
 with the median wall time and peak RSS (GNU time's report on each process) of each, and
-the ratios round by round. Also: xp cold (the runs query on an empty cache, which parses
-the JSONL), ``Run.track``'s rate, ``xp --help``, the statistics commands (``xp compare``
-with and without pairing, ``xp importance``) and ``xp import tensorboard`` on a generated
-folder of Keras-shaped event files (1 M scalar points with HParams). Results go to
-``docs/benchmarks.md`` with the load average; ratios come from this one run (machines are
+the ratios round by round, against issue #14's targets. Also: xp cold (Q1 on an empty
+cache, which parses the JSONL: wall and CPU time), ``Run.track``'s rate, ``xp --help``,
+the statistics commands (``xp compare`` with and without pairing, ``xp importance``) and
+``xp import tensorboard`` on a generated folder of Keras-shaped event files (1 M scalar
+points with HParams). Results go to ``docs/benchmarks.md`` with the load average at the
+start and end of the run and of each size; ratios come from this one run (machines are
 noisy; compare within a run, not across runs).
 
 The other importers (DVCLive, plain tables, Optuna, Aim) are timed on sources written
 with each format's own layout or library (``--only interop`` runs them alone).
 
-Usage: python scripts/bench.py [--sizes 240,2400,10000] [--data DIR] [--out FILE]
+Usage: python scripts/bench.py [--sizes 2400,10000,30000] [--data DIR] [--out FILE]
+                               [--repeat 3]
+       python scripts/bench.py --sizes 100000 --xp-only   (90 M points, written once:
+                                  xp alone, cold and every query warm, wall and peak RSS;
+                                  that size's section of --out is replaced in place)
        python scripts/bench.py --only tensorboard   (that case alone; its section of
                                                      --out is replaced in place)
-       python scripts/bench.py --only stats [--sizes 2400]   (the same for xp compare
+       python scripts/bench.py --only stats [--stats-sizes 2400]   (the same for xp compare
                                                      and xp importance)
        python scripts/bench.py --only interop       (likewise)
        python scripts/bench.py --only live   (Run.track with and without its heartbeat,
@@ -65,23 +71,32 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from reference_story import LEARNING_RATES, generate  # noqa: E402
+from reference_story import LEARNING_RATES, write_run  # noqa: E402
 
 XP = [sys.executable, "-m", "xpcli"]
 REPEAT = 3
 
 
 def queries(best_en: str) -> dict[str, list[str]]:
-    """The xp command (arguments after ``xp``) for each query."""
+    """The xp command (arguments after ``xp``) for each query, in the order Q1..Q6."""
     return {
         "runs": ["select", "-p", "lr,seed", "-m", "f1:lang=*@max", "--format", "csv"],
         "median": ["aggregate", "f1:lang=*", "--by", "lr", "--center", "median",
                    "--format", "csv"],
         "best": ["select", "--best", "f1:lang=en@max", "-m", "f1:lang=*@max", "-p", "lr,seed",
                  "--format", "csv"],
-        "series": ["curves", "f1:lang=*", "--where", f"run == '{best_en}'", "--format", "csv"],
         "default": ["select", "--format", "csv"],
+        "series": ["curves", "f1:lang=*", "--where", f"run == '{best_en}'", "--format", "csv"],
+        "group": ["group", "--by", "lr", "-m", "f1:lang=*@max", "--format", "csv"],
     }
+
+
+#: Each query's label and the most xp warm may take, as a multiple of the floor's time
+#: (issue #14): a table from per-run reductions 1.5x, a query over points 2x.
+LABELS = {"runs": "Q1", "median": "Q2", "best": "Q3", "default": "Q4", "series": "Q5",
+          "group": "Q6"}
+TARGETS = {"runs": 1.5, "median": 2.0, "best": 1.5, "default": 1.5, "series": 2.0,
+           "group": 1.5}
 
 
 def stats_queries() -> dict[str, list[str]]:
@@ -102,13 +117,20 @@ TIME = shutil.which("time") or "/usr/bin/time"
 
 
 def run_process(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and max RSS (MB) of one process; fails loudly on a non-zero exit.
+    """Wall seconds and max RSS (MB) of one process; fails loudly on a non-zero exit."""
+    wall, rss, _ = run_measured(args, env)
+    return wall, rss
 
-    The RSS comes from GNU time's report on its child: ``ru_maxrss`` of a child started
-    from this (large) process would include the memory it inherited at fork."""
+
+def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Wall seconds, max RSS (MB) and CPU seconds (user + system) of one process.
+
+    RSS and CPU come from GNU time's report on its child: ``ru_maxrss`` of a child
+    started from this (large) process would include the memory it inherited at fork."""
     report = tempfile.NamedTemporaryFile(prefix="xp-bench-rss-", delete=False)
     report.close()
-    wrapped = [TIME, "-f", "%M", "-o", report.name, *args] if os.path.exists(TIME) else args
+    wrapped = ([TIME, "-f", "%U %S %M", "-o", report.name, *args] if os.path.exists(TIME)
+               else args)
     start = time.perf_counter()
     proc = subprocess.run(wrapped, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.perf_counter() - start
@@ -116,12 +138,13 @@ def run_process(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(args)}\n{err[-2000:]}")
     try:
-        rss = int(Path(report.name).read_text().split()[-1]) / 1024
+        user, system, kb = Path(report.name).read_text().split()[-3:]
+        rss, cpu = int(kb) / 1024, float(user) + float(system)
     except (OSError, ValueError, IndexError):
-        rss = float("nan")
+        rss = cpu = float("nan")
     finally:
         os.unlink(report.name)
-    return wall, rss
+    return wall, rss, cpu
 
 
 def best_of(func: Callable[[], Any], repeat: int = REPEAT) -> float:
@@ -163,7 +186,7 @@ def flatten(runs_dir: Path, target: Path) -> tuple[Path, Path, int]:
 
 
 def side_by_side(commands: dict[str, list[str]], envs: dict[str, dict[str, str]],
-                 repeat: int = REPEAT) -> dict[str, dict[str, Any]]:
+                 repeat: int | None = None) -> dict[str, dict[str, Any]]:
     """Whole processes in turn (A B C A B C ...) after one warm-up round: per contender
     the median wall seconds, the median peak RSS and each round's wall seconds, so ratios
     can be taken round by round (a drift of the machine's speed hits both sides)."""
@@ -171,13 +194,16 @@ def side_by_side(commands: dict[str, list[str]], envs: dict[str, dict[str, str]]
         run_process(args, envs[name])
     walls: dict[str, list[float]] = {name: [] for name in commands}
     rss: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(repeat):
+    cpus: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeat or REPEAT):
         for name, args in commands.items():
-            wall, peak = run_process(args, envs[name])
+            wall, peak, cpu = run_measured(args, envs[name])
             walls[name].append(wall)
             rss[name].append(peak)
+            cpus[name].append(cpu)
     return {name: {"wall": statistics.median(walls[name]), "rss": statistics.median(rss[name]),
-                   "rounds": walls[name]} for name in commands}
+                   "cpu": statistics.median(cpus[name]), "rounds": walls[name]}
+            for name in commands}
 
 
 def ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
@@ -192,20 +218,59 @@ def seeds_for(n_runs: int) -> int:
     return max(1, round(n_runs / len(LEARNING_RATES)))
 
 
-def bench_size(n_runs: int, data: Path) -> dict[str, Any]:
+#: The marker a finished generation leaves in a runs folder: what it holds and how long
+#: writing it took (a hidden file, so xp does not read it).
+GENERATED = ".generated.json"
+
+
+def _write_seeds(runs_dir: str, seeds: list[int]) -> None:
+    for seed in seeds:
+        for k, lr in enumerate(LEARNING_RATES):
+            write_run(Path(runs_dir), lr, seed, seed * len(LEARNING_RATES) + k)
+
+
+def runs_folder(data: Path, n_runs: int, jobs: int | None = None) -> tuple[Path, dict[str, Any]]:
+    """The reference story at ``n_runs`` runs under ``data``, written once (in ``jobs``
+    processes, by seed) and reused after; and what the marker says (runs, seconds taken).
+
+    The runs are the ones :func:`reference_story.generate` writes (same ids, same bytes),
+    whichever process writes them. A folder without the marker (an interrupted
+    generation) is written again from scratch."""
+    import multiprocessing
+
+    runs_dir = data / f"runs-{n_runs}"
+    marker = runs_dir / GENERATED
+    if marker.exists():
+        return runs_dir, json.loads(marker.read_text())
+    shutil.rmtree(runs_dir, ignore_errors=True)
+    runs_dir.mkdir(parents=True)
+    seeds = seeds_for(n_runs)
+    jobs = jobs or os.cpu_count() or 1
+    print(f"bench: writing {seeds * len(LEARNING_RATES):,} runs into {runs_dir} "
+          f"({jobs} processes, once) ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    parts = [list(range(j, seeds, jobs)) for j in range(jobs)]
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        pool.starmap(_write_seeds, [(str(runs_dir), part) for part in parts if part])
+    info = {"runs": seeds * len(LEARNING_RATES), "seconds": time.perf_counter() - start,
+            "jobs": jobs, "bytes": sum(p.stat().st_size for p in runs_dir.iterdir()),
+            "date": time.strftime("%Y-%m-%d")}
+    marker.write_text(json.dumps(info))
+    return runs_dir, info
+
+
+def bench_size(n_runs: int, data: Path, xp_only: bool = False) -> dict[str, Any]:
+    """One size: xp cold, then every query warm side by side with pandas and the floor
+    (``xp_only``: xp alone, for sizes where flattening every point for the baselines
+    would cost more than the answer)."""
     import polars as pl
 
     import xpcli
 
-    seeds = seeds_for(n_runs)
-    runs_dir = data / f"runs-{n_runs}"
-    result: dict[str, Any] = {"runs": seeds * len(LEARNING_RATES)}
-    if not runs_dir.exists():
-        start = time.perf_counter()
-        generate(runs_dir, seeds=seeds)
-        result["generate_s"] = time.perf_counter() - start
-    size = sum(p.stat().st_size for p in runs_dir.iterdir())
-    result["jsonl_mb"] = size / 1e6
+    runs_dir, made = runs_folder(data, n_runs)
+    result: dict[str, Any] = {"runs": made["runs"], "generated": made,
+                              "jsonl_mb": made["bytes"] / 1e6, "load_start": os.getloadavg(),
+                              "xp_only": xp_only}
     cache_root = Path(tempfile.mkdtemp(prefix="xp-bench-cache-"))
     env = {**os.environ, "XP_RUNS": str(runs_dir)}
     warm_env = {**env, "XP_CACHE_DIR": str(cache_root / "warm")}
@@ -214,8 +279,8 @@ def bench_size(n_runs: int, data: Path) -> dict[str, Any]:
         # Cold: the runs query as a whole process on an empty cache (parses the JSONL and
         # writes the cache); it also warms the cache every warm process reads.
         first = queries("")["runs"]
-        cold, cold_rss = run_process(XP + first, warm_env)
-        result["cold"] = (cold, cold_rss)
+        print(f"bench: {n_runs} runs: cold ...", file=sys.stderr, flush=True)
+        result["cold"] = run_measured(XP + first, warm_env)
         os.environ["XP_CACHE_DIR"] = warm_env["XP_CACHE_DIR"]
         ds = xpcli.load(runs_dir)
         result["points"] = ds.points.select(pl.len()).collect().item()
@@ -224,19 +289,23 @@ def bench_size(n_runs: int, data: Path) -> dict[str, Any]:
                                                                     descending=[True, False])
                    .head(1).collect().item(0, "run"))
         del ds
-        points, params, _ = flatten(runs_dir, flat)
+        if not xp_only:
+            points, params, _ = flatten(runs_dir, flat)
         rows = {}
         for name, args in queries(best_en).items():
-            base = [name, str(points), str(params), best_en]
-            rows[name] = side_by_side(
-                {"xp": XP + args, "pandas": [*BASELINE, "pandas", *base],
-                 "floor": [*BASELINE, "floor", *base]},
-                {"xp": warm_env, "pandas": env, "floor": env})
+            print(f"bench: {n_runs} runs: {LABELS[name]} {name} ...", file=sys.stderr,
+                  flush=True)
+            base = [name, str(points), str(params), best_en] if not xp_only else []
+            commands = {"xp": XP + args}
+            if not xp_only:
+                commands |= {"pandas": [*BASELINE, "pandas", *base],
+                             "floor": [*BASELINE, "floor", *base]}
+            rows[name] = side_by_side(commands, {"xp": warm_env, "pandas": env, "floor": env})
         result["queries"] = rows
         parcoords_args = ["parcoords", "--params", "lr,seed", "--metrics", "f1:lang=*",
                           "--highlight", "best:f1:lang=en"]
         result["parcoords"] = {}
-        for suffix in ("png", "svg"):
+        for suffix in ("png", "svg") if not xp_only else ():
             out = flat / f"p.{suffix}"
             wall, rss = run_process(XP + parcoords_args + ["-o", str(out)], warm_env)
             result["parcoords"][suffix] = (wall, rss)
@@ -248,9 +317,11 @@ def bench_size(n_runs: int, data: Path) -> dict[str, Any]:
     return result
 
 
-def bench_track(points: int = 1_000_000, **options: Any) -> float:
-    """``Run.track`` points per second in one process (with a context, to a real file)."""
-    return track_rates(points, **options)[0]
+def bench_track(points: int = 1_000_000, **options: Any) -> tuple[float, float]:
+    """``Run.track`` points per wall and per CPU second in one process (with a context,
+    to a real file), the best of REPEAT."""
+    rates = [track_rates(points, **options) for _ in range(REPEAT)]
+    return max(r[0] for r in rates), max(r[1] for r in rates)
 
 
 def track_rates(points: int = 1_000_000, **options: Any) -> tuple[float, float]:
@@ -340,10 +411,7 @@ def bench_stats(data: Path, sizes: list[int]) -> dict[str, Any]:
     cache = Path(tempfile.mkdtemp(prefix="xp-bench-stats-"))
     try:
         for n_runs in sizes:
-            seeds = seeds_for(n_runs)
-            runs_dir = data / f"runs-{n_runs}"
-            if not runs_dir.exists():
-                generate(runs_dir, seeds=seeds)
+            runs_dir, made = runs_folder(data, n_runs)
             env = {**os.environ, "XP_RUNS": str(runs_dir),
                    "XP_CACHE_DIR": str(cache / str(n_runs))}
             run_process(XP + ["metrics", "--format", "csv"], env)  # parse once: warm
@@ -362,7 +430,7 @@ def bench_stats(data: Path, sizes: list[int]) -> dict[str, Any]:
                     library = best_of(lambda c=command: in_process(c))
                 finally:
                     os.environ.pop("XP_CACHE_DIR", None)
-                rows.append({"runs": seeds * len(LEARNING_RATES), "name": name,
+                rows.append({"runs": made["runs"], "name": name,
                              "wall": best[0], "cpu": best[1], "rss": best[2],
                              "library": library})
     finally:
@@ -439,9 +507,7 @@ def bench_live(data: Path, n_runs: int = 2400, refreshes: int = 7) -> dict[str, 
             rates[label].append(track_rates(**options))
     track = {label: (max(r[0] for r in got), max(r[1] for r in got))
              for label, got in rates.items()}
-    runs_dir = data / f"runs-{n_runs}"
-    if not runs_dir.exists():
-        generate(runs_dir, seeds=seeds_for(n_runs))
+    runs_dir, _ = runs_folder(data, n_runs)
     cache = Path(tempfile.mkdtemp(prefix="xp-bench-live-"))
     try:
         rows = [{"query": name, "format": fmt,
@@ -686,8 +752,10 @@ def interop_section(res: dict[str, Any]) -> list[str]:
     return lines
 
 
-def bench_help() -> float:
-    return min(run_process(XP + ["--help"], dict(os.environ))[0] for _ in range(5))
+def bench_help() -> tuple[float, float]:
+    """``xp --help``: the fastest wall time and the least CPU time of 5 processes."""
+    runs = [run_measured(XP + ["--help"], dict(os.environ)) for _ in range(5)]
+    return min(r[0] for r in runs), min(r[2] for r in runs)
 
 
 # -- report ------------------------------------------------------------------------------
@@ -726,8 +794,77 @@ def old_section(path: Path, heading: str) -> list[str]:
     return lines[start:end]
 
 
-def report(results: dict[int, dict[str, Any]], track: float, help_s: float,
-           stats: list[str], tb: list[str], interop: list[str], live: list[str]) -> str:
+def fmt_load(load: tuple[float, float, float]) -> str:
+    return ", ".join(f"{x:.1f}" for x in load)
+
+
+def size_heading(res: dict[str, Any]) -> str:
+    """A size's heading, the same whatever was measured (``--xp-only`` replaces it)."""
+    return f"## {res['runs']:,} runs" + (", xp alone" if res["xp_only"] else "")
+
+
+def size_section(res: dict[str, Any]) -> list[str]:
+    """One size's section: generation, load, cold read, and the query table."""
+    made = res["generated"]
+    cold, cold_rss, cold_cpu = res["cold"]
+    lines = [
+        size_heading(res),
+        "",
+        f"{res['points']:,} points, {res['jsonl_mb']:,.0f} MB of JSONL, "
+        f"generated once by `scripts/bench.py` ({made['jobs']} processes through "
+        f"`xpcli.Run`) in {fmt_s(made['seconds'])} on {made['date']}, then reused. "
+        f"Load average (1, 5, 15 min) at the start of this size: {fmt_load(res['load_start'])}; "
+        f"at its end: {fmt_load(res['load'])}.",
+        "",
+        f"xp cold (Q1 on an empty cache: parses the JSONL, writes the cache, answers): "
+        f"{fmt_s(cold)} wall, {fmt_s(cold_cpu)} CPU (user + system), {cold_rss:,.0f} MB peak; "
+        f"{res['points'] / cold / 1e6:.2f} M points/s wall, "
+        f"{res['points'] / cold_cpu / 1e6:.2f} M points per CPU second.",
+        "",
+    ]
+    if res["xp_only"]:
+        lines += ["| query | xp warm (median) | fastest | CPU | peak RSS |",
+                  "|---|---:|---:|---:|---:|"]
+        for name, q in res["queries"].items():
+            xp = q["xp"]
+            lines.append(f"| {LABELS[name]} {name} | {fmt_s(xp['wall'])} | "
+                         f"{fmt_s(min(xp['rounds']))} | {fmt_s(xp['cpu'])} | "
+                         f"{xp['rss']:,.0f} MB |")
+        return lines + [""]
+    lines += [
+        "| query | xp warm | pandas | floor | xp / floor | target | pandas / floor | "
+        "CPU xp | pandas | floor | peak RSS xp | pandas | floor |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, q in res["queries"].items():
+        xp, pd_, fl = q["xp"], q["pandas"], q["floor"]
+        r = ratio(xp, fl)
+        met = "met" if r <= TARGETS[name] else "**missed**"
+        lines.append(
+            f"| {LABELS[name]} {name} | {fmt_s(xp['wall'])} | {fmt_s(pd_['wall'])} | "
+            f"{fmt_s(fl['wall'])} | {r:.2f}x | {TARGETS[name]}x: {met} | "
+            f"{ratio(pd_, fl):.2f}x | {fmt_s(xp['cpu'])} | {fmt_s(pd_['cpu'])} | "
+            f"{fmt_s(fl['cpu'])} | {xp['rss']:,.0f} MB | {pd_['rss']:,.0f} MB | "
+            f"{fl['rss']:,.0f} MB |"
+        )
+    lines += ["", "CPU: the median user + system seconds of each contender's processes (all "
+              "threads): on a loaded machine a process waits for a core, and its wall time "
+              "grows while its CPU time does not."]
+    pc = res["parcoords"]
+    lines += [
+        "",
+        f"`xp parcoords --params lr,seed --metrics 'f1:lang=*' --highlight best:f1:lang=en`, "
+        f"warm, one process each: PNG {fmt_s(pc['png'][0])} ({pc['png'][1]:.0f} MB), "
+        f"SVG {fmt_s(pc['svg'][0])} ({pc['svg'][1]:.0f} MB).",
+        "",
+    ]
+    return lines
+
+
+def report(results: dict[int, dict[str, Any]], track: tuple[float, float],
+           help_s: tuple[float, float],
+           stats: list[str], tb: list[str], interop: list[str], live: list[str],
+           load_start: tuple[float, float, float]) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -735,7 +872,10 @@ def report(results: dict[int, dict[str, Any]], track: float, help_s: float,
         "the machine named here, so compare ratios within this page, not across machines.",
         "",
         f"Machine: {machine()}.",
-        f"Date: {time.strftime('%Y-%m-%d')}.",
+        f"Date: {time.strftime('%Y-%m-%d')}. Load average (1, 5, 15 min) when the run "
+        f"began: {fmt_load(load_start)}; when it ended: {fmt_load(os.getloadavg())} "
+        f"(on {os.cpu_count()} cores; the machine is shared, so a wall time is only "
+        "comparable with the others of its own row, taken in the same rounds).",
         "",
         "Data: the reference story (5 languages x 60 epochs of F1, 10 loss points per epoch, one",
         "`lms_score`), written as one JSONL file per run through `xpcli.Run`.",
@@ -743,54 +883,32 @@ def report(results: dict[int, dict[str, Any]], track: float, help_s: float,
         "Every figure is a whole process (start-up, imports, reading, printing CSV), the",
         "contenders started in turn (xp, pandas, floor, xp, ...) after one warm-up round;",
         f"the median of {REPEAT} rounds, and each ratio the median of the round-by-round",
-        "ratios. Peak RSS is GNU time's maximum resident set of each process.",
+        "ratios. Peak RSS is GNU time's maximum resident set of each process. The targets",
+        "are issue #14's: xp warm within 1.5x of the floor for tables of per-run reductions",
+        "(Q1, Q3, Q4, Q6), 2x for queries over points (Q2, Q5).",
         "",
         "- **xp warm**: the xp command; the JSONL was parsed into xp's cache once before.",
         "- **pandas**: a plain pandas script over one Parquet file of all points (context keys",
         "  as columns), `scripts/bench_baseline.py pandas`.",
         "- **floor**: raw Polars over that same Parquet file, `scripts/bench_baseline.py floor`.",
-        "- **xp cold**: the runs query on an empty cache (parses the JSONL, writes the cache).",
+        "- **xp cold**: Q1 on an empty cache (parses the JSONL, writes the cache).",
         "",
-        f"`Run.track`: {track:,.0f} points/s in one process. `xp --help`: {fmt_s(help_s)}.",
+        f"`Run.track` (1 M points with a context, best of {REPEAT}): {track[0]:,.0f} "
+        f"points/s, {track[1]:,.0f} per CPU second (target 250,000/s). `xp --help`: "
+        f"{fmt_s(help_s[0])} wall, {fmt_s(help_s[1])} CPU (the least of 5 processes; "
+        "target 150 ms).",
         "",
     ]
     for res in results.values():
-        cold, cold_rss = res["cold"]
-        load = ", ".join(f"{x:.1f}" for x in res["load"])
-        lines += [
-            f"## {res['runs']:,} runs ({res['points']:,} points, "
-            f"{res['jsonl_mb']:.0f} MB of JSONL)",
-            "",
-            f"xp cold (the runs query, empty cache): {fmt_s(cold)}, {cold_rss:.0f} MB peak; "
-            f"{res['points'] / cold / 1e6:.2f} M points/s end to end. "
-            f"Load average (1, 5, 15 min) at the end of this size: {load}.",
-            "",
-            "| query | xp warm | pandas | floor | xp / floor | pandas / floor | "
-            "peak RSS xp | pandas | floor |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for name, q in res["queries"].items():
-            xp, pd_, fl = q["xp"], q["pandas"], q["floor"]
-            lines.append(
-                f"| {name} | {fmt_s(xp['wall'])} | {fmt_s(pd_['wall'])} | "
-                f"{fmt_s(fl['wall'])} | {ratio(xp, fl):.2f}x | {ratio(pd_, fl):.2f}x | "
-                f"{xp['rss']:.0f} MB | {pd_['rss']:.0f} MB | {fl['rss']:.0f} MB |"
-            )
-        pc = res["parcoords"]
-        lines += [
-            "",
-            f"`xp parcoords --params lr,seed --metrics 'f1:lang=*' --highlight best:f1:lang=en`, "
-            f"warm, one process each: PNG {fmt_s(pc['png'][0])} ({pc['png'][1]:.0f} MB), "
-            f"SVG {fmt_s(pc['svg'][0])} ({pc['svg'][1]:.0f} MB).",
-            "",
-        ]
+        lines += size_section(res)
     lines += stats
     lines += live
     lines += tb
     lines += interop
     lines += [
         "The xp commands: "
-        + "; ".join(f"{k}: `xp {' '.join(v)}`" for k, v in queries("RUN").items()) + ".",
+        + "; ".join(f"{LABELS[k]} {k}: `xp {' '.join(v)}`" for k, v in queries("RUN").items())
+        + ".",
         "",
         "Aim and MLflow on the same queries: [benchmarks-peers.md](benchmarks-peers.md).\n",
     ]
@@ -798,8 +916,19 @@ def report(results: dict[int, dict[str, Any]], track: float, help_s: float,
 
 
 def main() -> None:
+    global REPEAT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="240,2400,10000")
+    parser.add_argument("--sizes", default="2400,10000,30000",
+                        help="runs at each size, comma-separated (written once under --data; "
+                        "100000 writes 90 M points, about 12 GB)")
+    parser.add_argument("--repeat", type=int, default=REPEAT,
+                        help=f"rounds of each query after the warm-up round (default {REPEAT})")
+    parser.add_argument("--xp-only", action="store_true",
+                        help="xp alone at --sizes (cold, then each query warm: wall and peak "
+                        "RSS), each size's section of --out replaced in place; for sizes "
+                        "where flattening every point for the baselines costs too much")
+    parser.add_argument("--stats-sizes", default="2400",
+                        help="sizes of the statistics case (default 2400)")
     parser.add_argument("--data", default=os.environ.get("XP_BENCH_DATA", "bench-data"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--only", choices=["tensorboard", "stats", "interop", "live"],
@@ -811,9 +940,20 @@ def main() -> None:
                         help="comma-separated cases (stats, tensorboard, interop, live) not "
                         "run again: their sections of --out are kept as they stand")
     args = parser.parse_args()
+    REPEAT = args.repeat
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
+    load_start = os.getloadavg()
+    if args.xp_only:
+        out = Path(args.out)
+        for n in sizes:
+            res = bench_size(n, data, xp_only=True)
+            section = size_section(res)
+            old = out.read_text() if out.exists() else ""
+            out.write_text(replace_section(old, section[0], section))
+            print("\n".join(section))
+        return
     if args.only is not None:
         if args.only == "tensorboard":
             heading, section = TB_HEADING, tensorboard_section(bench_tensorboard(data))
@@ -822,7 +962,7 @@ def main() -> None:
         elif args.only == "live":
             heading, section = LIVE_HEADING, live_section(bench_live(data))
         else:
-            chosen = sizes if "--sizes" in sys.argv else [2400]
+            chosen = [int(n) for n in args.stats_sizes.split(",")]
             heading, section = STATS_HEADING, stats_section(bench_stats(data, chosen))
         out = Path(args.out)
         old = out.read_text() if out.exists() else ""
@@ -844,7 +984,7 @@ def main() -> None:
         stats = old_section(out, STATS_HEADING)
     else:
         print("bench: statistics ...", file=sys.stderr, flush=True)
-        stats = stats_section(bench_stats(data, sizes))
+        stats = stats_section(bench_stats(data, [int(n) for n in args.stats_sizes.split(",")]))
     if "live" in keep:
         live = old_section(out, LIVE_HEADING)
     else:
@@ -860,7 +1000,7 @@ def main() -> None:
     else:
         print("bench: DVCLive, table, Optuna and Aim imports ...", file=sys.stderr, flush=True)
         interop = interop_section(bench_interop(data))
-    text = report(results, track, help_s, stats, tb, interop, live)
+    text = report(results, track, help_s, stats, tb, interop, live, load_start)
     Path(args.out).write_text(text)
     print(text)
 

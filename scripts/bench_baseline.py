@@ -6,7 +6,7 @@ CSV, as ``xp ... --format csv`` does, so every contender pays its own start-up, 
 reading and printing.
 
 Usage: python scripts/bench_baseline.py {floor,pandas} QUERY POINTS PARAMS [RUN]
-QUERY: runs, median, best, series (RUN names the run), default.
+QUERY: runs, median, best, series (RUN names the run), default, group.
 """
 
 from __future__ import annotations
@@ -50,8 +50,20 @@ def polars_queries(points: str, params: str, run: str) -> dict[str, Callable[[],
         wide = last.pivot(on="column", index="run", values="value")
         return pl.read_parquet(params).join(wide, on="run", how="left")
 
+    def group() -> Any:
+        # Per lr: the number of runs, and the median, min and max over runs of each
+        # language's best F1.
+        best = (f1().group_by("run", "lang").agg(pl.col("value").max())
+                .join(pl.scan_parquet(params), on="run")
+                .group_by("lr", "lang")
+                .agg(pl.len().alias("n"), pl.col("value").median().alias("median"),
+                     pl.col("value").min().alias("min"), pl.col("value").max().alias("max"))
+                .collect())
+        return best.pivot(on="lang", index=["lr", "n"], values=["median", "min", "max"]
+                          ).sort("lr")
+
     return {"runs": runs, "median": median, "best": best, "series": series,
-            "default": default}
+            "default": default, "group": group}
 
 
 def pandas_queries(points: str, params: str, run: str) -> dict[str, Callable[[], Any]]:
@@ -86,8 +98,14 @@ def pandas_queries(points: str, params: str, run: str) -> dict[str, Callable[[],
         wide = frame.groupby(["run", "column"], sort=False)["value"].last().unstack()
         return pd.read_parquet(params).merge(wide, left_on="run", right_index=True, how="left")
 
+    def group() -> Any:
+        best = f1().groupby(["run", "lang"])["value"].max().reset_index()
+        frame = best.merge(pd.read_parquet(params), on="run")
+        stats = frame.groupby(["lr", "lang"])["value"].agg(["count", "median", "min", "max"])
+        return stats.unstack("lang")
+
     return {"runs": runs, "median": median, "best": best, "series": series,
-            "default": default}
+            "default": default, "group": group}
 
 
 def main(argv: list[str]) -> None:
