@@ -281,6 +281,9 @@ def bench_size(n_runs: int, data: Path, xp_only: bool = False) -> dict[str, Any]
         first = queries("")["runs"]
         print(f"bench: {n_runs} runs: cold ...", file=sys.stderr, flush=True)
         result["cold"] = run_measured(XP + first, warm_env)
+        print(f"bench: {n_runs} runs: cold {result['cold'][0]:.1f} s wall, "
+              f"{result['cold'][2]:.1f} s CPU, {result['cold'][1]:,.0f} MB", file=sys.stderr,
+              flush=True)
         os.environ["XP_CACHE_DIR"] = warm_env["XP_CACHE_DIR"]
         ds = xpcli.load(runs_dir)
         result["points"] = ds.points.select(pl.len()).collect().item()
@@ -301,6 +304,9 @@ def bench_size(n_runs: int, data: Path, xp_only: bool = False) -> dict[str, Any]
                 commands |= {"pandas": [*BASELINE, "pandas", *base],
                              "floor": [*BASELINE, "floor", *base]}
             rows[name] = side_by_side(commands, {"xp": warm_env, "pandas": env, "floor": env})
+            print(f"bench: {n_runs} runs: {LABELS[name]} " + "; ".join(
+                f"{who} {got['wall']:.2f} s wall, {got['cpu']:.2f} s CPU, {got['rss']:,.0f} MB"
+                for who, got in rows[name].items()), file=sys.stderr, flush=True)
         result["queries"] = rows
         parcoords_args = ["parcoords", "--params", "lr,seed", "--metrics", "f1:lang=*",
                           "--highlight", "best:f1:lang=en"]
