@@ -259,7 +259,8 @@ def runs_folder(data: Path, n_runs: int, jobs: int | None = None) -> tuple[Path,
     return runs_dir, info
 
 
-def bench_size(n_runs: int, data: Path, xp_only: bool = False) -> dict[str, Any]:
+def bench_size(n_runs: int, data: Path, xp_only: bool = False,
+               pandas: bool = True) -> dict[str, Any]:
     """One size: xp cold, then every query warm side by side with pandas and the floor
     (``xp_only``: xp alone, for sizes where flattening every point for the baselines
     would cost more than the answer)."""
@@ -301,8 +302,9 @@ def bench_size(n_runs: int, data: Path, xp_only: bool = False) -> dict[str, Any]
             base = [name, str(points), str(params), best_en] if not xp_only else []
             commands = {"xp": XP + args}
             if not xp_only:
-                commands |= {"pandas": [*BASELINE, "pandas", *base],
-                             "floor": [*BASELINE, "floor", *base]}
+                if pandas:
+                    commands["pandas"] = [*BASELINE, "pandas", *base]
+                commands["floor"] = [*BASELINE, "floor", *base]
             rows[name] = side_by_side(commands, {"xp": warm_env, "pandas": env, "floor": env})
             print(f"bench: {n_runs} runs: {LABELS[name]} " + "; ".join(
                 f"{who} {got['wall']:.2f} s wall, {got['cpu']:.2f} s CPU, {got['rss']:,.0f} MB"
@@ -785,6 +787,8 @@ def machine() -> str:
 
 
 def fmt_s(seconds: float) -> str:
+    if seconds != seconds:  # not measured (NaN)
+        return "-"
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
@@ -842,8 +846,10 @@ def size_section(res: dict[str, Any]) -> list[str]:
         "CPU xp | pandas | floor | peak RSS xp | pandas | floor |",
         "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    nan = {"wall": float("nan"), "cpu": float("nan"), "rss": float("nan"),
+           "rounds": [float("nan")] * len(next(iter(res["queries"].values()))["xp"]["rounds"])}
     for name, q in res["queries"].items():
-        xp, pd_, fl = q["xp"], q["pandas"], q["floor"]
+        xp, pd_, fl = q["xp"], q.get("pandas", nan), q["floor"]
         r = ratio(xp, fl)
         met = "met" if r <= TARGETS[name] else "**missed**"
         lines.append(
@@ -933,6 +939,8 @@ def main() -> None:
                         help="xp alone at --sizes (cold, then each query warm: wall and peak "
                         "RSS), each size's section of --out replaced in place; for sizes "
                         "where flattening every point for the baselines costs too much")
+    parser.add_argument("--no-pandas", action="store_true",
+                        help="leave the pandas script out (its column reads nan)")
     parser.add_argument("--stats-sizes", default="2400",
                         help="sizes of the statistics case (default 2400)")
     parser.add_argument("--data", default=os.environ.get("XP_BENCH_DATA", "bench-data"))
@@ -978,7 +986,7 @@ def main() -> None:
     results = {}
     for n in sizes:
         print(f"bench: {n} runs ...", file=sys.stderr, flush=True)
-        results[n] = bench_size(n, data)
+        results[n] = bench_size(n, data, pandas=not args.no_pandas)
     track = bench_track()
     help_s = bench_help()
     keep = {k.strip() for k in args.keep.split(",") if k.strip()}
