@@ -60,6 +60,7 @@ SUMMARIES: dict[str, str] = {
     "compare": "Is a difference between groups real? Pairwise tests, bootstrap CIs, effect sizes.",
     "importance": "Which params matter: the share of a metric's variance each param explains.",
     "scatter": "Scatter: one point per run, X and Y each a param or a reduced metric spec.",
+    "report": "Run the xp commands listed in a report file and write one document.",
     "tail": "Follow one run: print its points as they are logged, like tail -f.",
     "compact": "Turn the JSONL of finished runs into one Parquet file, atomically.",
     "cache": "Show or clear the columnar cache that makes repeated reads fast.",
