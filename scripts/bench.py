@@ -786,6 +786,14 @@ def machine() -> str:
             f"Python {platform.python_version()}, Polars {pl.__version__}")
 
 
+def fmt_x(ratio: float) -> str:
+    return "-" if ratio != ratio else f"{ratio:.2f}x"
+
+
+def fmt_mb(mb: float) -> str:
+    return "-" if mb != mb else f"{mb:,.0f} MB"
+
+
 def fmt_s(seconds: float) -> str:
     if seconds != seconds:  # not measured (NaN)
         return "-"
@@ -855,9 +863,9 @@ def size_section(res: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {LABELS[name]} {name} | {fmt_s(xp['wall'])} | {fmt_s(pd_['wall'])} | "
             f"{fmt_s(fl['wall'])} | {r:.2f}x | {TARGETS[name]}x: {met} | "
-            f"{ratio(pd_, fl):.2f}x | {fmt_s(xp['cpu'])} | {fmt_s(pd_['cpu'])} | "
+            f"{fmt_x(ratio(pd_, fl))} | {fmt_s(xp['cpu'])} | {fmt_s(pd_['cpu'])} | "
             f"{fmt_s(fl['cpu'])} | {xp['cpu'] / fl['cpu']:.2f}x | {xp['rss']:,.0f} MB | "
-            f"{pd_['rss']:,.0f} MB | "
+            f"{fmt_mb(pd_['rss'])} | "
             f"{fl['rss']:,.0f} MB |"
         )
     lines += ["", "CPU: the median user + system seconds of each contender's processes (all "
