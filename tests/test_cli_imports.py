@@ -66,7 +66,8 @@ def test_help_summaries_match_the_commands(width: int) -> None:
     for name in COMMANDS:
         command = cli.get_command(ctx, name)
         assert command is not None
-        assert SUMMARIES[name] == (command.help or "").strip().split("\n\n")[0].strip()
+        first = (command.help or "").strip().split("\n\n")[0].strip()
+        assert SUMMARIES.get(name) == first, f"xpcli.cli.SUMMARIES[{name!r}] should be {first!r}"
     ours = click.HelpFormatter(width=width)
     cli.format_commands(ctx, ours)
     theirs = click.HelpFormatter(width=width)

@@ -52,6 +52,7 @@ SUMMARIES: dict[str, str] = {
     "aggregate": "Aggregate metric series across runs: centre line and band per group, at each x.",
     "curves": "Draw every run's metric series as its own line, one panel per metric column.",
     "selection": "Model selection: what each selector picks and what it costs on the targets.",
+    "diff": "Runs side by side: params and reduced metrics, the rows that differ first.",
     "parcoords": "Parallel coordinates: every run as a line across params and metrics.",
     "import": ("Import runs from Aim, DVCLive, HF Trainer, Lightning CSV, MLflow, "
                "Optuna, plain table, TensorBoard or W&B logs."),
@@ -89,13 +90,17 @@ class XpGroup(click.Group):
         return list(COMMANDS)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The command list from :data:`SUMMARIES`, as click words it from each command."""
-        if set(SUMMARIES) != set(COMMANDS):
-            return super().format_commands(ctx, formatter)
+        """The command list from :data:`SUMMARIES`, as click words it from each command
+        (a command missing there is loaded for its help)."""
         limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
-        with formatter.section("Commands"):  # click's wording, from a stand-in command
-            formatter.write_dl([(name, click.Command(name, help=SUMMARIES[name])
-                                 .get_short_help_str(limit)) for name in COMMANDS])
+        rows = []
+        for name in COMMANDS:
+            command = (click.Command(name, help=SUMMARIES[name]) if name in SUMMARIES
+                       else self.get_command(ctx, name))  # click's wording, from a stand-in
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)
