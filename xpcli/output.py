@@ -2,8 +2,9 @@
 
 Formats: ``table`` (rich, for people), ``csv``, ``tsv``, ``json`` (an array of objects),
 ``jsonl``, ``markdown`` (GitHub tables, for CI step summaries) and ``parquet``. ``auto``
-is ``table`` on a terminal and ``csv`` in a pipe. Machine formats keep full precision;
-only ``table`` and ``markdown`` round floats, for display. A Duration column (``elapsed``)
+is ``table`` on a terminal and ``csv`` in a pipe. CSV, TSV, JSON and JSONL write floats
+to 15 significant digits (:data:`MACHINE_DIGITS`; ``--precision 17`` is exact), Parquet
+exactly; ``table`` and ``markdown`` round further, for display. A Duration column (``elapsed``)
 is shown in human units (``1h 30m``) by ``table`` and ``markdown`` and written as seconds
 by ``csv``, ``tsv``, ``json`` and ``jsonl``; ``parquet`` keeps the Duration.
 
@@ -607,13 +608,24 @@ def emit(frame: pl.DataFrame, fmt: str = "auto", out: IO[Any] | None = None,
         if view.transpose:
             raise UsageError(f"--transpose is for tables and markdown; --format {chosen} "
                              "keeps one record per row")
-        frame = rounded(pick_columns(frame, view.columns), view.precision)
+        precision = view.precision
+        if precision is None and chosen in TEXT_MACHINE_FORMATS:
+            precision = MACHINE_DIGITS
+        frame = rounded(pick_columns(frame, view.columns), precision)
         if chosen in ("csv", "tsv"):
             write_csv(frame, out, separator="," if chosen == "csv" else "\t", raw=csv_raw)
         else:
             _WRITERS[chosen](frame, out)
     out.flush()
     return dropped
+
+
+# CSV, TSV, JSON and JSONL round floats to 15 significant digits unless --precision says
+# otherwise: the arithmetic's last-bit noise goes (a median of 0.679 and 0.6791 is the
+# float 0.6790499999999999, written 0.67905), every digit a float64 holds for sure stays.
+# --precision 17 writes the exact float; Parquet keeps it always.
+MACHINE_DIGITS = 15
+TEXT_MACHINE_FORMATS = ("csv", "tsv", "json", "jsonl")
 
 
 def round_significant(value: float, digits: int) -> float:

@@ -49,8 +49,9 @@ class DiffResult:
         return pl.DataFrame(data, schema=schema)
 
     def exact(self, precision: int | None = None) -> pl.DataFrame:
-        """Values as machine text: floats as CSV writes them (every digit, one notation
-        per row; ``precision`` significant digits if given), lists and dicts as JSON."""
+        """Values as machine text: floats as CSV writes them (one notation per row;
+        ``precision`` significant digits if given, else every digit), lists and dicts as
+        JSON."""
         def cells(values: list[Any]) -> list[str | None]:
             floats = [v for v in values if isinstance(v, float)]
             if precision is not None:

@@ -166,7 +166,8 @@ def view_options(func: F) -> F:
         expose_value=False,
         callback=_remember_view,
         help="Floats to N significant digits: in tables (default 4, for the largest value "
-        "of each column) and in CSV, TSV, JSON and Parquet (default: every digit, exact).",
+        "of each column), in CSV, TSV and JSON (default 15; 17 writes every float exactly) "
+        "and in Parquet (default: exact).",
     )(func)
     func = click.option(
         "--transpose",

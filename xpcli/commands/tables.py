@@ -268,7 +268,7 @@ def diff_cmd(run_ids: tuple[str, ...], runs: str | None, metrics: tuple[str, ...
     """
     from ..analysis.diff import diff_runs
     from ..analysis.series_model import Notes
-    from ..output import resolve_format
+    from ..output import MACHINE_DIGITS, resolve_format
 
     chosen = resolve_format(format_)
     notes = Notes()
@@ -276,7 +276,10 @@ def diff_cmd(run_ids: tuple[str, ...], runs: str | None, metrics: tuple[str, ...
                        x=x, notes=notes)  # type: ignore[arg-type]
     report_notes(notes, quiet)
     digits = view().precision
-    frame = result.display(digits) if chosen in ("table", "markdown") else result.exact(digits)
+    # The runs' values are text in one column each, so every machine format (Parquet too)
+    # gets the machine formats' 15 digits unless --precision says otherwise.
+    frame = (result.display(digits) if chosen in ("table", "markdown")
+             else result.exact(MACHINE_DIGITS if digits is None else digits))
     differing = sum(1 for row in result.rows if row[2])
     title = f"{len(result.runs)} runs: {differing} of {len(result.rows)} rows differ"
     emit(frame, chosen, title=title, keys=["field"])
