@@ -249,9 +249,16 @@ def test_parent_without_metrics_is_imported_so_parent_resolves(tmp_path):
                                    "val_acc@max", "--format", "csv"], catch_exceptions=False)
     assert selected.exit_code == 0, selected.output
     assert selected.stdout.splitlines() == ["run,lr,val_acc@max", "search,,"] + [
-        f"{name},{10.0 ** -(3 - i)},{max(values[name])}" for i, name in enumerate(values)]
+        f"{name},{10.0 ** -(3 - i)},{_digits15(max(values[name]))}"
+        for i, name in enumerate(values)]
     grouped = runner.invoke(cli, ["group", "--runs", str(into), "--by", "parent", "-m",
                                   "val_acc@max", "--where", "points > 0", "--format", "csv"],
                             catch_exceptions=False)
     best = sorted(max(v) for v in values.values())
-    assert grouped.stdout.splitlines()[1] == f"search,3,{best[1]},{best[0]},{best[2]}"
+    assert grouped.stdout.splitlines()[1] == "search,3," + ",".join(
+        _digits15(v) for v in (best[1], best[0], best[2]))
+
+
+def _digits15(value: float) -> str:
+    """A float as CSV writes it: rounded to 15 significant digits (docs/format.md)."""
+    return repr(float(f"{value:.15g}"))
