@@ -105,7 +105,7 @@ def open_store(url: str) -> Any:
               if os.environ.get(name)}
     retry = {"max_retries": 5, "retry_timeout": timedelta(seconds=RETRY_SECONDS)}
     try:
-        return from_url(url, config=config or None,
+        return from_url(url, config=config or None,  # type: ignore[call-overload, unused-ignore]
                         retry_config=retry)
     except BaseException as exc:  # obstore raises its own errors, or panics (BaseException)
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -179,7 +179,7 @@ class Segments:
 
         key = self.key(self.seq)
         try:
-            obstore.put(self.store, key, data, mode=self.mode)
+            obstore.put(self.store, key, data, mode=self.mode)  # type: ignore[arg-type, unused-ignore]
         except AlreadyExistsError:
             pass  # our own earlier attempt landed: names are unique to this writer
         except NotSupportedError:
