@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import click
 
-from ._common import XpCommand, command, info, runs_dir, runs_option, say
+from ._common import XpCommand, command, info, load_dataset, runs_dir, runs_option, say
 
 
 @command("compact")
@@ -18,7 +19,12 @@ from ._common import XpCommand, command, info, runs_dir, runs_option, say
 @click.option("--dry-run", is_flag=True, help="Say what would be compacted; change nothing.")
 @click.option("--quiet", "-q", is_flag=True,
               help="No progress bar and no note per file kept; the summary stays.")
-def compact_cmd(runs: str | None, min_age: float, dry_run: bool, quiet: bool) -> None:
+@click.option("--to", "to", metavar="DIR", default=None,
+              help="Instead, write every run as the shared dataset in DIR (Hive-partitioned "
+              "Parquet: points, series summary, runs; docs/format.md) for Spark, DuckDB, "
+              "Trino or Polars; the runs directory is left as it is.")
+def compact_cmd(runs: str | None, min_age: float, dry_run: bool, quiet: bool,
+                to: str | None) -> None:
     """Turn the JSONL of finished runs into one Parquet file, atomically.
 
     Files whose runs all have a final status (finished, failed or interrupted) and
@@ -27,11 +33,18 @@ def compact_cmd(runs: str | None, min_age: float, dry_run: bool, quiet: bool) ->
     duplicates nothing; running it again completes an interrupted compaction (see
     docs/guarantees.md).
 
+    With --to DIR, every run is written to DIR as a dataset that other engines read
+    (and `--engine spark` queries); an xp dataset already in DIR is replaced whole.
+
     \b
     Examples:
       xp compact --runs runs --dry-run
       xp compact --runs runs --min-age 0
+      xp compact --runs sample_runs --to /tmp/sample-dataset
     """
+    if to is not None:
+        _export(runs, to, dry_run, quiet)
+        return
     from ..compact import compact
     from ..progress import progress_bar
 
@@ -122,3 +135,15 @@ def cache_clear_cmd(runs: str | None, all_: bool) -> None:
         info(f"removed {folder}")
     if not removed:
         info("no cache to clear")
+
+
+def _export(runs: str | None, to: str, dry_run: bool, quiet: bool) -> None:
+    from ..export import export
+
+    if dry_run:
+        info(f"would write every run under {runs_dir(runs)} to the dataset {to}")
+        return
+    dataset = load_dataset(runs, quiet)
+    result = export(dataset, to, source=os.path.abspath(runs_dir(runs)))
+    info(f"wrote {result.runs} runs, {result.series} series, {result.points} points "
+         f"in {result.buckets} bucket{'s' if result.buckets > 1 else ''} to {result.folder}")
