@@ -21,8 +21,9 @@ demo: $(STAMP)
 	$(BIN)/xp --runs sample_runs selection -s f1:lang=en,lms_score -t 'f1:lang=*' \
 		--exclude lang=en --format markdown
 
+# loadgroup: the tests of one xdist_group (the Spark ones) share a worker and a session.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 # The edit-test loop: everything but the tests marked slow (make test runs them all).
 test-fast: $(STAMP)

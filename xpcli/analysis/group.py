@@ -28,6 +28,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -42,6 +43,9 @@ from .select import (
     varying_params,
 )
 from .series_model import Notes, XChoice
+
+if TYPE_CHECKING:
+    from ..spark import SparkEngine
 
 __all__ = [
     "DEFAULT_AGGS",
@@ -143,12 +147,14 @@ class GroupResult:
     metrics: list[str]
     aggs: list[str]
     wide: pl.DataFrame
+    #: ``wide`` with the count columns too, when they were computed with it (Spark).
+    counted: pl.DataFrame | None = None
 
     def compact(self, digits: int | None = None) -> tuple[pl.DataFrame, str]:
         """The terminal view and its legend; see :func:`compact_frame`."""
         aggs = self.aggs if "count" in self.aggs else [*self.aggs, "count"]
-        wide = self.wide if aggs is self.aggs else group_runs(
-            self.runs, self.by, self.metrics, aggs)
+        wide = self.wide if aggs is self.aggs else self.counted if self.counted is not None \
+            else group_runs(self.runs, self.by, self.metrics, aggs)
         return compact_frame(wide, self.by, self.metrics, self.aggs, digits)
 
 
@@ -161,6 +167,7 @@ def group_table(
     where: str | None = None,
     x: XChoice = "auto",
     notes: Notes | None = None,
+    engine: SparkEngine | None = None,
 ) -> GroupResult:
     """``xp group``: reduce metrics per run, filter with ``where``, group by ``by``.
 
@@ -168,11 +175,17 @@ def group_table(
     a continuous param (:mod:`~xpcli.analysis.binning`); ``metrics`` to the summary of every metric
     (:func:`~xpcli.analysis.select.default_specs`); ``aggs`` to median, min, max. ``x``
     places ``at=N``/``at-max``/``at-min``; what the user should know is added to ``notes``.
+    ``engine``: reduce, filter and aggregate on Spark (:mod:`xpcli.spark`).
     """
     agg_list = parse_aggs(aggs)
-    specs, points = specs_or_defaults(dataset, metrics)
-    table = reduced_table(dataset, specs, where=where, points=points, x=x, notes=notes)
     by_list = list(dict.fromkeys(split_list(by)))
+    binned = [item for item in by_list if ":" in item]
+    if engine is not None and binned:
+        raise UsageError(f"--by {binned[0]}: --engine spark cannot bin params; group by the "
+                         "param itself or use --engine polars")
+    specs, points = specs_or_defaults(dataset, metrics)
+    table = reduced_table(dataset, specs, where=where, points=points, x=x, notes=notes,
+                          engine=engine)
     if not by_list:
         by_list = default_by(dataset.runs.collect(), table.params)
     frame, by_list = bin_params(table.frame, by_list)  # lr:log=5 -> lr, binned
@@ -180,8 +193,16 @@ def group_table(
     for name in by_list:
         if name not in known:
             raise unknown_name("--by", "param", name, known)
-    wide = group_runs(frame, by_list, table.metrics, agg_list)
-    return GroupResult(frame, by_list, table.metrics, agg_list, wide)
+    if engine is None:
+        wide = group_runs(frame, by_list, table.metrics, agg_list)
+        return GroupResult(frame, by_list, table.metrics, agg_list, wide)
+    if "n" in by_list:
+        raise UsageError("--by n: 'n' is the column of group sizes; rename the param")
+    counted = [*agg_list, "count"] if "count" not in agg_list else agg_list
+    full = engine.group(table.remote, by_list, table.metrics, counted, dict(frame.schema))
+    wide = full.select(*by_list, "n", *[stat_column(a, m) for m in table.metrics
+                                        for a in agg_list])
+    return GroupResult(frame, by_list, table.metrics, agg_list, wide, counted=full)
 
 
 def _cell(row: dict[str, object], label: str, placed: dict[str, str | None],

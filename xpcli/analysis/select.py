@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -45,6 +45,9 @@ from ..spec.picker import parse_picker
 from ..spec.where import metric_names_in, parse_where
 from .reduce import reduce_runs
 from .series_model import START, Notes, XChoice, context_coverage, run_starts
+
+if TYPE_CHECKING:
+    from ..spark import SparkEngine
 
 __all__ = [
     "ReducedTable",
@@ -87,6 +90,8 @@ class ReducedTable:
     metrics: list[str]
     columns: dict[str, Column] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
+    #: With the Spark engine: the Spark DataFrame of ``frame`` (``xp group`` goes on there).
+    remote: Any = None
 
 
 def parse_sort_keys(texts: str | Iterable[str] | None) -> list[SortKey]:
@@ -242,6 +247,7 @@ def reduced_table(
     points: pl.DataFrame | None = None,
     x: XChoice = "auto",
     notes: Notes | None = None,
+    engine: SparkEngine | None = None,
 ) -> ReducedTable:
     """Reduce ``specs`` per run, join to the runs table and keep the runs matching ``where``.
 
@@ -259,7 +265,8 @@ def reduced_table(
     (```f1:lang=en@max` > 0.8``), reduced here even when not shown. Runs with no point in
     any column still appear, with null metrics. Rows are ordered by creation time, then id.
     ``x`` places ``at=N``/``at-max``/``at-min`` (:func:`~xpcli.analysis.reduce.reduce_runs`);
-    what the user should know is added to ``notes``.
+    what the user should know is added to ``notes``. With ``engine`` (the Spark engine)
+    the reduction and ``where`` run there; ``ReducedTable.remote`` is its result.
     """
     runs = dataset.runs.collect()
     if points is None:
@@ -305,6 +312,16 @@ def reduced_table(
         )
     if notes is not None:
         coverage_notes(dataset, by_label.values(), notes)
+    order = ["created", "run"] if "created" in runs.columns else ["run"]
+    if engine is not None:
+        schema = dict(runs.schema) | {label: pl.Float64() for label in by_label}
+        schema |= {text: pl.Float64() for text, label in aliases.items()}
+        if parsed is not None:
+            parsed.to_expr(schema)  # the same errors as below, before Spark starts
+        remote, rows = engine.table(list(by_label.values()), parsed, aliases, schema)
+        frame = runs.join(rows, on="run", how="inner").sort(order, nulls_last=True)
+        return ReducedTable(frame=frame, params=list(dataset.params), metrics=shown,
+                            columns=by_label, extra=names, remote=remote)
     if dataset.series is not None:
         reduced = reduce_runs(dataset.points, list(by_label.values()), x=x, notes=notes,
                               starts=series_starts(dataset.series), summary=dataset.series)
@@ -312,7 +329,6 @@ def reduced_table(
         reduced = reduce_runs(points, list(by_label.values()), x=x, notes=notes,
                               starts=run_starts(dataset.points))
     frame = runs.join(reduced, on="run", how="left")
-    order = ["created", "run"] if "created" in frame.columns else ["run"]
     frame = frame.sort(order, nulls_last=True)
     if parsed is not None:
         with_aliases = frame.with_columns(
@@ -373,6 +389,7 @@ def select_runs(
     best: str | None = None,
     x: XChoice = "auto",
     notes: Notes | None = None,
+    engine: SparkEngine | None = None,
 ) -> pl.DataFrame:
     """The runs table of ``xp select``: ``run``, ``params``, one column per metric label.
 
@@ -382,7 +399,7 @@ def select_runs(
     them (see the module docs), ``top`` keeps the first N, ``best`` keeps the winner.
     Metric specs used by ``sort``/``best`` that are not shown yet are added as columns.
     ``x`` places ``at=N``/``at-max``/``at-min``; what the user should know is added to
-    ``notes``.
+    ``notes``. ``engine``: reduce and filter on Spark (:mod:`xpcli.spark`).
     """
     if best is not None and top is not None:
         raise UsageError("--best keeps one run; drop --top (or use --sort ... --top N)")
@@ -396,7 +413,7 @@ def select_runs(
         best_spec, best_kind = parse_best(best)
         extra.append(("--best", best_spec))
     table = reduced_table(dataset, specs, where=where, extra=extra, points=points, x=x,
-                          notes=notes)
+                          notes=notes, engine=engine)
     frame = table.frame
     if params is None:
         # Judged over all runs, so filtering does not change which columns appear.

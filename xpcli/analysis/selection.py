@@ -29,7 +29,7 @@ import fnmatch
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -39,6 +39,9 @@ from ..spec.metric import Column, MetricSpec, expand
 from .binning import bin_params
 from .select import collect_points, parse_best, reduced_table, split_list
 from .series_model import Notes, XChoice
+
+if TYPE_CHECKING:
+    from ..spark import SparkEngine
 
 __all__ = [
     "MEAN_TARGET",
@@ -303,6 +306,7 @@ def selection(
     where: str | None = None,
     x: XChoice = "auto",
     notes: Notes | None = None,
+    engine: SparkEngine | None = None,
 ) -> pl.DataFrame:
     """``xp selection``: reduce the selector and target specs per run, then
     :func:`selection_frame`.
@@ -311,6 +315,8 @@ def selection(
     ``worst:``) means lower is better. ``exclude`` (``KEY=GLOB`` items) drops target
     columns, e.g. ``lang=en`` from ``f1:lang=*``. ``where`` filters runs first. ``x``
     places ``at=N``/``at-max``/``at-min``; what the user should know is added to ``notes``.
+    ``engine``: reduce and filter on Spark (:mod:`xpcli.spark`); the statistics over the
+    runs (one row each) are computed here.
     """
     selector_specs = _parse_roles(selectors, "--selector")
     target_specs = _parse_roles(targets, "--target")
@@ -319,7 +325,7 @@ def selection(
     target_roles, target_columns = _roles(target_specs, "--target", points, split_list(exclude))
     by_list = list(dict.fromkeys(split_list(by)))
     table = reduced_table(dataset, [], columns=[*selector_columns, *target_columns],
-                          where=where, points=points, x=x, notes=notes)
+                          where=where, points=points, x=x, notes=notes, engine=engine)
     frame, by_list = bin_params(table.frame, by_list)  # lr:log=5 -> lr, binned
     known = [c for c in table.frame.columns if c != "run" and c not in table.metrics]
     for name in by_list:

@@ -252,6 +252,41 @@ def max_columns_option(func: F) -> F:
     )(func)
 
 
+ENGINE = "xp.engine"  # (engine, --spark-master) in the click context's meta
+
+
+def engine_option(func: F) -> F:
+    """``--engine polars|spark`` and ``--spark-master URL``: where the table is computed
+    (:mod:`xpcli.spark`); read back by :func:`load_with_engine`."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        engine, master = ctx.meta.get(ENGINE, ("polars", None))
+        ctx.meta[ENGINE] = (value, master) if param.name == "engine" else (engine, value)
+
+    func = click.option(
+        "--spark-master", "spark_master", metavar="URL", default=None, expose_value=False,
+        callback=remember,
+        help="With --engine spark: the Spark master (default: local[*]; "
+        "spark://host:7077 for a cluster).")(func)
+    return click.option(
+        "--engine", "engine", type=Choice(["polars", "spark"]), default="polars",
+        show_default=True, expose_value=False, callback=remember, is_eager=True,
+        help="Where the table is computed. spark: on a Spark session, over --runs DIR "
+        "written by `xp compact --to DIR` (pip install 'xpcli[spark]', Java 17).")(func)
+
+
+def load_with_engine(runs: str | None, quiet: bool = False) -> "tuple[Dataset, Any]":
+    """The dataset a command plans with and the engine that computes (None: Polars)."""
+    ctx = click.get_current_context(silent=True)
+    engine, master = ctx.meta.get(ENGINE, ("polars", None)) if ctx else ("polars", None)
+    from ..spark import engine_for
+
+    spark = engine_for(engine, runs_dir(runs), master)
+    if spark is None:
+        return load_dataset(runs, quiet), None
+    return spark.dataset(), spark
+
+
 def quiet_option(func: F) -> F:
     """``--quiet``: no warnings on stderr (skipped lines are still counted)."""
     return click.option("--quiet", "-q", is_flag=True,

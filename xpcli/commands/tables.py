@@ -13,8 +13,10 @@ from ._common import (
     by_option,
     command,
     emit,
+    engine_option,
     format_option,
     load_dataset,
+    load_with_engine,
     max_columns_option,
     metrics_option,
     param_list,
@@ -84,6 +86,7 @@ def _no_gate_when_watching(watch: float | None, fail_if: str | None) -> None:
               "min:SPEC for the lowest (min:loss:split=train).")
 @x_option
 @_fail_if_option
+@engine_option
 @format_option
 @max_columns_option
 @watch_option
@@ -112,8 +115,9 @@ def select_cmd(runs: str | None, metrics: tuple[str, ...], params: tuple[str, ..
 
     def refresh() -> Table:
         notes = Notes()
+        dataset, engine = load_with_engine(runs, quiet)
         table = select_runs(
-            load_dataset(runs, quiet),
+            dataset,
             metrics=list(metrics) or None,
             params=param_list(params),
             where=where,
@@ -122,6 +126,7 @@ def select_cmd(runs: str | None, metrics: tuple[str, ...], params: tuple[str, ..
             best=best,
             x=x,  # type: ignore[arg-type]
             notes=notes,
+            engine=engine,
         )
         report_notes(notes, quiet)
         title = f"best run by {best}" if best else f"{table.height} runs"
@@ -145,6 +150,7 @@ def select_cmd(runs: str | None, metrics: tuple[str, ...], params: tuple[str, ..
               "'median [min, max]' cells.")
 @x_option
 @_fail_if_option
+@engine_option
 @format_option
 @max_columns_option
 @watch_option
@@ -174,9 +180,10 @@ def group_cmd(runs: str | None, by: tuple[str, ...], agg: tuple[str, ...],
 
     def refresh() -> Table:
         notes = Notes()
-        result = group_table(load_dataset(runs, quiet), by=list(by),
-                             metrics=list(metrics) or None, aggs=list(agg), where=where,
-                             x=x, notes=notes)  # type: ignore[arg-type]
+        dataset, engine = load_with_engine(runs, quiet)
+        result = group_table(dataset, by=list(by), metrics=list(metrics) or None,
+                             aggs=list(agg), where=where, x=x,  # type: ignore[arg-type]
+                             notes=notes, engine=engine)
         report_notes(notes, quiet)
         runs_total = int(result.wide["n"].sum()) if result.wide.height else 0
         by_text = ", ".join(result.by) if result.by else "nothing (all runs)"
@@ -209,6 +216,7 @@ def group_cmd(runs: str | None, by: tuple[str, ...], agg: tuple[str, ...],
 @where_option
 @x_option
 @_fail_if_option
+@engine_option
 @format_option
 @max_columns_option
 @quiet_option
@@ -233,11 +241,12 @@ def selection_cmd(runs: str | None, selector: tuple[str, ...], target: tuple[str
     from ..analysis.series_model import Notes
     from ..spec import split_list
 
-    dataset = load_dataset(runs, quiet)
+    dataset, engine = load_with_engine(runs, quiet)
     by_list = list(dict.fromkeys(split_list(by)))
     notes = Notes()
     table = selection(dataset, list(selector), list(target), exclude=list(exclude),
-                      by=by_list, where=where, x=x, notes=notes)  # type: ignore[arg-type]
+                      by=by_list, where=where, x=x,  # type: ignore[arg-type]
+                      notes=notes, engine=engine)
     report_notes(notes, quiet)
     title = "selection: regret = oracle - value on each target"
     _finish(table, format_, title, fail_if, [*by_list, "selector", "target"])
