@@ -242,43 +242,39 @@ class SparkEngine:
 
     # -- xp group -----------------------------------------------------------------------
 
-    def group(self, frame: Any, by: Sequence[str], metrics: Sequence[str],
-              aggs: Sequence[str], runs_schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    def group(self, frame: Any, by: Sequence[str], stats: Sequence[tuple[str, str, str]],
+              runs_schema: dict[str, pl.DataType]) -> pl.DataFrame:
         """The statistics of ``xp group`` (:mod:`xpcli.analysis.group`) per group of the
-        rows of ``frame`` (from :meth:`table`), computed on Spark: ``by``, ``n``, then
-        ``STAT(LABEL)`` per metric and statistic; groups sorted by ``by``, nulls last."""
+        rows of ``frame`` (from :meth:`table`), computed on Spark: ``by``, ``n``, then one
+        column per (name, statistic, metric label) of ``stats``; groups sorted by ``by``,
+        nulls last. ``runs_schema`` gives the ``by`` columns their types back."""
         from pyspark.sql import functions as F
 
-        from .analysis.group import stat_column
-
         exprs = [F.count(F.lit(1)).cast("long").alias("n")]
-        for label in metrics:
+        for name, agg, label in stats:
             value = F.when(F.isnan(_col(label)), F.lit(None)).otherwise(_col(label))
             count = F.count(value)
-            for agg in aggs:
-                if agg in ("mean", "min", "max"):
-                    expr = {"mean": F.avg, "min": F.min, "max": F.max}[agg](value)
-                elif agg == "count":
-                    expr = count.cast("long")
-                elif agg == "std":
-                    expr = F.when(count >= 2, F.stddev_samp(value))
-                elif agg == "sem":
-                    expr = F.when(count >= 2, F.stddev_samp(value) / F.sqrt(count))
-                else:
-                    share = 0.5 if agg == "median" else float(agg[1:]) / 100.0
-                    expr = F.percentile(value, share)
-                exprs.append(expr.alias(stat_column(agg, label)))
+            if agg in ("mean", "min", "max"):
+                expr = {"mean": F.avg, "min": F.min, "max": F.max}[agg](value)
+            elif agg == "count":
+                expr = count.cast("long")
+            elif agg == "std":
+                expr = F.when(count >= 2, F.stddev_samp(value))
+            elif agg == "sem":
+                expr = F.when(count >= 2, F.stddev_samp(value) / F.sqrt(count))
+            else:  # median, qNN: exact, linear between the two nearest order statistics
+                share = 0.5 if agg == "median" else float(agg[1:]) / 100.0
+                expr = F.percentile(value, share)
+            exprs.append(expr.alias(name))
         reduced = frame.groupBy(*[_col(b) for b in by]).agg(*exprs) if by else frame.agg(*exprs)
-        wide = _collect(reduced)
-        counts = [stat_column("count", m) for m in metrics] if "count" in aggs else []
-        floats = [stat_column(a, m) for m in metrics for a in aggs if a != "count"]
-        wide = wide.with_columns(
+        wide = _collect(reduced).with_columns(
             *[pl.col(b).cast(runs_schema[b]) for b in by if b in runs_schema],
-            pl.col("n").cast(pl.Int64), *[pl.col(c).cast(pl.Int64) for c in counts],
-            *[pl.col(c).cast(pl.Float64) for c in floats])
+            pl.col("n").cast(pl.Int64),
+            *[pl.col(name).cast(pl.Int64 if agg == "count" else pl.Float64)
+              for name, agg, _ in stats])
         if by:
             wide = wide.sort(list(by), nulls_last=True, maintain_order=True)
-        return wide.select(*by, "n", *[stat_column(a, m) for m in metrics for a in aggs])
+        return wide.select(*by, "n", *[name for name, _, _ in stats])
 
 
 class _WhereCompiler:

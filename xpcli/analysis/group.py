@@ -45,7 +45,7 @@ from .select import (
 from .series_model import Notes, XChoice
 
 if TYPE_CHECKING:
-    from ..spark import SparkEngine
+    from .select import Engine
 
 __all__ = [
     "DEFAULT_AGGS",
@@ -167,7 +167,7 @@ def group_table(
     where: str | None = None,
     x: XChoice = "auto",
     notes: Notes | None = None,
-    engine: SparkEngine | None = None,
+    engine: Engine | None = None,
 ) -> GroupResult:
     """``xp group``: reduce metrics per run, filter with ``where``, group by ``by``.
 
@@ -199,7 +199,8 @@ def group_table(
     if "n" in by_list:
         raise UsageError("--by n: 'n' is the column of group sizes; rename the param")
     counted = [*agg_list, "count"] if "count" not in agg_list else agg_list
-    full = engine.group(table.remote, by_list, table.metrics, counted, dict(frame.schema))
+    stats = [(stat_column(a, m), a, m) for m in table.metrics for a in counted]
+    full = engine.group(table.remote, by_list, stats, dict(frame.schema))
     wide = full.select(*by_list, "n", *[stat_column(a, m) for m in table.metrics
                                         for a in agg_list])
     return GroupResult(frame, by_list, table.metrics, agg_list, wide, counted=full)

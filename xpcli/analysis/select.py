@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import polars as pl
 
@@ -47,7 +47,23 @@ from .reduce import reduce_runs
 from .series_model import START, Notes, XChoice, context_coverage, run_starts
 
 if TYPE_CHECKING:
-    from ..spark import SparkEngine
+    from ..spec.where import Where
+
+
+class Engine(Protocol):
+    """Another engine for the tables of select, group and selection (:mod:`xpcli.spark`):
+    it reduces, filters and groups where the data lives; this module plans."""
+
+    def table(self, columns: Sequence[Column], where: Where | None, aliases: dict[str, str],
+              schema: dict[str, pl.DataType]) -> tuple[Any, pl.DataFrame]:
+        """The runs joined to the reduced ``columns`` and filtered by ``where``: the
+        engine's own frame, and ``run`` + one Float64 column per label, collected."""
+        ...
+
+    def group(self, frame: Any, by: Sequence[str], stats: Sequence[tuple[str, str, str]],
+              runs_schema: dict[str, pl.DataType]) -> pl.DataFrame:
+        """Per group of ``frame``'s rows: ``by``, ``n`` and each (name, statistic, label)."""
+        ...
 
 __all__ = [
     "ReducedTable",
@@ -247,7 +263,7 @@ def reduced_table(
     points: pl.DataFrame | None = None,
     x: XChoice = "auto",
     notes: Notes | None = None,
-    engine: SparkEngine | None = None,
+    engine: Engine | None = None,
 ) -> ReducedTable:
     """Reduce ``specs`` per run, join to the runs table and keep the runs matching ``where``.
 
@@ -389,7 +405,7 @@ def select_runs(
     best: str | None = None,
     x: XChoice = "auto",
     notes: Notes | None = None,
-    engine: SparkEngine | None = None,
+    engine: Engine | None = None,
 ) -> pl.DataFrame:
     """The runs table of ``xp select``: ``run``, ``params``, one column per metric label.
 

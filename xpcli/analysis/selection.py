@@ -41,7 +41,7 @@ from .select import collect_points, parse_best, reduced_table, split_list
 from .series_model import Notes, XChoice
 
 if TYPE_CHECKING:
-    from ..spark import SparkEngine
+    from .select import Engine
 
 __all__ = [
     "MEAN_TARGET",
@@ -306,7 +306,7 @@ def selection(
     where: str | None = None,
     x: XChoice = "auto",
     notes: Notes | None = None,
-    engine: SparkEngine | None = None,
+    engine: Engine | None = None,
 ) -> pl.DataFrame:
     """``xp selection``: reduce the selector and target specs per run, then
     :func:`selection_frame`.
