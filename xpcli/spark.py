@@ -80,16 +80,20 @@ def spark_session(master: str = DEFAULT_MASTER) -> Any:
     if active is not None:
         return active
     logs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spark-log4j2.properties")
-    try:
-        session = (SparkSession.builder.master(master).appName("xp")
+    builder = (SparkSession.builder.master(master).appName("xp")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.log.level", "ERROR"))
+    if master.startswith("local"):
+        # One machine: errors only from the JVM's logs, no web UI, and a few shuffle
+        # partitions instead of 200 (a cluster keeps its spark-defaults.conf).
+        builder = (builder
                    .config("spark.driver.extraJavaOptions",
                            f"-Dlog4j2.configurationFile=file:{logs}")
-                   .config("spark.sql.session.timeZone", "UTC")
                    .config("spark.ui.enabled", "false")
-                   .config("spark.ui.showConsoleProgress", "false")
-                   .config("spark.log.level", "ERROR")
-                   .config("spark.sql.shuffle.partitions", "8")
-                   .getOrCreate())
+                   .config("spark.sql.shuffle.partitions", "8"))
+    try:
+        session = builder.getOrCreate()
     except Exception as exc:  # the JVM did not start (a bad master, a broken Java)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise XpError(f"--engine spark: cannot start Spark on {master!r}: {first}") from None
