@@ -212,6 +212,8 @@ def test_refuses_what_it_cannot_do(engines: dict[str, tuple[Any, Any, Any]]) -> 
         select_runs(planned, "f1:lang=de@at=10", engine=engine)
     with pytest.raises(UsageError, match="--by lr:log=5: --engine spark cannot bin params"):
         group_table(planned, by="lr:log=5", engine=engine)
+    with pytest.raises(SpecError, match="--engine spark cannot test list membership"):
+        select_runs(planned, "f1:lang=de", where="'ner' in tags", engine=engine)
 
 
 @spark_test

@@ -42,6 +42,7 @@ from .spec.where import (
     Compare,
     InList,
     IsNull,
+    Member,
     Name,
     Node,
     Not,
@@ -302,6 +303,11 @@ class _WhereCompiler:
             return self.column(node.name).cast("boolean")
         if isinstance(node, InList):
             return self.in_list(node)
+        if isinstance(node, Member):
+            word = "not in" if node.negated else "in"
+            raise SpecError(f"--where: --engine spark cannot test list membership "
+                            f"('{node.value.value}' {word} {node.name.name}); use --engine "
+                            "polars")
         return self.compare(node)
 
     def category(self, name: Name) -> str:

@@ -333,7 +333,12 @@ def reduced_table(
         schema = dict(runs.schema) | {label: pl.Float64() for label in by_label}
         schema |= {text: pl.Float64() for text, label in aliases.items()}
         if parsed is not None:
-            parsed.to_expr(schema)  # the same errors as below, before Spark starts
+            # The same errors as the Polars engine, before Spark runs: the types, and the
+            # checks of the values of runs columns (a text column of lists compared with
+            # text), run here on the runs table with the metric columns empty.
+            probe = runs.with_columns(pl.lit(None, dtype=pl.Float64).alias(name)
+                                      for name in schema if name not in runs.columns)
+            probe.select(parsed.to_expr(probe.schema))
         remote, rows = engine.table(list(by_label.values()), parsed, aliases, schema)
         frame = runs.join(rows, on="run", how="inner").sort(order, nulls_last=True)
         return ReducedTable(frame=frame, params=list(dataset.params), metrics=shown,
