@@ -175,9 +175,12 @@ class SparkEngine:
             pl.col("points").cast(pl.Int64), *[pl.col(k).cast(pl.String) for k in keys])
         params = [str(p) for p in self.manifest.get("params") or []]  # type: ignore[attr-defined]
         meta = [str(m) for m in self.manifest.get("meta") or []]  # type: ignore[attr-defined]
+        # ``series`` keeps the shape of the series index (a ``run`` column, here empty:
+        # one row per (metric, context), not per run), which spec expansion reads.
+        series = frame.with_columns(pl.lit(None, dtype=pl.String).alias("run"))
         return Dataset(runs=self.runs().lazy(), points=frame.drop("points").lazy(),
                        params=params, meta=meta, context_keys=list(keys), files=[],
-                       diagnostics=Diagnostics(), series=frame)
+                       diagnostics=Diagnostics(), series=series)
 
     # -- the reduction ------------------------------------------------------------------
 
