@@ -621,9 +621,9 @@ def emit(frame: pl.DataFrame, fmt: str = "auto", out: IO[Any] | None = None,
 
 
 # CSV, TSV, JSON and JSONL round floats to 15 significant digits unless --precision says
-# otherwise: the arithmetic's last-bit noise goes (a median of 0.679 and 0.6791 is the
+# otherwise: the arithmetic's last-bit noise goes (a median of 0.6786 and 0.6795 is the
 # float 0.6790499999999999, written 0.67905), every digit a float64 holds for sure stays.
-# --precision 17 writes the exact float; Parquet keeps it always.
+# --precision 17 writes the exact float; Parquet is exact unless --precision is given.
 MACHINE_DIGITS = 15
 TEXT_MACHINE_FORMATS = ("csv", "tsv", "json", "jsonl")
 
