@@ -357,6 +357,17 @@ def test_xp_import_into_a_url_is_refused_instead_of_making_a_local_folder(
     assert list(tmp_path.iterdir()) == [source]
 
 
+@pytest.mark.parametrize("args", [["compact", "--runs", "s3://bucket/runs"],
+                                  ["--runs", "s3://bucket/runs", "compact"]])
+def test_xp_compact_of_a_runs_url_is_refused_by_name(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: --runs s3://bucket/runs: xp compact rewrites the files of a local runs "
+        "directory; on object storage each flush is already one immutable object "
+        "(docs/guarantees.md)")
+
+
 def test_xp_cache_shows_and_clears_the_mirror_of_a_runs_url(s3: str) -> None:
     write_tiny(s3)  # type: ignore[arg-type]
     load(s3)

@@ -45,6 +45,11 @@ def compact_cmd(runs: str | None, min_age: float, dry_run: bool, quiet: bool,
     if to is not None:
         _export(runs, to, dry_run, quiet)
         return
+    given = runs_dir(runs)
+    if "://" in given:  # object storage: no file is ever rewritten
+        raise click.UsageError(f"--runs {given}: xp compact rewrites the files of a local "
+                               "runs directory; on object storage each flush is already one "
+                               "immutable object (docs/guarantees.md)")
     from ..compact import compact
     from ..progress import progress_bar
 
