@@ -45,8 +45,10 @@ def compact_cmd(runs: str | None, min_age: float, dry_run: bool, quiet: bool,
     if to is not None:
         _export(runs, to, dry_run, quiet)
         return
+    from ..remote import is_url
+
     given = runs_dir(runs)
-    if "://" in given:  # object storage: no file is ever rewritten
+    if is_url(given):  # object storage: no file is ever rewritten
         raise click.UsageError(f"--runs {given}: xp compact rewrites the files of a local "
                                "runs directory; on object storage each flush is already one "
                                "immutable object (docs/guarantees.md)")
