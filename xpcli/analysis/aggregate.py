@@ -249,7 +249,7 @@ def interpolate(series: pl.DataFrame, keys: Sequence[str], x: str,
 
 
 def aggregate(
-    series: pl.DataFrame,
+    series: pl.DataFrame | pl.LazyFrame,
     keys: Sequence[str],
     x: str,
     *,
@@ -266,6 +266,11 @@ def aggregate(
     Returns ``*by, *keys, x, center, low, high, n`` sorted by those keys and x (and
     ``x_axis`` after the keys when ``series`` has one: its columns are on different
     axes). See the module docs for alignment, bands and the n == 1 rule.
+
+    ``series`` may be a lazy query (rows in any order): with exact alignment it is
+    aggregated as it streams, never held whole. A mean (the centre, or the std, sem and
+    ci95 bands) adds the values of a point in the order of their runs, whatever order
+    the rows come in, so it is the same to the last bit.
     """
     check_center(center)
     band = parse_band(band) if isinstance(band, str) else band
@@ -274,33 +279,38 @@ def aggregate(
     if min_runs < 1:
         raise UsageError(f"--min-runs {min_runs}: expected 1 or more")
     keys, by = list(keys), list(by)
-    if "x_axis" in series.columns and "x_axis" not in keys:
+    if "x_axis" in series.collect_schema().names() and "x_axis" not in keys:
         keys.append("x_axis")  # columns on different axes (--x auto): x means each one's
     if align == "interp":
-        data = interpolate(series, keys, x, grid)
+        frame = series.collect() if isinstance(series, pl.LazyFrame) else series
+        data = interpolate(frame, keys, x, grid).lazy()
     else:
-        data = series.filter(pl.col("value").is_finite() & pl.col(x).is_not_null())
+        data = series.lazy().filter(pl.col("value").is_finite() & pl.col(x).is_not_null())
     if by:
         if runs is None:
             raise UsageError("--by needs the runs table")
         table = runs.lazy().select("run", *by).collect()
-        data = data.join(table, on="run", how="left")
+        data = data.join(table.lazy(), on="run", how="left")
     group = [*by, *keys, x]
     value = pl.col("value")
-    aggs = [
+    means = center == "mean" or band.kind in ("std", "sem", "ci95")
+    wanted = {"n", f"__{center}"} | {
+        "minmax": {"__min", "__max"}, "quantile": {"__qlo", "__qhi"}}.get(
+            band.kind, {"__mean", "__std"})
+    aggs = [agg for agg in [
         pl.len().alias("n"),
         value.mean().alias("__mean"),
         value.median().alias("__median"),
         value.min().alias("__min"),
         value.max().alias("__max"),
         value.std(ddof=1).alias("__std"),
-    ]
-    if band.kind == "quantile":
-        aggs += [
-            value.quantile(band.lo, interpolation="linear").alias("__qlo"),
-            value.quantile(band.hi, interpolation="linear").alias("__qhi"),
-        ]
-    result = data.group_by(group).agg(aggs).filter(pl.col("n") >= min_runs)
+        value.quantile(band.lo, interpolation="linear").alias("__qlo"),
+        value.quantile(band.hi, interpolation="linear").alias("__qhi"),
+    ] if agg.meta.output_name() in wanted]
+    if means:  # the values of a point in run order, each run's at most once there
+        data = data.sort("run", maintain_order=True)
+    result = data.group_by(group).agg(aggs).filter(pl.col("n") >= min_runs).collect(
+        engine="in-memory" if means else "streaming")
     n = pl.col("n").cast(pl.Float64)
     spread: pl.Expr | None = None
     if band.kind == "std":
@@ -346,11 +356,13 @@ def describe_policy(x: str, align: str, min_runs: int = 1, grid: int = DEFAULT_G
     return text
 
 
-def runs_per_group(series: pl.DataFrame, runs: pl.DataFrame | pl.LazyFrame | None,
+def runs_per_group(series: pl.DataFrame | pl.Series, runs: pl.DataFrame | pl.LazyFrame | None,
                    by: Sequence[str]) -> dict[tuple, int]:
-    """Runs with any point in ``series`` per group of ``by`` (key tuple -> count)."""
+    """Runs with any point in ``series`` (a series frame, or those runs' ids) per group
+    of ``by`` (key tuple -> count)."""
     by = list(by)
-    present = series.select(pl.col("run").unique())
+    ids = series if isinstance(series, pl.Series) else series.get_column("run")
+    present = ids.unique().alias("run").to_frame()
     if not by:
         return {(): present.height}
     if runs is None:

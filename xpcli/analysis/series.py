@@ -45,6 +45,7 @@ from ..spec.metric import Column, series_filter
 from .series_model import (
     ROW,
     X_AXES,
+    AxisChoice,
     Notes,
     XAxis,
     XChoice,
@@ -130,10 +131,17 @@ def extract_series(
     the chosen axis raises :class:`DataError` naming an axis to use instead; reduced
     columns (``f1@max``) raise :class:`UsageError`, since a series is not reduced.
     """
-    check_x(x)
     notes = notes if notes is not None else Notes()
-    keys = series_keys(columns)
-    context_keys = keys[1:]
+    _check_columns(columns, x)
+    fast = series_in_read_order(points, columns, x, runs, notes=notes)
+    if fast is not None:
+        return fast.sorted(series_keys(columns))
+    return _extract_general(points, columns, x, runs, notes, action)
+
+
+def _check_columns(columns: Sequence[Column], x: str) -> None:
+    """Refuse an unknown x, reduced columns (a series is not reduced) and no column."""
+    check_x(x)
     for column in columns:
         if column.reduce.kind != "last":
             raise UsageError(
@@ -142,10 +150,16 @@ def extract_series(
             )
     if not columns:
         raise UsageError("no metric column to draw; name one, e.g. f1:lang=*")
-    lazy = points.lazy()
-    if runs is not None:
-        ids = runs if isinstance(runs, pl.Series) else pl.Series(list(runs), dtype=pl.String)
-        lazy = lazy.filter(pl.col("run").is_in(pl.lit(ids).implode()))
+
+
+def _extract_general(points: pl.DataFrame | pl.LazyFrame, columns: Sequence[Column],
+                     x: XChoice, runs: Sequence[str] | pl.Series | None, notes: Notes,
+                     action: str) -> pl.DataFrame:
+    """:func:`extract_series` for any series: logging order, checks and alignment by the
+    series model's general functions."""
+    keys = series_keys(columns)
+    context_keys = keys[1:]
+    lazy = _runs_filtered(points.lazy(), runs)
     # One scan for every column: the metric names and the context keys they filter on.
     names = pl.Series(sorted({c.name for c in columns}), dtype=pl.String)
     base = lazy.filter(pl.col("name").is_in(pl.lit(names).implode())).select(
@@ -232,6 +246,130 @@ def extract_series(
     )
 
 
+def _runs_filtered(lazy: pl.LazyFrame, runs: Sequence[str] | pl.Series | None) -> pl.LazyFrame:
+    """``lazy`` limited to ``runs`` (all of them when None); one run is an equality, which
+    the scan checks against each row group's statistics."""
+    if runs is None:
+        return lazy
+    ids = runs if isinstance(runs, pl.Series) else pl.Series(list(runs), dtype=pl.String)
+    if ids.len() == 1:
+        return lazy.filter(pl.col("run") == ids.item())
+    return lazy.filter(pl.col("run").is_in(pl.lit(ids).implode()))
+
+
+def _disjoint(columns: Sequence[Column]) -> bool:
+    """True when no point can be in two of ``columns``: for two columns of one metric, a
+    context key both name with different values (an empty value is "no value", which no
+    named value equals)."""
+    for i, a in enumerate(columns):
+        given_a = dict(a.context)
+        for b in columns[i + 1:]:
+            if a.name != b.name:
+                continue
+            given_b = dict(b.context)
+            if not any(k in given_b and given_b[k] != v for k, v in given_a.items()):
+                return False
+    return True
+
+
+@dataclass
+class ReadOrderSeries:
+    """The long series frame of :func:`extract_series` as a lazy query, unsorted (see
+    :func:`series_in_read_order`), its x column's name, and the runs with a point."""
+
+    frame: pl.LazyFrame
+    x: str
+    runs: pl.Series
+
+    def sorted(self, keys: Sequence[str]) -> pl.DataFrame:
+        """The frame collected, sorted as :func:`extract_series` returns it."""
+        return self.frame.collect().sort([*keys, "run", self.x], nulls_last=False)
+
+
+def series_in_read_order(
+    points: pl.DataFrame | pl.LazyFrame,
+    columns: Sequence[Column],
+    x: XChoice = "auto",
+    runs: Sequence[str] | pl.Series | None = None,
+    *,
+    notes: Notes | None = None,
+) -> ReadOrderSeries | None:
+    """:func:`extract_series` without a sort, where the series model allows it; else None.
+
+    The usual case: no point is in two columns, and in every series the points are logged
+    in read order (the times never go back along the read position, or some point has
+    no time) and the x axis (``epoch`` or ``step``; for ``auto``, ``epoch`` in every
+    column) is present on every point and increases at every point. Then the logging
+    order is the read order, ``auto`` chooses ``epoch`` without a remark, alignment keeps
+    every point and nothing goes to stderr: the series frame is the selected points with
+    their x. Checking this takes one pass over each column's points in read order (a
+    series is a run there; a run whose points are not together in the scan, or anything
+    else, falls back to :func:`extract_series`' general path, which gives the same
+    answer). Returns the lazy frame (``run``, series keys, x, ``value``) and the runs
+    with a point; ``auto``'s choice goes to ``notes``.
+    """
+    axis: XAxis
+    if x == "auto":
+        axis = "epoch"
+    elif x in ("epoch", "step"):
+        axis = x
+    else:
+        return None
+    columns = list(columns)
+    if not columns or any(c.reduce.kind != "last" for c in columns) or not _disjoint(columns):
+        return None
+    keys = series_keys(columns)
+    if axis in keys:
+        return None  # the general path says why the name is taken
+    lazy = _runs_filtered(points.lazy(), runs)
+    names = pl.Series(sorted({c.name for c in columns}), dtype=pl.String)
+    base = lazy.filter(pl.col("name").is_in(pl.lit(names).implode()))
+    run, time, value = pl.col("run"), pl.col("time").cast(pl.Float64), pl.col(axis)
+    same = (run == run.shift(1)).fill_null(False)
+    checks = [
+        base.filter(series_filter(c)).select(
+            run.filter(~same).implode().alias("starts"),
+            (~same | (time >= time.shift(1))).fill_null(True).all().alias("time_ok"),
+            (value.is_null() | value.cast(pl.Float64).is_nan()).any().alias("missing"),
+            (~same | (value > value.shift(1))).fill_null(True).all().alias("rises"),
+        )
+        for c in columns
+    ]
+    found = pl.concat(checks).collect()
+    if found.is_empty() or found.get_column("missing").any() or \
+            not found.get_column("time_ok").all() or not found.get_column("rises").all():
+        return None
+    starts = found.get_column("starts")
+    if not any(part.len() for part in starts):
+        return None  # no point at all: the general path names the x
+    if any(part.len() != part.n_unique() for part in starts):  # a run in several places
+        return None
+    if x == "auto":
+        notes = notes if notes is not None else Notes()
+        for column, part in zip(columns, starts):
+            if part.len():
+                notes.chose(column.label, AxisChoice("epoch"))
+    dtype = pl.Int64 if axis == "step" else pl.Float64
+    # One filter for every column (no point is in two). A key every column names a value
+    # of is the point's own; any other is the value its column names (null if none).
+    filters = [series_filter(c) for c in columns]
+    given = [dict(c.context) for c in columns]
+    labels: list[pl.Expr] = []
+    for key in keys[1:]:
+        if all(g.get(key) for g in given):
+            labels.append(pl.col(key).cast(pl.String))
+            continue
+        chain: Any = pl
+        for kept, g in zip(filters, given):
+            chain = chain.when(kept).then(pl.lit(g.get(key), dtype=pl.String))
+        labels.append(chain.otherwise(pl.lit(None, dtype=pl.String)).alias(key))
+    frame = base.filter(pl.any_horizontal(filters)).select(
+        "run", pl.col("name").cast(pl.String).alias("metric"), *labels,
+        pl.col(axis).cast(dtype), pl.col("value").cast(pl.Float64))
+    present = starts.explode().drop_nulls().unique().sort().alias("run")
+    return ReadOrderSeries(frame, axis, present)
+
+
 def _check_axis(checks: pl.DataFrame, label_of: dict[int, str], x: XAxis, notes: Notes) -> None:
     """Fail when a column has points but none on the x axis; note columns where some
     points lack it (they are left out)."""
@@ -278,22 +416,45 @@ def smooth(series: pl.DataFrame, smoothing: Smoothing | None, x: str,
     )
 
 
-@dataclass
 class SeriesSet:
     """The series of some metric columns over the runs a ``--where`` kept.
 
     ``series`` is the long frame of :func:`extract_series` (smoothed if asked), ``keys``
     its series keys, ``runs`` the runs table of the kept runs (params and meta), ``x``
     the name of its x column (an axis, or ``x`` when the columns' axes differ: then
-    ``series`` has ``x_axis`` too).
+    ``series`` has ``x_axis`` too). Series read in read order
+    (:func:`series_in_read_order`) are kept as a lazy query until ``series`` is asked
+    for: :meth:`source` hands the query on (an aggregate never holds every point).
     """
 
-    series: pl.DataFrame
-    columns: list[Column]
-    keys: list[str]
-    runs: pl.DataFrame
-    x: str
-    smoothing: Smoothing | None = None
+    def __init__(self, series: pl.DataFrame | ReadOrderSeries, columns: list[Column],
+                 keys: list[str], runs: pl.DataFrame, x: str,
+                 smoothing: Smoothing | None = None) -> None:
+        self._frame = series if isinstance(series, pl.DataFrame) else None
+        self._read_order = series if isinstance(series, ReadOrderSeries) else None
+        self.columns, self.keys, self.runs, self.x = columns, keys, runs, x
+        self.smoothing = smoothing
+
+    @property
+    def series(self) -> pl.DataFrame:
+        """The long series frame, sorted by series keys, run and x."""
+        if self._frame is None:
+            assert self._read_order is not None
+            self._frame = self._read_order.sorted(self.keys)
+        return self._frame
+
+    def source(self) -> pl.DataFrame | pl.LazyFrame:
+        """The series frame as it is held: a lazy query (rows in no particular order)
+        until :attr:`series` was asked for, then that frame."""
+        if self._frame is None and self._read_order is not None:
+            return self._read_order.frame
+        return self.series
+
+    def present_runs(self) -> pl.Series:
+        """The runs with at least one point in the series (``run``, sorted)."""
+        if self._frame is None and self._read_order is not None:
+            return self._read_order.runs
+        return self.series.get_column("run").unique().sort()
 
     def describe_x(self) -> str:
         """``epoch``, or ``order for acc; step for loss`` when the columns' axes differ."""
@@ -309,7 +470,7 @@ class SeriesSet:
     @property
     def n_runs(self) -> int:
         """How many runs have at least one point in the series."""
-        return self.series["run"].n_unique()
+        return self.present_runs().len()
 
 
 def load_series(
@@ -342,10 +503,14 @@ def load_series(
             dataset.runs.collect_schema().names())
     else:
         runs = dataset.runs.collect()
-    series = extract_series(dataset.points, columns, x,
-                            runs=runs["run"] if where is not None else None, notes=notes,
-                            action=action)
+    kept = runs["run"] if where is not None else None
     keys = series_keys(columns)
+    _check_columns(columns, x)
+    fast = series_in_read_order(dataset.points, columns, x, kept, notes=notes)
+    if fast is not None and smoothing is None:
+        return SeriesSet(fast, columns, keys, runs, fast.x)
+    series = fast.sorted(keys) if fast is not None else \
+        _extract_general(dataset.points, columns, x, kept, notes, action)
     x_name = series.columns[1 + len(keys)]
     series = smooth(series, smoothing, x_name, keys)
     return SeriesSet(series, columns, keys, runs, x_name, smoothing)

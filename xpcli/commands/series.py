@@ -133,11 +133,11 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
 
     run_frame, by_keys = bin_params(data.runs, _list(by))  # lr:log=5 -> lr, binned
     check_run_columns(run_frame, by_keys, "--by")
-    table = aggregate(data.series, data.keys, data.x, runs=run_frame, by=by_keys,
+    table = aggregate(data.source(), data.keys, data.x, runs=run_frame, by=by_keys,
                       center=center, band=band_spec, align=align, grid=grid,
                       min_runs=min_runs)
     policy = describe_policy(data.describe_x(), align, min_runs, grid)
-    counts = runs_per_group(data.series, run_frame, by_keys)
+    counts = runs_per_group(data.present_runs(), run_frame, by_keys)
     what = _what(data, center, band_spec.describe(), by_keys, len(counts))
     report_notes(notes, quiet)
     if not quiet:
