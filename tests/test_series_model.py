@@ -426,3 +426,66 @@ def test_notes_cap_the_series_lines_and_total_the_discards() -> None:
     assert lines[10] == "warning: 2 more series whose x goes backwards or repeats"
     assert lines[11] == ("warning: one value per (run, series, x), the last logged: 12 points "
                          "discarded in 12 series of 12 runs")
+
+
+# -- series read in read order against the general path ----------------------------------
+
+
+def _read_order_points(case: str) -> pl.DataFrame:
+    """f1 on two languages and loss without a context, 6 runs, in read order; ``case``
+    spoils one thing the read-order path relies on."""
+    rows = []
+    for r in range(6):
+        clock = 100.0 * r
+        for epoch in range(1, 5):
+            for name, lang in (("f1", "de"), ("f1", "en"), ("loss", None)):
+                clock += 1.0
+                rows.append([f"r{r}", name, lang, epoch * 10, float(epoch), clock,
+                             float(r + epoch / 10)])
+    if case == "time back":  # r1's f1:lang=en at epoch 4 logged before its epoch 3
+        rows[12 + 9 + 1][5] = rows[12 + 6 + 1][5] - 0.5
+    elif case == "split run":  # r1's rows in two places of the scan
+        rows = rows[12:18] + rows[:12] + rows[18:]
+    elif case == "missing epoch":  # r0's loss at epoch 2
+        rows[3 + 2][4] = None
+    elif case == "repeated epoch":  # r2's f1:lang=en at epoch 4 says epoch 1
+        rows[24 + 9 + 1][4] = 1.0
+    elif case == "no time":
+        for row in rows[:12]:
+            row[5] = None
+    return pl.DataFrame(rows, orient="row", schema={
+        "run": pl.String, "name": pl.String, "lang": pl.String, "step": pl.Int64,
+        "epoch": pl.Float64, "time": pl.Float64, "value": pl.Float64})
+
+
+#: Two columns that select the same points (loss has no lang).
+OVERLAP = "f1:lang=en,loss,loss:lang="
+
+
+@pytest.mark.parametrize("case", ["clean", "time back", "split run", "missing epoch",
+                                  "repeated epoch", "no time"])
+@pytest.mark.parametrize("specs", ["f1:lang=*,loss", "f1:lang=en,loss,loss:lang=",
+                                   "f1:lang=en,loss:lang="])
+@pytest.mark.parametrize("x", ["auto", "epoch", "step"])
+def test_read_order_path_gives_the_general_answer(case: str, specs: str, x: str) -> None:
+    from polars.testing import assert_frame_equal
+
+    from xpcli.analysis.series import _extract_general, series_in_read_order, series_keys
+    from xpcli.spec.metric import expand, parse_metric_specs
+
+    points = _read_order_points(case)
+    columns = expand(parse_metric_specs(specs), points.select("run", "name", "lang").unique())
+    fast_notes, general_notes = Notes(), Notes()
+    fast = series_in_read_order(points, columns, x, notes=fast_notes)  # type: ignore[arg-type]
+    general = _extract_general(points, columns, x, None, general_notes,  # type: ignore[arg-type]
+                               "kept the last")
+    # Only the clean points of disjoint columns with a rising x take the read-order path.
+    taken = case in ("clean", "no time") and specs != OVERLAP or \
+        (case in ("missing epoch", "repeated epoch") and x == "step"
+         and specs != OVERLAP)
+    assert (fast is not None) == taken
+    if fast is not None:
+        assert_frame_equal(fast.sorted(series_keys(columns)), general)
+        assert fast.runs.to_list() == sorted(general.get_column("run").unique().to_list())
+        assert fast_notes.lines() == general_notes.lines() == []
+        assert fast_notes.axes == general_notes.axes
