@@ -121,13 +121,20 @@ def test_summary_path_equals_points_path_on_random_specs(
         by_points = reduce_runs(ds.points, columns)
         assert by_summary.height > 0
         assert_frame_equal(by_summary, by_points, check_exact=True)
-        # The frame-wise path (taken when an at-reduce is asked for too) agrees as well.
+        # With an at-reduce asked for too, the plain ones are the same (from the summary
+        # and from the points) and the at-reduce is the one it is asked for alone.
         first = columns[0]
         at = expand([parse_metric_spec(
             first.spec.name + "".join(f":{k}={v}" for k, v in first.context) + "@at=0")], keys)
-        with_at = reduce_runs(ds.points, [*columns, *at], x="order")
-        assert_frame_equal(with_at.drop(at[0].label).filter(
-            pl.col("run").is_in(by_points["run"].implode())), by_points, check_exact=True)
+        alone = reduce_runs(ds.points, at, x="order")
+        for summary in (ds.series, None):
+            with_at = reduce_runs(ds.points, [*columns, *at], x="order", summary=summary)
+            assert with_at.columns == ["run", *dict.fromkeys(c.label for c in [*columns, *at])]
+            assert_frame_equal(with_at.drop(at[0].label).filter(
+                pl.col("run").is_in(by_points["run"].implode())), by_points, check_exact=True)
+            assert_frame_equal(with_at.select("run", at[0].label).filter(
+                pl.col("run").is_in(alone["run"].implode())), alone, check_exact=True)
+            assert set(with_at["run"]) == set(by_points["run"]) | set(alone["run"])
 
 
 def test_select_answers_the_same_with_and_without_the_summary(tmp_path: Path) -> None:

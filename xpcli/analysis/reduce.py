@@ -34,7 +34,6 @@ from .series_model import (
     run_starts,
     series_checks,
     series_problems,
-    time_key,
     x_values,
 )
 
@@ -75,9 +74,10 @@ def reduce_runs(
 
     ``summary``: the series summary of exactly the series of ``points`` (a dataset's
     ``series``, :mod:`xpcli.summary`). The reduces it answers (first, last, min, max,
-    mean) come from it without reading a point; the answer is the same. Without at=,
-    at-max or at-min, the points are read in one streaming query, grouped by series and
-    run, so memory does not grow with the points read.
+    mean) come from it without reading a point; the answer is the same. The other
+    plain reduces (median) read the points in one streaming query, grouped by series
+    and run, so memory does not grow with the points read; at=, at-max and at-min read
+    only the points of the series they name and reference, beside them.
     """
     check_x(x)
     notes = notes if notes is not None else Notes()
@@ -86,8 +86,15 @@ def reduce_runs(
         unique.setdefault(column.label, column)
     if not unique:
         return pl.DataFrame(schema={"run": pl.String})
-    if all(REDUCERS[c.reduce.kind].takes is None for c in unique.values()):
-        return _reduce_plain(points, list(unique.values()), summary)
+    plain = [c for c in unique.values() if REDUCERS[c.reduce.kind].takes is None]
+    if len(plain) == len(unique):
+        return _reduce_plain(points, plain, summary)
+    if plain:  # the plain ones as without at=; only the at= series' points are read
+        at_table = reduce_runs(points, [c for c in unique.values() if c not in plain], x,
+                               starts=starts, notes=notes)
+        table = at_table.join(_reduce_plain(points, plain, summary), on="run", how="full",
+                              coalesce=True)
+        return table.select("run", *unique).sort("run")
 
     def key(column: Column) -> Series:
         return column.spec.name, column.context
@@ -131,11 +138,6 @@ def reduce_runs(
             frames[series] = frame.sort(ROW) if len(chosen) > 1 else frame
         return frames[series]
 
-    def every_point(series: Series) -> pl.LazyFrame:
-        # Every valid point, with the time that orders it (first/last sort by it).
-        frame = frame_of(series)
-        return frame.lazy().with_columns(time_key(frame, ["run"]).alias(TIME_KEY)).filter(valid)
-
     # The series at=/at-max/at-min read (targets and references), aligned all at once.
     at_columns = [c for c in unique.values() if REDUCERS[c.reduce.kind].takes is not None]
     at_series = list(dict.fromkeys(key(c) for col in at_columns
@@ -165,14 +167,10 @@ def reduce_runs(
     targets = list(dict.fromkeys(key(c) for c in unique.values()))
     result = pl.concat([frame_of(s).lazy().select("run") for s in targets]).unique()
     for series in targets:
-        plain: list[pl.Expr] = []
         at_n: dict[XAxis, list[pl.Expr]] = {}
         for column in (c for c in unique.values() if key(c) == series):
             reducer = REDUCERS[column.reduce.kind]
             aggregate = reducer.aggregate(column.reduce).alias(column.label)
-            if reducer.takes is None:
-                plain.append(aggregate)
-                continue
             axis = axis_of(column)
             if reducer.ref is None:
                 at_n.setdefault(axis, []).append(aggregate)
@@ -189,9 +187,6 @@ def reduce_runs(
         for axis, aggs in at_n.items():
             picked = aligned_on(series, axis).lazy().filter(valid).group_by("run").agg(aggs)
             result = result.join(picked, on="run", how="left")
-        if plain:
-            result = result.join(every_point(series).group_by("run").agg(plain), on="run",
-                                 how="left")
     table = (
         result.select("run", *[pl.col(label).cast(pl.Float64) for label in unique])
         .sort("run")
