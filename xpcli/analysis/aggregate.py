@@ -47,11 +47,14 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 import polars as pl
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:  # numpy is imported where it is used: not every command needs it
+    import numpy as np
 
 CENTERS = ("mean", "median", "min", "max")
 BANDS = ("minmax", "std", "sem", "ci95", "qLO-qHI")
@@ -187,6 +190,8 @@ def _normal_quantile(p: float) -> float:
 
 def common_grid(xs: np.ndarray, grid: int = DEFAULT_GRID) -> np.ndarray:
     """The union of ``xs`` (sorted) if it has at most ``grid`` values, else an even grid."""
+    import numpy as np
+
     values = np.unique(xs[np.isfinite(xs)])
     if len(values) <= grid:
         return values
@@ -202,6 +207,8 @@ def interpolate(series: pl.DataFrame, keys: Sequence[str], x: str,
     extrapolation). Non-finite values are dropped first. Returns the same columns, with
     a Float64 x.
     """
+    import numpy as np
+
     keys = list(keys)
     clean = (
         series.filter(pl.col("value").is_finite() & pl.col(x).is_not_null())

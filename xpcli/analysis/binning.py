@@ -26,13 +26,15 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
 import polars as pl
 
 from ..errors import UsageError
 from ..output import format_number
+
+if TYPE_CHECKING:  # numpy is imported where it is used: not every command needs it
+    import numpy as np
 
 __all__ = ["BinSpec", "bin_column", "bin_params", "parse_bin"]
 
@@ -88,6 +90,7 @@ def _number(value: float, digits: int, scientific: bool) -> str:
 def _labels(edges: np.ndarray) -> list[str]:
     """``[low, high)`` per bin, the last closed, in one style (``1e-4``, not ``0.001``,
     beside ``1e-5``); digits are added until the labels differ."""
+
     magnitudes = [abs(float(e)) for e in edges if e != 0]
     scientific = any(m < 1e-3 or m >= 1e6 for m in magnitudes)
     for digits in range(4, 18):
@@ -102,6 +105,8 @@ def _labels(edges: np.ndarray) -> list[str]:
 
 def bin_column(series: pl.Series, spec: BinSpec, option: str = "--by") -> pl.Series:
     """The bin of every value of ``series`` (see the module docs), as an ordered Enum."""
+    import numpy as np
+
     if not series.dtype.is_numeric() or series.dtype == pl.Boolean:
         raise UsageError(f"{option} {spec.text}: {spec.param} holds {series.dtype} values; "
                          "only numbers can be binned")
