@@ -281,10 +281,12 @@ def test_random_runs_against_numpy(messy: bool, x: str, center: str, band: str) 
     dataset = Dataset.from_frames(runs, points)
     data = load_series(dataset, "f1:lang=*", x=x)  # type: ignore[arg-type]
     # The clean runs on epoch are read in read order, unsorted; the rest by the general path.
-    assert isinstance(data.source(), pl.LazyFrame) == (not messy and x == "epoch")
+    held = data.source()
+    assert isinstance(held[0], pl.LazyFrame) == (not messy and x == "epoch")
     expected = numpy_aggregate(points, runs, x)
-    for source in (data.source(), data.series):
-        got = aggregate(source, data.keys, x, runs=runs, by=["lr"], center=center, band=band)
+    for source, labels in (held, (data.series, None)):
+        got = aggregate(source, data.keys, x, runs=runs, by=["lr"], center=center, band=band,
+                        labels=labels)
         assert {(r["lr"], r["lang"], float(r[x])) for r in got.iter_rows(named=True)} == \
             set(expected)
         for row in got.iter_rows(named=True):

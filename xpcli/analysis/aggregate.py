@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from ..errors import UsageError
+from .series import COLUMN
 
 if TYPE_CHECKING:  # numpy is imported where it is used: not every command needs it
     import numpy as np
@@ -267,6 +268,7 @@ def aggregate(
     align: str = "exact",
     grid: int = DEFAULT_GRID,
     min_runs: int = 1,
+    labels: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Centre, band and n per group (``by`` columns of ``runs``), series keys and x.
 
@@ -277,7 +279,9 @@ def aggregate(
     ``series`` may be a lazy query (rows in any order): with exact alignment it is
     aggregated as it streams, never held whole. A mean (the centre, or the std, sem and
     ci95 bands) adds the values of a point in the order of their runs, whatever order
-    the rows come in, so it is the same to the last bit.
+    the rows come in, so it is the same to the last bit. ``labels``: ``series`` has a
+    column number (:data:`xpcli.analysis.series.COLUMN`) in place of the series keys,
+    and ``labels`` gives the keys of each number (grouping on a number is cheaper).
     """
     check_center(center)
     band = parse_band(band) if isinstance(band, str) else band
@@ -286,6 +290,11 @@ def aggregate(
     if min_runs < 1:
         raise UsageError(f"--min-runs {min_runs}: expected 1 or more")
     keys, by = list(keys), list(by)
+    numbered = labels is not None and COLUMN in series.collect_schema().names()
+    if numbered and align == "interp":
+        assert labels is not None
+        frame = series.lazy().join(labels.lazy(), on=COLUMN, how="left").collect()
+        series, numbered = frame.select("run", *keys, x, "value"), False
     if "x_axis" in series.collect_schema().names() and "x_axis" not in keys:
         keys.append("x_axis")  # columns on different axes (--x auto): x means each one's
     if align == "interp":
@@ -299,6 +308,7 @@ def aggregate(
         table = runs.lazy().select("run", *by).collect()
         data = data.join(table.lazy(), on="run", how="left")
     group = [*by, *keys, x]
+    grouped = [*by, COLUMN, x] if numbered else group
     value = pl.col("value")
     means = center == "mean" or band.kind in ("std", "sem", "ci95")
     wanted = {"n", f"__{center}"} | {
@@ -316,8 +326,11 @@ def aggregate(
     ] if agg.meta.output_name() in wanted]
     if means:  # the values of a point in run order, each run's at most once there
         data = data.sort("run", maintain_order=True)
-    result = data.group_by(group).agg(aggs).filter(pl.col("n") >= min_runs).collect(
+    result = data.group_by(grouped).agg(aggs).filter(pl.col("n") >= min_runs).collect(
         engine="in-memory" if means else "streaming")
+    if numbered:
+        assert labels is not None
+        result = result.join(labels, on=COLUMN, how="left")
     n = pl.col("n").cast(pl.Float64)
     spread: pl.Expr | None = None
     if band.kind == "std":

@@ -272,18 +272,29 @@ def _disjoint(columns: Sequence[Column]) -> bool:
     return True
 
 
+#: The column number of a point in :class:`ReadOrderSeries` (its series keys are in
+#: ``labels``).
+COLUMN = "__column"
+
+
 @dataclass
 class ReadOrderSeries:
     """The long series frame of :func:`extract_series` as a lazy query, unsorted (see
-    :func:`series_in_read_order`), its x column's name, and the runs with a point."""
+    :func:`series_in_read_order`): ``frame`` has ``run``, :data:`COLUMN`, x and
+    ``value``, and ``labels`` the series keys of each column number; ``x`` is the x
+    column's name and ``runs`` the runs with a point."""
 
     frame: pl.LazyFrame
+    labels: pl.DataFrame
     x: str
     runs: pl.Series
 
     def sorted(self, keys: Sequence[str]) -> pl.DataFrame:
-        """The frame collected, sorted as :func:`extract_series` returns it."""
-        return self.frame.collect().sort([*keys, "run", self.x], nulls_last=False)
+        """The frame collected, with its series keys, sorted as :func:`extract_series`
+        returns it."""
+        return (self.frame.collect().join(self.labels, on=COLUMN, how="left")
+                .select("run", *keys, self.x, "value")
+                .sort([*keys, "run", self.x], nulls_last=False))
 
 
 def series_in_read_order(
@@ -350,24 +361,19 @@ def series_in_read_order(
             if part.len():
                 notes.chose(column.label, AxisChoice("epoch"))
     dtype = pl.Int64 if axis == "step" else pl.Float64
-    # One filter for every column (no point is in two). A key every column names a value
-    # of is the point's own; any other is the value its column names (null if none).
-    filters = [series_filter(c) for c in columns]
-    given = [dict(c.context) for c in columns]
-    labels: list[pl.Expr] = []
-    for key in keys[1:]:
-        if all(g.get(key) for g in given):
-            labels.append(pl.col(key).cast(pl.String))
-            continue
-        chain: Any = pl
-        for kept, g in zip(filters, given):
-            chain = chain.when(kept).then(pl.lit(g.get(key), dtype=pl.String))
-        labels.append(chain.otherwise(pl.lit(None, dtype=pl.String)).alias(key))
-    frame = base.filter(pl.any_horizontal(filters)).select(
-        "run", pl.col("name").cast(pl.String).alias("metric"), *labels,
-        pl.col(axis).cast(dtype), pl.col("value").cast(pl.Float64))
+    # Each point's column by number (no point is in two); the keys joined on at the end.
+    chain: Any = pl
+    for number, column in enumerate(columns):
+        chain = chain.when(series_filter(column)).then(pl.lit(number, dtype=pl.UInt32))
+    frame = base.select("run", chain.otherwise(None).alias(COLUMN), pl.col(axis).cast(dtype),
+                        pl.col("value").cast(pl.Float64)).filter(pl.col(COLUMN).is_not_null())
+    labels = pl.DataFrame(
+        [pl.Series(COLUMN, range(len(columns)), dtype=pl.UInt32),
+         pl.Series("metric", [c.name for c in columns], dtype=pl.String),
+         *[pl.Series(key, [dict(c.context).get(key) for c in columns], dtype=pl.String)
+           for key in keys[1:]]])
     present = starts.explode().drop_nulls().unique().sort().alias("run")
-    return ReadOrderSeries(frame, axis, present)
+    return ReadOrderSeries(frame, labels, axis, present)
 
 
 def _check_axis(checks: pl.DataFrame, label_of: dict[int, str], x: XAxis, notes: Notes) -> None:
@@ -443,12 +449,13 @@ class SeriesSet:
             self._frame = self._read_order.sorted(self.keys)
         return self._frame
 
-    def source(self) -> pl.DataFrame | pl.LazyFrame:
-        """The series frame as it is held: a lazy query (rows in no particular order)
-        until :attr:`series` was asked for, then that frame."""
+    def source(self) -> tuple[pl.DataFrame | pl.LazyFrame, pl.DataFrame | None]:
+        """The series frame as it is held, and the series keys of its column numbers: a
+        lazy query (rows in no particular order, :data:`COLUMN` in place of the keys)
+        until :attr:`series` was asked for, then that frame (and None)."""
         if self._frame is None and self._read_order is not None:
-            return self._read_order.frame
-        return self.series
+            return self._read_order.frame, self._read_order.labels
+        return self.series, None
 
     def present_runs(self) -> pl.Series:
         """The runs with at least one point in the series (``run``, sorted)."""

@@ -133,7 +133,8 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
 
     run_frame, by_keys = bin_params(data.runs, _list(by))  # lr:log=5 -> lr, binned
     check_run_columns(run_frame, by_keys, "--by")
-    table = aggregate(data.source(), data.keys, data.x, runs=run_frame, by=by_keys,
+    source, labels = data.source()
+    table = aggregate(source, data.keys, data.x, runs=run_frame, by=by_keys, labels=labels,
                       center=center, band=band_spec, align=align, grid=grid,
                       min_runs=min_runs)
     policy = describe_policy(data.describe_x(), align, min_runs, grid)
