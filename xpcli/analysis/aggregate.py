@@ -257,7 +257,7 @@ def interpolate(series: pl.DataFrame, keys: Sequence[str], x: str,
 
 
 def aggregate(
-    series: pl.DataFrame | pl.LazyFrame,
+    series: pl.DataFrame | pl.LazyFrame | Sequence[pl.LazyFrame],
     keys: Sequence[str],
     x: str,
     *,
@@ -276,12 +276,14 @@ def aggregate(
     ``x_axis`` after the keys when ``series`` has one: its columns are on different
     axes). See the module docs for alignment, bands and the n == 1 rule.
 
-    ``series`` may be a lazy query (rows in any order): with exact alignment it is
-    aggregated as it streams, never held whole. A mean (the centre, or the std, sem and
-    ci95 bands) adds the values of a point in the order of their runs, whatever order
-    the rows come in, so it is the same to the last bit. ``labels``: ``series`` has a
-    column number (:data:`xpcli.analysis.series.COLUMN`) in place of the series keys,
-    and ``labels`` gives the keys of each number (grouping on a number is cheaper).
+    ``series`` may be a lazy query (rows in any order), or one per column: with exact
+    alignment they are aggregated one after the other as they stream, never held
+    whole. A mean (the centre, or the std, sem and ci95 bands) adds up values in an
+    order that follows the rows, so for it the series are collected and sorted by
+    series keys, run and x first, as :func:`xpcli.analysis.series.extract_series` gives
+    them: the same to the last bit. ``labels``: ``series`` has a column number
+    (:data:`xpcli.analysis.series.COLUMN`) in place of the series keys, and ``labels``
+    gives the keys of each number (grouping on a number is cheaper).
     """
     check_center(center)
     band = parse_band(band) if isinstance(band, str) else band
@@ -290,23 +292,24 @@ def aggregate(
     if min_runs < 1:
         raise UsageError(f"--min-runs {min_runs}: expected 1 or more")
     keys, by = list(keys), list(by)
-    numbered = labels is not None and COLUMN in series.collect_schema().names()
+    parts: list[pl.DataFrame | pl.LazyFrame] = (
+        list(series) if isinstance(series, Sequence) else [series])
+    numbered = labels is not None and all(COLUMN in p.collect_schema().names() for p in parts)
     if numbered and align == "interp":
         assert labels is not None
-        frame = series.lazy().join(labels.lazy(), on=COLUMN, how="left").collect()
-        series, numbered = frame.select("run", *keys, x, "value"), False
-    if "x_axis" in series.collect_schema().names() and "x_axis" not in keys:
+        frame = pl.concat([p.lazy() for p in parts]).join(labels.lazy(), on=COLUMN,
+                                                            how="left").collect()
+        parts, numbered = [frame.select("run", *keys, x, "value")], False
+    if "x_axis" in parts[0].collect_schema().names() and "x_axis" not in keys:
         keys.append("x_axis")  # columns on different axes (--x auto): x means each one's
     if align == "interp":
-        frame = series.collect() if isinstance(series, pl.LazyFrame) else series
-        data = interpolate(frame, keys, x, grid).lazy()
-    else:
-        data = series.lazy().filter(pl.col("value").is_finite() & pl.col(x).is_not_null())
+        frame = pl.concat([p.lazy() for p in parts]).collect()
+        parts = [interpolate(frame, keys, x, grid)]
+    table = None
     if by:
         if runs is None:
             raise UsageError("--by needs the runs table")
         table = runs.lazy().select("run", *by).collect()
-        data = data.join(table.lazy(), on="run", how="left")
     group = [*by, *keys, x]
     grouped = [*by, COLUMN, x] if numbered else group
     value = pl.col("value")
@@ -324,11 +327,30 @@ def aggregate(
         value.quantile(band.lo, interpolation="linear").alias("__qlo"),
         value.quantile(band.hi, interpolation="linear").alias("__qhi"),
     ] if agg.meta.output_name() in wanted]
-    if means:  # the values of a point in run order, each run's at most once there
-        data = data.sort("run", maintain_order=True)
-    result = data.group_by(grouped).agg(aggs).filter(pl.col("n") >= min_runs).collect(
-        engine="in-memory" if means else "streaming")
-    if numbered:
+    if means:
+        # Sums and squares add up in an order that follows the rows: the frame sorted by
+        # series keys, run and x, as the general path gives it, and grouped at once.
+        if numbered:
+            assert labels is not None
+            frame = pl.concat([p.lazy() for p in parts]).collect().join(
+                labels, on=COLUMN, how="left").select("run", *keys, x, "value").sort(
+                [*keys, "run", x], nulls_last=False)
+            parts = [frame]
+        whole = pl.concat([p.lazy() for p in parts]).collect()
+        data_eager = whole.filter(pl.col("value").is_finite() & pl.col(x).is_not_null())
+        if table is not None:
+            data_eager = data_eager.join(table, on="run", how="left")
+        result = data_eager.group_by(group).agg(aggs).filter(pl.col("n") >= min_runs)
+    else:
+        done = []
+        for part in parts:  # one after the other: memory holds one part's points at most
+            data = part.lazy().filter(pl.col("value").is_finite() & pl.col(x).is_not_null())
+            if table is not None:
+                data = data.join(table.lazy(), on="run", how="left")
+            done.append(data.group_by(grouped).agg(aggs).filter(pl.col("n") >= min_runs)
+                        .collect(engine="streaming"))
+        result = pl.concat(done)
+    if numbered and not means:
         assert labels is not None
         result = result.join(labels, on=COLUMN, how="left")
     n = pl.col("n").cast(pl.Float64)

@@ -280,11 +280,11 @@ COLUMN = "__column"
 @dataclass
 class ReadOrderSeries:
     """The long series frame of :func:`extract_series` as a lazy query, unsorted (see
-    :func:`series_in_read_order`): ``frame`` has ``run``, :data:`COLUMN`, x and
-    ``value``, and ``labels`` the series keys of each column number; ``x`` is the x
-    column's name and ``runs`` the runs with a point."""
+    :func:`series_in_read_order`), one query per column (``parts``): ``run``,
+    :data:`COLUMN`, x and ``value``; ``labels`` has the series keys of each column
+    number, ``x`` is the x column's name and ``runs`` the runs with a point."""
 
-    frame: pl.LazyFrame
+    parts: list[pl.LazyFrame]
     labels: pl.DataFrame
     x: str
     runs: pl.Series
@@ -292,7 +292,7 @@ class ReadOrderSeries:
     def sorted(self, keys: Sequence[str]) -> pl.DataFrame:
         """The frame collected, with its series keys, sorted as :func:`extract_series`
         returns it."""
-        return (self.frame.collect().join(self.labels, on=COLUMN, how="left")
+        return (pl.concat(self.parts).collect().join(self.labels, on=COLUMN, how="left")
                 .select("run", *keys, self.x, "value")
                 .sort([*keys, "run", self.x], nulls_last=False))
 
@@ -346,7 +346,8 @@ def series_in_read_order(
         )
         for c in columns
     ]
-    found = pl.concat(checks).collect()
+    # One column at a time: memory holds one column's points, not every column's.
+    found = pl.concat([check.collect() for check in checks])
     if found.is_empty() or found.get_column("missing").any() or \
             not found.get_column("time_ok").all() or not found.get_column("rises").all():
         return None
@@ -361,19 +362,17 @@ def series_in_read_order(
             if part.len():
                 notes.chose(column.label, AxisChoice("epoch"))
     dtype = pl.Int64 if axis == "step" else pl.Float64
-    # Each point's column by number (no point is in two); the keys joined on at the end.
-    chain: Any = pl
-    for number, column in enumerate(columns):
-        chain = chain.when(series_filter(column)).then(pl.lit(number, dtype=pl.UInt32))
-    frame = base.select("run", chain.otherwise(None).alias(COLUMN), pl.col(axis).cast(dtype),
-                        pl.col("value").cast(pl.Float64)).filter(pl.col(COLUMN).is_not_null())
+    # Each column's points with its number (no point is in two); the keys joined on last.
+    parts = [base.filter(series_filter(column)).select(
+        "run", pl.lit(number, dtype=pl.UInt32).alias(COLUMN), pl.col(axis).cast(dtype),
+        pl.col("value").cast(pl.Float64)) for number, column in enumerate(columns)]
     labels = pl.DataFrame(
         [pl.Series(COLUMN, range(len(columns)), dtype=pl.UInt32),
          pl.Series("metric", [c.name for c in columns], dtype=pl.String),
          *[pl.Series(key, [dict(c.context).get(key) for c in columns], dtype=pl.String)
            for key in keys[1:]]])
     present = starts.explode().drop_nulls().unique().sort().alias("run")
-    return ReadOrderSeries(frame, labels, axis, present)
+    return ReadOrderSeries(parts, labels, axis, present)
 
 
 def _check_axis(checks: pl.DataFrame, label_of: dict[int, str], x: XAxis, notes: Notes) -> None:
@@ -449,12 +448,12 @@ class SeriesSet:
             self._frame = self._read_order.sorted(self.keys)
         return self._frame
 
-    def source(self) -> tuple[pl.DataFrame | pl.LazyFrame, pl.DataFrame | None]:
+    def source(self) -> tuple[pl.DataFrame | list[pl.LazyFrame], pl.DataFrame | None]:
         """The series frame as it is held, and the series keys of its column numbers: a
-        lazy query (rows in no particular order, :data:`COLUMN` in place of the keys)
-        until :attr:`series` was asked for, then that frame (and None)."""
+        lazy query per column (rows in no particular order, :data:`COLUMN` in place of
+        the keys) until :attr:`series` was asked for, then that frame (and None)."""
         if self._frame is None and self._read_order is not None:
-            return self._read_order.frame, self._read_order.labels
+            return self._read_order.parts, self._read_order.labels
         return self.series, None
 
     def present_runs(self) -> pl.Series:
