@@ -389,9 +389,11 @@
         } });
       meta.push(null);
     });
-    // Lines that look alike (panel, legend entry, colour, width) go into one series, each
-    // run after a gap: thousands of runs cost tens of series, not thousands. Hover reads
-    // spec.lines, so it still finds each run.
+    // Lines that look alike (panel, legend entry, colour, width) go into one series of
+    // ECharts' "lines" type, drawn as one path in its large mode: thousands of runs cost
+    // tens of series, not thousands, and no object per point. Each unbroken stretch of a
+    // run is one polyline of the flat data ([count, x, y, x, y, ...]). Hover reads
+    // spec.lines (nearest() below), so it still finds each run.
     var batches = {}, batchOrder = [];
     function lineSeries(ln, data, few) {
       return { type: 'line', name: ln.name === null ? '' : ln.name,
@@ -401,6 +403,7 @@
         itemStyle: { color: ln.color }, z: ln.z || 2, zlevel: 0,
         emphasis: { disabled: true } };
     }
+    function usable(v, log) { return v !== null && (!log || v > 0); }
     spec.lines.forEach(function (ln) {
       var few = ln.y.filter(function (v) { return v !== null; }).length < 3;
       if (few) {
@@ -410,13 +413,41 @@
       }
       var key = [ln.p, ln.name, ln.color, ln.width, ln.opacity, ln.z].join('|');
       var batch = batches[key];
-      if (!batch) { batch = batches[key] = { ln: ln, data: [] }; batchOrder.push(key); }
-      else batch.data.push([ln.x[0], null]);  // the gap between two runs
-      for (var i = 0; i < ln.x.length; i++) batch.data.push([ln.x[i], ln.y[i]]);
+      if (!batch) {
+        batch = batches[key] = { ln: ln, flat: [], box: [Infinity, Infinity, -Infinity, -Infinity] };
+        batchOrder.push(key);
+      }
+      var flat = batch.flat, box = batch.box, i = 0, n = ln.x.length;
+      while (i < n) {
+        while (i < n && (ln.x[i] === null || ln.y[i] === null)) i++;
+        var start = i;
+        while (i < n && ln.x[i] !== null && ln.y[i] !== null) i++;
+        if (i - start < 2) continue;  // a lone point draws no line (nor did a line series)
+        flat.push(i - start);
+        for (var k = start; k < i; k++) {
+          var x = ln.x[k], y = ln.y[k];
+          flat.push(x, y);
+          if (usable(x, spec.logx)) { box[0] = Math.min(box[0], x); box[2] = Math.max(box[2], x); }
+          if (usable(y, spec.logy)) { box[1] = Math.min(box[1], y); box[3] = Math.max(box[3], y); }
+        }
+      }
     });
     batchOrder.forEach(function (key) {
-      series.push(lineSeries(batches[key].ln, batches[key].data, false));
-      meta.push(batches[key].ln);
+      var b = batches[key], ln = b.ln, name = ln.name === null ? '' : ln.name;
+      series.push({ type: 'lines', name: name, coordinateSystem: 'cartesian2d',
+        xAxisIndex: ln.p, yAxisIndex: ln.p, polyline: true, large: true, largeThreshold: 50,
+        progressive: 0, silent: true, data: new Float64Array(b.flat), z: ln.z || 2,
+        lineStyle: { color: ln.color, width: ln.width, opacity: ln.opacity },
+        emphasis: { disabled: true }, tooltip: { show: false } });
+      meta.push(ln);
+      // The "lines" type leaves the axes' ranges alone: two invisible points at the
+      // corners of the batch's box set them (hidden with its legend entry, as the lines).
+      if (b.box[0] <= b.box[2] && b.box[1] <= b.box[3]) {
+        series.push({ type: 'scatter', name: name, xAxisIndex: ln.p, yAxisIndex: ln.p,
+          data: [[b.box[0], b.box[1]], [b.box[2], b.box[3]]], symbolSize: 0, silent: true,
+          itemStyle: { opacity: 0 }, tooltip: { show: false }, z: 0 });
+        meta.push(null);
+      }
     });
     spec.markers.forEach(function (m) {
       series.push({ type: 'scatter', name: m.name === null ? '' : m.name,
@@ -475,24 +506,55 @@
         if (chart.containPixel({ gridIndex: k }, [px, py])) { panel = k; break; }
       }
       if (panel < 0) return null;
+      // Data to pixels by the panel's two linear maps (in log10 on a log axis), read
+      // off two points once, not one conversion per point: thousands of runs stay quick.
+      var fx = spec.logx ? Math.log10 : Number, fy = spec.logy ? Math.log10 : Number;
+      var a = spec.logx ? 1 : 0, b = spec.logy ? 1 : 0;
+      var p0 = chart.convertToPixel({ gridIndex: panel }, [a, b]);
+      var p1 = chart.convertToPixel({ gridIndex: panel }, [spec.logx ? 10 : 1, spec.logy ? 10 : 1]);
+      var sx = p1[0] - p0[0], sy = p1[1] - p0[1];
+      function pxOf(v) { return v === null || (spec.logx && v <= 0) ? null : p0[0] + sx * (fx(v) - fx(a)); }
+      function pyOf(v) { return v === null || (spec.logy && v <= 0) ? null : p0[1] + sy * (fy(v) - fy(b)); }
+      // Only the points and segments within 8 px of the pointer across can be near it:
+      // found once per x vector (most runs share theirs), then checked per line.
+      var reachMax = 8;
+      spec.lines.forEach(function (ln) { reachMax = Math.max(reachMax, 3 + ln.width / 2); });
+      var windows = new Map();
+      function candidates(xs) {
+        var found = windows.get(xs);
+        if (found) return found;
+        found = [];
+        var prev = null;
+        for (var i = 0; i < xs.length; i++) {
+          var q = pxOf(xs[i]);
+          if (q !== null && (Math.abs(q - px) <= reachMax || (prev !== null &&
+              Math.min(prev, q) <= px + reachMax && Math.max(prev, q) >= px - reachMax))) {
+            found.push(i);
+          }
+          prev = q;
+        }
+        windows.set(xs, found);
+        return found;
+      }
       // On a line (within its half width and 3 px) the topmost wins, as it is drawn on
       // top: the bold highlight over the thin runs under it; else the nearest in 8 px.
       var best = null, bestD = 64, onTop = null;
       spec.lines.forEach(function (ln, li) {
         if (ln.p !== panel || (ln.name !== null && hidden[ln.name])) return;
-        var reach = Math.pow(3 + ln.width / 2, 2), prev = null, near;
-        for (var i = 0; i < ln.x.length; i++) {
-          if (ln.y[i] === null || ln.x[i] === null) { prev = null; continue; }
-          var q = chart.convertToPixel({ gridIndex: panel }, [ln.x[i], ln.y[i]]);
+        var reach = Math.pow(3 + ln.width / 2, 2), near, found = candidates(ln.x);
+        for (var c = 0; c < found.length; c++) {
+          var i = found[c], qx = pxOf(ln.x[i]), qy = pyOf(ln.y[i]);
+          if (qx === null || qy === null) continue;
+          var rx = i > 0 ? pxOf(ln.x[i - 1]) : null, ry = i > 0 ? pyOf(ln.y[i - 1]) : null;
           var d;
-          if (prev) {
-            var dx = q[0] - prev[0], dy = q[1] - prev[1], len = dx * dx + dy * dy;
-            var t = len ? Math.max(0, Math.min(1, ((px - prev[0]) * dx + (py - prev[1]) * dy) / len)) : 0;
-            var ex = prev[0] + t * dx - px, ey = prev[1] + t * dy - py;
+          if (rx !== null && ry !== null) {
+            var dx = qx - rx, dy = qy - ry, len = dx * dx + dy * dy;
+            var t = len ? Math.max(0, Math.min(1, ((px - rx) * dx + (py - ry) * dy) / len)) : 0;
+            var ex = rx + t * dx - px, ey = ry + t * dy - py;
             d = ex * ex + ey * ey;
             near = t < 0.5 ? i - 1 : i;
           } else {
-            d = (q[0] - px) * (q[0] - px) + (q[1] - py) * (q[1] - py);
+            d = (qx - px) * (qx - px) + (qy - py) * (qy - py);
             near = i;
           }
           if (d <= reach && (!onTop || (ln.z || 2) > onTop.z ||
@@ -500,7 +562,6 @@
             onTop = { line: li, point: near, z: ln.z || 2, d: d };
           }
           if (d < bestD) { bestD = d; best = { line: li, point: near }; }
-          prev = q;
         }
       });
       if (onTop) return { line: onTop.line, point: onTop.point };
