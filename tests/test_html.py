@@ -12,20 +12,38 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xpcli.cli import cli
 from xpcli.errors import XpError
 from xpcli.html import page
+from xpcli.html.pack import unpack
 
 SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 DATA = re.compile(r'<script type="application/json" id="([^"]+)">(.*?)</script>', re.S)
 
 
 def views_in(text: str) -> list[dict]:
-    """The JSON of every view in a page, parsed as the browser's JSON.parse would."""
-    return [json.loads(body) for _, body in DATA.findall(text)]
+    """The JSON of every view in a page, parsed as the browser's JSON.parse would, the
+    packed numbers of a line view put in place of their indices as the page does."""
+    specs = [json.loads(body) for _, body in DATA.findall(text)]
+    for spec in specs:
+        if "packed" in spec:
+            arrays = unpack(spec.pop("packed"))
+            spec["xs"] = [arrays[i] for i in spec["xs"]]
+            cols = spec["lines"]
+            column = {name: [int(v) for v in arrays[i]] for name, i in cols["columns"].items()}
+            extra = {i: [[k, arrays[a]] for k, a in ex] for i, ex in cols["extra"]}
+            spec["lines"] = [
+                {**cols["styles"][column["style"][i]], "label": cols["labels"][column["label"][i]],
+                 "xi": column["xi"][i], "y": arrays[column["y"][i]],
+                 **({"extra": extra[i]} if i in extra else {})}
+                for i in range(cols["n"])]
+            for band in spec["bands"]:
+                for key in ("x", "lo", "hi"):
+                    band[key] = arrays[band[key]]
+    return specs
 
 
 @given(st.text())
@@ -164,3 +182,35 @@ def test_a_run_without_a_value_sits_in_the_missing_band(tiny_runs: Path,
     assert spec["table"]["rows"][1][spec["table"]["columns"].index("f1 lang=de")] is None
     assert spec["notes"] == ["1 of 2 runs have no value for f1 lang=de (drawn at the foot "
                              "of that axis, in the (missing) band)"]
+
+
+NUMBER = st.one_of(st.none(), st.integers(-10**6, 10**6).map(lambda k: k / 10**4),
+                   st.floats(allow_nan=True, allow_infinity=True))
+
+
+# No deadline: a loaded CI machine is slow, and nothing here is about time.
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(NUMBER, max_size=8), max_size=4))
+def test_packed_numbers_come_back_to_seven_significant_digits(arrays: list) -> None:
+    from xpcli.html.pack import pack, unpack
+
+    back = unpack(pack(arrays))
+    assert [len(a) for a in back] == [len(a) for a in arrays]
+    for row, got in zip(arrays, back):
+        for value, decoded in zip(row, got):
+            if value is None or value != value or value in (float("inf"), float("-inf")):
+                assert decoded is None
+            else:
+                # Within half a unit of the 7th significant digit, and no more digits.
+                assert decoded == pytest.approx(value, rel=5.000001e-7, abs=0)
+                assert float(f"{decoded:.7g}") == decoded
+
+
+def test_logged_decimals_and_epoch_times_come_back_exactly() -> None:
+    from xpcli.html.pack import pack, unpack
+
+    f1 = [0.6791, 0.25, None, 1.0, 0.0001]
+    times = [1767254400.123, 1767254460.5]
+    packed = pack([f1, times], digits=[7, 15])
+    assert packed["d"] == [4, -1]  # four decimals as integers; times as 64-bit floats
+    assert unpack(packed) == [f1, times]

@@ -304,6 +304,12 @@ def test_curves_hover_legend_and_zoom(browser: Browser, tmp_path: Path) -> None:
     panel_en = [p["title"] for p in spec["panels"]].index("lang=en")
     en_line = [i for i, ln in enumerate(spec["lines"]) if ln["label"] == best
                and ln["p"] == panel_en and ln["z"] == 10][0]
+    # The page unpacked the numbers it carries: the run's logged points, exactly.
+    logged = (load(ROOT / "sample_runs").points
+              .filter((pl.col("run") == best) & (pl.col("name") == "f1")
+                      & (pl.col("lang") == "en")).sort("epoch").collect())
+    assert spec["lines"][en_line]["x"] == logged["epoch"].to_list()
+    assert spec["lines"][en_line]["y"] == logged["value"].to_list()
     x, y = browser.js("var v = xp.views[0], ln = v.spec.lines[arguments[0]];"
                       "return v.chart.convertToPixel({gridIndex: ln.p}, [ln.x[29], ln.y[29]]);",
                       en_line)

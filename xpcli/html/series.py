@@ -4,7 +4,8 @@ Frames in, View out, with the layout rules of the PNG (:mod:`xpcli.plots.series`
 :mod:`xpcli.plots.forgetting`): the same panels (facets), colours (colormap log-scaled
 over a decade, palette otherwise), bands, highlight and peak markers, and the same
 titles. The page adds hover (run or group, x, value), legend entries that hide and show
-their lines, and zoom. Values travel rounded to 7 significant digits (hover shows 4).
+their lines, and zoom. The numbers travel packed (:mod:`xpcli.html.pack`): values to 7
+significant digits (hover shows 4), x values to 15, each distinct x vector once.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ..plots.series import (
     facet_panels,
     overlay_groups,
 )
+from .pack import DIGITS, pack
 from .page import View, rounded
 
 if TYPE_CHECKING:
@@ -47,8 +49,14 @@ LEGEND_VALUES = 12
 COLORBAR_STOPS = 16
 
 
-def _floats(values: Any) -> list[Any]:
-    return [rounded(float(v)) if v is not None else None for v in values]
+#: Significant digits of the x values (times since the epoch need more than 7).
+X_DIGITS = 15
+
+
+def _numbers(values: Any) -> np.ndarray:
+    """Values as float64, NaN for None."""
+    return np.asarray(values if isinstance(values, np.ndarray) else list(values),
+                      dtype=np.float64)
 
 
 def _hex(rgba: Any) -> str:
@@ -74,7 +82,8 @@ def _bind(figure: Any, *args: Any, **options: Any) -> dict[str, Any]:
 
 
 class _Builder:
-    """Collects panels, lines, bands, markers and legend entries into a view spec."""
+    """Collects panels, lines, bands, markers and legend entries into a view spec; the
+    numbers of lines and bands go to packed arrays, and the spec holds their indices."""
 
     def __init__(self, what: str) -> None:
         self.what = what
@@ -83,34 +92,77 @@ class _Builder:
         self.bands: list[dict[str, Any]] = []
         self.markers: list[dict[str, Any]] = []
         self.legend: dict[str, str] = {}
-        self.xs: dict[tuple[Any, ...], int] = {}
+        self.xs: dict[bytes, int] = {}  # an x vector's bytes -> its index in "xs"
+        self.x_arrays: list[int] = []  # "xs": the packed array of each x vector
+        self.arrays: list[np.ndarray] = []
+        self.digits: list[int] = []
+
+    def array(self, values: Any, digits: int = DIGITS) -> int:
+        """Add an array of numbers (None for missing) to the packed ones; its index."""
+        self.arrays.append(_numbers(values))
+        self.digits.append(digits)
+        return len(self.arrays) - 1
+
+    def x_vector(self, values: Any) -> int:
+        """The index in "xs" of this x vector: most runs share theirs (epochs 1..60),
+        stored once."""
+        xs = _numbers(values)
+        key = xs.tobytes()
+        if key not in self.xs:
+            self.xs[key] = len(self.x_arrays)
+            self.x_arrays.append(self.array(xs, X_DIGITS))
+        return self.xs[key]
 
     def line(self, p: int, name: str | None, label: str, color: Any, xs: Any, ys: Any,
              width: float, opacity: float = 1.0, z: int = 2,
              extra: list[tuple[str, Any]] | None = None) -> None:
-        x = tuple(_floats(xs))
-        # Most runs share their x values (epochs 1..60): one copy in "xs", an index here.
         entry: dict[str, Any] = {"p": p, "name": name, "label": label, "color": _hex(color),
                                  "width": round(width, 2), "opacity": round(opacity, 3),
-                                 "z": z, "xi": self.xs.setdefault(x, len(self.xs)),
-                                 "y": _floats(ys)}
+                                 "z": z, "xi": self.x_vector(xs), "y": self.array(ys)}
         if extra:
-            entry["extra"] = [[k, _floats(v) if k != "n" else [None if c is None else int(c)
-                                                               for c in v]]
-                              for k, v in extra]
+            entry["extra"] = [[k, self.array(v)] for k, v in extra]
         self.lines.append(entry)
+
+    def band(self, p: int, name: str, color: Any, xs: Any, low: Any, high: Any) -> None:
+        self.bands.append({"p": p, "name": name, "color": _hex(color),
+                           "x": self.array(xs, X_DIGITS), "lo": self.array(low),
+                           "hi": self.array(high)})
 
     def key(self, name: str, color: Any) -> None:
         self.legend.setdefault(name, _hex(color))
 
+    def _columns(self) -> dict[str, Any]:
+        """The lines as columns: thousands of runs share a few styles (panel, legend
+        entry, colour, width), each label is written once, and the per-line indices
+        travel packed with the numbers."""
+        styles: dict[tuple[Any, ...], int] = {}
+        labels: dict[str, int] = {}
+        columns: dict[str, list[int]] = {"style": [], "label": [], "xi": [], "y": []}
+        extra = []
+        fields = ("p", "name", "color", "width", "opacity", "z")
+        for i, line in enumerate(self.lines):
+            style = tuple(line[f] for f in fields)
+            columns["style"].append(styles.setdefault(style, len(styles)))
+            columns["label"].append(labels.setdefault(line["label"], len(labels)))
+            columns["xi"].append(line["xi"])
+            columns["y"].append(line["y"])
+            if "extra" in line:
+                extra.append([i, line["extra"]])
+        return {"n": len(self.lines), "labels": list(labels),
+                "styles": [dict(zip(fields, style)) for style in styles],
+                "columns": {name: self.array(values, X_DIGITS)
+                            for name, values in columns.items()},
+                "extra": extra}
+
     def spec(self, title: str | None, subtitle: str | None, x: str, logx: bool = False,
              logy: bool = False, x_integer: bool = False,
              colorbar: dict[str, Any] | None = None) -> dict[str, Any]:
+        lines = self._columns()
         return {"title": title or "", "subtitle": subtitle, "what": self.what,
                 "xName": x, "logx": logx, "logy": logy, "xInteger": x_integer,
-                "panels": self.panels, "lines": self.lines, "bands": self.bands,
-                "markers": self.markers, "colorbar": colorbar,
-                "xs": [list(x) for x in self.xs],
+                "panels": self.panels, "lines": lines, "bands": self.bands,
+                "markers": self.markers, "colorbar": colorbar, "xs": self.x_arrays,
+                "packed": pack(self.arrays, self.digits),
                 "legend": [{"name": k, "color": c} for k, c in self.legend.items()]}
 
 
@@ -220,8 +272,7 @@ def aggregate_view(table: pl.DataFrame, x: str, keys: Sequence[str], **options: 
             xs = rows[x].cast(pl.Float64).to_list()
             low = rows["low"].cast(pl.Float64).to_list()
             high = rows["high"].cast(pl.Float64).to_list()
-            builder.bands.append({"p": p, "name": name, "color": _hex(c), "x": _floats(xs),
-                                  "lo": _floats(low), "hi": _floats(high)})
+            builder.band(p, name, c, xs, low, high)
             extra = [("low", low), ("high", high)]
             if "n" in rows.columns:
                 extra.append(("n", rows["n"].to_list()))

@@ -458,9 +458,6 @@
         } } });
       meta.push(null);
     });
-    var hover = { type: 'line', name: '', xAxisIndex: 0, yAxisIndex: 0, data: [],
-      silent: true, symbol: 'none', z: 20, lineStyle: { color: '#000', width: 2.5 } };
-    series.push(hover);
     var legendData = spec.legend.map(function (l) {
       return { name: l.name, itemStyle: { color: l.color }, lineStyle: { color: l.color } };
     });
@@ -492,13 +489,67 @@
       chart.dispatchAction({ type: 'restore' });
       hidden = {};
     });
+    // A zoom moves every line: the bold copy of the hovered one goes until the next move.
+    chart.on('datazoom', function () { if (view.hovered !== null) clearHover(); });
+    chart.on('restore', function () { if (view.hovered !== null) clearHover(); });
     var tip = tipBox(chartDiv);
-    var hoverIndex = series.length - 1;
+    // The hovered line is drawn bold on a canvas of its own over the chart: redrawing
+    // the chart (thousands of runs) on every pointer move would take a second.
+    var overlay = el('canvas', 'xp-overlay');
+    chartDiv.appendChild(overlay);
+    function clearOverlay() {
+      overlay.getContext('2d').clearRect(0, 0, overlay.width, overlay.height);
+    }
     function clearHover() {
       tip.style.display = 'none';
-      var upd = []; upd[hoverIndex] = { data: [] };
-      chart.setOption({ series: upd });
+      clearOverlay();
       view.hovered = null;
+    }
+    /* The panel's data-to-pixel maps (in log10 on a log axis), read off two points. */
+    function pixelMaps(panel) {
+      var fx = spec.logx ? Math.log10 : Number, fy = spec.logy ? Math.log10 : Number;
+      var a = spec.logx ? 1 : 0, b = spec.logy ? 1 : 0;
+      var p0 = chart.convertToPixel({ gridIndex: panel }, [a, b]);
+      var p1 = chart.convertToPixel({ gridIndex: panel }, [spec.logx ? 10 : 1, spec.logy ? 10 : 1]);
+      var sx = p1[0] - p0[0], sy = p1[1] - p0[1];
+      return {
+        x: function (v) {
+          return v === null || (spec.logx && v <= 0) ? null : p0[0] + sx * (fx(v) - fx(a));
+        },
+        y: function (v) {
+          return v === null || (spec.logy && v <= 0) ? null : p0[1] + sy * (fy(v) - fy(b));
+        }
+      };
+    }
+    function drawHovered(ln) {
+      var ratio = window.devicePixelRatio || 1;
+      var w = chartDiv.clientWidth, h = chartDiv.clientHeight;
+      if (overlay.width !== Math.round(w * ratio) || overlay.height !== Math.round(h * ratio)) {
+        overlay.width = Math.round(w * ratio);
+        overlay.height = Math.round(h * ratio);
+        overlay.style.width = w + 'px';
+        overlay.style.height = h + 'px';
+      }
+      var ctx = overlay.getContext('2d'), g = grids[ln.p], maps = pixelMaps(ln.p);
+      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      ctx.clearRect(0, 0, w, h);
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(parseFloat(g.left) / 100 * w, g.top, parseFloat(g.width) / 100 * w, g.height);
+      ctx.clip();
+      ctx.beginPath();
+      var on = false;
+      for (var k = 0; k < ln.x.length; k++) {
+        var qx = maps.x(ln.x[k]), qy = maps.y(ln.y[k]);
+        if (qx === null || qy === null) { on = false; continue; }
+        if (on) ctx.lineTo(qx, qy); else ctx.moveTo(qx, qy);
+        on = true;
+      }
+      ctx.strokeStyle = ln.color;
+      ctx.lineWidth = Math.max(2.5, ln.width + 1.5);
+      ctx.lineJoin = 'round';
+      ctx.stroke();
+      ctx.restore();
     }
     function nearest(px, py) {
       var panel = -1;
@@ -506,15 +557,9 @@
         if (chart.containPixel({ gridIndex: k }, [px, py])) { panel = k; break; }
       }
       if (panel < 0) return null;
-      // Data to pixels by the panel's two linear maps (in log10 on a log axis), read
-      // off two points once, not one conversion per point: thousands of runs stay quick.
-      var fx = spec.logx ? Math.log10 : Number, fy = spec.logy ? Math.log10 : Number;
-      var a = spec.logx ? 1 : 0, b = spec.logy ? 1 : 0;
-      var p0 = chart.convertToPixel({ gridIndex: panel }, [a, b]);
-      var p1 = chart.convertToPixel({ gridIndex: panel }, [spec.logx ? 10 : 1, spec.logy ? 10 : 1]);
-      var sx = p1[0] - p0[0], sy = p1[1] - p0[1];
-      function pxOf(v) { return v === null || (spec.logx && v <= 0) ? null : p0[0] + sx * (fx(v) - fx(a)); }
-      function pyOf(v) { return v === null || (spec.logy && v <= 0) ? null : p0[1] + sy * (fy(v) - fy(b)); }
+      // Data to pixels by the panel's two linear maps, read off once, not one conversion
+      // per point: thousands of runs stay quick.
+      var maps = pixelMaps(panel), pxOf = maps.x, pyOf = maps.y;
       // Only the points and segments within 8 px of the pointer across can be near it:
       // found once per x vector (most runs share theirs), then checked per line.
       var reachMax = 8;
@@ -580,10 +625,7 @@
       var w = chartDiv.clientWidth;
       tip.style.left = Math.min(px + 14, w - 220) + 'px';
       tip.style.top = (py + 14) + 'px';
-      var upd = []; upd[hoverIndex] = { xAxisIndex: ln.p, yAxisIndex: ln.p,
-        data: ln.x.map(function (x, k) { return [x, ln.y[k]]; }),
-        lineStyle: { color: ln.color, width: Math.max(2.5, ln.width + 1.5), opacity: 1 } };
-      chart.setOption({ series: upd });
+      drawHovered(ln);
       view.hovered = ln.label;
     }
     var pending = null;
@@ -602,20 +644,108 @@
     return view;
   }
 
+  // -- packed numbers (xpcli/html/pack.py) ------------------------------------------------
+
+  var POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
+    1e15];
+  var MISSING = 4294967295;  // 2**32 - 1
+
+  /* base64 text -> the bytes it deflated (the browser's own inflater; nothing fetched). */
+  function inflate(text) {
+    var bin = atob(text), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate'));
+    return new Response(stream).arrayBuffer().then(function (buf) { return new Uint8Array(buf); });
+  }
+
+  /* Bytes stored plane by plane (all first bytes, then all second ...) back into words. */
+  function unplane(bytes, width) {
+    var n = bytes.length / width, out = new Uint8Array(bytes.length);
+    for (var b = 0; b < width; b++) {
+      for (var i = 0, at = b * n; i < n; i++) out[i * width + b] = bytes[at + i];
+    }
+    return out.buffer;
+  }
+
+  /* The arrays of a packed spec: decimal integers (zigzag-coded differences) or floats. */
+  function unpack(p) {
+    return Promise.all([inflate(p.ints), inflate(p.floats)]).then(function (raw) {
+      var ints = new Uint32Array(unplane(raw[0], 4));
+      var floats = new Float64Array(unplane(raw[1], 8));
+      var out = [], i = 0, f = 0;
+      for (var k = 0; k < p.n.length; k++) {
+        var n = p.n[k], d = p.d[k], row = new Array(n), j, v;
+        if (d < 0) {
+          for (j = 0; j < n; j++) { v = floats[f++]; row[j] = v !== v ? null : v; }
+        } else {
+          var acc = 0, scale = POW10[d];
+          for (j = 0; j < n; j++) {
+            v = ints[i++];
+            if (v === MISSING) row[j] = null;
+            else { acc += (v >>> 1) ^ -(v & 1); row[j] = acc / scale; }  // zigzag
+          }
+        }
+        out.push(row);
+      }
+      return out;
+    });
+  }
+
+  /* A line view's spec with its numbers in place of their indices. */
+  function unpacked(spec) {
+    if (!spec.packed) return Promise.resolve(spec);
+    if (typeof DecompressionStream === 'undefined') {
+      return Promise.reject(new Error('this browser cannot read the page\'s packed data ' +
+        '(it needs DecompressionStream: Chrome 80, Firefox 113, Safari 16.4 or later)'));
+    }
+    return unpack(spec.packed).then(function (arrays) {
+      spec.xs = spec.xs.map(function (i) { return arrays[i]; });
+      // The lines travel as columns (a style and a label index each): back to objects.
+      var cols = spec.lines, lines = new Array(cols.n), extra = {};
+      var style = arrays[cols.columns.style], label = arrays[cols.columns.label];
+      var xi = arrays[cols.columns.xi], y = arrays[cols.columns.y];
+      cols.extra.forEach(function (e) {
+        extra[e[0]] = e[1].map(function (ex) { return [ex[0], arrays[ex[1]]]; });
+      });
+      for (var i = 0; i < cols.n; i++) {
+        var s = cols.styles[style[i]];
+        lines[i] = { p: s.p, name: s.name, color: s.color, width: s.width,
+          opacity: s.opacity, z: s.z, label: cols.labels[label[i]], xi: xi[i], y: arrays[y[i]] };
+        if (extra[i]) lines[i].extra = extra[i];
+      }
+      spec.lines = lines;
+      spec.bands.forEach(function (b) {
+        b.x = arrays[b.x]; b.lo = arrays[b.lo]; b.hi = arrays[b.hi];
+      });
+      delete spec.packed;
+      return spec;
+    });
+  }
+
   xp.init = function () {
     var started = performance.now();
-    var sections = document.querySelectorAll('section.xp-view');
-    for (var k = 0; k < sections.length; k++) {
-      var root = sections[k];
-      var spec = JSON.parse(document.getElementById(root.id + '-data').textContent);
-      var kind = root.getAttribute('data-kind');
-      var view = kind === 'parcoords' ? parcoords(root, spec) : lines(root, spec);
-      view.root = root;
-      xp.views.push(view);
-    }
-    xp.initMs = performance.now() - started;
-    // Drawn: from navigation start (performance.now's origin) to every view drawn.
-    xp.readyMs = performance.now();
-    xp.ready = true;
+    var sections = Array.prototype.slice.call(document.querySelectorAll('section.xp-view'));
+    var specs = sections.map(function (root) {
+      return unpacked(JSON.parse(document.getElementById(root.id + '-data').textContent));
+    });
+    Promise.all(specs).then(function (specs) {
+      xp.decodedMs = performance.now();  // the data read and unpacked
+      sections.forEach(function (root, k) {
+        var kind = root.getAttribute('data-kind');
+        var view = kind === 'parcoords' ? parcoords(root, specs[k]) : lines(root, specs[k]);
+        view.root = root;
+        xp.views.push(view);
+      });
+      xp.initMs = performance.now() - started;
+      // Drawn: from navigation start (performance.now's origin) to every view drawn
+      // (ECharts paints in setOption).
+      xp.readyMs = performance.now();
+      xp.ready = true;
+    }).catch(function (e) {
+      xp.error = String(e && e.message || e);
+      sections.forEach(function (root) {
+        root.appendChild(el('div', 'xp-error', 'Cannot draw this view: ' + xp.error));
+      });
+    });
   };
 })();
