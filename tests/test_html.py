@@ -176,9 +176,10 @@ def test_a_run_without_a_value_sits_in_the_missing_band(tiny_runs: Path,
     (spec,) = views_in(out.read_text())
     de = [a["column"] for a in spec["axes"]].index("f1[lang=de]")
     axis = spec["axes"][de]
-    # b logged no German F1: drawn below the axis' values, inside its limits, not on a value.
+    # b logged no German F1: drawn below the axis' values, at its foot (where the page
+    # labels it), not on a value.
     assert spec["runs"] == ["a", "b"] and spec["values"][0][de] == 0.25
-    assert axis["min"] < spec["values"][1][de] < axis["dataMin"] <= 0.25
+    assert axis["min"] == spec["values"][1][de] == axis["missingAt"] < axis["dataMin"] <= 0.25
     assert spec["table"]["rows"][1][spec["table"]["columns"].index("f1 lang=de")] is None
     assert spec["notes"] == ["1 of 2 runs have no value for f1 lang=de (drawn at the foot "
                              "of that axis, in the (missing) band)"]

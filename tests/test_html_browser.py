@@ -183,6 +183,11 @@ def test_a_brush_leaves_out_runs_without_a_value(browser: Browser, tiny_runs: Pa
                de, axis["dataMin"], axis["dataMax"])
     german = _last(load(tiny_runs).points, "f1", lang="de")
     assert browser.js("return xp.views[0].keptRuns") == sorted(german["run"]) == ["a"]
+    # The band is labelled on the chart, once: only the German axis has a run without.
+    labels = browser.js("""
+        return xp.views[0].chart.getZr().storage.getDisplayList(true).filter(function (e) {
+            return e.style && /[(]missing[)]/.test(e.style.text) && !e.invisible; }).length;""")
+    assert labels == 1
 
 
 def test_a_real_mouse_drag_on_an_axis_brushes(browser: Browser, parcoords_page: Path) -> None:

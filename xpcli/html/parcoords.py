@@ -141,19 +141,21 @@ def parcoords_view(table: pl.DataFrame, axes: Sequence[str], *,
 
 def _missing_band(scale: Any) -> tuple[float, float, float]:
     """Where a run without a value is drawn on a numeric axis, and the axis' new limits:
-    a band below the axis' lowest tick (above its top value when inverted, so it is at
-    the foot on screen), as deep as the PNG's missing band; log axes in log space."""
+    the axis goes on past its lowest value (its top value when inverted, so this is its
+    foot on screen) by the PNG's missing band, and such a run ends at the axis' very
+    foot, where the page labels it "(missing)" (the end of an axis is always a tick);
+    log axes in log space."""
     lo, hi = scale.lo, scale.hi
     if scale.kind == "log":
         a, b = math.log10(lo), math.log10(hi)
         depth = MISSING_BAND * (b - a)
         if scale.inverted:
-            return 10 ** (b + depth / 2), lo, 10 ** (b + depth)
-        return 10 ** (a - depth / 2), 10 ** (a - depth), hi
+            return 10 ** (b + depth), lo, 10 ** (b + depth)
+        return 10 ** (a - depth), 10 ** (a - depth), hi
     depth = MISSING_BAND * (hi - lo)
     if scale.inverted:
-        return hi + depth / 2, lo, hi + depth
-    return lo - depth / 2, lo - depth, hi
+        return hi + depth, lo, hi + depth
+    return lo - depth, lo - depth, hi
 
 
 def _colorbar(colors: Any, color: str | None, label: str | None) -> dict[str, Any] | None:

@@ -225,12 +225,16 @@
       if (a.type === 'category') ax.data = a.categories;
       else { ax.min = a.min; ax.max = a.max; }
       if (a.missingAt !== undefined) {
-        // Ticks only over the values; the band beyond them holds the runs without one.
-        var span = (a.dataMax - a.dataMin) * 1e-9;
+        // Ticks only over the values; the band beyond them holds the runs without one,
+        // at the axis' end (always a tick), labelled there as in the PNG.
+        var span = Math.max(Math.abs(a.dataMax - a.dataMin), Math.abs(a.dataMax)) * 1e-9;
         ax.axisLabel.formatter = function (v) {
-          if (Math.abs(v - a.missingAt) <= Math.abs(a.missingAt) * 1e-9) return '(missing)';
+          if (Math.abs(v - a.missingAt) <= span) return '{missing|(missing)}';
           return v < a.dataMin - span || v > a.dataMax + span ? '' : fmt(v);
         };
+        ax.axisLabel.rich = { missing: { color: '#777', fontStyle: 'italic', fontSize: 10,
+          backgroundColor: 'rgba(255,255,255,0.85)', padding: [1, 2] } };
+        ax.z = 10;  // above the runs, as in the PNG: the label is never under a line
         ax.axisLabel.showMinLabel = true;
         ax.axisLabel.showMaxLabel = true;
       }
