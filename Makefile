@@ -35,6 +35,7 @@ lint: $(STAMP)
 	$(BIN)/python scripts/gen_cli_docs.py --check
 	$(BIN)/python scripts/gen_spec_docs.py --check
 	$(BIN)/python scripts/gen_importer_docs.py --check
+	$(BIN)/python scripts/check_story.py
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_cli_docs.py

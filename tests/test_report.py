@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from xpcli.cli import cli
+from xpcli.html import page
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = re.compile(r'<script type="application/json" id="[^"]+">(.*?)</script>', re.S)
@@ -146,3 +150,51 @@ def test_a_figure_without_a_view_is_an_inline_png(tiny_runs: Path, tmp_path: Pat
     assert len(images) == 1
     assert base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<script>" not in text  # no interactive view: no script at all
+
+
+def _check(page: Path, views: Path, runs: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "check_story.py"), str(page),
+                           str(views), str(runs)], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_a_page_records_its_inputs_and_the_check_finds_it_stale(tiny_runs: Path,
+                                                                tmp_path: Path) -> None:
+    code, stderr, out = _report(tmp_path, REPORT, tiny_runs, "r.html", "-q")
+    assert code == 0, stderr
+    views = tmp_path / "views.toml"
+    # The digest, worked out here by hand: the template's, the report's bytes, each run file.
+    template = hashlib.sha256(page.ECHARTS_SHA256.encode())
+    for file in [ROOT / "xpcli" / "report.py", *sorted(
+            p for p in (ROOT / "xpcli" / "html").iterdir()
+            if p.is_file() and p.suffix in (".py", ".js", ".css"))]:
+        template.update(f"{file.name}\0{file.stat().st_size}\0".encode() + file.read_bytes())
+    digest = hashlib.sha256(b"xp report inputs 1\0" + template.hexdigest().encode())
+    digest.update(f"report\0{views.stat().st_size}\0".encode() + views.read_bytes())
+    for file in sorted(p for p in tiny_runs.rglob("*") if p.is_file()):
+        name = file.relative_to(tiny_runs).as_posix()
+        digest.update(f"run file\0{name}\0{file.stat().st_size}\0".encode() + file.read_bytes())
+    assert f'<meta name="xp-report-inputs" content="{digest.hexdigest()}">' in out.read_text()
+    assert _check(out, views, tiny_runs).returncode == 0
+
+    # A changed report file, a changed run, a new run file: each makes the page stale.
+    run_file = sorted(p for p in tiny_runs.rglob("*") if p.is_file())[0]
+    for change in (lambda: views.write_text(REPORT + "\n"),
+                   lambda: run_file.write_bytes(run_file.read_bytes() + b"\n"),
+                   lambda: (tiny_runs / "more.jsonl").write_text("")):
+        change()
+        checked = _check(out, views, tiny_runs)
+        assert checked.returncode == 1
+        assert checked.stderr.strip().endswith("run make figures")
+        code, stderr, out = _report(tmp_path, views.read_text(), tiny_runs, "r.html", "-q")
+        assert code == 0, stderr
+        assert _check(out, views, tiny_runs).returncode == 0
+    # A hidden file (an editor's, a cache's) is not an input.
+    (tiny_runs / ".notes").write_text("x")
+    assert _check(out, views, tiny_runs).returncode == 0
+
+
+def test_a_page_without_a_digest_is_stale(tmp_path: Path) -> None:
+    page_file = tmp_path / "old.html"
+    page_file.write_text("<!DOCTYPE html><html></html>")
+    checked = _check(page_file, ROOT / "docs" / "story.toml", ROOT / "sample_runs")
+    assert checked.returncode == 1 and "run make figures" in checked.stderr

@@ -234,12 +234,77 @@ def build_html(report: Report, runs: str, cli: Any) -> list[Any]:
     return blocks
 
 
+#: The page of a report records the digest of its inputs in a meta tag of this name.
+INPUTS_META = "xp-report-inputs"
+
+
+def _template_digest() -> str:
+    """The page template: the code, script and style of xpcli/html and of this module,
+    and the bundled library's checksum. A change to any of them changes the page."""
+    import hashlib
+    from pathlib import Path
+
+    from .html.page import ECHARTS_SHA256
+
+    here = Path(__file__).parent
+    digest = hashlib.sha256(ECHARTS_SHA256.encode())
+    files = sorted(p for p in (here / "html").iterdir()
+                   if p.is_file() and p.suffix in (".py", ".js", ".css"))
+    for file in [Path(__file__), *files]:
+        data = file.read_bytes()
+        digest.update(f"{file.name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def inputs_digest(views: str, runs: str) -> str | None:
+    """The SHA-256 of what a report's page is made from: the report file's bytes, every
+    file of the runs directory (its path in the directory and its bytes; hidden files and
+    folders left out) and the page template (:func:`_template_digest`). None for runs
+    on object storage (not read byte by byte here)."""
+    import hashlib
+    from pathlib import Path
+
+    from .remote import is_url
+
+    if is_url(runs):
+        return None
+    digest = hashlib.sha256(b"xp report inputs 1\0")
+    digest.update(_template_digest().encode())
+    data = Path(views).read_bytes()
+    digest.update(f"report\0{len(data)}\0".encode())
+    digest.update(data)
+    root = Path(runs)
+    files = [root] if root.is_file() else sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    for file in files:
+        data = file.read_bytes()
+        name = file.name if file == root else file.relative_to(root).as_posix()
+        digest.update(f"run file\0{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def recorded_digest(page: str) -> str | None:
+    """The inputs digest a report's page recorded (None when it has none)."""
+    from pathlib import Path
+
+    match = re.search(rf'<meta name="{INPUTS_META}" content="([0-9a-f]{{64}})">',
+                      Path(page).read_text(encoding="utf-8"))
+    return match.group(1) if match else None
+
+
 def write_html(report: Report, runs: str, path: str, cli: Any) -> str:
     """Run every view through ``cli`` (the xp click group) and write one self-contained
-    HTML page to ``path``."""
+    HTML page to ``path``; the page records the digest of its inputs
+    (:func:`inputs_digest`), so a check can tell a page that is no longer what its
+    report file and runs give."""
     from .html.page import write_page
 
-    return write_page(path, report.title, build_html(report, runs, cli))
+    digest = inputs_digest(report.path, runs)
+    meta = {INPUTS_META: digest} if digest else None
+    return write_page(path, report.title, build_html(report, runs, cli), meta=meta)
 
 
 def write_markdown(report: Report, runs: str, path: str, cli: Any) -> list[str]:

@@ -23,7 +23,7 @@ import hashlib
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -176,19 +176,24 @@ def _block_html(block: Block, index: int) -> str:
             f"{script_json(block.spec)}</script>\n")
 
 
-def render_page(title: str, blocks: Sequence[Block], heading: bool = True) -> str:
+def render_page(title: str, blocks: Sequence[Block], heading: bool = True,
+                meta: Mapping[str, str] | None = None) -> str:
     """The whole document: ``title`` as its title (and first heading, unless ``heading``
-    is False: a page of one view shows the view's own title), then ``blocks``."""
+    is False: a page of one view shows the view's own title), then ``blocks``; ``meta``:
+    name -> content of extra meta tags (a report's inputs digest)."""
     views = any(isinstance(b, View) for b in blocks)
     scripts = [echarts_js(), _asset("xp.js"), "xp.init();"] if views else []
     body = "".join(_block_html(block, i) for i, block in enumerate(blocks))
     tags = "".join(f"<script>{s}</script>\n" for s in scripts)
     h1 = f"<h1>{html.escape(title)}</h1>\n" if heading else ""
+    extra = "".join(f'<meta name="{html.escape(k)}" content="{html.escape(v)}">\n'
+                    for k, v in (meta or {}).items())
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f'<meta http-equiv="Content-Security-Policy" content="{_csp(scripts)}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<meta name="referrer" content="no-referrer">\n'
+        f"{extra}"
         f"<title>{html.escape(title)}</title>\n<style>{_asset('xp.css')}</style>\n"
         f"</head>\n<body>\n<main>\n{h1}{body}</main>\n"
         f"{tags}</body>\n</html>\n"
@@ -196,12 +201,13 @@ def render_page(title: str, blocks: Sequence[Block], heading: bool = True) -> st
 
 
 def write_page(path: str, title: str, blocks: Sequence[Block],
-               only_if_changed: bool = False, heading: bool = True) -> str:
+               only_if_changed: bool = False, heading: bool = True,
+               meta: Mapping[str, str] | None = None) -> str:
     """Write a page to ``path`` atomically (beside it under a hidden name, then renamed);
     with ``only_if_changed`` an identical file is left alone (``--watch``)."""
     from ..plots.common import replace_atomically
 
-    text = render_page(title, blocks, heading).encode("utf-8")
+    text = render_page(title, blocks, heading, meta).encode("utf-8")
     def write(tmp: str) -> None:
         Path(tmp).write_bytes(text)
 
