@@ -215,3 +215,39 @@ def test_logged_decimals_and_epoch_times_come_back_exactly() -> None:
     packed = pack([f1, times], digits=[7, 15])
     assert packed["d"] == [4, -1]  # four decimals as integers; times as 64-bit floats
     assert unpack(packed) == [f1, times]
+
+
+def test_a_watched_html_view_is_rewritten_when_the_runs_change(tmp_path: Path) -> None:
+    from conftest import T0
+
+    from xpcli import Run, watch
+
+    runs = tmp_path / "runs"
+    run = Run(runs, "r", flush_seconds=0, flush_bytes=0, time=T0)
+    for epoch, (de, en) in enumerate([(0.5, 0.6), (0.7, 0.8), (0.6, 0.85)], start=1):
+        run.track(de, "f1", epoch=epoch, context={"lang": "de"}, time=T0 + epoch)
+        run.track(en, "f1", epoch=epoch, context={"lang": "en"}, time=T0 + epoch)
+    out = tmp_path / "forgetting.html"
+    pages: list[str] = []
+
+    def append(count: int) -> None:
+        pages.append(out.read_text())
+        if count == 1:
+            run.track(0.4, "f1", epoch=4, context={"lang": "de"}, time=T0 + 4)
+            run.track(0.9, "f1", epoch=4, context={"lang": "en"}, time=T0 + 4)
+
+    control = watch.Control(refreshes=3, after_refresh=append)
+    result = CliRunner().invoke(cli, ["forgetting", "f1:lang=*", "--runs", str(runs), "--run",
+                                      "r", "-o", str(out), "--watch=0.01"],
+                                obj={"watch_control": control}, catch_exceptions=False)
+    run.close()
+    assert result.exit_code == 0, result.output
+    assert result.stderr == f"writing {out} every 0.01s (Ctrl-C ends)\n"
+    # The new epoch is in the second page; the third refresh found nothing new and left
+    # the file as it was; no temporary file is left beside it.
+    lines = [{ln["label"]: (spec["xs"][ln["xi"]], ln["y"]) for ln in spec["lines"]}
+             for (spec,) in map(views_in, pages)]
+    assert lines[0]["lang=de"] == ([1.0, 2.0, 3.0], [0.5, 0.7, 0.6])
+    assert lines[1]["lang=de"] == ([1.0, 2.0, 3.0, 4.0], [0.5, 0.7, 0.6, 0.4])
+    assert pages[1] == pages[2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["forgetting.html", "runs"]
