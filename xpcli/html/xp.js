@@ -217,7 +217,7 @@
     });
     var axes = spec.axes.map(function (a, j) {
       var ax = {
-        dim: j, name: a.label, type: a.type, inverse: !!a.inverse,
+        id: 'xp-axis-' + j, dim: j, name: a.label, type: a.type, inverse: !!a.inverse,
         nameLocation: 'end', nameGap: 14, nameTextStyle: { fontSize: 11, color: '#333' },
         axisLabel: { fontSize: 10, formatter: a.type === 'category' ? undefined : fmt },
         realtime: true
@@ -271,12 +271,33 @@
         emphasis: { lineStyle: { width: 3, opacity: 1 } }
       }]
     });
+    // The brushes of each axis, as the chart's public event reports them (an axis' id
+    // or index, its intervals); a run is kept when on every brushed axis its value is
+    // inside one of the axis' intervals (ECharts' own rule for the lines it keeps lit).
+    var brushes = {};
+    function brushed(e) {
+      var j = e.parallelAxisIndex;
+      if (j === undefined || j === null) {
+        var m = /^xp-axis-(\d+)$/.exec(String(e.parallelAxisId));
+        j = m ? Number(m[1]) : -1;
+      }
+      if (j < 0 || j >= spec.axes.length) return;
+      brushes[j] = (e.intervals || []).map(function (iv) {
+        return [Math.min(iv[0], iv[1]), Math.max(iv[0], iv[1])];
+      });
+      update();
+    }
     function kept() {
-      var series = chart.getModel().getSeries()[0];
-      var raw = series.getRawIndicesByActiveState('active');
-      var normal = series.getRawIndicesByActiveState('normal');
-      var all = raw.concat(normal);
-      return all.map(function (k) { return spec.order[k]; });
+      var axesOn = Object.keys(brushes).filter(function (j) { return brushes[j].length; });
+      var out = [];
+      for (var i = 0; i < n; i++) {
+        var inside = axesOn.every(function (j) {
+          var v = spec.values[i][j];
+          return v !== null && brushes[j].some(function (iv) { return iv[0] <= v && v <= iv[1]; });
+        });
+        if (inside) out.push(i);
+      }
+      return out;
     }
     function update() {
       var idx = kept().sort(function (a, b) { return a - b; });
@@ -287,7 +308,7 @@
       table.set(idx.map(function (i) { return { key: i, cells: spec.table.rows[i] }; }), marks);
       view.keptRuns = idx.map(function (i) { return spec.runs[i]; });
     }
-    chart.on('axisareaselected', update);
+    chart.on('axisareaselected', brushed);
     reset.addEventListener('click', function () {
       spec.axes.forEach(function (a, j) {
         chart.dispatchAction({ type: 'axisAreaSelect', parallelAxisId: undefined,
