@@ -321,7 +321,7 @@
       copy.textContent = 'Copied (also in the box below)';
     });
     var view = { kind: 'parcoords', chart: chart, spec: spec, update: update, keptRuns: [],
-      table: table, count: count };
+      table: table, count: count, brushes: brushes };
     update();
     window.addEventListener('resize', function () { chart.resize(); });
     return view;
