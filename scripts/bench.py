@@ -1,8 +1,10 @@
 """Benchmark: xp against a plain pandas script and the raw-Polars floor, at scale.
 
 Writes the reference story (5 languages x 60 epochs of F1, 10 loss points per epoch) at
-2,400, 10,002 and 30,000 runs through the public writer (once, in parallel processes,
-timed; reused from --data after), then times six queries:
+2,400, 10,002 and 30,000 runs (once, in parallel processes, timed; reused from --data
+after: the folder's ``.generated.json`` says how and how fast it was written) with the
+bytes the public writer writes (``--generator fast``, the default, formats them directly;
+``--generator writer`` goes through ``xpcli.Run`` point by point), then times six queries:
 
 - Q1 runs:    the runs table (lr, seed, max F1 per language)
 - Q2 median:  median F1 per lr per language per epoch
@@ -71,7 +73,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-from reference_story import LEARNING_RATES, write_run  # noqa: E402
+from reference_story import LEARNING_RATES, write_run, write_run_fast  # noqa: E402
 
 XP = [sys.executable, "-m", "xpcli"]
 REPEAT = 3
@@ -223,19 +225,33 @@ def seeds_for(n_runs: int) -> int:
 GENERATED = ".generated.json"
 
 
-def _write_seeds(runs_dir: str, seeds: list[int]) -> None:
+#: How the runs are written: ``fast`` (:func:`reference_story.write_run_fast`, the same
+#: bytes without the writer's per-point work) or ``writer`` (through ``xpcli.Run``).
+GENERATORS = {"fast": write_run_fast, "writer": write_run}
+#: What a marker says of each generator, for the report.
+GENERATOR_TEXT = {"fast": "the reference story's fast writer (the bytes `xpcli.Run` writes)",
+                  "writer": "`xpcli.Run`"}
+
+
+def _write_seeds(runs_dir: str, seeds: list[int], generator: str = "fast") -> float:
+    """Write the runs of ``seeds``; the CPU seconds this process took."""
+    write = GENERATORS[generator]
+    start = time.process_time()
     for seed in seeds:
         for k, lr in enumerate(LEARNING_RATES):
-            write_run(Path(runs_dir), lr, seed, seed * len(LEARNING_RATES) + k)
+            write(Path(runs_dir), lr, seed, seed * len(LEARNING_RATES) + k)
+    return time.process_time() - start
 
 
-def runs_folder(data: Path, n_runs: int, jobs: int | None = None) -> tuple[Path, dict[str, Any]]:
+def runs_folder(data: Path, n_runs: int, jobs: int | None = None,
+                generator: str = "fast") -> tuple[Path, dict[str, Any]]:
     """The reference story at ``n_runs`` runs under ``data``, written once (in ``jobs``
-    processes, by seed) and reused after; and what the marker says (runs, seconds taken).
+    processes, by seed) and reused after; and what the marker says (runs, how they were
+    written, wall and CPU seconds taken, the load average before and after).
 
     The runs are the ones :func:`reference_story.generate` writes (same ids, same bytes),
-    whichever process writes them. A folder without the marker (an interrupted
-    generation) is written again from scratch."""
+    whichever process and ``generator`` writes them. A folder without the marker (an
+    interrupted generation) is written again from scratch."""
     import multiprocessing
 
     runs_dir = data / f"runs-{n_runs}"
@@ -247,20 +263,23 @@ def runs_folder(data: Path, n_runs: int, jobs: int | None = None) -> tuple[Path,
     seeds = seeds_for(n_runs)
     jobs = jobs or os.cpu_count() or 1
     print(f"bench: writing {seeds * len(LEARNING_RATES):,} runs into {runs_dir} "
-          f"({jobs} processes, once) ...", file=sys.stderr, flush=True)
+          f"({jobs} processes, {generator} generator, once) ...", file=sys.stderr, flush=True)
+    load = os.getloadavg()
     start = time.perf_counter()
     parts = [list(range(j, seeds, jobs)) for j in range(jobs)]
     with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-        pool.starmap(_write_seeds, [(str(runs_dir), part) for part in parts if part])
+        cpu = pool.starmap(_write_seeds, [(str(runs_dir), part, generator)
+                                          for part in parts if part])
     info = {"runs": seeds * len(LEARNING_RATES), "seconds": time.perf_counter() - start,
-            "jobs": jobs, "bytes": sum(p.stat().st_size for p in runs_dir.iterdir()),
-            "date": time.strftime("%Y-%m-%d")}
+            "cpu_seconds": sum(cpu), "jobs": jobs, "generator": generator,
+            "bytes": sum(p.stat().st_size for p in runs_dir.iterdir()),
+            "date": time.strftime("%Y-%m-%d"), "load_start": load, "load_end": os.getloadavg()}
     marker.write_text(json.dumps(info))
     return runs_dir, info
 
 
 def bench_size(n_runs: int, data: Path, xp_only: bool = False,
-               pandas: bool = True) -> dict[str, Any]:
+               pandas: bool = True, generator: str = "fast") -> dict[str, Any]:
     """One size: xp cold, then every query warm side by side with pandas and the floor
     (``xp_only``: xp alone, for sizes where flattening every point for the baselines
     would cost more than the answer)."""
@@ -268,7 +287,7 @@ def bench_size(n_runs: int, data: Path, xp_only: bool = False,
 
     import xpcli
 
-    runs_dir, made = runs_folder(data, n_runs)
+    runs_dir, made = runs_folder(data, n_runs, generator=generator)
     result: dict[str, Any] = {"runs": made["runs"], "generated": made,
                               "jsonl_mb": made["bytes"] / 1e6, "load_start": os.getloadavg(),
                               "xp_only": xp_only}
@@ -830,7 +849,9 @@ def size_section(res: dict[str, Any]) -> list[str]:
         "",
         f"{res['points']:,} points, {res['jsonl_mb']:,.0f} MB of JSONL, "
         f"generated once by `scripts/bench.py` ({made['jobs']} processes through "
-        f"`xpcli.Run`) in {fmt_s(made['seconds'])} on {made['date']}, then reused. "
+        f"{GENERATOR_TEXT[made.get('generator', 'writer')]}) in {fmt_s(made['seconds'])}"
+        + (f" ({fmt_s(made['cpu_seconds'])} CPU)" if "cpu_seconds" in made else "")
+        + f" on {made['date']}, then reused. "
         f"Load average (1, 5, 15 min) at the start of this size: {fmt_load(res['load_start'])}; "
         f"at its end: {fmt_load(res['load'])}.",
         "",
@@ -954,6 +975,10 @@ def main() -> None:
     parser.add_argument("--stats-sizes", default="2400",
                         help="sizes of the statistics case (default 2400)")
     parser.add_argument("--data", default=os.environ.get("XP_BENCH_DATA", "bench-data"))
+    parser.add_argument("--generator", choices=sorted(GENERATORS), default="fast",
+                        help="how missing runs folders are written: fast (the same bytes "
+                        "as xpcli.Run, formatted directly; default) or writer (through "
+                        "xpcli.Run, point by point)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--only", choices=["tensorboard", "stats", "interop", "live"],
                         default=None,
@@ -972,7 +997,7 @@ def main() -> None:
     if args.xp_only:
         out = Path(args.out)
         for n in sizes:
-            res = bench_size(n, data, xp_only=True)
+            res = bench_size(n, data, xp_only=True, generator=args.generator)
             section = size_section(res)
             old = out.read_text() if out.exists() else ""
             out.write_text(replace_section(old, section[0], section))
@@ -996,7 +1021,7 @@ def main() -> None:
     results = {}
     for n in sizes:
         print(f"bench: {n} runs ...", file=sys.stderr, flush=True)
-        results[n] = bench_size(n, data, pandas=not args.no_pandas)
+        results[n] = bench_size(n, data, pandas=not args.no_pandas, generator=args.generator)
     track = bench_track()
     help_s = bench_help()
     keep = {k.strip() for k in args.keep.split(",") if k.strip()}
