@@ -67,43 +67,50 @@ def summarize(frame: Any, keys: Sequence[str]) -> Any:
     """The summary of the points of ``frame`` (raw records with ``__order``; other kinds
     are ignored), one row per ``keys``. Lazy in, lazy out; eager in, eager out.
 
-    The values are reduced over the points that have one, filtered first and grouped
-    once (so ``mean`` is computed as the reduction computes it over the points)."""
+    The points are grouped once; the values are reduced over the points that have one
+    (filtered inside each group, in read order, so ``mean`` is computed as the reduction
+    computes it over the points)."""
     keys = list(keys)
     value = pl.col("value").cast(pl.Float64)
     order = pl.col(ORDER).cast(pl.Int64)
     time = pl.col("time").cast(pl.Float64)
     points = frame.filter(pl.col("kind") == "point")
-    counts = points.group_by(keys).agg(
+    has = value.is_not_null() & value.is_not_nan()
+    v, t, o = value.filter(has), time.filter(has), order.filter(has)
+    # Within a group the rows are in read order (a segment's rows of one metric are), so
+    # the first and last by read position are the group's first and last valid row, and
+    # the first (last) by (time, read position) the first (last) valid row at the
+    # smallest (largest) time. NaN times (which sort after every other time) take a sort.
+    if _nan_times(frame):
+        by_time = [t, o]
+        t_first = [c.sort_by(by_time).first() for c in (v, t, o)]
+        t_last = [c.sort_by(by_time).last() for c in (v, t, o)]
+    else:
+        # arg_min/arg_max skip null times and give the first of equal ones; the last of
+        # the largest is the first of the reversed values. No time at all: null.
+        first_at = t.arg_min()
+        last_at = t.len().cast(pl.Int64) - 1 - t.reverse().arg_max().cast(pl.Int64)
+        t_first = [c.get(first_at, null_on_oob=True) for c in (v, t, o)]
+        t_last = [c.get(last_at, null_on_oob=True) for c in (v, t, o)]
+    summary = points.group_by(keys).agg(
         pl.len().cast(pl.Int64).alias("points"),
         value.is_nan().sum().cast(pl.Int64).alias("nan"),
         pl.col("time").null_count().cast(pl.Int64).alias("time_nulls"),
         pl.col("time").min().alias("first_time"), pl.col("time").max().alias("last_time"),
         pl.col("step").min().alias("step_min"), pl.col("step").max().alias("step_max"),
         pl.col("epoch").min().alias("epoch_min"), pl.col("epoch").max().alias("epoch_max"),
-    )
-    # Within a group the rows are in read order (a segment's rows of one metric are), so
-    # the first and last by read position are the group's first and last row, and the
-    # first (last) by (time, read position) the first (last) row at the smallest
-    # (largest) time. NaN times (which sort after every other time) take a sort.
-    if _nan_times(frame):
-        by_time = [time, order]
-        t_first = [c.sort_by(by_time).first() for c in (value, time, order)]
-        t_last = [c.sort_by(by_time).last() for c in (value, time, order)]
-    else:
-        t_first = [c.filter(time == time.min()).first() for c in (value, time, order)]
-        t_last = [c.filter(time == time.max()).last() for c in (value, time, order)]
-    valid = points.filter(value.is_not_null() & value.is_not_nan()).group_by(keys).agg(
-        pl.len().cast(pl.Int64).alias("valid"),
-        value.min().alias("min"), value.max().alias("max"), value.sum().alias("sum"),
-        sequential_mean(value).alias("mean"),
-        value.first().alias("r_first"), order.first().alias("r_first_order"),
-        value.last().alias("r_last"), order.last().alias("r_last_order"),
+        v.len().cast(pl.Int64).alias("valid"),
+        v.min().alias("min"), v.max().alias("max"), v.sum().alias("sum"),
+        sequential_mean(v).alias("mean"),
+        v.first().alias("r_first"), o.first().alias("r_first_order"),
+        v.last().alias("r_last"), o.last().alias("r_last_order"),
         *(e.alias(f"t_first{c}") for e, c in zip(t_first, ("", "_time", "_order"))),
         *(e.alias(f"t_last{c}") for e, c in zip(t_last, ("", "_time", "_order"))),
     )
-    return (counts.join(valid, on=keys, how="left", nulls_equal=True)
-            .with_columns(pl.col("valid").fill_null(0))
+    # A series without a valid value has no sum (as no min, first or mean).
+    none = pl.lit(None, dtype=pl.Float64)
+    return (summary.with_columns(pl.when(pl.col("valid") > 0).then(pl.col("sum"))
+                                 .otherwise(none).alias("sum"))
             .select(*keys, *(pl.col(c).cast(t) for c, t in SUMMARY_SCHEMA.items())))
 
 
