@@ -188,13 +188,20 @@ def test_concurrent_readers_and_a_live_writer(tmp_path: Path, own_cache: Path) -
 def test_large_reads_are_cut_into_bounded_batches(
     tmp_path: Path, own_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each batch of about BATCH_BYTES becomes its own segment; the answer is the same."""
+    """Each batch of about BATCH_BYTES is parsed on its own and appended to the update's
+    one segment (its own row groups); the answer is the same."""
+    import pyarrow.parquet as pq
+
     runs = tmp_path / "runs"
     for r in range(6):
         write_run(runs, f"r{r}", [float(r * 10 + i) for i in range(20)]).close(time=T0 + 99)
     monkeypatch.setattr(cache, "BATCH_BYTES", 3000)
     ds = load(runs)
-    assert len(manifest(own_cache)["segments"]) >= 3
+    segments = manifest(own_cache)["segments"]
+    assert len(segments) == 1
+    (info,) = segments.values()
+    (segment,) = own_cache.rglob(info["file"])
+    assert pq.ParquetFile(segment).num_row_groups >= 3
     got = ds.points.sort("run", "step").collect().get_column("value").to_list()
     assert got == [float(r * 10 + i) for r in range(6) for i in range(20)]
     assert ds.runs.collect().get_column("points").to_list() == [20] * 6

@@ -48,6 +48,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -74,7 +75,7 @@ from .summary import SUMMARY_SCHEMA, combine, summarize
 
 CACHE_VERSION = 6
 MAX_SEGMENTS = 16
-BATCH_BYTES = 192 * 1024 * 1024
+BATCH_BYTES = 96 * 1024 * 1024
 MAX_GARBAGE = 0.3
 GRACE_SECONDS = 600.0
 #: A file whose mtime or ctime was this close to the moment it was read is checked again
@@ -231,12 +232,6 @@ def context_columns(decoded: dict[str, dict[str, str]], keys: list[str]) -> list
             .alias(CTX + key) for key in keys]
 
 
-def _with_context_columns(raw: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
-    """``raw`` with a ``ctx.KEY`` column per context key of its points, and those keys."""
-    decoded, keys, _ = decode_contexts(_contexts(raw))
-    return raw.with_columns(context_columns(decoded, keys)), keys
-
-
 def _aligned(scan: pl.LazyFrame, keys: list[str], every: list[str]) -> pl.LazyFrame:
     """A segment's scan with a ``ctx.KEY`` column for each of ``every`` (null where the
     segment has none), in one order, so the scans of segments concatenate."""
@@ -374,6 +369,116 @@ def _hash_prefix(fh: IO[bytes], start: int, end: int) -> Any:
     return sha
 
 
+#: Rows per Parquet row group of a segment: clustered by metric, most row groups hold
+#: one metric, so a query for another skips them by their statistics.
+ROW_GROUP_ROWS = 256 * 1024
+
+
+class _SegmentWriter:
+    """One new segment, written batch by batch: each batch's rows are appended to the
+    segment's Parquet file as row groups, and its series summary to the stats file, so
+    an update of any size writes one segment in bounded memory and none needs merging.
+
+    A batch is clustered, summarized and written by a thread of its own while the next
+    batch is read and parsed (one batch at a time: memory stays bounded).
+
+    Both files are written under hidden names and renamed into place (synced) by
+    :meth:`close`; :meth:`abort` removes them. ``keys``: the segment's context keys; a
+    batch may lack some (their columns are null) but not bring others."""
+
+    def __init__(self, folder: Path, seg: str, keys: list[str]) -> None:
+        self.folder = folder
+        self.seg = seg
+        self.keys = list(keys)
+        self.name, self.stats_name = f"seg-{seg}.parquet", f"seg-{seg}.stats.parquet"
+        self.tmp = folder / f".{self.name}.{os.getpid()}.tmp"
+        self.stats_tmp = folder / f".{self.stats_name}.{os.getpid()}.tmp"
+        self.writers: dict[Path, Any] = {}
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xp-segment")
+        self.pending: Future[None] | None = None
+        self.rows = 0
+        self.srcs: dict[str, int] = {}
+        self.contexts: set[str] = set()
+
+    def _append(self, path: Path, frame: pl.DataFrame, **options: Any) -> None:
+        import pyarrow.parquet as pq
+
+        table = frame.to_arrow()
+        writer = self.writers.get(path)
+        try:
+            if writer is None:
+                writer = self.writers[path] = pq.ParquetWriter(
+                    path, table.schema, compression="zstd", compression_level=3)
+            writer.write_table(table, **options)
+        except OSError as exc:
+            raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+    def submit(self, raw: pl.DataFrame, decoded: dict[str, dict[str, str]],
+               keys: list[str]) -> None:
+        """Append a batch of raw rows (their contexts ``decoded``, with ``keys``), in the
+        background once the batch before it is written."""
+        self._wait()
+        self.pending = self.worker.submit(self._add, raw, decoded, keys)
+
+    def _wait(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()  # the batch's error, if any, raised here
+
+    def _add(self, raw: pl.DataFrame, decoded: dict[str, dict[str, str]],
+             keys: list[str]) -> None:
+        # Rows clustered by metric (a stable partition, much cheaper than a sort): a query
+        # for one metric skips the other metrics' row groups by their statistics.
+        clustered = pl.concat(raw.partition_by("kind", "name", maintain_order=True))
+        clustered = clustered.with_columns(context_columns(decoded, keys))
+        self.add(clustered, _stats(raw))
+
+    def add(self, clustered: pl.DataFrame, stats: pl.DataFrame) -> None:
+        """Append a batch: its rows (with ``ctx.KEY`` columns for keys of this segment)
+        and their summary."""
+        missing = [pl.lit(None, dtype=pl.String).alias(CTX + k) for k in self.keys
+                   if CTX + k not in clustered.columns]
+        names = [c for c in clustered.columns if not c.startswith(CTX)]
+        frame = clustered.with_columns(missing).select(*names, *[CTX + k for k in self.keys])
+        self._append(self.tmp, frame, row_group_size=ROW_GROUP_ROWS)
+        self._append(self.stats_tmp, stats)
+        self.rows += frame.height
+        for src, rows in clustered.group_by(SRC).len().iter_rows():
+            self.srcs[src] = self.srcs.get(src, 0) + rows
+        self.contexts.update(_contexts(clustered))
+
+    def close(self) -> dict[str, Any]:
+        """Finish both files and put them in place; the segment's manifest entry."""
+        try:
+            self._wait()
+            self.worker.shutdown()
+            for path, writer in list(self.writers.items()):
+                del self.writers[path]
+                writer.close()
+                with open(path, "rb") as fh:
+                    os.fsync(fh.fileno())
+            os.replace(self.stats_tmp, self.folder / self.stats_name)
+            os.replace(self.tmp, self.folder / self.name)
+        except OSError as exc:
+            self.abort()
+            raise WriteError(f"cannot write {self.folder / self.name}: "
+                             f"{exc.strerror or exc}") from None
+        return {"file": self.name, "stats": self.stats_name, "rows": self.rows,
+                "srcs": self.srcs, "contexts": sorted(self.contexts), "keys": self.keys}
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._wait()
+        self.worker.shutdown()
+        for writer in self.writers.values():
+            with contextlib.suppress(Exception):
+                writer.close()
+        self.writers.clear()
+        for path in (self.tmp, self.stats_tmp):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
 class Cache:
     """The cache of one runs directory. ``Cache(runs_dir).read(files)`` -> :class:`RawData`."""
 
@@ -491,18 +596,25 @@ class Cache:
         self._batch: list[_Piece] = []
         self._batch_parquet: list[pl.DataFrame] = []
         self._size: float = 0
+        self._segment: _SegmentWriter | None = None
         if self.progress is not None:
             self.progress.plan([path for _, path, _ in todo])
-        for src, path, mode in todo:
-            old = files.get(src)
-            if _plain_jsonl(path):
-                self._read_jsonl(manifest, src, path, mode, offsets.get(path, 0))
-            else:
-                self._read_whole(manifest, src, path, mode)
-            changed = changed or files.get(src) != old
-            if self.progress is not None:
-                self.progress.file(path)
-        self._flush_batch(manifest)
+        try:
+            for src, path, mode in todo:
+                old = files.get(src)
+                if _plain_jsonl(path):
+                    self._read_jsonl(manifest, src, path, mode, offsets.get(path, 0))
+                else:
+                    self._read_whole(manifest, src, path, mode)
+                changed = changed or files.get(src) != old
+                if self.progress is not None:
+                    self.progress.file(path)
+            self._flush_batch(manifest)
+            self._close_segment(manifest)
+        finally:
+            if self._segment is not None:  # failed half-way: its files never appear
+                self._segment.abort()
+                self._segment = None
         self._maybe_merge(manifest)
         new_state = bool(gone) or any(before.get(src) != entry["segments"]
                                       for src, entry in files.items())
@@ -646,22 +758,28 @@ class Cache:
         if raw.height:
             seg = self._write_segment(manifest, raw)
             for src in raw.get_column(SRC).unique().to_list():
-                files[src]["segments"].append(seg)
+                if seg not in files[src]["segments"]:
+                    files[src]["segments"].append(seg)
 
     def _write_segment(self, manifest: dict[str, Any], raw: pl.DataFrame) -> str:
-        seg = str(manifest["next"])
-        manifest["next"] += 1
-        name, stats_name = f"seg-{seg}.parquet", f"seg-{seg}.stats.parquet"
-        # Rows clustered by metric (a stable partition, much cheaper than a sort): a query
-        # for one metric skips the other metrics' row groups by their statistics.
-        clustered = pl.concat(raw.partition_by("kind", "name", maintain_order=True))
-        clustered, keys = _with_context_columns(clustered)
-        write_parquet_frame(clustered, self.folder / name)
-        write_parquet_frame(_stats(raw), self.folder / stats_name)
-        rows = dict(raw.group_by(SRC).len().iter_rows())
-        manifest["segments"][seg] = {"file": name, "stats": stats_name, "rows": raw.height,
-                                     "srcs": rows, "contexts": _contexts(raw), "keys": keys}
-        return seg
+        """Add one batch's rows to the segment this update writes (started here, or
+        closed and another started when the batch has context keys it lacks)."""
+        decoded, keys, _ = decode_contexts(_contexts(raw))
+        if self._segment is not None and not set(keys) <= set(self._segment.keys):
+            self._close_segment(manifest)
+        if self._segment is None:
+            seg = str(manifest["next"])
+            manifest["next"] += 1
+            self._segment = _SegmentWriter(self.folder, seg, keys)
+        self._segment.submit(raw, decoded, keys)
+        return self._segment.seg
+
+    def _close_segment(self, manifest: dict[str, Any]) -> None:
+        """Finish the segment being written (its files appear whole) and list it."""
+        if self._segment is None:
+            return
+        manifest["segments"][self._segment.seg] = self._segment.close()
+        self._segment = None
 
     @staticmethod
     def _live(manifest: dict[str, Any]) -> dict[str, set[str]]:
