@@ -113,3 +113,28 @@ def test_blocks_ask_for_no_more_than_the_file_holds(tmp_path: Path) -> None:
     assert max(asked) <= 1 << 16
     with open(path, "rb") as fh:
         assert [len(b) for b in records._blocks(fh, 300)] == [300, 300, 300, 100]
+
+
+def test_run_records_at_the_edges_and_inside_bodies_keep_their_own_objects(
+        tmp_path: Path) -> None:
+    """Bodies counted one by one: run records on first and last lines are taken from
+    the edges of their bodies, one inside a body (params logged mid-run) or a blank line
+    sends the lookup the long way; every run record keeps its own params and meta."""
+    bodies = [_write(tmp_path, f"r{k}", 0.5 * (k + 1), 2 + k) for k in range(3)]
+    run = Run(tmp_path, "mid", params={"lr": 3.0}, time=T0, flush_seconds=0)
+    run.track(1.0, "loss", step=0, time=T0)
+    run.log_params({"warmup": 2.0})
+    run.track(2.0, "loss", step=1, time=T0 + 1)
+    run.close(time=T0 + 2)
+    middle = (tmp_path / "mid.jsonl").read_bytes()
+    for case in (bodies, [*bodies, middle], [bodies[0], b"\n" + bodies[1]]):
+        frame = records.fast_frame(case, [b.count(b"\n") for b in case])
+        assert frame is not None
+        expected = [rec for body in case for rec in _expected(body.lstrip(b"\n"))]
+        assert _as_records(frame) == expected
+    frame = records.fast_frame(bodies, [b.count(b"\n") for b in bodies])
+    assert frame is not None
+    assert frame.filter(frame["kind"] == "run")["params"].to_list()[::2] == [
+        '{"lr":0.5,"opt":{"decay":1.0},"tags":["a"]}',
+        '{"lr":1.0,"opt":{"decay":1.0},"tags":["a"]}',
+        '{"lr":1.5,"opt":{"decay":1.0},"tags":["a"]}']

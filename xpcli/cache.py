@@ -272,7 +272,7 @@ def parse_pieces(pieces: list[_Piece], order_base: int) -> tuple[pl.DataFrame, d
     srcs: list[str] = []
     counts: list[int] = []
     newlines = [p.lines for p in pieces]
-    whole = (fast_frame([p.body for p in pieces], sum(newlines))
+    whole = (fast_frame([p.body for p in pieces], newlines)
              if pieces else None)
     if whole is not None and whole.height == sum(newlines):
         frames.append(whole)

@@ -21,8 +21,10 @@ skipped (and reported) without being held.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -422,13 +424,18 @@ def _split_body(path: str, data: bytes, diags: Diagnostics) -> bytes:
 
 
 def fast_frame(body: bytes | Sequence[bytes],
-               newlines: int | None = None) -> pl.DataFrame | None:
+               newlines: int | Sequence[int] | None = None) -> pl.DataFrame | None:
     """Parse JSONL with Polars; None when any line needs the careful path.
 
     ``body``: whole lines, or a list of such bodies (the new lines of several files),
     which Polars' reader parses in parallel, without joining them into one buffer first.
     ``newlines``: the number of newlines in all of ``body`` when the caller has counted
-    them."""
+    them, or in each of the bodies."""
+    counts: list[int] | None = None
+    if newlines is not None and not isinstance(newlines, int):
+        counts = [n for b, n in zip([body] if isinstance(body, bytes) else body, newlines,
+                                    strict=True) if b]
+        newlines = sum(counts)
     bodies = [body] if isinstance(body, bytes) else [b for b in body if b]
     if not bodies:
         return pl.DataFrame(schema=RAW_SCHEMA)
@@ -455,7 +462,7 @@ def fast_frame(body: bytes | Sequence[bytes],
     )
     if bad.any():
         return None
-    return _exact_objects(frame.with_columns(value=value), bodies, newlines)
+    return _exact_objects(frame.with_columns(value=value), bodies, newlines, counts)
 
 
 def _read_ndjson(bodies: list[bytes], schema: dict[str, pl.DataType]) -> pl.DataFrame:
@@ -471,8 +478,8 @@ _OBJECT_COLUMNS = ("context", "params", "meta")
 _RUN_NEEDLE = b'"kind":"run"'
 
 
-def _exact_objects(frame: pl.DataFrame, bodies: list[bytes],
-                   newlines: int | None = None) -> pl.DataFrame | None:
+def _exact_objects(frame: pl.DataFrame, bodies: list[bytes], newlines: int | None = None,
+                   counts: list[int] | None = None) -> pl.DataFrame | None:
     """Replace Polars' re-encoding of JSON objects where it is not exact.
 
     Polars turns an object read as text into JSON of its own: whole floats lose their
@@ -490,7 +497,10 @@ def _exact_objects(frame: pl.DataFrame, bodies: list[bytes],
         return frame
     texts = None
     if not has_escape:
-        found = _run_lines(bodies, len(runs))
+        found = (_edge_lines(bodies, counts, runs)
+                 if counts is not None and sum(counts) == frame.height else None)
+        if found is None:
+            found = _run_lines(bodies, len(runs))
         if found is not None:
             texts = _object_texts(found, frame["run"].gather(runs).to_list())
             rows = runs
@@ -525,6 +535,24 @@ def _object_texts(lines: list[bytes],
             value = rec.get(name)
             texts[name].append(json_text(value) if value else None)
     return texts
+
+
+def _edge_lines(bodies: list[bytes], counts: list[int], rows: list[int]) -> list[bytes] | None:
+    """The lines at frame rows ``rows`` when each is the first or last line of its body
+    (where a writer puts run records), found without scanning the bodies; None when
+    rows are not lines one for one (blank lines) or a row is inside a body."""
+    starts = list(itertools.accumulate(counts, initial=0))
+    found = []
+    for row in rows:
+        i = bisect.bisect_right(starts, row) - 1
+        body, line = bodies[i], row - starts[i]
+        if line == 0:
+            found.append(body[:body.find(b"\n")])
+        elif line == counts[i] - 1:
+            found.append(body[body.rfind(b"\n", 0, len(body) - 1) + 1:-1])
+        else:
+            return None
+    return found
 
 
 def _run_lines(bodies: list[bytes], count: int) -> list[bytes] | None:
