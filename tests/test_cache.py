@@ -532,3 +532,31 @@ def test_a_long_torn_tail_is_remembered_not_read_again(tmp_path: Path, own_cache
 
 def lines_of(runs: Path) -> list[bytes]:
     return (runs / "a.jsonl").read_bytes().split(b"\x00")[0].splitlines(keepends=True)
+
+
+def test_a_merge_keeps_the_summary_rows_of_the_sources_still_there(
+        tmp_path: Path, own_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Segments written by three updates merged into one: the merged summary holds the
+    rows of the files still present (a series over two updates as two parts), none of
+    the deleted file, and the series answer as the points do."""
+    runs = tmp_path / "runs"
+    grow = write_run(runs, "grow", [1.0, 2.0])
+    load(runs)
+    write_run(runs, "gone", [5.0, 6.0]).close(time=T0 + 9)
+    grow.track(4.0, "m", step=2, time=T0 + 2)
+    grow.flush()
+    load(runs)
+    write_run(runs, "kept", [7.0]).close(time=T0 + 9)
+    load(runs)
+    assert len(manifest(own_cache)["segments"]) == 3
+    monkeypatch.setattr(cache, "MAX_SEGMENTS", 1)
+    (runs / "gone.jsonl").unlink()
+    ds = load(runs)
+    (info,) = manifest(own_cache)["segments"].values()
+    (stats_file,) = own_cache.rglob(info["stats"])
+    stats = pl.read_parquet(stats_file)
+    assert sorted(set(stats.get_column(cache.SRC).to_list())) == ["grow.jsonl", "kept.jsonl"]
+    assert stats.filter(pl.col("run") == "grow").height == 2  # one part per update
+    series = ds.series.sort("run").select("run", "points", "min", "max").rows()
+    assert series == [("grow", 3, 1.0, 4.0), ("kept", 1, 7.0, 7.0)]
+    assert sorted(ds.points.collect().get_column("value").to_list()) == [1.0, 2.0, 4.0, 7.0]

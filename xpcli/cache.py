@@ -818,10 +818,16 @@ class Cache:
         tmp = self.folder / f".{name}.{os.getpid()}.tmp"
         merged.sink_parquet(tmp, compression="zstd", statistics=True)
         os.replace(tmp, self.folder / name)
-        scan = pl.scan_parquet(self.folder / name)
-        write_parquet_frame(_stats(scan).collect(engine="streaming"),
-                                  self.folder / stats_name)
-        rows = dict(scan.group_by(SRC).len().collect(engine="streaming").iter_rows())
+        # The summary rows of the live sources, as their segments had them (a series
+        # held by several is combined when read, as it was before the merge): no pass
+        # over the points, and memory bounded by the summary's size.
+        stats = [pl.read_parquet(self.folder / segments[s]["stats"])
+                 .filter(pl.col(SRC).is_in(sorted(live[s]))) for s in segments]
+        write_parquet_frame(pl.concat(stats, how="vertical"), self.folder / stats_name)
+        rows: dict[str, int] = {}
+        for s in segments:
+            for src in live[s]:
+                rows[src] = rows.get(src, 0) + segments[s]["srcs"][src]
         contexts = sorted({c for info in segments.values() for c in info["contexts"]})
         old = list(segments)
         segments[seg] = {"file": name, "stats": stats_name, "rows": sum(rows.values()),
