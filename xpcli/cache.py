@@ -18,13 +18,15 @@ How a read works:
    bytes after them are parsed (an append); if not, the file was edited in place and is
    parsed again from the start, its old rows dropped. Any other file (Parquet, gzip) is
    hashed whole and read again if the hash differs. A deleted file's rows are dropped.
-3. New rows go into one new segment (sorted by kind, name, run, so a query for one metric
-   skips the row groups of the others), with each point's context decoded into one
-   ``ctx.KEY`` column per key (so no query parses context JSON again) and the series
-   summary of its points beside it (:mod:`xpcli.summary`); when segments pile up or
-   hold many dropped rows, they are merged into one. Files are read
+3. New rows go into one new segment (each batch clustered by kind and name, so a query
+   for one metric skips the row groups of the others), with each point's context decoded
+   into one ``ctx.KEY`` column per key (so no query parses context JSON again) and the
+   series summary of its points beside it (:mod:`xpcli.summary`); when segments pile up
+   or hold many dropped rows, they are merged into one. Files are read
    :data:`~xpcli.records.CHUNK_BYTES` at a time and parsed in batches of
-   :data:`BATCH_BYTES`, so memory stays bounded whatever the size of one file.
+   :data:`BATCH_BYTES`, each appended to the segment as its own row groups (while the
+   next batch is parsed), so memory stays bounded whatever the size of one file or of
+   the whole directory.
 4. The manifest is replaced atomically. Updates take an exclusive lock (``flock``) on the
    cache folder, so several ``xp`` processes can read at once; writers never wait for
    readers. A reader opens the segments it uses when it loads, and the frames it returns
