@@ -560,3 +560,12 @@ def test_a_merge_keeps_the_summary_rows_of_the_sources_still_there(
     series = ds.series.sort("run").select("run", "points", "min", "max").rows()
     assert series == [("grow", 3, 1.0, 4.0), ("kept", 1, 7.0, 7.0)]
     assert sorted(ds.points.collect().get_column("value").to_list()) == [1.0, 2.0, 4.0, 7.0]
+
+
+def test_read_ahead_hints_skip_what_cannot_be_opened(tmp_path: Path) -> None:
+    """The read-ahead hint opens each file only to advise the kernel: a file gone or
+    unreadable meanwhile is skipped, and the read that follows reports it as usual."""
+    real = tmp_path / "a.jsonl"
+    real.write_text("{}\n")
+    cache._read_ahead([str(tmp_path / "gone.jsonl"), str(real)])
+    assert real.read_text() == "{}\n"
