@@ -569,3 +569,27 @@ def test_read_ahead_hints_skip_what_cannot_be_opened(tmp_path: Path) -> None:
     real.write_text("{}\n")
     cache._read_ahead([str(tmp_path / "gone.jsonl"), str(real)])
     assert real.read_text() == "{}\n"
+
+
+def test_a_batch_the_segment_cannot_take_leaves_no_files_and_the_read_answers(
+        tmp_path: Path, own_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A later batch whose columns do not match the segment's (here its summary has
+    another type) stops the update: the half-written segment is removed, nothing is
+    listed, and the read answers from the files themselves."""
+    runs = tmp_path / "runs"
+    for r in range(4):
+        write_run(runs, f"r{r}", [float(r), float(r) + 0.5]).close(time=T0 + 9)
+    monkeypatch.setattr(cache, "BATCH_BYTES", 500)
+    real, calls = cache._stats, []
+
+    def odd_second(frame: pl.DataFrame) -> pl.DataFrame:
+        calls.append(1)
+        out = real(frame)
+        return out.with_columns(pl.col("points").cast(pl.Float64)) if len(calls) == 2 else out
+
+    monkeypatch.setattr(cache, "_stats", odd_second)
+    ds = load(runs)
+    assert len(calls) >= 2
+    assert sorted(ds.points.collect().get_column("value").to_list()) == [
+        0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
+    assert not [p.name for p in own_cache.rglob("*.parquet*")]

@@ -403,6 +403,7 @@ class _SegmentWriter:
         self.contexts: set[str] = set()
 
     def _append(self, path: Path, frame: pl.DataFrame, **options: Any) -> None:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         table = frame.to_arrow()
@@ -419,6 +420,9 @@ class _SegmentWriter:
             writer.write_table(table, **options)
         except OSError as exc:
             raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from None
+        except (pa.ArrowException, ValueError) as exc:  # a batch unlike the first one
+            # (columns of other types): the read goes on without the cache
+            raise WriteError(f"cannot write {path}: {str(exc).strip()[:100]}") from None
 
     def submit(self, raw: pl.DataFrame, decoded: dict[str, dict[str, str]],
                keys: list[str]) -> None:
