@@ -77,7 +77,7 @@ from .summary import SUMMARY_SCHEMA, combine, summarize
 
 CACHE_VERSION = 6
 MAX_SEGMENTS = 16
-BATCH_BYTES = 96 * 1024 * 1024
+BATCH_BYTES = 32 * 1024 * 1024
 MAX_GARBAGE = 0.3
 GRACE_SECONDS = 600.0
 #: A file whose mtime or ctime was this close to the moment it was read is checked again
@@ -371,8 +371,7 @@ def _hash_prefix(fh: IO[bytes], start: int, end: int) -> Any:
     return sha
 
 
-#: Rows per Parquet row group of a segment: clustered by metric, most row groups hold
-#: one metric, so a query for another skips them by their statistics.
+#: Rows per Parquet row group of a segment at most (each holds one metric of a batch).
 ROW_GROUP_ROWS = 256 * 1024
 
 
@@ -382,7 +381,8 @@ class _SegmentWriter:
     an update of any size writes one segment in bounded memory and none needs merging.
 
     A batch is clustered, summarized and written by a thread of its own while the next
-    batch is read and parsed (one batch at a time: memory stays bounded).
+    batch is read and parsed (one batch at a time: memory stays bounded). Each metric of
+    a batch is its own row groups: a query for one metric skips the others'.
 
     Both files are written under hidden names and renamed into place (synced) by
     :meth:`close`; :meth:`abort` removes them. ``keys``: the segment's context keys; a
@@ -438,25 +438,21 @@ class _SegmentWriter:
 
     def _add(self, raw: pl.DataFrame, decoded: dict[str, dict[str, str]],
              keys: list[str]) -> None:
-        # Rows clustered by metric (a stable partition, much cheaper than a sort): a query
-        # for one metric skips the other metrics' row groups by their statistics.
-        clustered = pl.concat(raw.partition_by("kind", "name", maintain_order=True))
-        clustered = clustered.with_columns(context_columns(decoded, keys))
-        self.add(clustered, _stats(raw))
-
-    def add(self, clustered: pl.DataFrame, stats: pl.DataFrame) -> None:
-        """Append a batch: its rows (with ``ctx.KEY`` columns for keys of this segment)
-        and their summary."""
-        missing = [pl.lit(None, dtype=pl.String).alias(CTX + k) for k in self.keys
-                   if CTX + k not in clustered.columns]
-        names = [c for c in clustered.columns if not c.startswith(CTX)]
-        frame = clustered.with_columns(missing).select(*names, *[CTX + k for k in self.keys])
-        self._append(self.tmp, frame, row_group_size=ROW_GROUP_ROWS)
-        self._append(self.stats_tmp, stats)
-        self.rows += frame.height
-        for src, rows in clustered.group_by(SRC).len().iter_rows():
+        """Append a batch: its rows, metric by metric (a stable partition by kind and
+        name, each part its own row groups, so a query for one metric skips the others'
+        by their statistics), with ``ctx.KEY`` columns for the keys of this segment
+        (null where the batch lacks one); then their summary."""
+        names = [c for c in raw.columns if not c.startswith(CTX)]
+        ctx = context_columns(decoded, keys) + [
+            pl.lit(None, dtype=pl.String).alias(CTX + k) for k in self.keys if k not in keys]
+        for part in raw.partition_by("kind", "name", maintain_order=True):
+            frame = part.with_columns(ctx).select(*names, *[CTX + k for k in self.keys])
+            self._append(self.tmp, frame, row_group_size=ROW_GROUP_ROWS)
+        self._append(self.stats_tmp, _stats(raw))
+        self.rows += raw.height
+        for src, rows in raw.group_by(SRC).len().iter_rows():
             self.srcs[src] = self.srcs.get(src, 0) + rows
-        self.contexts.update(_contexts(clustered))
+        self.contexts.update(_contexts(raw))
 
     def close(self) -> dict[str, Any]:
         """Finish both files and put them in place; the segment's manifest entry."""
