@@ -260,3 +260,180 @@ def test_missing_pyspark_or_java_is_one_line(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(XpError, match="--engine spark needs Java 17 or newer"):
         spark_session()
+
+
+# -- xp aggregate ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def resumed(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Any]:
+    """Series whose x repeats (a resumed job), goes backwards, or is missing on some
+    points; a metric with steps only and one with neither epoch nor step."""
+    from xpcli.spark import SparkEngine
+
+    folder = tmp_path_factory.mktemp("resumed") / "runs"
+    folder.mkdir()
+    rng = random.Random(7)
+    t0 = 1_767_225_600.0
+    with open(folder / "all.jsonl", "w") as fh:
+        for i in range(6):
+            run = f"r{i}"
+            fh.write(json.dumps({"kind": "run", "run": run, "time": t0,
+                                 "params": {"lr": [0.1, 0.01, None][i % 3], "seed": i}}) + "\n")
+            epochs = [1, 2, 3, 2, 3, 4] if i in (1, 4) else [1, 2, 3, 4][: 2 + i % 3]
+            t = t0 + i
+            for k, epoch in enumerate(epochs):
+                t += 1
+                for lang in ("de", "en"):
+                    value = round(rng.random(), 3) if (i, k) != (2, 1) else float("nan")
+                    fh.write(json.dumps({"kind": "point", "run": run, "name": "f1",
+                                         "value": value, "epoch": epoch, "time": t,
+                                         "context": {"lang": lang}}) + "\n")
+            for step in ([10, 20, 20, 30] if i % 2 else [10, 20, 30, 40, 50][: 3 + i % 3]):
+                t += 0.5
+                fh.write(json.dumps({"kind": "point", "run": run, "name": "loss",
+                                     "value": round(rng.random(), 3), "step": step,
+                                     "time": t}) + "\n")
+            for _ in range(3):  # neither epoch nor step: the order x
+                fh.write(json.dumps({"kind": "point", "run": run, "name": "acc",
+                                     "value": round(rng.random(), 3),
+                                     "time": t}) + "\n")
+    dataset_folder = tmp_path_factory.mktemp("dataset-resumed") / "ds"
+    export(load(str(folder)), str(dataset_folder), buckets=2)
+    engine = SparkEngine(str(dataset_folder), MASTER)
+    return load(str(folder)), engine, engine.dataset()
+
+
+#: Aggregate statistics summed in another order on Spark (the mean, std, sem, ci95).
+def assert_same_aggregate(polars: pl.DataFrame, spark: pl.DataFrame, summed: bool) -> None:
+    assert polars.columns == spark.columns
+    assert polars.schema == spark.schema
+    inexact = [c for c in ("center", "low", "high") if summed and c in polars.columns]
+    exact = [c for c in polars.columns if c not in inexact]
+    assert_frame_equal(polars.select(exact), spark.select(exact), check_exact=True)
+    if inexact:
+        assert_frame_equal(polars.select(inexact), spark.select(inexact), check_exact=False,
+                           rel_tol=1e-12, abs_tol=1e-15)
+
+
+def aggregate_both(sources: tuple[Any, Any, Any], specs: str, *, x: str = "auto",
+                   where: str | None = None, by: str = "", **options: Any
+                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The aggregate table of both engines; the notes, run counts and x descriptions
+    (what the command prints on stderr) must agree too."""
+    from xpcli.analysis.aggregate import aggregate, runs_per_group
+    from xpcli.analysis.binning import bin_params
+    from xpcli.analysis.series import load_series
+    from xpcli.analysis.series_model import Notes
+
+    dataset, engine, planned = sources
+    by_items = [b for b in by.split(",") if b]
+    notes = Notes(), Notes()
+    data = load_series(dataset, specs, x=x, where=where, notes=notes[0])  # type: ignore[arg-type]
+    frame, keys = bin_params(data.runs, by_items)
+    polars = aggregate(data.series, data.keys, data.x, runs=frame, by=keys, **options)
+    remote = engine.series(planned, [specs], x=x, where=where, notes=notes[1])
+    remote_frame, remote_keys = bin_params(remote.runs, by_items)
+    spark = engine.aggregate(remote, runs=remote_frame, by=remote_keys, **options)
+    assert notes[0].lines() == notes[1].lines()
+    assert (data.n_runs, data.describe_x(), data.x) == (remote.n_runs, remote.describe_x(),
+                                                         remote.x)
+    assert runs_per_group(data.series, frame, keys) == runs_per_group(remote.present,
+                                                                      remote_frame, keys)
+    return polars, spark
+
+
+STORY_AGGREGATES = [
+    dict(specs="f1:lang=*", by="lr"),
+    dict(specs="f1:lang=zh", by="lr", band="ci95", center="mean"),
+    dict(specs="f1:lang=de", by="lr", band="q25-q75", center="median"),
+    dict(specs="loss:split=train", by="lr", x="time", band="std", center="mean"),
+    dict(specs="f1:lang=en", by="lr:log=5", band="sem", center="max", min_runs=2),
+    dict(specs="f1:lang=*", where="lr >= 1e-5 and `f1:lang=en@max` > 0.5", x="step",
+         center="min", band="q10-q90"),
+    dict(specs="f1:lang=de,loss:split=train", x="order", by="seed"),
+]
+
+
+@spark_test
+@pytest.mark.parametrize("case", STORY_AGGREGATES, ids=str)
+def test_aggregate_on_sample_runs(case: dict[str, Any],
+                                  engines: dict[str, tuple[Any, Any, Any]]) -> None:
+    options = {k: v for k, v in case.items() if k in ("band", "center", "min_runs")}
+    polars, spark = aggregate_both(engines["sample"], case["specs"], x=case.get("x", "auto"),
+                                   where=case.get("where"), by=case.get("by", ""), **options)
+    assert polars.height > 10
+    summed = options.get("center") == "mean" or options.get("band") in ("std", "sem", "ci95")
+    assert_same_aggregate(polars, spark, summed)
+
+
+@spark_test
+@pytest.mark.parametrize("x", ["auto", "epoch", "step", "time", "order"])
+def test_aggregate_follows_the_series_model(x: str, resumed: tuple[Any, Any, Any]) -> None:
+    """Repeated and backward x, points without an x, a NaN, params missing from some
+    runs: the same table, and the same notes on what alignment discarded."""
+    specs = "f1:lang=*,loss,acc" if x in ("auto", "order", "time") else (
+        "f1:lang=*" if x == "epoch" else "loss")
+    for band, center in (("minmax", "median"), ("ci95", "mean"), ("q10-q90", "max")):
+        polars, spark = aggregate_both(resumed, specs, x=x, by="lr", band=band, center=center)
+        assert polars.height > 5
+        assert_same_aggregate(polars, spark, summed=band == "ci95")
+    if x == "auto":  # acc has neither epoch nor step; f1's epochs repeat, loss's steps too
+        assert "x" in polars.columns and "x_axis" in polars.columns
+
+
+@spark_test
+def test_aggregate_nan_only_and_missing_series(engines: dict[str, tuple[Any, Any, Any]]) -> None:
+    polars, spark = aggregate_both(engines["quirky"], "f1:lang=*", by="lr", band="std",
+                                   center="mean")
+    # de: run a at epochs 1, 2 and 4 (its epoch 3 is NaN); run b has only NaN
+    assert polars.filter(pl.col("lang") == "de")["epoch"].to_list() == [1.0, 2.0, 4.0]
+    assert_same_aggregate(polars, spark, summed=True)
+    polars, spark = aggregate_both(engines["quirky"], "loss", x="step")
+    assert_same_aggregate(polars, spark, summed=False)
+
+
+@spark_test
+@pytest.mark.parametrize("seed", range(4))
+def test_aggregate_random_specs(seed: int, engines: dict[str, tuple[Any, Any, Any]],
+                                resumed: tuple[Any, Any, Any]) -> None:
+    rng = random.Random(100 + seed)
+    case = _random_case(rng)
+    metrics = ",".join(dict.fromkeys(m.split("@")[0] for m in case["metrics"].split(",")))
+    band = rng.choice(["minmax", "std", "sem", "ci95", "q25-q75", "q5-q95"])
+    center = rng.choice(["mean", "median", "min", "max"])
+    options = dict(band=band, center=center, min_runs=rng.choice([1, 1, 2]))
+    x = rng.choice(["auto", "epoch", "time", "order"])
+    polars, spark = aggregate_both(engines["sample"], metrics, x=x, where=case["where"],
+                                   by=rng.choice(["", "lr", "seed", "lr,seed", "lr:log=2"]),
+                                   **options)
+    summed = center == "mean" or band in ("std", "sem", "ci95")
+    assert_same_aggregate(polars, spark, summed)
+    specs = rng.choice(["f1:lang=*", "f1:lang=en,loss", "acc,loss", "f1:lang=de,acc"])
+    polars, spark = aggregate_both(resumed, specs, by=rng.choice(["", "lr", "seed"]),
+                                   where=rng.choice([None, "seed > 1", "lr is null"]),
+                                   **options)
+    assert_same_aggregate(polars, spark, summed)
+
+
+@spark_test
+def test_cli_aggregate_prints_what_polars_prints(
+        engines: dict[str, tuple[Any, Any, Any]], tmp_path: Path) -> None:
+    folder = engines["sample"][1].folder
+    runner = CliRunner()
+    args = ["aggregate", "f1:lang=*", "--by", "lr", "--band", "q25-q75", "--format", "csv"]
+    polars = runner.invoke(cli, [*args, "--runs", str(SAMPLE_RUNS)], catch_exceptions=False)
+    spark = runner.invoke(cli, [*args, "--runs", folder, "--engine", "spark", "--spark-master",
+                                MASTER, "-o", str(tmp_path / "agg.png")],
+                          catch_exceptions=False)
+    assert polars.exit_code == spark.exit_code == 0, spark.output
+    assert spark.stdout == polars.stdout
+    assert spark.stderr == polars.stderr + f"wrote {tmp_path / 'agg.png'}\n"
+    assert (tmp_path / "agg.png").stat().st_size > 0
+    for extra, message in ((["--align", "interp"], "--align interp: --engine spark aligns "
+                                                    "exactly"),
+                           (["--smooth", "ema:0.5"], "--smooth: --engine spark does not "
+                                                     "smooth series")):
+        result = runner.invoke(cli, [*args, *extra, "--runs", folder, "--engine", "spark",
+                                     "--spark-master", MASTER])
+        assert result.exit_code == 2 and message in result.stderr

@@ -8,16 +8,22 @@ docs/format.md) and computes on Spark what grows with the data:
   written in logging order by xp), ``median`` from the points;
 - ``--where``, compiled from its parsed AST (:mod:`xpcli.spec.where`) to Spark
   ``Column`` expressions over the runs table joined to those numbers;
-- the statistics of ``xp group`` per group of runs.
+- the statistics of ``xp group`` per group of runs;
+- ``xp aggregate``: the series model on the points (logging order from the dataset's
+  ``order``, the checks ``--x auto`` judges, one value per (run, column, x), the last
+  logged) and the centre and band statistics per group, column and x.
 
-The client keeps what is one row per run or less: expanding metric specs against the
-distinct (metric, context) pairs, ``--sort``/``--top``/``--best``, the rank statistics
-of ``xp selection``, and every figure. Nothing is ever turned into SQL text: user input
-reaches Spark only as literal values of DataFrame expressions.
+The client keeps what is one row per run (or per series) or less: expanding metric
+specs against the distinct (metric, context) pairs, ``--sort``/``--top``/``--best``, the
+rank statistics of ``xp selection``, choosing ``--x auto`` from the per-series checks,
+the bands of ``xp aggregate`` from its per-point statistics, and every figure. Nothing
+is ever turned into SQL text: user input reaches Spark only as literal values of
+DataFrame expressions.
 
 What the Spark engine cannot do is refused with one line naming it: the reducers that
-need a series aligned on x (``at=N``, ``at-max(SPEC)``, ``at-min(SPEC)``) and binned
-``--by`` params (``lr:log=5``).
+need a series aligned on x (``at=N``, ``at-max(SPEC)``, ``at-min(SPEC)``), binned
+``--by`` params of ``xp group`` (``lr:log=5``; ``xp aggregate`` bins them on the client),
+and of ``xp aggregate`` ``--align interp`` and ``--smooth``.
 """
 
 from __future__ import annotations
@@ -27,11 +33,13 @@ import os
 import shutil
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import reduce as fold
 from typing import Any
 
 import polars as pl
 
+from .analysis.series_model import X_AXES, Notes
 from .dataset import Dataset
 from .errors import DataError, SpecError, UsageError, XpError
 from .export import MANIFEST, context_column, read_manifest
@@ -283,6 +291,269 @@ class SparkEngine:
         if by:
             wide = wide.sort(list(by), nulls_last=True, maintain_order=True)
         return wide.select(*by, "n", *[name for name, _, _ in stats])
+
+
+    # -- xp aggregate -------------------------------------------------------------------
+
+    def series(self, dataset: Dataset, specs: Sequence[str], *, x: str = "auto",
+               where: str | None = None, notes: Notes | None = None,
+               action: str = "one value per {axis} kept, the last logged") -> SparkSeries:
+        """The series of ``specs`` over the runs ``where`` keeps, read by the series model
+        on Spark (:mod:`xpcli.analysis.series_model`): each series in logging order (the
+        dataset's ``order``), x per column (``auto`` chosen from per-series checks made on
+        Spark and judged on the client by the same rules), then aligned to one value per
+        (run, column, x), the last logged. ``notes`` gets what the Polars engine says."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        from .analysis.select import coverage_notes, reduced_table
+        from .analysis.series import _check_axis, series_keys
+        from .analysis.series_model import check_x, choose_axes, series_problems
+        from .spec.metric import expand, parse_metric_specs
+
+        check_x(x)
+        notes = notes if notes is not None else Notes()
+        parsed = parse_metric_specs(list(specs))
+        if not parsed:
+            raise UsageError("name at least one metric spec, e.g. f1:lang=*")
+        columns = expand(parsed, dataset.series_keys())
+        for column in columns:
+            if column.reduce.kind != "last":
+                raise UsageError(f"{column.spec.text or column.label}: a series is not "
+                                 f"reduced; drop the '@{column.reduce.kind}' part")
+        coverage_notes(dataset, columns, notes)
+        if where is not None:
+            runs = reduced_table(dataset, [], where=where, notes=notes, engine=self).frame \
+                .select(dataset.runs.collect_schema().names())
+        else:
+            runs = dataset.runs.collect()
+        keys = series_keys(columns)
+        context_keys = keys[1:]
+
+        # Columns ranked as the Polars engine sorts them: by (metric, context), nulls first.
+        def key_order(column: Column) -> tuple[Any, ...]:
+            given = dict(column.context)
+            values = [column.name, *[given.get(key) for key in context_keys]]
+            return tuple((v is not None, v or "") for v in values)
+
+        ranked = sorted(columns, key=key_order)
+        label_of = {i: c.label for i, c in enumerate(ranked)}
+        names = sorted({c.name for c in columns})
+        points = self._table("points").filter(_col("name").isin(names))
+        if where is not None:
+            kept = self.spark.createDataFrame([(r,) for r in runs["run"].to_list()],
+                                              "run string")
+            points = points.join(F.broadcast(kept), on="run", how="left_semi")
+        # A point goes to each column whose filter it passes (its rank in ``__col``).
+        tags = F.array(*[F.when(self._series_filter(c), F.lit(i)) for i, c in enumerate(ranked)])
+        points = (points.withColumn("__col", F.explode(F.filter(tags, lambda t: t.isNotNull())))
+                  .select("__col", "run", "order", "step", "epoch", "time", "value"))
+
+        # What each axis does along each series (series_checks of the series model).
+        axes = ["epoch", "step"] if x == "auto" else ([x] if x != "order" else [])
+        series_w = Window.partitionBy("__col", "run").orderBy("order")
+        before = series_w.rowsBetween(Window.unboundedPreceding, -1)
+        marked = points
+        aggs = [F.count(F.lit(1)).alias("n")]
+        for axis in axes:
+            value = _col(axis).cast("double")
+            prev = F.last(value, ignorenulls=True).over(before)
+            marked = marked.withColumn(f"__{axis}.prev", prev).withColumn(
+                f"__{axis}.step", F.when(value.isNotNull(), value - F.col(f"`__{axis}.prev`")))
+            step = F.col(f"`__{axis}.step`")
+            back = F.when(step < 0, F.col("order"))
+            count = F.count(value)
+            aggs += [
+                (F.count(F.lit(1)) - count).alias(f"{axis}.nulls"),
+                (F.count(back) > 0).alias(f"{axis}.back"),
+                F.min_by(F.col(f"`__{axis}.prev`"), back).alias(f"{axis}.from"),
+                F.min_by(value, back).alias(f"{axis}.to"),
+                F.min(value).alias(f"{axis}.lo"),
+                F.when(F.count(back) > 0, F.count_distinct(_col(axis)))
+                .otherwise(count - F.count(F.when(step == 0, 1))).alias(f"{axis}.distinct"),
+            ]
+        checks = _collect(marked.groupBy("__col", "run").agg(*aggs))
+        checks = checks.with_columns(
+            pl.col("__col").cast(pl.Int64), pl.col("run").cast(pl.String),
+            *[(pl.col("n") - pl.col(f"{a}.nulls") - pl.col(f"{a}.distinct")).alias(f"{a}.dup")
+              for a in axes]).sort("__col", "run")
+        if x == "auto":
+            choices = choose_axes(checks, "__col")
+            for col, choice in sorted(choices.items()):
+                notes.chose(label_of[col], choice)
+            axis_of: dict[int, str] = {col: choice.axis for col, choice in choices.items()}
+        else:
+            axis_of = {col: x for col in checks["__col"].unique().to_list()}
+            _check_axis(checks, label_of, x, notes)  # type: ignore[arg-type]
+        used = sorted(set(axis_of.values()), key=X_AXES.index) or [
+            "epoch" if x == "auto" else x]
+        for axis in used:
+            mine = checks.filter(pl.col("__col").is_in(
+                [c for c, a in axis_of.items() if a == axis]))
+            for run, label, problem, dup, _ in series_problems(mine, axis, label_of,  # type: ignore[arg-type]
+                                                               "__col"):
+                notes.problem(run, label, problem, action.format(axis=axis), dup)
+
+        # x per column, then one value per (run, column, x): the last logged.
+        if "time" in used:
+            starts = self._table("series").groupBy("run").agg(
+                F.min("time_min").alias("__start"))
+            points = points.join(starts, on="run", how="left")
+        on_axis = {"epoch": _col("epoch").cast("double"), "step": _col("step").cast("double"),
+                   "order": _col("order").cast("double"),
+                   "time": _col("time").cast("double") - F.col("__start")}
+        x_expr: Any = None
+        for axis in used:
+            cols = [c for c, a in axis_of.items() if a == axis]
+            x_expr = (F if x_expr is None else x_expr).when(F.col("__col").isin(cols),
+                                                            on_axis[axis])
+        name = used[0] if len(used) == 1 else "x"
+        if name in keys:
+            raise UsageError(f"context key {name!r} has the name of the x column; pick an x "
+                             "with --x epoch, --x step or --x time")
+        located = points.withColumn("__x", x_expr)
+        aligned = (located.filter(F.col("__x").isNotNull() & ~F.isnan("__x"))
+                   .groupBy("__col", "run", "__x")
+                   .agg(F.max_by("value", "order").alias("value")))
+        present = _collect(aligned.select("run").distinct()).with_columns(
+            pl.col("run").cast(pl.String)).sort("run")
+        return SparkSeries(frame=aligned, columns=columns, ranked=ranked, keys=keys,
+                           runs=runs, x=name, axis_of=axis_of, present=present)
+
+    def aggregate(self, data: SparkSeries, *, runs: pl.DataFrame | None = None,
+                  by: Sequence[str] = (), center: str = "median", band: Any = "minmax",
+                  align: str = "exact", grid: int = 200, min_runs: int = 1) -> pl.DataFrame:
+        """:func:`xpcli.analysis.aggregate.aggregate` of ``data`` on Spark: per group of
+        ``by`` (columns of ``runs``), column and x, the statistics of the values there,
+        computed on Spark; the band from them on the client. The same columns, order
+        and values (exact alignment only)."""
+        from pyspark.sql import functions as F
+
+        from .analysis.aggregate import ALIGNS, check_center, parse_band, t_quantile
+
+        check_center(center)
+        band = parse_band(band) if isinstance(band, str) else band
+        if align not in ALIGNS:
+            raise UsageError(f"--align {align}: expected one of {', '.join(ALIGNS)}")
+        if align != "exact":
+            raise UsageError("--align interp: --engine spark aligns exactly (a point "
+                             "aggregates the runs that logged that x); use --engine polars")
+        if min_runs < 1:
+            raise UsageError(f"--min-runs {min_runs}: expected 1 or more")
+        by = list(by)
+        value = F.col("value")
+        frame = data.frame.filter(value.isNotNull() & ~F.isnan(value)
+                                  & (F.abs(value) != float("inf")))
+        if by:
+            if runs is None:
+                raise UsageError("--by needs the runs table")
+            # Each group of runs is a number on Spark, its values stay on the client.
+            table = runs.select("run", *by)
+            # A run missing from the runs table has null params: the group of nulls.
+            empty = pl.DataFrame([pl.Series(b, [None], dtype=table.schema[b]) for b in by])
+            labels = (pl.concat([table.select(by), empty]).unique(maintain_order=True)
+                      .with_row_index("__g").with_columns(pl.col("__g").cast(pl.Int64)))
+            number = table.join(labels, on=by, how="left", nulls_equal=True)
+            pairs = list(zip(number["run"].cast(pl.String).to_list(),
+                             number["__g"].to_list()))
+            mapping = self.spark.createDataFrame(pairs, "run string, __g long")
+            missing = labels.join(empty, on=by, how="semi", nulls_equal=True)["__g"].item()
+            frame = frame.join(F.broadcast(mapping), on="run", how="left").withColumn(
+                "__g", F.coalesce(F.col("__g"), F.lit(missing)))
+        else:
+            labels = pl.DataFrame({"__g": [0]}, schema={"__g": pl.Int64})
+            frame = frame.withColumn("__g", F.lit(0))
+        stats = [F.count(F.lit(1)).alias("n"), F.avg(value).alias("__mean"),
+                 F.percentile(value, 0.5).alias("__median"), F.min(value).alias("__min"),
+                 F.max(value).alias("__max"), F.stddev_samp(value).alias("__std")]
+        if band.kind == "quantile":
+            stats += [F.percentile(value, band.lo).alias("__qlo"),
+                      F.percentile(value, band.hi).alias("__qhi")]
+        result = _collect(frame.groupBy("__g", "__col", "__x").agg(*stats)
+                          .filter(F.col("n") >= min_runs))
+        result = result.with_columns(pl.col("__g").cast(pl.Int64), pl.col("__col").cast(pl.Int64),
+                                     pl.col("n").cast(pl.Int64))
+        n = pl.col("n").cast(pl.Float64)
+        std = pl.when(pl.col("n") > 1).then(pl.col("__std"))
+        if band.kind == "minmax":
+            low, high = pl.col("__min"), pl.col("__max")
+        elif band.kind == "quantile":
+            low, high = pl.col("__qlo"), pl.col("__qhi")
+        else:
+            spread = std if band.kind == "std" else std / n.sqrt()
+            if band.kind == "ci95":
+                dfs = sorted({int(v) - 1 for v in result["n"].unique().to_list() if v > 1})
+                t = (pl.col("n") - 1).replace_strict(
+                    pl.Series(dfs, dtype=pl.Int64),
+                    pl.Series([t_quantile(0.975, d) for d in dfs], dtype=pl.Float64),
+                    default=None)
+                spread = t * std / n.sqrt()
+            low, high = pl.col("__mean") - spread, pl.col("__mean") + spread
+        # The client puts the group values, column keys and x back.
+        keys = data.keys_with_axis()
+        key_rows = {i: data.key_values(i) for i in range(len(data.ranked))}
+        cols = pl.DataFrame(
+            {"__col": list(key_rows), **{k: [key_rows[i][j] for i in key_rows]
+                                         for j, k in enumerate(keys)}},
+            schema={"__col": pl.Int64, **{k: pl.String for k in keys}})
+        out = result.join(labels, on="__g", how="left").join(cols, on="__col", how="left")
+        group = [*by, *keys, data.x]
+        return out.select(
+            *by, *keys, data.x_column(pl.col("__x")).alias(data.x),
+            pl.col(f"__{center}").cast(pl.Float64).alias("center"),
+            low.cast(pl.Float64).alias("low"), high.cast(pl.Float64).alias("high"),
+            pl.col("n"),
+        ).sort(group, nulls_last=True)
+
+
+@dataclass
+class SparkSeries:
+    """The aligned series of some columns on Spark: what ``xp aggregate`` needs of a
+    :class:`~xpcli.analysis.series.SeriesSet` (``frame`` stays on Spark: ``__col``, the
+    column's rank in ``ranked``, ``run``, ``__x`` and ``value``; ``present`` holds the
+    runs with a point)."""
+
+    frame: Any
+    columns: list[Column]
+    ranked: list[Column]
+    keys: list[str]
+    runs: pl.DataFrame
+    x: str
+    axis_of: dict[int, str]
+    present: pl.DataFrame
+    smoothing: None = None
+
+    @property
+    def n_runs(self) -> int:
+        """How many runs have at least one point in the series."""
+        return self.present.height
+
+    def keys_with_axis(self) -> list[str]:
+        """The series keys, and ``x_axis`` when the columns' axes differ."""
+        return [*self.keys, "x_axis"] if self.x == "x" else list(self.keys)
+
+    def key_values(self, col: int) -> tuple[str | None, ...]:
+        """The values of :meth:`keys_with_axis` of the column ranked ``col``."""
+        column = self.ranked[col]
+        given = dict(column.context)
+        values = (column.name, *[given.get(k) for k in self.keys[1:]])
+        return (*values, self.axis_of.get(col)) if self.x == "x" else values
+
+    def x_column(self, expr: pl.Expr) -> pl.Expr:
+        """``expr`` with the type the Polars engine gives this x."""
+        return expr.cast(pl.Int64 if self.x in ("step", "order") else pl.Float64)
+
+    def describe_x(self) -> str:
+        """As :meth:`xpcli.analysis.series.SeriesSet.describe_x`."""
+        if self.x != "x":
+            return self.x
+        by_axis: dict[str, list[str]] = {}
+        for col in sorted(self.axis_of):
+            name, *values = self.key_values(col)[:len(self.keys)]
+            context = ",".join(f"{k}={v}" for k, v in zip(self.keys[1:], values) if v)
+            label = f"{name}[{context}]" if context else str(name)
+            by_axis.setdefault(self.axis_of[col], []).append(label)
+        return "; ".join(f"{axis} for {', '.join(labels)}" for axis, labels in by_axis.items())
 
 
 class _WhereCompiler:

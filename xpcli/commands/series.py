@@ -14,10 +14,12 @@ from ._common import (
     by_option,
     command,
     emit,
+    engine_option,
     format_option,
     html_output_option,
     info,
     load_dataset,
+    load_with_engine,
     max_columns_option,
     quiet_option,
     report_notes,
@@ -88,6 +90,7 @@ def _facet(text: str | None) -> list[str] | None:
               help="--align interp: at most this many grid points per column.")
 @click.option("--min-runs", "min_runs", type=click.IntRange(min=1), default=1,
               show_default=True, help="Drop points aggregating fewer runs than this.")
+@engine_option
 def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x: str,
                   smooth: str | None, facet: str | None, logx: bool, logy: bool,
                   output: str | None, format_: str, quiet: bool, by: tuple[str, ...],
@@ -124,21 +127,32 @@ def aggregate_cmd(specs: tuple[str, ...], runs: str | None, where: str | None, x
     band_spec = parse_band(band)
     center = center or default_center(band_spec)
     smoothing = parse_smoothing(smooth)
-    dataset = load_dataset(runs, quiet)
+    dataset, engine = load_with_engine(runs, quiet)
     notes = Notes()
-    data = load_series(dataset, list(specs), x=x, where=where,  # type: ignore[arg-type]
-                       smoothing=smoothing, notes=notes,
-                       action="aggregate used the last logged value at each {axis}")
+    action = "aggregate used the last logged value at each {axis}"
+    if engine is not None:  # --engine spark: the series stay on Spark
+        if smoothing is not None:
+            raise click.UsageError("--smooth: --engine spark does not smooth series; use "
+                                   "--engine polars")
+        data = engine.series(dataset, list(specs), x=x, where=where, notes=notes,
+                             action=action)
+    else:
+        data = load_series(dataset, list(specs), x=x, where=where,  # type: ignore[arg-type]
+                           smoothing=smoothing, notes=notes, action=action)
     from ..analysis.binning import bin_params
 
     run_frame, by_keys = bin_params(data.runs, _list(by))  # lr:log=5 -> lr, binned
     check_run_columns(run_frame, by_keys, "--by")
-    source, labels = data.source()
-    table = aggregate(source, data.keys, data.x, runs=run_frame, by=by_keys, labels=labels,
-                      center=center, band=band_spec, align=align, grid=grid,
-                      min_runs=min_runs)
+    options: dict[str, Any] = dict(runs=run_frame, by=by_keys, center=center,
+                                   band=band_spec, align=align, grid=grid, min_runs=min_runs)
+    if engine is None:
+        source, labels = data.source()
+        table = aggregate(source, data.keys, data.x, labels=labels, **options)
+        counts = runs_per_group(data.present_runs(), run_frame, by_keys)
+    else:
+        table = engine.aggregate(data, **options)
+        counts = runs_per_group(data.present, run_frame, by_keys)
     policy = describe_policy(data.describe_x(), align, min_runs, grid)
-    counts = runs_per_group(data.present_runs(), run_frame, by_keys)
     what = _what(data, center, band_spec.describe(), by_keys, len(counts))
     report_notes(notes, quiet)
     if not quiet:
