@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -379,3 +380,116 @@ def test_xp_cache_shows_and_clears_the_mirror_of_a_runs_url(s3: str) -> None:
     assert result.exit_code == 0 and f"removed {mirror}" in result.stderr
     assert not mirror.exists()
     assert remote.sync(s3, cache_home()).downloaded == 4  # everything again
+
+
+# -- uploads outside the run's lock ---------------------------------------------------------
+
+
+class _GatedStore:
+    """An in-memory object store for :class:`xpcli.Run`: once :attr:`gated`, each
+    segment upload announces itself (:attr:`uploading`) and waits for :attr:`release`;
+    :attr:`fail` makes the next upload fail instead (after storing nothing)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.calls: list[tuple[str, bytes, str]] = []
+        self.gated = False
+        self.fail = False
+        self.uploading = threading.Event()
+        self.release = threading.Event()
+        self.failed = threading.Event()
+
+    def put(self, store: object, key: str, data: bytes, mode: str = "overwrite") -> None:
+        from obstore.exceptions import AlreadyExistsError
+
+        if key.endswith(remote.ALIVE):
+            self.objects[key] = b""
+            return
+        self.calls.append((key, bytes(data), mode))
+        if self.fail:
+            self.fail = False
+            self.failed.set()
+            raise OSError("connection reset")
+        if self.gated:
+            self.uploading.set()
+            assert self.release.wait(120), "the test never released the upload"
+        if mode == "create" and key in self.objects:
+            raise AlreadyExistsError(key)
+        self.objects[key] = bytes(data)
+
+    def list(self, store: object, prefix: str | None = None, chunk_size: int = 50
+             ) -> Iterator[list[dict]]:
+        yield [{"path": k} for k in sorted(self.objects) if k.startswith(prefix or "")]
+
+    def lines(self) -> list[dict]:
+        """The records of every segment, segments in name order."""
+        text = b"".join(self.objects[k] for k in sorted(self.objects) if k.endswith(".jsonl"))
+        return [json.loads(line) for line in text.decode().splitlines()]
+
+
+@pytest.fixture
+def gated(monkeypatch: pytest.MonkeyPatch) -> _GatedStore:
+    import obstore
+
+    store = _GatedStore()
+    monkeypatch.setattr(remote, "open_store", lambda url: object())
+    monkeypatch.setattr(obstore, "put", store.put)
+    monkeypatch.setattr(obstore, "list", store.list)
+    return store
+
+
+def test_track_goes_on_while_an_upload_stalls_and_segments_keep_their_order(
+        gated: _GatedStore) -> None:
+    run = Run("s3://bucket/runs", "r1", flush_bytes=300, flush_seconds=3600,
+              heartbeat_seconds=0, catch_sigterm=False)
+    gated.gated = True
+    step = 0
+    while not gated.uploading.is_set():  # a full buffer goes to the flush thread
+        run.track(float(step), "loss", step=step)
+        step += 1
+        assert step < 10_000
+    tracked = threading.Event()
+
+    def more() -> None:
+        for k in range(step, step + 2000):
+            run.track(float(k), "loss", step=k)
+        tracked.set()
+
+    threading.Thread(target=more, daemon=True).start()
+    # Were the upload under the run's lock, track would wait for the store: never here.
+    assert tracked.wait(120), "track waited for a stalled upload"
+    assert len(gated.calls) == 2  # the run record, then the stalled segment: one at a time
+    gated.release.set()
+    run.close()
+    keys = [key for key, _, _ in gated.calls]
+    writer = run._segments.writer
+    assert keys == [f"r1/{writer}-{n:08d}.jsonl" for n in range(len(keys))]
+    assert {mode for _, _, mode in gated.calls} == {"create"}  # put-if-absent, every one
+    records = gated.lines()
+    assert [r["step"] for r in records if r["kind"] == "point"] == list(range(step + 2000))
+    assert records[-1]["kind"] == "run" and records[-1]["meta"]["status"] == "finished"
+
+
+def test_a_failed_background_upload_is_sent_again_first_under_its_name(
+        gated: _GatedStore) -> None:
+    from xpcli.errors import WriteError
+
+    run = Run("s3://bucket/runs", "r2", flush_bytes=300, flush_seconds=3600,
+              heartbeat_seconds=0, catch_sigterm=False)
+    gated.fail = True
+    step = 0
+    with pytest.raises(WriteError, match="connection reset"):
+        while True:  # until the flush thread's upload failed, and the next call says so
+            step += 1
+            run.track(float(step - 1), "loss", step=step - 1)  # recorded, even if it raises
+            if gated.failed.is_set():
+                assert wait_for(lambda: run._error is not None)
+            assert step < 1_000_000
+    run.flush()
+    run.close()
+    failed = gated.calls[1]
+    again = [call for call in gated.calls[2:] if call[0] == failed[0]]
+    assert [call[1] for call in again] == [failed[1]]  # sent again once, the same bytes
+    records = gated.lines()
+    assert [r["step"] for r in records if r["kind"] == "point"] == list(range(step))
+    assert sorted(gated.objects) == sorted({key for key, _, _ in gated.calls})

@@ -67,7 +67,7 @@ _ENV_CONFIG = {
            "AZURE_FEDERATED_TOKEN_FILE", "AZURE_STORAGE_USE_EMULATOR", "AZURE_STORAGE_ENDPOINT",
            "AZURE_USE_AZURE_CLI"),
 }
-#: A request is retried for this long at most; a flush holds its run's lock meanwhile.
+#: A request is retried for this long at most (outside the run's lock: track goes on).
 RETRY_SECONDS = 30
 
 

@@ -46,6 +46,7 @@ import sys
 import threading
 import time as _time
 import traceback
+from collections import deque
 from collections.abc import Iterator, Mapping
 from types import FrameType, TracebackType
 from typing import Any
@@ -376,6 +377,12 @@ class Run:
     ``writer`` when the folder is on a network file system (NFS, SMB, ...: see
     :data:`NETWORK_FILESYSTEMS`) and ``run`` elsewhere. ``path`` is the file written
     (the run's folder URL on object storage).
+
+    On object storage a flush *seals* the buffer as the next segment and uploads it
+    outside the run's lock: ``track`` hands a full buffer to the flush thread and goes
+    on, so a slow or stalled store never holds up the training loop (the sealed segments
+    wait in memory, in order, and a killed job loses them as it loses its buffer).
+    ``flush()`` and ``close()`` wait until everything sealed is uploaded.
     """
 
     def __init__(
@@ -426,6 +433,12 @@ class Run:
         self._heartbeat = (max(heartbeat_seconds, flush_seconds)
                            if flush_seconds > 0 and heartbeat_seconds > 0 else 0.0)
         self._lock = threading.Lock()  # never re-entered: _flush runs under it
+        # Object storage: sealed segments, uploaded in order by whoever holds the upload
+        # lock (never the run's lock: track must not wait for a store).
+        self._sealed: deque[bytes] = deque()
+        self._upload_lock = threading.Lock()
+        self._wake = threading.Event()  # a segment was sealed: the flush thread uploads
+        self._closing = False  # close() is uploading the last segment
         self._buffer: list[str] = []
         self._buffered = 0
         self._prefixes: dict[Any, str] = {}
@@ -467,6 +480,7 @@ class Run:
             run_meta.update(fmt.plain_params(meta, "meta"))
         self._emit(fmt.run_record(self.id, now, fmt.plain_params(params or {}), run_meta))
         self._flush()
+        self._upload()
         self._last_flush = _time.monotonic()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -524,13 +538,19 @@ class Run:
         when = _time.time() if time is None else self._as_time(time)
         line = f'{prefix},"value":{text},"time":{when!r}}}\n'
         with self._lock:
-            if self._closed:
+            if self._closed or self._closing:
                 raise UsageError(self._closed_message("tracking after close() is lost"))
             self._buffer.append(line)
             self._buffered += len(line)
             # A pending background-flush error is raised here, by the next call.
-            if self._buffered >= self._flush_bytes or self._error is not None:
-                self._flush()
+            if self._buffered < self._flush_bytes and self._error is None:
+                return
+            self._flush()
+        if self._segments is not None:  # sealed: uploaded outside the lock
+            if self._flusher is not None:
+                self._wake.set()
+            else:
+                self._upload()
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Add or change params after the start (later values win when read)."""
@@ -541,9 +561,12 @@ class Run:
         self._append_run_record(meta=fmt.plain_params(meta, "meta"))
 
     def flush(self) -> None:
-        """Write everything buffered now."""
-        with self._lock:
-            self._flush()
+        """Write everything buffered now (on object storage: upload it, and wait)."""
+        try:
+            with self._lock:
+                self._flush()
+        finally:
+            self._upload()
 
     def close(self, status: str = "finished", time: float | None = None, *,
               error: BaseException | None = None) -> None:
@@ -576,10 +599,24 @@ class Run:
                     self._buffer.pop()  # written by the next close(), after the records
                     self._buffered -= len(line)
                 raise
+            self._closing = True
+        if self._segments is not None:
+            # The records and the status, sealed last, are uploaded outside the lock.
+            # When that fails the run stays open: what was sealed stays queued, in order
+            # (the status after its records), for the next flush or close.
+            try:
+                self._upload()
+            except BaseException:
+                with self._lock:
+                    self._closing = False
+                raise
+        with self._lock:
+            self._closing = False
             self._closed = True
             self._status = status
             if self._flusher is not None:
                 self._stop.set()
+                self._wake.set()
             _open_runs.discard(self)
             if not _open_runs:
                 _release_sigterm()
@@ -694,11 +731,14 @@ class Run:
 
     def _append_run_record(self, params: Mapping[str, Any] | None = None,
                            meta: Mapping[str, Any] | None = None) -> None:
-        with self._lock:
-            if self._closed:
-                raise UsageError(self._closed_message("nothing more can be recorded"))
-            self._emit(fmt.run_record(self.id, _time.time(), params, meta))
-            self._flush()
+        try:
+            with self._lock:
+                if self._closed or self._closing:
+                    raise UsageError(self._closed_message("nothing more can be recorded"))
+                self._emit(fmt.run_record(self.id, _time.time(), params, meta))
+                self._flush()
+        finally:
+            self._upload()
 
     def _closed_message(self, consequence: str) -> str:
         if self._forked:
@@ -711,6 +751,8 @@ class Run:
         """After ``os.fork``, in the child: this run is the parent's. Forget its buffer
         and file without writing anything; later calls raise UsageError."""
         self._lock = threading.Lock()  # may have been held by a thread of the parent
+        self._upload_lock = threading.Lock()
+        self._sealed = deque()
         self._buffer = []
         self._buffered = 0
         self._error = None
@@ -736,9 +778,18 @@ class Run:
             if got:
                 self._emit(line)
                 self._write_buffer()
+            elif self._segments is not None:
+                self._sealed.append(line.encode("utf-8"))
             else:
                 self._write_now(line)
             self._closed = True
+            # On object storage, the sealed segments if no upload is stuck (then they
+            # are lost, as with SIGKILL).
+            if self._segments is not None and self._upload_lock.acquire(timeout=5.0):
+                try:
+                    self._upload_sealed()
+                finally:
+                    self._upload_lock.release()
         except Exception:  # noqa: BLE001 - the process ends now; nothing can be reported
             pass
         finally:
@@ -747,7 +798,8 @@ class Run:
 
     def _beat(self) -> None:
         """Touch the file (the heartbeat), under the lock: nothing written for a while.
-        On object storage, overwrite this writer's own heartbeat object."""
+        On object storage, overwrite this writer's own heartbeat object (outside the
+        lock)."""
         if self._segments is not None:
             self._segments.beat()
             self._last_flush = _time.monotonic()
@@ -774,8 +826,14 @@ class Run:
 
     def _write_buffer(self) -> None:
         """Write the buffer in one append, and only then empty it: on failure the file is
-        cut back to whole lines and the records stay buffered for the next flush."""
+        cut back to whole lines and the records stay buffered for the next flush. On
+        object storage, seal it as the next segment, for :meth:`_upload`."""
         if not self._buffer:
+            return
+        if self._segments is not None:
+            self._sealed.append("".join(self._buffer).encode("utf-8"))
+            self._buffer.clear()
+            self._buffered = 0
             return
         try:
             self._write_now("".join(self._buffer))
@@ -785,6 +843,23 @@ class Run:
         self._buffer.clear()
         self._buffered = 0
         self._last_flush = _time.monotonic()
+
+    def _upload(self) -> None:
+        """Upload the sealed segments, outside the run's lock; wait for an upload under
+        way first (one uploader at a time, so segments land in the order sealed). A
+        failure raises :class:`WriteError` and keeps the segment first in line: the next
+        upload sends exactly its bytes again, under its name."""
+        if self._segments is None or not self._sealed:
+            return
+        with self._upload_lock:
+            self._upload_sealed()
+
+    def _upload_sealed(self) -> None:
+        """:meth:`_upload`, the upload lock held."""
+        while self._sealed:
+            self._segments.put(self._sealed[0])
+            self._sealed.popleft()
+            self._last_flush = _time.monotonic()
 
     def _drop_written(self, landed: int) -> None:
         """Drop the first ``landed`` bytes of buffered lines (they are in the file)."""
@@ -815,9 +890,6 @@ class Run:
         never written into a file nobody can read.
         """
         data = text.encode("utf-8")
-        if self._segments is not None:  # one new object: whole, or not there at all
-            self._segments.put(data)
-            return
         for _ in range(3):
             with _exclusive(self._fd) if not self._private else contextlib.nullcontext():
                 try:
@@ -875,23 +947,42 @@ class Run:
         )
 
     def _flush_periodically(self) -> None:
-        """Flush every ``flush_seconds``; any error is kept for the job's next call, and
-        the flushes go on (the records stay buffered until one succeeds)."""
-        while not self._stop.wait(self._flush_seconds):
+        """Flush every ``flush_seconds`` (on object storage also when ``track`` sealed a
+        full buffer, uploading outside the lock); any error is kept for the job's next
+        call, and the flushes go on (the records stay buffered until one succeeds)."""
+        while True:
+            self._wake.wait(self._flush_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             with self._lock:
                 if self._closed:
                     return
                 try:
                     self._write_buffer()
-                except WriteError as exc:
-                    self._error = exc
                 except Exception as exc:  # noqa: BLE001 - reported to the job, not lost
-                    error = WriteError(
-                        f"background flush of {self.path} failed ({type(exc).__name__}: "
-                        f"{exc}); the records are kept in memory for the next flush"
-                    )
-                    error.__cause__ = exc
-                    self._error = error
-                if self._heartbeat and _time.monotonic() - self._last_flush >= self._heartbeat:
+                    self._error = self._background(exc)
+                due = self._heartbeat and _time.monotonic() - self._last_flush >= self._heartbeat
+                if due and self._segments is None:
                     self._beat()
+            if self._segments is None:
+                continue
+            try:
+                self._upload()
+            except Exception as exc:  # noqa: BLE001
+                with self._lock:
+                    self._error = self._background(exc)
+            if due and not self._sealed:
+                self._beat()
+
+    def _background(self, exc: Exception) -> WriteError:
+        """A failure of the flush thread, as the job's next call raises it."""
+        if isinstance(exc, WriteError):
+            return exc
+        error = WriteError(
+            f"background flush of {self.path} failed ({type(exc).__name__}: "
+            f"{exc}); the records are kept in memory for the next flush"
+        )
+        error.__cause__ = exc
+        return error
 
