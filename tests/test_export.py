@@ -197,5 +197,6 @@ def test_cli_refuses_a_folder_that_is_not_a_dataset(runs_dir: Path, tmp_path: Pa
     assert result.exit_code == 2
     assert "exists and is not an xp dataset" in result.stderr
     assert (tmp_path / "other" / "keep.txt").read_text() == "mine"
-    url = CliRunner().invoke(cli, ["compact", "--runs", str(runs_dir), "--to", "s3://b/x"])
-    assert url.exit_code == 2 and "not a URL" in url.stderr
+    url = CliRunner().invoke(cli, ["compact", "--runs", str(runs_dir), "--to", "ftp://b/x"])
+    assert url.exit_code == 2
+    assert "--to ftp://b/x: not a folder or an s3://, gs:// or az:// URL" in url.stderr

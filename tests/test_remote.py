@@ -493,3 +493,78 @@ def test_a_failed_background_upload_is_sent_again_first_under_its_name(
     records = gated.lines()
     assert [r["step"] for r in records if r["kind"] == "point"] == list(range(step))
     assert sorted(gated.objects) == sorted({key for key, _, _ in gated.calls})
+
+
+# -- xp compact --to URL --------------------------------------------------------------------
+
+
+def _download(url: str, folder: Path) -> set[str]:
+    import obstore
+
+    store = remote.open_store(url)
+    keys = {m["path"] for batch in obstore.list(store) for m in batch}
+    for key in keys:
+        (folder / key).parent.mkdir(parents=True, exist_ok=True)
+        (folder / key).write_bytes(bytes(obstore.get(store, key).bytes()))
+    return keys
+
+
+def _files(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_xp_compact_to_a_url_writes_the_dataset_a_folder_gets(
+        s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import obstore
+    import polars as pl
+    from conftest import SAMPLE_RUNS
+
+    from xpcli.export import MANIFEST, export
+
+    local = tmp_path / "local"
+    export(load_at(str(SAMPLE_RUNS)), str(local), buckets=3)
+    export(load_at(str(SAMPLE_RUNS)), s3, buckets=3)
+    keys = _download(s3, tmp_path / "down")
+    assert keys == _files(local) and len(keys) == 8  # 3 + 3 buckets, the runs, the manifest
+    for key in keys - {MANIFEST}:
+        assert pl.read_parquet(tmp_path / "down" / key).equals(pl.read_parquet(local / key))
+    written = json.loads((tmp_path / "down" / MANIFEST).read_text())
+    assert written["buckets"] == 3 and written["points"] == json.loads(
+        (local / MANIFEST).read_text())["points"]
+
+    ops: list[tuple[str, str]] = []
+    put, delete = obstore.put, obstore.delete
+
+    def spy_put(store: object, key: str, data: bytes, **kwargs: object) -> object:
+        ops.append(("put", key))
+        return put(store, key, data, **kwargs)  # type: ignore[arg-type]
+
+    def spy_delete(store: object, key: str) -> object:
+        ops.append(("delete", key))
+        return delete(store, key)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(obstore, "put", spy_put)
+    monkeypatch.setattr(obstore, "delete", spy_delete)
+    # Written again in one bucket (240 runs): the manifest goes first and comes back last,
+    # the buckets the new dataset lacks are deleted before it does.
+    assert "wrote 240 runs" in CliRunner().invoke(
+        cli, ["compact", "--runs", str(SAMPLE_RUNS), "--to", s3], catch_exceptions=False).stderr
+    assert ops[0] == ("delete", MANIFEST) and ops[-1] == ("put", MANIFEST)
+    assert sorted(key for op, key in ops if op == "delete")[1:] == [
+        f"{table}/bucket={n}/part-0.parquet" for table in ("points", "series") for n in (1, 2)]
+    monkeypatch.setattr(obstore, "put", put)
+    monkeypatch.setattr(obstore, "delete", delete)
+    single = tmp_path / "single"
+    export(load_at(str(SAMPLE_RUNS)), str(single))
+    assert _download(s3, tmp_path / "again") == _files(single)
+
+
+def test_xp_compact_to_a_url_holding_other_objects_is_refused(s3: str) -> None:
+    import obstore
+    from conftest import SAMPLE_RUNS
+
+    obstore.put(remote.open_store(s3), "notes/keep.txt", b"mine")
+    result = CliRunner().invoke(cli, ["compact", "--runs", str(SAMPLE_RUNS), "--to", s3])
+    assert result.exit_code == 2
+    assert f"--to {s3}: holds objects and is not an xp dataset" in result.stderr
+    assert set(_objects(s3)) == {"notes/keep.txt"}

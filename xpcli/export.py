@@ -18,6 +18,13 @@ they are free text, which every engine would escape and type-guess its own way.
 
 The folder is written beside its final place and renamed into it, so a reader sees the
 old dataset or the new one, never half of one.
+
+On object storage (``--to s3://bucket/prefix``, ``gs://``, ``az://``: :mod:`xpcli.remote`)
+there is no rename: the dataset is written to a local temporary folder as above, then
+uploaded under the prefix with the same names. The manifest is what makes a prefix a
+dataset, so it is deleted first and uploaded last: a reader that starts meanwhile is told
+there is no dataset there instead of reading half of one. Objects of the old dataset that
+the new one does not have (a bucket fewer) are deleted before the manifest comes back.
 """
 
 from __future__ import annotations
@@ -25,9 +32,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -35,6 +45,7 @@ import pyarrow.parquet as pq
 from .analysis.series_model import POSITION, ROW, in_logging_order
 from .dataset import Dataset
 from .errors import DataError, UsageError
+from .remote import first_line, is_url, normalize, open_store
 
 __all__ = ["DATASET_VERSION", "MANIFEST", "ExportResult", "bucket_of", "context_column",
            "export", "read_manifest"]
@@ -42,6 +53,10 @@ __all__ = ["DATASET_VERSION", "MANIFEST", "ExportResult", "bucket_of", "context_
 #: The version of the layout written (docs/format.md, "The shared dataset").
 DATASET_VERSION = 1
 MANIFEST = "_xp_dataset.json"
+#: The folders of the tables, the objects a dataset on object storage is made of.
+TABLES = ("points", "series", "runs")
+#: Uploads at once when the dataset goes to object storage.
+UPLOADS = 8
 #: Runs per bucket aimed at: a few files for a small study, many for a large one.
 RUNS_PER_BUCKET = 256
 MAX_BUCKETS = 64
@@ -144,12 +159,14 @@ def export(dataset: Dataset, folder: str, *, source: str = "",
            buckets: int | None = None) -> ExportResult:
     """Write ``dataset`` to ``folder`` as the shared dataset (see the module docs).
 
-    ``folder`` must not exist, or hold a dataset written before (it is replaced whole).
-    ``buckets`` defaults to one per 256 runs, at most 64.
+    ``folder`` must not exist, or hold a dataset written before (it is replaced whole);
+    it may be an object-storage URL (see the module docs). ``buckets`` defaults to one
+    per 256 runs, at most 64.
     """
+    if is_url(folder):
+        return _export_to_store(dataset, folder, source=source, buckets=buckets)
     if "://" in folder:
-        raise UsageError(f"--to {folder}: only a local or mounted folder can be written "
-                         "for now, not a URL")
+        raise UsageError(f"--to {folder}: not a folder or an s3://, gs:// or az:// URL")
     folder = os.path.normpath(folder)
     if os.path.exists(folder) and not os.path.isfile(os.path.join(folder, MANIFEST)):
         if not os.path.isdir(folder) or os.listdir(folder):
@@ -206,3 +223,51 @@ def export(dataset: Dataset, folder: str, *, source: str = "",
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
     return ExportResult(folder, runs.height, points.height, series.height, buckets)
+
+
+def _export_to_store(dataset: Dataset, url: str, *, source: str,
+                     buckets: int | None) -> ExportResult:
+    """:func:`export` to object storage: written locally, then uploaded, the manifest
+    deleted first and put back last (module docs)."""
+    import obstore
+
+    url = normalize(url)
+    store = open_store(url)
+    try:
+        present = {meta["path"] for batch in obstore.list(store) for meta in batch}
+    except Exception as exc:  # noqa: BLE001 - obstore's errors share no base we import
+        raise DataError(f"cannot list {url}: {first_line(exc)}") from None
+    if present and MANIFEST not in present:
+        raise UsageError(f"--to {url}: holds objects and is not an xp dataset; choose a new "
+                         "prefix (an xp dataset there is replaced)")
+
+    def call(action: str, key: str, func: Any, *args: Any) -> None:
+        try:
+            func(store, key, *args)
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"cannot {action} {url}/{key}: {first_line(exc)}; the dataset "
+                            f"there is incomplete until `xp compact --to {url}` runs "
+                            "again") from None
+
+    with tempfile.TemporaryDirectory(prefix="xp-dataset-") as tmp:
+        local = os.path.join(tmp, "dataset")
+        result = export(dataset, local, source=source, buckets=buckets)
+        files = sorted(os.path.relpath(os.path.join(root, name), local).replace(os.sep, "/")
+                       for root, _, names in os.walk(local) for name in names)
+        if MANIFEST in present:
+            call("delete", MANIFEST, obstore.delete)
+
+        def upload(key: str) -> None:
+            with open(os.path.join(local, key), "rb") as fh:
+                call("upload", key, obstore.put, fh.read())
+
+        tables = [key for key in files if key != MANIFEST]
+        with ThreadPoolExecutor(max_workers=UPLOADS) as pool:
+            list(pool.map(upload, tables))
+        stale = sorted(key for key in present - set(files)
+                       if key.split("/", 1)[0] in TABLES)
+        for key in stale:
+            call("delete", key, obstore.delete)
+        upload(MANIFEST)
+    result.folder = url
+    return result

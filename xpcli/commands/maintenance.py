@@ -19,10 +19,11 @@ from ._common import XpCommand, command, info, load_dataset, runs_dir, runs_opti
 @click.option("--dry-run", is_flag=True, help="Say what would be compacted; change nothing.")
 @click.option("--quiet", "-q", is_flag=True,
               help="No progress bar and no note per file kept; the summary stays.")
-@click.option("--to", "to", metavar="DIR", default=None,
-              help="Instead, write every run as the shared dataset in DIR (Hive-partitioned "
-              "Parquet: points, series summary, runs; docs/format.md) for Spark, DuckDB, "
-              "Trino or Polars; the runs directory is left as it is.")
+@click.option("--to", "to", metavar="DIR|URL", default=None,
+              help="Instead, write every run as the shared dataset in DIR, or under an "
+              "s3://, gs:// or az:// URL (Hive-partitioned Parquet: points, series "
+              "summary, runs; docs/format.md) for Spark, DuckDB, Trino or Polars; the runs "
+              "directory is left as it is.")
 def compact_cmd(runs: str | None, min_age: float, dry_run: bool, quiet: bool,
                 to: str | None) -> None:
     """Turn the JSONL of finished runs into one Parquet file, atomically.
@@ -35,6 +36,7 @@ def compact_cmd(runs: str | None, min_age: float, dry_run: bool, quiet: bool,
 
     With --to DIR, every run is written to DIR as a dataset that other engines read
     (and `--engine spark` queries); an xp dataset already in DIR is replaced whole.
+    A URL gets the same objects, the manifest uploaded last.
 
     \b
     Examples:
@@ -151,6 +153,9 @@ def _export(runs: str | None, to: str, dry_run: bool, quiet: bool) -> None:
         info(f"would write every run under {runs_dir(runs)} to the dataset {to}")
         return
     dataset = load_dataset(runs, quiet)
-    result = export(dataset, to, source=os.path.abspath(runs_dir(runs)))
+    from ..remote import is_url
+
+    given = runs_dir(runs)
+    result = export(dataset, to, source=given if is_url(given) else os.path.abspath(given))
     info(f"wrote {result.runs} runs, {result.series} series, {result.points} points "
          f"in {result.buckets} bucket{'s' if result.buckets > 1 else ''} to {result.folder}")
