@@ -1,12 +1,22 @@
-"""A local S3-compatible server for the object-storage tests, and a proxy that stalls an
-upload half-way (to kill a writer in the middle of one)."""
+"""Local object-storage servers for the object-storage tests (moto's S3 server, Azurite
+for Azure Blob, gcp-storage-emulator for GCS), and a proxy that stalls an upload half-way
+(to kill a writer in the middle of one)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import email.utils
+import hashlib
+import hmac
+import json
+import shutil
 import socket
+import subprocess
 import threading
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 BUCKET = "xp-test-bucket"
 
@@ -96,3 +106,100 @@ class StallingProxy:
     def close(self) -> None:
         self.closing = True
         self.listener.close()
+
+
+#: Azurite's account and key: the emulator's published development credentials.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBe"
+               "ksoGMGw==")
+CONTAINER = "xp-test-container"
+
+
+@contextlib.contextmanager
+def azurite_server() -> Iterator[str]:
+    """Azurite's Blob service (``azurite-blob``, from npm) on a free loopback port, in
+    memory, with :data:`CONTAINER` made; yields its endpoint URL."""
+    binary = shutil.which("azurite-blob")
+    assert binary is not None
+    proc = subprocess.Popen([binary, "--blobHost", "127.0.0.1", "--blobPort", "0",
+                             "--inMemoryPersistence", "--silent", "--disableTelemetry",
+                             "--skipApiVersionCheck"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        endpoint = None
+        for line in proc.stdout:  # the line saying where it listens, then it serves
+            if "listens on " in line:
+                endpoint = line.rsplit("listens on ", 1)[1].strip()
+                break
+        assert endpoint is not None, "azurite-blob ended before it listened"
+        threading.Thread(target=proc.stdout.read, daemon=True).start()  # never blocks it
+        create_container(endpoint, CONTAINER)
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def create_container(endpoint: str, name: str) -> None:
+    """Create a container on Azurite: one request signed with its Shared Key (obstore, like
+    the store itself, reads and writes blobs but does not make containers)."""
+    headers = {"x-ms-date": email.utils.formatdate(usegmt=True), "x-ms-version": "2021-08-06"}
+    canonical = "".join(f"{key}:{value}\n" for key, value in sorted(headers.items()))
+    # Path-style URLs of the emulator name the account twice in the signed resource.
+    resource = f"/{AZURITE_ACCOUNT}/{AZURITE_ACCOUNT}/{name}\nrestype:container"
+    signed = "PUT\n" + "\n" * 11 + canonical + resource
+    digest = hmac.new(base64.b64decode(AZURITE_KEY), signed.encode(), hashlib.sha256).digest()
+    request = urllib.request.Request(
+        f"{endpoint}/{AZURITE_ACCOUNT}/{name}?restype=container", method="PUT",
+        headers={**headers, "Content-Length": "0",
+                 "Authorization": f"SharedKey {AZURITE_ACCOUNT}:"
+                                  f"{base64.b64encode(digest).decode()}"})
+    with urllib.request.urlopen(request) as answer:
+        assert answer.status == 201
+
+
+def azure_env(endpoint: str) -> dict[str, str]:
+    """The environment that points obstore at Azurite: the emulator switch xp passes on,
+    and the emulator's address, which obstore reads from the environment itself."""
+    return {"AZURE_STORAGE_USE_EMULATOR": "true", "AZURITE_BLOB_STORAGE_URL": endpoint}
+
+
+@contextlib.contextmanager
+def gcs_emulator(bucket: str, folder: Path) -> Iterator[dict[str, str]]:
+    """gcp-storage-emulator on a free loopback port, in memory, with ``bucket`` made;
+    yields the environment that points obstore at it: a service-account file whose
+    ``gcs_base_url`` is the emulator and ``disable_oauth`` true (obstore's way to reach
+    a GCS emulator)."""
+    from gcp_storage_emulator.server import create_server
+
+    server = create_server("127.0.0.1", 0, in_memory=True, default_bucket=bucket)
+    server.start()
+    try:
+        port = server._api._httpd.server_port  # the port the OS gave
+        account = folder / "service-account.json"
+        account.write_text(json.dumps({"gcs_base_url": f"http://127.0.0.1:{port}",
+                                       "disable_oauth": True, "client_email": "",
+                                       "private_key": "", "private_key_id": ""}))
+        yield {"GOOGLE_SERVICE_ACCOUNT": str(account)}
+    finally:
+        server.stop()
+
+
+def download(url: str, folder: Path) -> set[str]:
+    """Every object under ``url`` into ``folder`` (same relative names); their names."""
+    import obstore
+
+    from xpcli import remote
+
+    store = remote.open_store(url)
+    keys = {m["path"] for batch in obstore.list(store) for m in batch}
+    for key in keys:
+        (folder / key).parent.mkdir(parents=True, exist_ok=True)
+        (folder / key).write_bytes(bytes(obstore.get(store, key).bytes()))
+    return keys
+
+
+def files_under(folder: Path) -> set[str]:
+    """The files below ``folder``, as relative names with ``/``."""
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}

@@ -21,7 +21,14 @@ pytest.importorskip("obstore", reason="the s3 extra (obstore) is not installed")
 pytest.importorskip("moto.server", reason="moto[server] (dev extra) is not installed")
 
 from conftest import PYTHON, ROOT, T0, wait_for, write_tiny  # noqa: E402
-from s3_helpers import BUCKET, StallingProxy, moto_server, s3_env  # noqa: E402
+from s3_helpers import (  # noqa: E402
+    BUCKET,
+    StallingProxy,
+    download,
+    files_under,
+    moto_server,
+    s3_env,
+)
 
 from xpcli import Run, load, remote  # noqa: E402
 from xpcli.cache import cache_home  # noqa: E402
@@ -498,21 +505,6 @@ def test_a_failed_background_upload_is_sent_again_first_under_its_name(
 # -- xp compact --to URL --------------------------------------------------------------------
 
 
-def _download(url: str, folder: Path) -> set[str]:
-    import obstore
-
-    store = remote.open_store(url)
-    keys = {m["path"] for batch in obstore.list(store) for m in batch}
-    for key in keys:
-        (folder / key).parent.mkdir(parents=True, exist_ok=True)
-        (folder / key).write_bytes(bytes(obstore.get(store, key).bytes()))
-    return keys
-
-
-def _files(folder: Path) -> set[str]:
-    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-
-
 def test_xp_compact_to_a_url_writes_the_dataset_a_folder_gets(
         s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import obstore
@@ -524,8 +516,8 @@ def test_xp_compact_to_a_url_writes_the_dataset_a_folder_gets(
     local = tmp_path / "local"
     export(load_at(str(SAMPLE_RUNS)), str(local), buckets=3)
     export(load_at(str(SAMPLE_RUNS)), s3, buckets=3)
-    keys = _download(s3, tmp_path / "down")
-    assert keys == _files(local) and len(keys) == 8  # 3 + 3 buckets, the runs, the manifest
+    keys = download(s3, tmp_path / "down")
+    assert keys == files_under(local) and len(keys) == 8  # 3 + 3 buckets, the runs, the manifest
     for key in keys - {MANIFEST}:
         assert pl.read_parquet(tmp_path / "down" / key).equals(pl.read_parquet(local / key))
     written = json.loads((tmp_path / "down" / MANIFEST).read_text())
@@ -556,7 +548,7 @@ def test_xp_compact_to_a_url_writes_the_dataset_a_folder_gets(
     monkeypatch.setattr(obstore, "delete", delete)
     single = tmp_path / "single"
     export(load_at(str(SAMPLE_RUNS)), str(single))
-    assert _download(s3, tmp_path / "again") == _files(single)
+    assert download(s3, tmp_path / "again") == files_under(single)
 
 
 def test_xp_compact_to_a_url_holding_other_objects_is_refused(s3: str) -> None:

@@ -85,9 +85,14 @@ def normalize(url: str) -> str:
 
 
 def first_line(exc: BaseException, limit: int = 240) -> str:
-    """An object-store error in one line (their text runs over many)."""
+    """An object-store error in one line (their text runs over many); when cut short, the
+    store's answer (``501 Not Implemented``) is kept at the end."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    answer = re.search(r"status code: (\d{3}[^:]*)", text)
+    tail = f" (the store answered {answer.group(1).strip()})" if answer else ""
+    return text[: limit - 3 - len(tail)] + "..." + tail
 
 
 def open_store(url: str) -> Any:
