@@ -14,6 +14,10 @@ Over the reference story at 10,002 runs (``scripts/bench.py`` generates it as
 Prints a Markdown table (docs/scale.md, "Spark") and the load average.
 
 Usage: python scripts/bench_spark.py [--runs bench-data/runs-10000] [--repeat 2]
+    [--out FOLDER] [--queries aggregate,aggregate ci95]
+
+The dataset and the xp cache go beside the runs, or into ``--out`` (a runs folder that
+must stay as it is).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ QUERIES: dict[str, list[str]] = {
     "group": ["group", "--by", "lr", "-m", "f1:lang=*@max", "--agg", "median,mean,std"],
     "selection": ["selection", "-s", "f1:lang=en@max,lms_score", "-t", "f1:lang=*",
                   "--exclude", "lang=en"],
+    "aggregate": ["aggregate", "f1:lang=*", "--by", "lr"],
+    "aggregate ci95": ["aggregate", "loss:split=train", "--by", "lr", "--band", "ci95"],
 }
 
 
@@ -51,7 +57,7 @@ def run(args: list[str], env: dict[str, str]) -> float:
     return wall
 
 
-def in_session(dataset: Path, runs: Path) -> dict[str, float]:
+def in_session(dataset: Path, queries: dict[str, list[str]]) -> dict[str, float]:
     """Seconds per query inside one process, the Spark session already started."""
     from click.testing import CliRunner
 
@@ -61,7 +67,7 @@ def in_session(dataset: Path, runs: Path) -> dict[str, float]:
     out = {}
     runner.invoke(cli, [*QUERIES["select"], "--runs", str(dataset), "--engine", "spark",
                         "--format", "csv"])  # starts the session
-    for name, args in QUERIES.items():
+    for name, args in queries.items():
         start = time.perf_counter()
         result = runner.invoke(cli, [*args, "--runs", str(dataset), "--engine", "spark",
                                      "--format", "csv"])
@@ -74,17 +80,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default=str(ROOT / "bench-data" / "runs-10000"))
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--out", default=None,
+                        help="where the dataset and the cache go (default: beside --runs)")
+    parser.add_argument("--queries", default=",".join(QUERIES),
+                        help="comma-separated names of QUERIES (default: all)")
     opts = parser.parse_args()
     runs = Path(opts.runs)
-    dataset = runs.parent / f"dataset-{runs.name}"
-    env = {**os.environ, "XP_CACHE_DIR": str(runs.parent / "cache-spark-bench")}
+    out = Path(opts.out) if opts.out else runs.parent
+    queries = {name: QUERIES[name] for name in opts.queries.split(",")}
+    dataset = out / f"dataset-{runs.name}"
+    env = {**os.environ, "XP_CACHE_DIR": str(out / "cache-spark-bench")}
     # The Polars engine reads the xp cache; build it first (not timed here).
     run(XP + ["runs", "--runs", str(runs), "--format", "csv", "-q"], env)
     compact_s = run(XP + ["compact", "--runs", str(runs), "--to", str(dataset), "-q"], env)
     print(f"xp compact --to: {compact_s:.1f} s", flush=True)
     times: dict[tuple[str, str], list[float]] = {}
     for round_ in range(opts.repeat + 1):
-        for name, args in QUERIES.items():
+        for name, args in queries.items():
             for engine in ("polars", "spark"):
                 extra = ["--runs", str(runs)] if engine == "polars" else [
                     "--runs", str(dataset), "--engine", "spark"]
@@ -93,11 +105,11 @@ def main() -> None:
                     times.setdefault((name, engine), []).append(wall)
                 print(f"round {round_} {name} {engine}: {wall:.1f} s", flush=True)
     os.environ.update(env)
-    session = in_session(dataset, runs)
+    session = in_session(dataset, queries)
     print("\n| query | Polars (whole process) | Spark local (whole process) | "
           "Spark, session already up |")
     print("|---|---:|---:|---:|")
-    for name in QUERIES:
+    for name in queries:
         cells = []
         for engine in ("polars", "spark"):
             cells.append(f"{statistics.median(times[(name, engine)]):.1f} s")

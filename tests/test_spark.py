@@ -244,6 +244,10 @@ def test_cli_errors_without_a_dataset_or_with_a_master_alone(tmp_path: Path) -> 
     assert result.stderr.strip() == (f"Error: {tmp_path} is not an xp dataset (no "
                                      f"_xp_dataset.json); write one with `xp compact --runs "
                                      f"RUNS --to {tmp_path}`")
+    result = CliRunner().invoke(cli, ["aggregate", "f1", "--runs", "s3://b/ds", "--engine",
+                                      "spark"])
+    assert result.exit_code == 2
+    assert "--runs s3://b/ds: --engine spark reads a dataset in a folder" in result.stderr
 
 
 def test_missing_pyspark_or_java_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -145,8 +145,11 @@ class SparkEngine:
     """The tables of one shared dataset (``folder``), computed on a Spark session."""
 
     def __init__(self, folder: str, master: str = DEFAULT_MASTER) -> None:
-        if "://" not in folder and not os.path.isfile(os.path.join(folder, MANIFEST)) \
-                and not os.path.isdir(folder):
+        if "://" in folder:
+            raise UsageError(f"--runs {folder}: --engine spark reads a dataset in a folder "
+                             "every Spark executor can read (a local or shared file system); "
+                             "one on object storage is not read by it yet")
+        if not os.path.isfile(os.path.join(folder, MANIFEST)) and not os.path.isdir(folder):
             raise DataError(f"--engine spark: no dataset at {folder}; write one with "
                             f"`xp compact --runs RUNS --to {folder}`")
         self.folder = folder
