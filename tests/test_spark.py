@@ -356,6 +356,8 @@ STORY_AGGREGATES = [
     dict(specs="f1:lang=*", where="lr >= 1e-5 and `f1:lang=en@max` > 0.5", x="step",
          center="min", band="q10-q90"),
     dict(specs="f1:lang=de,loss:split=train", x="order", by="seed"),
+    dict(specs="loss:split=train", by="lr", x="time", align="interp"),
+    dict(specs="f1:lang=*", by="lr:log=5", align="interp", grid=7, band="q10-q90"),
 ]
 
 
@@ -363,7 +365,8 @@ STORY_AGGREGATES = [
 @pytest.mark.parametrize("case", STORY_AGGREGATES, ids=str)
 def test_aggregate_on_sample_runs(case: dict[str, Any],
                                   engines: dict[str, tuple[Any, Any, Any]]) -> None:
-    options = {k: v for k, v in case.items() if k in ("band", "center", "min_runs")}
+    options = {k: v for k, v in case.items()
+               if k in ("band", "center", "min_runs", "align", "grid")}
     polars, spark = aggregate_both(engines["sample"], case["specs"], x=case.get("x", "auto"),
                                    where=case.get("where"), by=case.get("by", ""), **options)
     assert polars.height > 10
@@ -378,10 +381,12 @@ def test_aggregate_follows_the_series_model(x: str, resumed: tuple[Any, Any, Any
     runs: the same table, and the same notes on what alignment discarded."""
     specs = "f1:lang=*,loss,acc" if x in ("auto", "order", "time") else (
         "f1:lang=*" if x == "epoch" else "loss")
-    for band, center in (("minmax", "median"), ("ci95", "mean"), ("q10-q90", "max")):
-        polars, spark = aggregate_both(resumed, specs, x=x, by="lr", band=band, center=center)
+    for band, center, align in (("minmax", "median", "exact"), ("ci95", "mean", "exact"),
+                                ("std", "max", "interp")):
+        polars, spark = aggregate_both(resumed, specs, x=x, by="lr", band=band, center=center,
+                                       align=align, grid=5)
         assert polars.height > 5
-        assert_same_aggregate(polars, spark, summed=band == "ci95")
+        assert_same_aggregate(polars, spark, summed=band != "minmax")
     if x == "auto":  # acc has neither epoch nor step; f1's epochs repeat, loss's steps too
         assert "x" in polars.columns and "x_axis" in polars.columns
 
@@ -406,7 +411,8 @@ def test_aggregate_random_specs(seed: int, engines: dict[str, tuple[Any, Any, An
     metrics = ",".join(dict.fromkeys(m.split("@")[0] for m in case["metrics"].split(",")))
     band = rng.choice(["minmax", "std", "sem", "ci95", "q25-q75", "q5-q95"])
     center = rng.choice(["mean", "median", "min", "max"])
-    options = dict(band=band, center=center, min_runs=rng.choice([1, 1, 2]))
+    options = dict(band=band, center=center, min_runs=rng.choice([1, 1, 2]),
+                   align=rng.choice(["exact", "interp"]), grid=rng.choice([4, 30, 200]))
     x = rng.choice(["auto", "epoch", "time", "order"])
     polars, spark = aggregate_both(engines["sample"], metrics, x=x, where=case["where"],
                                    by=rng.choice(["", "lr", "seed", "lr,seed", "lr:log=2"]),
@@ -434,10 +440,7 @@ def test_cli_aggregate_prints_what_polars_prints(
     assert spark.stdout == polars.stdout
     assert spark.stderr == polars.stderr + f"wrote {tmp_path / 'agg.png'}\n"
     assert (tmp_path / "agg.png").stat().st_size > 0
-    for extra, message in ((["--align", "interp"], "--align interp: --engine spark aligns "
-                                                    "exactly"),
-                           (["--smooth", "ema:0.5"], "--smooth: --engine spark does not "
-                                                     "smooth series")):
-        result = runner.invoke(cli, [*args, *extra, "--runs", folder, "--engine", "spark",
-                                     "--spark-master", MASTER])
-        assert result.exit_code == 2 and message in result.stderr
+    result = runner.invoke(cli, [*args, "--smooth", "ema:0.5", "--runs", folder, "--engine",
+                                 "spark", "--spark-master", MASTER])
+    assert result.exit_code == 2
+    assert "--smooth: --engine spark does not smooth series" in result.stderr

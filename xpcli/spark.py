@@ -23,7 +23,7 @@ DataFrame expressions.
 What the Spark engine cannot do is refused with one line naming it: the reducers that
 need a series aligned on x (``at=N``, ``at-max(SPEC)``, ``at-min(SPEC)``), binned
 ``--by`` params of ``xp group`` (``lr:log=5``; ``xp aggregate`` bins them on the client),
-and of ``xp aggregate`` ``--align interp`` and ``--smooth``.
+and ``--smooth`` of ``xp aggregate``.
 """
 
 from __future__ import annotations
@@ -349,8 +349,9 @@ class SparkEngine:
             points = points.join(F.broadcast(kept), on="run", how="left_semi")
         # A point goes to each column whose filter it passes (its rank in ``__col``).
         tags = F.array(*[F.when(self._series_filter(c), F.lit(i)) for i, c in enumerate(ranked)])
+        # Kept once read: the checks, the alignment and the aggregation all start here.
         points = (points.withColumn("__col", F.explode(F.filter(tags, lambda t: t.isNotNull())))
-                  .select("__col", "run", "order", "step", "epoch", "time", "value"))
+                  .select("__col", "run", "order", "step", "epoch", "time", "value")).persist()
 
         # What each axis does along each series (series_checks of the series model).
         axes = ["epoch", "step"] if x == "auto" else ([x] if x != "order" else [])
@@ -417,9 +418,10 @@ class SparkEngine:
         located = points.withColumn("__x", x_expr)
         aligned = (located.filter(F.col("__x").isNotNull() & ~F.isnan("__x"))
                    .groupBy("__col", "run", "__x")
-                   .agg(F.max_by("value", "order").alias("value")))
+                   .agg(F.max_by("value", "order").alias("value"))).persist()
         present = _collect(aligned.select("run").distinct()).with_columns(
             pl.col("run").cast(pl.String)).sort("run")
+        points.unpersist()
         return SparkSeries(frame=aligned, columns=columns, ranked=ranked, keys=keys,
                            runs=runs, x=name, axis_of=axis_of, present=present)
 
@@ -438,15 +440,14 @@ class SparkEngine:
         band = parse_band(band) if isinstance(band, str) else band
         if align not in ALIGNS:
             raise UsageError(f"--align {align}: expected one of {', '.join(ALIGNS)}")
-        if align != "exact":
-            raise UsageError("--align interp: --engine spark aligns exactly (a point "
-                             "aggregates the runs that logged that x); use --engine polars")
         if min_runs < 1:
             raise UsageError(f"--min-runs {min_runs}: expected 1 or more")
         by = list(by)
         value = F.col("value")
         frame = data.frame.filter(value.isNotNull() & ~F.isnan(value)
                                   & (F.abs(value) != float("inf")))
+        if align == "interp":
+            frame = self._interpolate(frame, grid)
         if by:
             if runs is None:
                 raise UsageError("--by needs the runs table")
@@ -474,6 +475,7 @@ class SparkEngine:
                       F.percentile(value, band.hi).alias("__qhi")]
         result = _collect(frame.groupBy("__g", "__col", "__x").agg(*stats)
                           .filter(F.col("n") >= min_runs))
+        data.frame.unpersist()  # computed again if asked again
         result = result.with_columns(pl.col("__g").cast(pl.Int64), pl.col("__col").cast(pl.Int64),
                                      pl.col("n").cast(pl.Int64))
         n = pl.col("n").cast(pl.Float64)
@@ -501,12 +503,62 @@ class SparkEngine:
             schema={"__col": pl.Int64, **{k: pl.String for k in keys}})
         out = result.join(labels, on="__g", how="left").join(cols, on="__col", how="left")
         group = [*by, *keys, data.x]
+        x_type = pl.Float64 if align == "interp" else data.x_type()
         return out.select(
-            *by, *keys, data.x_column(pl.col("__x")).alias(data.x),
+            *by, *keys, pl.col("__x").cast(x_type).alias(data.x),
             pl.col(f"__{center}").cast(pl.Float64).alias("center"),
             low.cast(pl.Float64).alias("low"), high.cast(pl.Float64).alias("high"),
             pl.col("n"),
         ).sort(group, nulls_last=True)
+
+    def _interpolate(self, frame: Any, grid: int) -> Any:
+        """:func:`xpcli.analysis.aggregate.interpolate` on Spark: each run's finite values
+        (``frame``: ``__col``, ``run``, ``__x``, ``value``) linearly interpolated onto the
+        grid of its column, only between its own first and last point. The grids are made
+        on the client as the Polars engine makes them (the x values logged when at most
+        ``grid``, else ``grid`` evenly spaced); numpy's formula, in the same order."""
+        import numpy as np
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        spread = _collect(frame.groupBy("__col").agg(
+            F.count_distinct("__x").alias("k"), F.min("__x").alias("lo"),
+            F.max("__x").alias("hi")))
+        few = [int(c) for c, k, _, _ in spread.rows() if k <= grid]
+        logged = (_collect(frame.filter(F.col("__col").isin(few)).select("__col", "__x")
+                           .distinct()) if few else None)
+        rows: list[tuple[int, float]] = []
+        for col, k, lo, hi in spread.rows():  # common_grid's two cases
+            if k <= grid:
+                assert logged is not None
+                points = np.unique(logged.filter(pl.col("__col") == col)["__x"].to_numpy())
+            else:
+                points = np.linspace(lo, hi, grid)
+            rows += [(int(col), float(p)) for p in points]
+        grids = self.spark.createDataFrame(rows, "__col long, __g double")
+        spans = frame.groupBy("__col", "run").agg(F.min("__x").alias("__lo"),
+                                                  F.max("__x").alias("__hi"))
+        wanted = (spans.join(F.broadcast(grids), on="__col")
+                  .filter((F.col("__g") >= F.col("__lo")) & (F.col("__g") <= F.col("__hi")))
+                  .select("__col", "run", F.col("__g").alias("__x"),
+                          F.lit(None).cast("double").alias("value"), F.lit(1).alias("__grid")))
+        both = frame.select("__col", "run", "__x", "value", F.lit(0).alias("__grid")) \
+            .unionByName(wanted)
+        # Each grid point between the last point at or before it and the first after it.
+        ordered = Window.partitionBy("__col", "run").orderBy("__x", "__grid")
+        point = F.when(F.col("__grid") == 0, F.struct(F.col("__x").alias("x"),
+                                                      F.col("value").alias("y")))
+        below = F.last(point, ignorenulls=True).over(
+            ordered.rowsBetween(Window.unboundedPreceding, 0))
+        above = F.first(point, ignorenulls=True).over(
+            ordered.rowsBetween(0, Window.unboundedFollowing))
+        both = both.withColumn("__below", below).withColumn("__above", above)
+        x0, y0 = F.col("__below.x"), F.col("__below.y")
+        x1, y1 = F.col("__above.x"), F.col("__above.y")
+        g = F.col("__x")
+        value = F.when(g == x0, y0).otherwise((y1 - y0) / (x1 - x0) * (g - x0) + y0)
+        return both.filter(F.col("__grid") == 1).select("__col", "run", "__x",
+                                                        value.alias("value"))
 
 
 @dataclass
@@ -542,9 +594,9 @@ class SparkSeries:
         values = (column.name, *[given.get(k) for k in self.keys[1:]])
         return (*values, self.axis_of.get(col)) if self.x == "x" else values
 
-    def x_column(self, expr: pl.Expr) -> pl.Expr:
-        """``expr`` with the type the Polars engine gives this x."""
-        return expr.cast(pl.Int64 if self.x in ("step", "order") else pl.Float64)
+    def x_type(self) -> type[pl.DataType]:
+        """The type the Polars engine gives this x (aligned exactly)."""
+        return pl.Int64 if self.x in ("step", "order") else pl.Float64
 
     def describe_x(self) -> str:
         """As :meth:`xpcli.analysis.series.SeriesSet.describe_x`."""
