@@ -477,6 +477,48 @@ def test_track_goes_on_while_an_upload_stalls_and_segments_keep_their_order(
     assert records[-1]["kind"] == "run" and records[-1]["meta"]["status"] == "finished"
 
 
+def test_track_waits_for_the_store_once_the_sealed_segments_pass_the_bound(
+        gated: _GatedStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_SEALED_BYTES of segments waiting behind a stalled upload, ``track``
+    uploads itself, so it waits for the store: memory stays bounded, nothing is lost."""
+    import xpcli.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "MAX_SEALED_BYTES", 3000)
+    run = Run("s3://bucket/runs", "r3", flush_bytes=300, flush_seconds=3600,
+              heartbeat_seconds=0, catch_sigterm=False)
+    gated.gated = True
+    tracker = threading.current_thread()
+    waiting = threading.Event()
+    most = [0]
+    real = run._upload
+
+    def upload() -> None:
+        if threading.current_thread() is tracker:  # back-pressure: track uploads itself
+            most[0] = max(most[0], sum(map(len, run._sealed)))
+            waiting.set()
+        real()
+
+    monkeypatch.setattr(run, "_upload", upload)
+    done = threading.Event()
+
+    def track() -> None:
+        nonlocal tracker
+        tracker = threading.current_thread()
+        for k in range(2000):
+            run.track(float(k), "loss", step=k)
+        done.set()
+
+    threading.Thread(target=track, daemon=True).start()
+    assert waiting.wait(120), "track never waited though the store stalled"
+    assert not done.is_set()  # held while the upload is
+    assert 3000 < most[0] <= 3000 + 2 * 300 + 200  # the bound, passed by one segment
+    gated.release.set()
+    assert done.wait(120)
+    run.close()
+    records = gated.lines()
+    assert [r["step"] for r in records if r["kind"] == "point"] == list(range(2000))
+
+
 def test_a_failed_background_upload_is_sent_again_first_under_its_name(
         gated: _GatedStore) -> None:
     from xpcli.errors import WriteError

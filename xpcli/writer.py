@@ -60,6 +60,9 @@ DEFAULT_FLUSH_SECONDS = 1.0
 #: On object storage each flush is an upload (a request, an object): fewer, larger ones.
 OBJECT_FLUSH_BYTES = 8 * 1024 * 1024
 OBJECT_FLUSH_SECONDS = 10.0
+#: On object storage, sealed segments waiting for a slow or stalled store past this many
+#: bytes make ``track`` wait for the upload (back-pressure): memory stays bounded.
+MAX_SEALED_BYTES = 256 * 1024 * 1024
 #: File systems shared between hosts, where appends from two hosts to one file are not
 #: atomic (NFS, SMB) or locks are unreliable: each writer process gets a file of its own.
 NETWORK_FILESYSTEMS = frozenset({
@@ -381,7 +384,9 @@ class Run:
     On object storage a flush *seals* the buffer as the next segment and uploads it
     outside the run's lock: ``track`` hands a full buffer to the flush thread and goes
     on, so a slow or stalled store never holds up the training loop (the sealed segments
-    wait in memory, in order, and a killed job loses them as it loses its buffer).
+    wait in memory, in order, and a killed job loses them as it loses its buffer) until
+    :data:`MAX_SEALED_BYTES` wait: then ``track`` waits for the store, so memory stays
+    bounded.
     ``flush()`` and ``close()`` wait until everything sealed is uploaded.
     """
 
@@ -547,9 +552,9 @@ class Run:
                 return
             self._flush()
         if self._segments is not None:  # sealed: uploaded outside the lock
-            if self._flusher is not None:
+            if self._flusher is not None and not self._backlogged():
                 self._wake.set()
-            else:
+            else:  # no flush thread, or too much waits: this call uploads (and waits)
                 self._upload()
 
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -843,6 +848,11 @@ class Run:
         self._buffer.clear()
         self._buffered = 0
         self._last_flush = _time.monotonic()
+
+    def _backlogged(self) -> bool:
+        """Whether the sealed segments waiting for the store exceed
+        :data:`MAX_SEALED_BYTES` (then ``track`` waits for them rather than grow)."""
+        return sum(len(segment) for segment in tuple(self._sealed)) > MAX_SEALED_BYTES
 
     def _upload(self) -> None:
         """Upload the sealed segments, outside the run's lock; wait for an upload under
