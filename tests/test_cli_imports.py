@@ -90,3 +90,29 @@ print(json.dumps([before, Run.__module__]))
                       "--format", "csv")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == [False, "xpcli.writer"]
+
+
+#: The queries answered from the series summary: none loads what it does not use.
+SUMMARY_COMMANDS = [
+    ["select", "-p", "lr,seed", "-m", "f1:lang=*@max"],
+    ["select", "--best", "f1:lang=en@max", "-m", "f1:lang=*@max"],
+    ["group", "--by", "lr", "-m", "f1:lang=*@max"],
+    ["selection", "-s", "f1:lang=en", "-t", "f1:lang=de"],
+]
+
+
+@pytest.mark.parametrize("args", SUMMARY_COMMANDS, ids=[" ".join(a[:2]) for a in SUMMARY_COMMANDS])
+def test_summary_queries_load_neither_spark_nor_pyarrow_nor_numpy(args: list[str]) -> None:
+    """CSV from the Polars engine: the Spark engine's module (with pyarrow) and numpy
+    are imported only by the commands and options that need them."""
+    code = """
+import contextlib, io, json, sys
+from xpcli.cli import cli
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    cli.main(args=sys.argv[1:], prog_name="xp", standalone_mode=False)
+print(json.dumps(sorted(m for m in ("numpy", "pyarrow", "xpcli.spark", "xpcli.export")
+                        if m in sys.modules)))
+"""
+    proc = run_python(code, "--runs", str(ROOT / "sample_runs"), *args, "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []

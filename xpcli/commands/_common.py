@@ -279,6 +279,8 @@ def load_with_engine(runs: str | None, quiet: bool = False) -> "tuple[Dataset, A
     """The dataset a command plans with and the engine that computes (None: Polars)."""
     ctx = click.get_current_context(silent=True)
     engine, master = ctx.meta.get(ENGINE, ("polars", None)) if ctx else ("polars", None)
+    if engine == "polars" and master is None:  # the Spark module (and pyarrow) unloaded
+        return load_dataset(runs, quiet), None
     from ..spark import engine_for
 
     spark = engine_for(engine, runs_dir(runs), master)
