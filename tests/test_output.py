@@ -326,3 +326,58 @@ def test_durations_in_human_units_for_people_and_seconds_for_machines() -> None:
     out = io.BytesIO()
     emit(frame, "parquet", out)
     assert pl.read_parquet(io.BytesIO(out.getvalue())).schema["elapsed"] == pl.Duration("us")
+
+
+def test_csv_rounding_writes_what_rounding_each_float_then_its_repr_writes() -> None:
+    """CSV rounds float columns to N digits as it writes them; the text is what
+    ``float(f"{v:.Ng}")`` and its repr give, in the column's notation, for every kind
+    of double (tiny, huge, subnormal, the largest, -0, NaN, infinities, nulls)."""
+    from decimal import Decimal
+
+    def expected(value: float | None, digits: int, scientific: bool) -> str:
+        if value is None:
+            return ""
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "inf" if value > 0 else "-inf"
+        text = repr(float(f"{value:.{digits}g}") if value != 0 else value)
+        if float(text) in (float("inf"), float("-inf")):
+            return "inf" if float(text) > 0 else "-inf"
+        number = Decimal(text)
+        if scientific and number != 0:
+            sign, ds, exponent = number.normalize().as_tuple()
+            shown = "".join(map(str, ds))
+            assert isinstance(exponent, int)
+            mantissa = shown[0] + ("." + shown[1:] if len(shown) > 1 else "")
+            return f"{'-' if sign else ''}{mantissa}e{exponent + len(shown) - 1}"
+        if "e" in text or "E" in text:
+            text = format(number, "f")
+            return text if "." in text else text + ".0"
+        return text
+
+    rng = np.random.default_rng(11)
+    mixed = [float(v) for v in rng.standard_normal(3000) * 10.0 ** rng.integers(-40, 40, 3000)]
+    mixed += [0.1 + 0.2, 1e15, 9.999999999999999e15, 1e16, 1e-4, 9.9999999999999995e-5,
+              5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, -0.0, 0.0, 3.0,
+              float("nan"), float("inf"), float("-inf"), None, 0.42464999999999997]
+    plain = [float(v) for v in rng.random(3000)] + [None, 0.0, 2.0, 0.99999999999999999]
+    tiny = [float(v) for v in rng.random(3000) * 1e-3] + [3e-4, 1e-6, 0.5, None]
+    for digits in (1, 3, 6, 15, 16, 17):
+        for values in (mixed, plain, tiny):
+            buf = io.StringIO()
+            write_csv(pl.DataFrame({"x": values}, schema={"x": pl.Float64}), buf,
+                      precision=digits)
+            texts = buf.getvalue().splitlines()[1:]
+            finite = [abs(float(f"{v:.{digits}g}")) for v in values
+                      if v is not None and v == v and abs(v) != float("inf") and v != 0]
+            sizes = [s for s in finite if s != float("inf")]
+            scientific = bool(sizes) and (max(sizes) >= 1e16
+                                          or (max(sizes) < 1 and min(sizes) < 1e-4))
+            want = [expected(v, digits, scientific) for v in values]
+            assert texts == want, digits
+    buf = io.StringIO()
+    write_csv(pl.DataFrame({"lr": [1e-6, 3.00000000000004e-5, None],
+                            "f1": [0.6790499999999999, 12.0, 1.23456789e-5]}), buf, precision=15)
+    assert buf.getvalue().splitlines() == ["lr,f1", "1e-6,0.67905", "3.00000000000004e-5,12.0",
+                                           ",0.0000123456789"]
