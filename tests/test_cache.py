@@ -40,8 +40,11 @@ def values(runs: Path) -> list[float]:
 
 
 def manifest(folder: Path) -> dict:
-    (path,) = list(folder.rglob("manifest.json"))
-    return json.loads(path.read_text())
+    """The cache's state as dicts, read from its index."""
+    (path,) = list(folder.rglob(cache.INDEX))
+    index = cache._Index.read(path)
+    assert index is not None
+    return index.manifest()
 
 
 def test_second_read_is_served_from_the_cache(tmp_path: Path, own_cache: Path) -> None:
@@ -269,7 +272,7 @@ def test_cache_clear_removes_only_cache_folders(tmp_path: Path, own_cache: Path,
     result = CliRunner().invoke(cli, ["cache", "clear", "--all"], catch_exceptions=False)
     assert result.exit_code == 0 and "removed" in result.stderr
     assert keep.read_text() == "mine" and other.is_dir()
-    assert not list(own_cache.rglob("manifest.json"))
+    assert not list(own_cache.rglob(cache.INDEX))
     result = CliRunner().invoke(cli, ["cache", "clear", "--runs", str(runs)],
                                 catch_exceptions=False)
     assert "no cache to clear" in result.stderr
@@ -593,3 +596,91 @@ def test_a_batch_the_segment_cannot_take_leaves_no_files_and_the_read_answers(
     assert sorted(ds.points.collect().get_column("value").to_list()) == [
         0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
     assert not [p.name for p in own_cache.rglob("*.parquet*")]
+
+
+# -- the index and its "nothing changed" check ----------------------------------------------
+
+
+def test_an_unchanged_directory_is_answered_from_the_index_alone(
+        tmp_path: Path, own_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files whose identity is as the index says (and long past the racy window) are
+    decided on the index's columns: neither the planner nor the JSON of a manifest runs."""
+    monkeypatch.setattr(cache, "RACY_NS", 0)  # the files' ctimes are as new as the read
+    runs = tmp_path / "runs"
+    for name in ("a", "b"):
+        write_run(runs, name, [1.0, 2.0]).close(time=T0 + 9)
+    assert values(runs) == [1.0, 2.0, 1.0, 2.0]
+    (folder,) = [p for p in own_cache.iterdir() if p.is_dir()]
+    assert (folder / cache.INDEX).exists() and not (folder / "manifest.json").exists()
+
+    def no_planning(*args: Any) -> Any:
+        raise AssertionError("planned though nothing changed")
+
+    monkeypatch.setattr(cache.Cache, "_plan", no_planning)
+    monkeypatch.setattr(cache._Index, "manifest", no_planning)
+    assert values(runs) == [1.0, 2.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("change", ["append", "new file", "deleted file", "same size rewrite"])
+def test_every_change_of_a_run_file_is_seen_whatever_its_directory_says(
+        tmp_path: Path, own_cache: Path, change: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check is a stat per file: appending to a file leaves its directory's mtime as
+    it was, so a directory-level check alone would serve a stale answer."""
+    monkeypatch.setattr(cache, "RACY_NS", 0)  # times alone decide
+    said: list[bool] = []
+    real = cache._Index.unchanged
+
+    def spy(self: Any, *args: Any) -> bool:
+        said.append(real(self, *args))
+        return said[-1]
+
+    monkeypatch.setattr(cache._Index, "unchanged", spy)
+    runs = tmp_path / "runs"
+    for name in ("a", "b"):
+        write_run(runs, name, [1.0, 2.0]).close(time=T0 + 9)
+    old = T0 - 3600
+    for path in [*runs.iterdir(), runs]:
+        os.utime(path, (old, old))
+    assert values(runs) == [1.0, 2.0, 1.0, 2.0]
+    assert values(runs) == [1.0, 2.0, 1.0, 2.0]
+    assert said[-1] is True  # trusted as it is
+    before = os.stat(runs)
+    path = runs / "a.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    point = next(line for line in lines if b'"value":2.0' in line)
+    if change == "append":
+        with open(path, "ab") as fh:
+            fh.write(point.replace(b'"value":2.0', b'"value":7.0').replace(b'"step":1', b'"step":2'))
+        assert os.stat(runs).st_mtime_ns == before.st_mtime_ns  # the directory knows nothing
+        want = [1.0, 2.0, 7.0, 1.0, 2.0]
+    elif change == "new file":
+        write_run(runs, "c", [4.0]).close(time=T0 + 9)
+        want = [1.0, 2.0, 1.0, 2.0, 4.0]
+    elif change == "deleted file":
+        (runs / "b.jsonl").unlink()
+        want = [1.0, 2.0]
+    else:
+        path.write_bytes(b"".join(lines).replace(b'"value":2.0', b'"value":3.0'))
+        os.utime(path, (old, old))  # size and mtime as before: the ctime moved
+        want = [1.0, 3.0, 1.0, 2.0]
+    assert values(runs) == want
+    assert said[-1] is False
+
+
+def test_the_index_keeps_every_field_of_the_manifest(tmp_path: Path, own_cache: Path) -> None:
+    """Notes, torn tails, offsets and hashes go through the index's columns unchanged."""
+    runs = tmp_path / "runs"
+    write_run(runs, "a", [1.0, 2.0]).close(time=T0 + 9)
+    with open(runs / "a.jsonl", "ab") as fh:
+        fh.write(b'not json\n{"kind":"point","run":"a","name":"m","value":')  # bad + torn
+    first = load(runs)
+    kinds = sorted(d.kind for d in first.diagnostics.items)
+    state = manifest(own_cache)
+    entry = state["files"]["a.jsonl"]
+    assert entry["notes"] and entry["tail"] and entry["segments"]
+    index = cache._Index.of(state)
+    assert index.manifest() == state
+    second = load(runs)
+    assert sorted(d.kind for d in second.diagnostics.items) == kinds
+    assert [(d.line, d.message) for d in second.diagnostics.items] == [
+        (d.line, d.message) for d in first.diagnostics.items]

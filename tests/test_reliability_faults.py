@@ -285,7 +285,7 @@ def test_cache_on_a_full_disk_falls_back_to_an_exact_read(
     # Every file the cache writes goes to a full device.
     for name in ("seg-0.parquet", "seg-0.stats.parquet"):
         (folder / f".{name}.{os.getpid()}.tmp").symlink_to("/dev/full")
-    (folder / f".manifest.{os.getpid()}.tmp").symlink_to("/dev/full")
+    (folder / f".index.parquet.{os.getpid()}.tmp").symlink_to("/dev/full")
     ds = load(runs)
     assert sorted(ds.runs.collect()["run"].to_list()) == ["bad", "good"]
     assert ds.points.collect().height == 2
@@ -294,7 +294,7 @@ def test_cache_on_a_full_disk_falls_back_to_an_exact_read(
 def test_cache_killed_files_and_garbage_do_not_change_answers(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch
                                                               ) -> None:
-    """Half-written temporary files and a garbage manifest in the cache folder are ignored."""
+    """Half-written temporary files and a garbage index in the cache folder are ignored."""
     runs = tmp_path / "runs"
     _two_runs(runs)
     monkeypatch.setenv("XP_CACHE_DIR", str(tmp_path / "cache"))
@@ -304,11 +304,15 @@ def test_cache_killed_files_and_garbage_do_not_change_answers(tmp_path: Path,
     folder = cache_dir_for(runs)
     assert folder is not None
     (folder / ".seg-9.parquet.1.tmp").write_bytes(b"PAR1 half")
-    (folder / "manifest.json").write_bytes(b'{"version": 1, "root": ')
+    (folder / "index.parquet").write_bytes(b"PAR1 half")
     assert load(runs).points.sort("run").collect().equals(expected)
-    (folder / "manifest.json").write_bytes(b"\x00" * 100)
+    (folder / "index.parquet").write_bytes(b"\x00" * 100)
     assert load(runs).points.sort("run").collect().equals(expected)
-    # A manifest naming a segment that is gone: rebuilt, not trusted.
+    index = folder / "index.parquet"
+    whole = index.read_bytes()
+    index.write_bytes(whole[: len(whole) // 2] + b"\x00" * 16 + whole[len(whole) // 2 + 16:])
+    assert load(runs).points.sort("run").collect().equals(expected)
+    # An index naming a segment that is gone: rebuilt, not trusted.
     for seg in folder.glob("seg-*.parquet"):
         seg.unlink()
     assert load(runs).points.sort("run").collect().equals(expected)

@@ -301,13 +301,36 @@ def test_a_cache_of_the_previous_version_is_rebuilt(tmp_path: Path) -> None:
     load(runs)
     folder = cache.cache_dir_for(runs)
     assert folder is not None
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["version"] = cache.CACHE_VERSION - 1
-    for info in manifest["segments"].values():  # the old layout: counts only
+    index = folder / cache.INDEX
+    state = json.loads(pl.read_parquet_metadata(index)["xp.cache"])
+    state["version"] = cache.CACHE_VERSION - 1
+    for info in state["segments"].values():  # an old layout: counts only
+        path = folder / info["stats"]
+        pl.read_parquet(path).select("__src", "run", "name", "context", "points").write_parquet(
+            path)
+    pl.read_parquet(index).write_parquet(index, metadata={"xp.cache": json.dumps(state)})
+    ds = load(runs)
+    assert ds.series is not None and "t_last" in ds.series.columns
+    assert_matches_numpy(summary_reduces(ds), expected_reduces(runs))
+
+
+def test_a_cache_of_version_6_with_its_json_manifest_is_rebuilt(tmp_path: Path) -> None:
+    """Version 6 kept its state in manifest.json: a folder holding only that (its
+    segments of old counts beside it) is read as no cache, and built again."""
+    runs = write_fixture(tmp_path / "runs")
+    load(runs)
+    folder = cache.cache_dir_for(runs)
+    assert folder is not None
+    index = cache._Index.read(folder / cache.INDEX)
+    assert index is not None
+    manifest = {**index.manifest(), "version": 6}
+    for info in manifest["segments"].values():
         path = folder / info["stats"]
         pl.read_parquet(path).select("__src", "run", "name", "context", "points").write_parquet(
             path)
     (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / cache.INDEX).unlink()
     ds = load(runs)
     assert ds.series is not None and "t_last" in ds.series.columns
     assert_matches_numpy(summary_reduces(ds), expected_reduces(runs))
+    assert cache.is_cache_folder(folder) and (folder / cache.INDEX).exists()

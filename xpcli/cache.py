@@ -9,9 +9,13 @@ safe: the next read rebuilds it.
 
 How a read works:
 
-1. Every run file is stat-ed and compared with the manifest (device, inode, size, mtime
+1. Every run file is stat-ed and compared with the index (device, inode, size, mtime
    and ctime). A file that matches, and that had not changed for :data:`RACY_NS` when it
-   was last read, is served from the segments without being opened.
+   was last read, is served from the segments without being opened. The index is one
+   small Parquet file (:data:`INDEX`: a row per file, the rest of the state in its
+   metadata), so when every file matches, the check is a stat per file and a comparison
+   of columns. (A check of the directory alone would be cheaper, and wrong: appending to
+   a file changes the file's size and times, not its directory's.)
 2. A JSONL file that differs (grew, was touched, or was read too soon after it changed)
    has its cached prefix checked: the SHA-256 of every byte the cache holds rows of is
    kept, and the file's bytes up to that point are hashed again. If they match, only the
@@ -27,11 +31,11 @@ How a read works:
    :data:`BATCH_BYTES`, each appended to the segment as its own row groups (while the
    next batch is parsed), so memory stays bounded whatever the size of one file or of
    the whole directory.
-4. The manifest is replaced atomically. Updates take an exclusive lock (``flock``) on the
+4. The index is replaced atomically. Updates take an exclusive lock (``flock``) on the
    cache folder, so several ``xp`` processes can read at once; writers never wait for
    readers. A reader opens the segments it uses when it loads, and the frames it returns
    hold them open: a segment merged away (deleted after a grace period, which covers
-   readers between loading the manifest and opening the segments) or a cache folder
+   readers between loading the index and opening the segments) or a cache folder
    cleared while a frame is alive stays readable through it. A cache that vanishes while
    it is being read is bypassed: the sources are read instead.
 
@@ -45,6 +49,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import os
 import re
@@ -75,7 +80,7 @@ from .records import (
 from .records import superseded as find_superseded
 from .summary import SUMMARY_SCHEMA, combine, summarize
 
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 MAX_SEGMENTS = 16
 BATCH_BYTES = 32 * 1024 * 1024
 MAX_GARBAGE = 0.3
@@ -328,11 +333,6 @@ def _identity(info: os.stat_result) -> dict[str, int]:
             "mtime_ns": info.st_mtime_ns, "ctime_ns": info.st_ctime_ns}
 
 
-#: What every file entry of the manifest holds (a manifest without them is rebuilt).
-_ENTRY_KEYS = {"dev", "ino", "size", "mtime_ns", "ctime_ns", "seen_ns", "base", "offset",
-               "lines", "sha", "tail_bytes", "segments", "notes", "tail"}
-
-
 def _racy(entry: dict[str, Any]) -> bool:
     """True when the file changed so shortly before it was read that another change in
     the same clock tick would not show in its times: it is checked again, not trusted."""
@@ -509,6 +509,119 @@ def _read_ahead(paths: list[str]) -> None:
             os.close(fd)
 
 
+#: The cache's index: one Parquet file, one row per run file (:data:`_INDEX_SCHEMA`),
+#: the rest of the state (segments, trash, counters) as JSON in its key-value metadata
+#: under this key. Read whole in one go, so its two parts are of one state.
+INDEX = "index.parquet"
+_STATE_KEY = "xp.cache"
+_INDEX_SCHEMA = pl.Schema({
+    "src": pl.String(), "dev": pl.UInt64(), "ino": pl.UInt64(), "size": pl.Int64(),
+    "mtime_ns": pl.Int64(), "ctime_ns": pl.Int64(), "seen_ns": pl.Int64(), "base": pl.Int64(),
+    "offset": pl.Int64(), "lines": pl.Int64(), "sha": pl.String(), "tail_bytes": pl.Int64(),
+    "segments": pl.List(pl.String()),
+    "notes": pl.String(), "tail": pl.String(),  # JSON text; null for none
+})
+_IDENTITY = ("dev", "ino", "size", "mtime_ns", "ctime_ns")
+
+
+class _Index:
+    """The manifest as it is kept on disk: ``table``, a row per file (what a read compares
+    and uses, in columns), and ``state``, the rest (``segments``, ``trash``, ``next``,
+    ``next_order``, ``generation``, ``version``, ``root``).
+
+    A read that finds every file as the index says (:meth:`unchanged`) uses it as it is;
+    an update works on the manifest as dicts (:meth:`manifest`) and saves it back
+    (:meth:`of`)."""
+
+    def __init__(self, state: dict[str, Any], table: pl.DataFrame) -> None:
+        self.state = state
+        self.table = table
+
+    @classmethod
+    def of(cls, manifest: dict[str, Any]) -> _Index:
+        files = manifest["files"]
+        entries = list(files.values())
+        if entries and set(entries[0]) != set(_INDEX_SCHEMA.names()[1:]):
+            raise ValueError(f"a file entry the index has no columns for: {sorted(entries[0])}")
+        columns: dict[str, list[Any]] = {"src": list(files)}
+        for key in _INDEX_SCHEMA.names()[1:]:
+            columns[key] = [e[key] for e in entries]
+        columns["notes"] = [json.dumps(n) if n else None for n in columns["notes"]]
+        columns["tail"] = [json.dumps(t) if t is not None else None for t in columns["tail"]]
+        table = pl.DataFrame(columns, schema=_INDEX_SCHEMA)
+        return cls({k: v for k, v in manifest.items() if k != "files"}, table)
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest as dicts, for an update: ``files`` maps each source to its entry."""
+        names = _INDEX_SCHEMA.names()
+        columns = [self.table.get_column(n).to_list() for n in names]
+        files = {}
+        for row in zip(*columns):
+            entry = dict(zip(names[1:], row[1:]))
+            entry["notes"] = json.loads(entry["notes"]) if entry["notes"] else []
+            entry["tail"] = json.loads(entry["tail"]) if entry["tail"] else None
+            files[row[0]] = entry
+        return {**self.state, "files": files}
+
+    @classmethod
+    def read(cls, path: Path) -> _Index | None:
+        """The index at ``path``, or None when it is missing, damaged or of another
+        version (the cache is then built again, never misread)."""
+        try:
+            with open(path, "rb") as fh:
+                data = io.BytesIO(fh.read())
+            state = json.loads(pl.read_parquet_metadata(data)[_STATE_KEY])
+            if not isinstance(state, dict) or state.get("version") != CACHE_VERSION:
+                return None
+            data.seek(0)
+            table = pl.read_parquet(data)
+        except (OSError, ValueError, KeyError, TypeError,
+                pl.exceptions.PolarsError, pl.exceptions.PanicException):
+            return None
+        if table.schema != _INDEX_SCHEMA:
+            return None
+        return cls(state, table)
+
+    def write(self, path: Path) -> None:
+        """Replace the index at ``path`` atomically (written beside it, synced, renamed)."""
+        buf = io.BytesIO()
+        self.table.write_parquet(buf, compression="lz4", statistics=False,
+                                 metadata={_STATE_KEY: json.dumps(self.state,
+                                                                  separators=(",", ":"))})
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(buf.getbuffer())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    def unchanged(self, paths: list[str], srcs: list[str], offsets: dict[str, int]) -> bool:
+        """True when every file is as the index says, trusted by its identity (see
+        :func:`_identity`, :func:`_racy`) and at its offset, and no other file is in it:
+        what :meth:`Cache._plan` finds as nothing to do, decided on columns.
+
+        A stat per file, whatever the directory says: appending to a file changes its
+        size and times, never its directory's."""
+        if len(srcs) != self.table.height:
+            return False
+        try:
+            infos = [os.stat(p) for p in paths]
+        except OSError:
+            return False  # gone meanwhile: the planner says what to do
+        found = pl.DataFrame({
+            "src": srcs,
+            "dev": [i.st_dev for i in infos], "ino": [i.st_ino for i in infos],
+            "size": [i.st_size for i in infos], "mtime_ns": [i.st_mtime_ns for i in infos],
+            "ctime_ns": [i.st_ctime_ns for i in infos],
+            "base": [offsets.get(p, 0) for p in paths] if offsets else [0] * len(paths),
+        }, schema={k: _INDEX_SCHEMA[k] for k in ("src", *_IDENTITY, "base")})
+        known = self.table.select("src", *_IDENTITY, "base", "seen_ns")
+        same = found.join(known, on="src", how="inner", suffix="_known").filter(
+            *[pl.col(k) == pl.col(f"{k}_known") for k in (*_IDENTITY, "base")],
+            pl.max_horizontal("mtime_ns", "ctime_ns") < pl.col("seen_ns") - RACY_NS)
+        return same.height == len(srcs) == found.get_column("src").n_unique()
+
+
 class Cache:
     """The cache of one runs directory. ``Cache(runs_dir).read(files)`` -> :class:`RawData`."""
 
@@ -517,33 +630,45 @@ class Cache:
         self.base = os.path.abspath(os.fspath(runs_dir))
         self.given = os.fspath(runs_dir).rstrip(os.sep) or os.sep
         self.folder = folder
-        self.manifest_path = folder / "manifest.json"
+        self.index_path = folder / INDEX
         self.progress: _Tally | None = None
 
     # manifest ---------------------------------------------------------------------
 
-    def _load_manifest(self) -> dict[str, Any]:
-        try:
-            with open(self.manifest_path, encoding="utf-8") as fh:
-                manifest = json.load(fh)
-            if manifest.get("version") == CACHE_VERSION and manifest.get("root") == self.root:
-                if all((self.folder / s["file"]).exists() for s in manifest["segments"].values()
-                       ) and all(_ENTRY_KEYS <= set(e) for e in manifest["files"].values()):
-                    return manifest
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass
+    def _fresh(self) -> dict[str, Any]:
         return {"version": CACHE_VERSION, "root": self.root, "next": 0, "files": {},
                 "segments": {}, "trash": {}}
+
+    def _load_index(self) -> _Index | None:
+        """The index, if it is of this runs directory and its segments are all there."""
+        index = _Index.read(self.index_path)
+        if index is None or index.state.get("root") != self.root:
+            return None
+        try:
+            if all((self.folder / s["file"]).exists() for s in index.state["segments"].values()):
+                return index
+        except (KeyError, TypeError, AttributeError):
+            pass
+        return None
+
+    def _load_manifest(self) -> dict[str, Any]:
+        return self._manifest(self._load_index())
+
+    def _manifest(self, index: _Index | None) -> dict[str, Any]:
+        """The manifest as dicts (a fresh one without an index)."""
+        if index is None:
+            return self._fresh()
+        try:
+            return index.manifest()
+        except (ValueError, TypeError):  # a damaged note: built again
+            return self._fresh()
 
     def _save_manifest(self, manifest: dict[str, Any], new_state: bool = True) -> None:
         if new_state or "generation" not in manifest:
             manifest["generation"] = os.urandom(8).hex()  # other rows: built tables are stale
-        tmp = self.folder / f".manifest.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(manifest, separators=(",", ":")))  # the C encoder
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.manifest_path)
+        _Index.of(manifest).write(self.index_path)
+        with contextlib.suppress(OSError):  # the JSON manifest of version 6 and before
+            os.unlink(self.folder / "manifest.json")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -561,6 +686,12 @@ class Cache:
             if path.startswith(prefix + os.sep):
                 return path[len(prefix) + 1:]
         return os.path.relpath(os.path.abspath(path), self.base)
+
+    def _srcs(self, paths: list[str]) -> list[str]:
+        """:meth:`_src` of every path (those under the runs directory as given, sliced)."""
+        prefix = self.given + os.sep
+        cut = len(prefix)
+        return [p[cut:] if p.startswith(prefix) else self._src(p) for p in paths]
 
     # planning -----------------------------------------------------------------------
 
@@ -602,7 +733,10 @@ class Cache:
         ``progress`` is told of each file read and batch parsed."""
         offsets = offsets or {}
         self.progress = _Tally(progress) if progress is not None else None
-        manifest = self._load_manifest()
+        index = self._load_index()
+        if index is not None and index.unchanged(files, self._srcs(files), offsets):
+            return self._raw_data(index, files)  # the common case, decided on columns
+        manifest = self._manifest(index)
         todo, gone = self._plan(manifest, files, offsets)
         if todo or gone:
             with self._locked():
@@ -610,7 +744,8 @@ class Cache:
                 todo, gone = self._plan(manifest, files, offsets)
                 if todo or gone:
                     manifest = self._update(manifest, todo, gone, offsets)
-        return self._raw_data(manifest, files)
+            index = None
+        return self._raw_data(index if index is not None else _Index.of(manifest), files)
 
     def _update(self, manifest: dict[str, Any], todo: list[tuple[str, str, str]],
                 gone: set[str], offsets: dict[str, int]) -> dict[str, Any]:
@@ -894,25 +1029,30 @@ class Cache:
         if expired:
             self._save_manifest(manifest, new_state=False)
 
-    def _raw_data(self, manifest: dict[str, Any], files: list[str]) -> RawData:
-        live = self._live(manifest)
-        wanted = {self._src(p) for p in files}
+    def _raw_data(self, index: _Index, files: list[str]) -> RawData:
+        wanted = self._srcs(files)
+        rows = index.table.filter(pl.col("src").is_in(wanted))
+        held = (rows.select("src", "segments").explode("segments").drop_nulls("segments")
+                .group_by("segments").agg("src"))
+        live = dict(zip(held.get_column("segments").to_list(), held.get_column("src").to_list()))
+        state = index.state
         scans, stats, contexts = [], [], set()
-        for seg, info in manifest["segments"].items():
-            srcs = live.get(seg, set()) & wanted
+        for seg, info in state["segments"].items():
+            srcs = set(live.get(seg, ()))
             if not srcs:
                 continue
-            scans.append((self._scan(seg, manifest, srcs), info["keys"]))
+            scans.append((self._scan(seg, state, srcs), info["keys"]))
             stats.append((self.folder / info["stats"], sorted(srcs)))
             contexts.update(info["contexts"])
         diags = Diagnostics()
-        for src in sorted(wanted):
-            entry = manifest["files"].get(src)
-            if not entry:
-                continue
+        noted = (rows.filter(pl.col("notes").is_not_null() | pl.col("tail").is_not_null())
+                 .sort("src").select("src", "notes", "tail"))
+        for src, notes_text, tail_text in noted.iter_rows():
             path = os.path.join(self.given, src)
-            notes = sorted(entry["notes"], key=lambda note: note[0])  # in line order
-            for line, message, kind in notes + ([entry["tail"]] if entry["tail"] else []):
+            notes = sorted(json.loads(notes_text) if notes_text else [],
+                           key=lambda note: note[0])  # in line order
+            tail = json.loads(tail_text) if tail_text else None
+            for line, message, kind in notes + ([tail] if tail else []):
                 if kind == "blank":
                     diags.blank_lines += int(message.split()[0])
                 else:
@@ -931,8 +1071,8 @@ class Cache:
 
             def stat_frame() -> pl.DataFrame:
                 return pl.DataFrame(schema={**STATS_SCHEMA, "parts": pl.Int64()})
-        state = manifest.get("generation", "") + "\n" + "\n".join(sorted(wanted))
-        token = hashlib.sha1(state.encode()).hexdigest()[:16]
+        named = state.get("generation", "") + "\n" + "\n".join(sorted(set(wanted)))
+        token = hashlib.sha1(named.encode()).hexdigest()[:16]
         return RawData(records, sorted(contexts), stat_frame, diags, token,
                        Built(self.folder, token), decoded=True)
 
@@ -941,10 +1081,11 @@ _CACHE_NAME = re.compile(r"[0-9a-f]{16}")
 
 
 def is_cache_folder(folder: Path) -> bool:
-    """True for a folder this module made: a 16-hex name holding a manifest or lock."""
+    """True for a folder this module made: a 16-hex name holding an index (or the
+    manifest.json of a version before it) or a lock."""
     return (folder.is_dir() and not folder.is_symlink()
             and _CACHE_NAME.fullmatch(folder.name) is not None
-            and ((folder / "manifest.json").exists() or (folder / "lock").exists()))
+            and any((folder / name).exists() for name in (INDEX, "manifest.json", "lock")))
 
 
 def clear(runs_dir: str | os.PathLike[str] | None = None) -> list[Path]:
