@@ -173,8 +173,9 @@ class Built:
 
     def save(self, runs: pl.DataFrame, series: pl.DataFrame, info: dict[str, Any]) -> None:
         try:
-            write_parquet_frame(runs, self.folder / f"built-{self.token}.runs.parquet")
-            write_parquet_frame(series, self.folder / f"built-{self.token}.series.parquet")
+            for frame, part in ((runs, "runs"), (series, "series")):  # read by every query
+                write_parquet_frame(frame, self.folder / f"built-{self.token}.{part}.parquet",
+                                    compression="lz4")
             tmp = self.folder / f".built-{self.token}.{os.getpid()}.tmp"
             tmp.write_text(json.dumps(info))
             os.replace(tmp, self.meta_path)
