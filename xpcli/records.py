@@ -870,14 +870,13 @@ def superseded(runs_dir: str, files: Iterable[str],
     checks that (by hashing; :mod:`xpcli.cache` remembers what it found)."""
     out = Superseded()
     files = list(files)
-    present = {os.path.normpath(p): p for p in files if p.endswith(".jsonl")}
+    compacted = [path for path in files if path.endswith(".parquet")
+                 and os.path.basename(path).startswith(COMPACTED_PREFIX)]
+    present = {os.path.normpath(p): p for p in files if p.endswith(".jsonl")} if compacted else {}
     if not present:
         return out
     claims: dict[str, list[tuple[int, str]]] = {}
-    for path in files:
-        name = os.path.basename(path)
-        if not (name.endswith(".parquet") and name.startswith(COMPACTED_PREFIX)):
-            continue
+    for path in compacted:
         folder = os.path.dirname(path)
         for src in sources_of(path):
             source = os.path.normpath(os.path.join(folder, str(src["path"])))
