@@ -684,3 +684,25 @@ def test_the_index_keeps_every_field_of_the_manifest(tmp_path: Path, own_cache: 
     assert sorted(d.kind for d in second.diagnostics.items) == kinds
     assert [(d.line, d.message) for d in second.diagnostics.items] == [
         (d.line, d.message) for d in first.diagnostics.items]
+
+
+def test_an_index_with_damaged_notes_is_rebuilt_not_misread(tmp_path: Path,
+                                                            own_cache: Path) -> None:
+    """A Parquet index that reads, of the right columns, but whose notes are not what the
+    cache writes, is no cache: the runs are read again, the answer and notes as before."""
+    runs = tmp_path / "runs"
+    write_run(runs, "a", [1.0, 2.0]).close(time=T0 + 9)
+    with open(runs / "a.jsonl", "ab") as fh:
+        fh.write(b"not json\n")
+    first = load(runs)
+    (path,) = list(own_cache.rglob(cache.INDEX))
+    index = cache._Index.read(path)
+    assert index is not None
+    for damaged in ('[[1, "x"', '{"line": 3}', '[[null, "x", "malformed"]]'):
+        index.table = index.table.with_columns(pl.lit(damaged).alias("notes"))
+        index.write(path)
+        assert cache._Index.read(path) is None
+        again = load(runs)
+        assert again.points.collect().get_column("value").to_list() == [1.0, 2.0]
+        assert [(d.line, d.kind) for d in again.diagnostics.items] == [
+            (d.line, d.kind) for d in first.diagnostics.items]

@@ -525,6 +525,22 @@ _INDEX_SCHEMA = pl.Schema({
 _IDENTITY = ("dev", "ino", "size", "mtime_ns", "ctime_ns")
 
 
+def _notes_valid(table: pl.DataFrame) -> bool:
+    """Whether the notes and torn tails of the index are what the cache writes: a list of
+    ``[line, message, kind]`` (few files have any, so this is cheap)."""
+    noted = table.filter(pl.col("notes").is_not_null() | pl.col("tail").is_not_null())
+    try:
+        for notes, tail in noted.select("notes", "tail").iter_rows():
+            items = (json.loads(notes) if notes else []) + ([json.loads(tail)] if tail else [])
+            if not all(isinstance(item, list) and len(item) == 3 and isinstance(item[0], int)
+                       and isinstance(item[1], str) and isinstance(item[2], str)
+                       for item in items):
+                return False
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 class _Index:
     """The manifest as it is kept on disk: ``table``, a row per file (what a read compares
     and uses, in columns), and ``state``, the rest (``segments``, ``trash``, ``next``,
@@ -579,7 +595,7 @@ class _Index:
         except (OSError, ValueError, KeyError, TypeError,
                 pl.exceptions.PolarsError, pl.exceptions.PanicException):
             return None
-        if table.schema != _INDEX_SCHEMA:
+        if table.schema != _INDEX_SCHEMA or not _notes_valid(table):
             return None
         return cls(state, table)
 
@@ -659,10 +675,7 @@ class Cache:
         """The manifest as dicts (a fresh one without an index)."""
         if index is None:
             return self._fresh()
-        try:
-            return index.manifest()
-        except (ValueError, TypeError):  # a damaged note: built again
-            return self._fresh()
+        return index.manifest()
 
     def _save_manifest(self, manifest: dict[str, Any], new_state: bool = True) -> None:
         if new_state or "generation" not in manifest:
