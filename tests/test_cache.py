@@ -650,7 +650,8 @@ def test_every_change_of_a_run_file_is_seen_whatever_its_directory_says(
     point = next(line for line in lines if b'"value":2.0' in line)
     if change == "append":
         with open(path, "ab") as fh:
-            fh.write(point.replace(b'"value":2.0', b'"value":7.0').replace(b'"step":1', b'"step":2'))
+            fh.write(point.replace(b'"value":2.0', b'"value":7.0')
+                     .replace(b'"step":1', b'"step":2'))
         assert os.stat(runs).st_mtime_ns == before.st_mtime_ns  # the directory knows nothing
         want = [1.0, 2.0, 7.0, 1.0, 2.0]
     elif change == "new file":
