@@ -593,6 +593,40 @@ def test_xp_compact_to_a_url_writes_the_dataset_a_folder_gets(
     assert download(s3, tmp_path / "again") == files_under(single)
 
 
+def test_xp_compact_to_a_url_after_an_interrupted_upload_runs_again(
+        s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upload that fails after some tables went up leaves them without the manifest;
+    the error says to run the command again, and running it again completes the dataset."""
+    import obstore
+    from conftest import SAMPLE_RUNS
+
+    from xpcli.export import MANIFEST, export
+
+    put = obstore.put
+    sent: list[str] = []
+
+    def failing_put(store: object, key: str, data: bytes, **kwargs: object) -> object:
+        if sent and key != MANIFEST:
+            raise OSError("connection reset by peer")
+        sent.append(key)
+        return put(store, key, data, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(obstore, "put", failing_put)
+    args = ["compact", "--runs", str(SAMPLE_RUNS), "--to", s3]
+    failed = CliRunner().invoke(cli, args)
+    assert failed.exit_code != 0
+    assert f"the dataset there is incomplete until `xp compact --to {s3}` runs again" in (
+        failed.stderr)
+    left = set(_objects(s3))
+    assert left == set(sent) and MANIFEST not in left and left  # tables, no manifest
+    monkeypatch.setattr(obstore, "put", put)
+    again = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert again.exit_code == 0, again.stderr
+    single = tmp_path / "single"
+    export(load_at(str(SAMPLE_RUNS)), str(single))
+    assert download(s3, tmp_path / "down") == files_under(single)
+
+
 def test_xp_compact_to_a_url_holding_other_objects_is_refused(s3: str) -> None:
     import obstore
     from conftest import SAMPLE_RUNS

@@ -237,7 +237,10 @@ def _export_to_store(dataset: Dataset, url: str, *, source: str,
         present = {meta["path"] for batch in obstore.list(store) for meta in batch}
     except Exception as exc:  # noqa: BLE001 - obstore's errors share no base we import
         raise DataError(f"cannot list {url}: {first_line(exc)}") from None
-    if present and MANIFEST not in present:
+    # An xp dataset, or what an interrupted upload of one left (its tables without the
+    # manifest, which goes up last): either is replaced. Anything else is not ours.
+    ours = MANIFEST in present or all(key.split("/", 1)[0] in TABLES for key in present)
+    if present and not ours:
         raise UsageError(f"--to {url}: holds objects and is not an xp dataset; choose a new "
                          "prefix (an xp dataset there is replaced)")
 
