@@ -707,3 +707,31 @@ def test_an_index_with_damaged_notes_is_rebuilt_not_misread(tmp_path: Path,
         assert again.points.collect().get_column("value").to_list() == [1.0, 2.0]
         assert [(d.line, d.kind) for d in again.diagnostics.items] == [
             (d.line, d.kind) for d in first.diagnostics.items]
+
+
+@pytest.mark.parametrize("damage", ["segment key", "segment type", "trash", "generation"])
+def test_an_index_whose_state_is_damaged_is_rebuilt_not_misread(
+        tmp_path: Path, own_cache: Path, damage: str) -> None:
+    """An index whose state (its Parquet metadata) still parses as JSON but is not of the
+    shape the cache writes is no cache: rebuilt, the answer as before, no traceback."""
+    runs = tmp_path / "runs"
+    write_run(runs, "a", [1.0, 2.0]).close(time=T0 + 9)
+    assert load(runs).points.collect().get_column("value").to_list() == [1.0, 2.0]
+    (path,) = list(own_cache.rglob(cache.INDEX))
+    index = cache._Index.read(path)
+    assert index is not None and index.state["segments"]
+    info = next(iter(index.state["segments"].values()))
+    if damage == "segment key":
+        info["kontexts"] = info.pop("contexts")
+    elif damage == "segment type":
+        info["rows"] = "many"
+    elif damage == "trash":
+        index.state["trash"] = {"0": {"files": "seg-0.parquet"}}
+    else:
+        index.state["generation"] = 7
+    index.write(path)
+    assert not cache._state_valid(index.state)
+    again = load(runs)
+    assert again.points.collect().get_column("value").to_list() == [1.0, 2.0]
+    rebuilt = cache._Index.read(path)
+    assert rebuilt is not None and cache._state_valid(rebuilt.state)

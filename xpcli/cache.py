@@ -541,6 +541,32 @@ def _notes_valid(table: pl.DataFrame) -> bool:
     return True
 
 
+def _state_valid(state: dict[str, Any]) -> bool:
+    """Whether the index's state (its metadata) is of the shape the cache writes: a
+    damaged one that still parses as JSON is no cache (rebuilt), never a KeyError later."""
+    def strings(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+    def segment(info: Any) -> bool:
+        return (isinstance(info, dict) and isinstance(info.get("file"), str)
+                and isinstance(info.get("stats"), str) and isinstance(info.get("rows"), int)
+                and strings(info.get("contexts")) and strings(info.get("keys"))
+                and isinstance(info.get("srcs"), dict)
+                and all(isinstance(k, str) and isinstance(n, int)
+                        for k, n in info["srcs"].items()))
+
+    def trashed(info: Any) -> bool:
+        return (isinstance(info, dict) and strings(info.get("files"))
+                and isinstance(info.get("since"), (int, float)))
+
+    segments, trash = state.get("segments"), state.get("trash")
+    return (isinstance(state.get("next"), int) and isinstance(segments, dict)
+            and isinstance(trash, dict) and all(map(segment, segments.values()))
+            and all(map(trashed, trash.values()))
+            and isinstance(state.get("next_order", 0), int)
+            and isinstance(state.get("generation", ""), str))
+
+
 class _Index:
     """The manifest as it is kept on disk: ``table``, a row per file (what a read compares
     and uses, in columns), and ``state``, the rest (``segments``, ``trash``, ``next``,
@@ -657,15 +683,15 @@ class Cache:
                 "segments": {}, "trash": {}}
 
     def _load_index(self) -> _Index | None:
-        """The index, if it is of this runs directory and its segments are all there."""
+        """The index, if it is of this runs directory, of the shape the cache writes
+        (:func:`_state_valid`), and its segments are all there."""
         index = _Index.read(self.index_path)
         if index is None or index.state.get("root") != self.root:
             return None
-        try:
-            if all((self.folder / s["file"]).exists() for s in index.state["segments"].values()):
-                return index
-        except (KeyError, TypeError, AttributeError):
-            pass
+        if not _state_valid(index.state):
+            return None
+        if all((self.folder / s["file"]).exists() for s in index.state["segments"].values()):
+            return index
         return None
 
     def _load_manifest(self) -> dict[str, Any]:
