@@ -434,14 +434,9 @@ class SparkEngine:
         and values (exact alignment only)."""
         from pyspark.sql import functions as F
 
-        from .analysis.aggregate import ALIGNS, check_center, parse_band, t_quantile
+        from .analysis.aggregate import check_options, t_quantile
 
-        check_center(center)
-        band = parse_band(band) if isinstance(band, str) else band
-        if align not in ALIGNS:
-            raise UsageError(f"--align {align}: expected one of {', '.join(ALIGNS)}")
-        if min_runs < 1:
-            raise UsageError(f"--min-runs {min_runs}: expected 1 or more")
+        band = check_options(center, band, align, min_runs)
         by = list(by)
         value = F.col("value")
         frame = data.frame.filter(value.isNotNull() & ~F.isnan(value)

@@ -119,6 +119,18 @@ def check_center(center: str) -> str:
     return center
 
 
+def check_options(center: str, band: Band | str, align: str, min_runs: int) -> Band:
+    """Validate the options of :func:`aggregate` (either engine's): ``band`` parsed
+    when it is text."""
+    check_center(center)
+    band = parse_band(band) if isinstance(band, str) else band
+    if align not in ALIGNS:
+        raise UsageError(f"--align {align}: expected one of {', '.join(ALIGNS)}")
+    if min_runs < 1:
+        raise UsageError(f"--min-runs {min_runs}: expected 1 or more")
+    return band
+
+
 # -- Student's t --------------------------------------------------------------------------
 
 
@@ -285,12 +297,7 @@ def aggregate(
     (:data:`xpcli.analysis.series.COLUMN`) in place of the series keys, and ``labels``
     gives the keys of each number (grouping on a number is cheaper).
     """
-    check_center(center)
-    band = parse_band(band) if isinstance(band, str) else band
-    if align not in ALIGNS:
-        raise UsageError(f"--align {align}: expected one of {', '.join(ALIGNS)}")
-    if min_runs < 1:
-        raise UsageError(f"--min-runs {min_runs}: expected 1 or more")
+    band = check_options(center, band, align, min_runs)
     keys, by = list(keys), list(by)
     parts: list[pl.DataFrame | pl.LazyFrame] = (
         list(series) if isinstance(series, Sequence) else [series])
